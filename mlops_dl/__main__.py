@@ -1,0 +1,3 @@
+from mlops_dl.cli import run
+
+run()

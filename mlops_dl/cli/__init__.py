@@ -1,0 +1,76 @@
+"""The ``mlops-dl`` command: thin commands over the modules, one file per lifecycle stage.
+
+Each ``mlops_dl.cli.<stage>`` module exposes ``register(app)``; heavy libraries (torch,
+lightning, transformers) are imported inside the command functions, so ``serve`` and
+``registry`` start without them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from rich.console import Console
+
+from mlops_dl.errors import MlopsError
+
+app = typer.Typer(
+    name="mlops-dl",
+    help="The MLOps cycle for transformer text classifiers: data, train, search, export, "
+    "registry, serve, monitor.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err_console = Console(stderr=True)
+
+# Stage modules in lifecycle order; each adds its commands to `app`.
+STAGES = ("data", "train", "search", "export", "registry", "serve", "monitor", "pipeline")
+
+
+def _register_all() -> None:
+    for stage in STAGES:
+        try:
+            module = importlib.import_module(f"mlops_dl.cli.{stage}")
+        except ModuleNotFoundError as e:
+            if e.name == f"mlops_dl.cli.{stage}":
+                continue  # that stage has no commands in this build
+            raise
+        module.register(app)
+
+
+
+@app.callback()
+def _root() -> None:
+    """mlops-dl: data -> train -> search -> export -> registry -> serve -> monitor."""
+
+
+@app.command()
+def version() -> None:
+    """Print the mlops-dl version."""
+    from mlops_dl import __version__
+
+    typer.echo(__version__)
+
+
+_register_all()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app; user errors print one paragraph and exit non-zero."""
+    try:
+        app(args=argv, prog_name="mlops-dl")  # standalone: usage errors print and exit 2
+    except MlopsError as e:
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+        return e.exit_code
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/]")
+        return 130
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

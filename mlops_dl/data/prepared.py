@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from filelock import FileLock
 
 from mlops_dl.errors import DataError
 
@@ -94,10 +94,11 @@ def write_prepared(
             (tmp / "plots" / name).write_bytes(data)
         (tmp / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
         old = None
-        if root.exists():
-            old = root.with_name(f".{root.name}.old-{os.getpid()}")
-            root.rename(old)
-        tmp.rename(root)
+        with FileLock(str(root.parent / f".{root.name}.lock")):  # concurrent writers take turns
+            if root.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
+                root.rename(old / root.name)
+            tmp.rename(root)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:

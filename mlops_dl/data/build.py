@@ -1,0 +1,104 @@
+"""Config -> prepared dataset: load sources, map labels, clean, split, card, plots, write.
+
+The one path every source kind takes; ``prepare(cfg)`` returns ``<output_dir>/<name>``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from mlops_dl import config as config_mod
+from mlops_dl.data import card as card_mod
+from mlops_dl.data.clean import clean
+from mlops_dl.data.labels import check_labels, map_labels
+from mlops_dl.data.plots import label_balance_png, length_histogram_png
+from mlops_dl.data.prepared import write_prepared
+from mlops_dl.data.sources import load_source
+from mlops_dl.data.split import assign_splits, check_split
+from mlops_dl.errors import ConfigError
+
+Progress = Callable[[str], None]
+
+
+def output_path(cfg: config_mod.Config) -> Path:
+    """Where the prepared dataset of ``cfg`` lives: ``<data.output_dir>/<data.name>``."""
+    name = cfg.data.name
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise ConfigError(f"data.name: {name!r} must be a plain directory name")
+    return Path(cfg.data.output_dir).expanduser() / name
+
+
+def prepare(
+    cfg: config_mod.Config,
+    config_path: str | Path | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Build the prepared dataset for ``cfg``.
+
+    Relative source paths are tried from the current directory, then from ``config_path``'s.
+    """
+    say = progress or (lambda msg: None)
+    data = cfg.data
+    check_labels(data)
+    check_split(data.split)
+    if not data.sources:
+        raise ConfigError("data.sources: list at least one source")
+    root = output_path(cfg)
+    config_dir = Path(config_path).resolve().parent if config_path else None
+
+    # 1. load every source through the same path, then map raw labels to ids
+    t0 = time.perf_counter()
+    loaded = []
+    for i, src in enumerate(data.sources):
+        say(f"loading source {i} ({src.kind})")
+        loaded.append(load_source(src, i, config_dir, data.max_rows_per_source))
+    frame = pd.concat([s.frame for s in loaded], ignore_index=True)
+    frame["label"] = map_labels(frame, data)
+    sources = [s.info for s in loaded]
+    for info, src in zip(sources, loaded):
+        ids = map_labels(src.frame, data)
+        info["label_balance"] = card_mod.label_balance(ids, data.labels)
+    balance_before = card_mod.label_balance(frame["label"], data.labels)
+
+    # 2. clean (every step counted), 3. split (frozen hash test, stratified validation)
+    say(f"cleaning {len(frame)} rows")
+    cleaned, report = clean(frame, data.clean)
+    frames = assign_splits(cleaned, data.split)
+    given = sorted({s.split for s in data.sources if s.split})
+    method = _split_method(given, data.split)
+
+    # 4. lengths (chars + tokens), card, plots; 5. write atomically
+    say("computing length statistics")
+    tok_ref = data.tokenizer or cfg.model.name
+    lengths, tok = card_mod.length_section(frames, tok_ref, cfg.model.max_length)
+    card = card_mod.build_card(
+        name=data.name, labels=data.labels, sources=sources, balance_before=balance_before,
+        cleaning=report.as_dict(), frames=frames, lengths=lengths, tokenizer=tok["info"],
+        split_config=config_mod.to_dict(data.split), split_method=method,
+        data_config=config_mod.to_dict(data),
+    )
+    card["seconds"] = round(time.perf_counter() - t0, 2)
+    say("drawing plots")
+    plots = {
+        "label_balance.png": label_balance_png(card["label_balance"], data.labels, data.name),
+        "length_histogram.png": length_histogram_png(tok["raw"], data.name, cfg.model.max_length),
+    }
+    return write_prepared(root, frames, card, plots)
+
+
+def _split_method(given: list[str], split: config_mod.SplitConfig) -> str:
+    parts = []
+    if "test" in given:
+        parts.append("test: as given by the source(s) with split: test")
+    else:
+        parts.append(f"test: frozen, sha256(text) -> [0,1) < {split.test_fraction}")
+    if "validation" in given:
+        parts.append("validation: as given by the source(s) with split: validation")
+    else:
+        parts.append(f"validation: stratified {split.validation_fraction} of the rest, "
+                     f"seed {split.seed}")
+    return "; ".join(parts)

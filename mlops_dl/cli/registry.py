@@ -1,0 +1,251 @@
+"""`mlops-dl registry ...`: list, show, compare, promote, tags, verify, delete."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mlops_dl.cli.common import JsonOpt
+from mlops_dl.errors import MlopsError, RegistryError
+
+RegistryOpt = Annotated[
+    Optional[Path],
+    typer.Option("--registry", "-r", envvar="MLOPS_DL_REGISTRY",
+                 help="Registry root (default: $MLOPS_DL_REGISTRY or ./registry)."),
+]
+console = Console()
+registry_app = typer.Typer(help="Browse, compare, promote and verify registered models.",
+                           no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(registry_app, name="registry")
+
+
+def _open(root: Optional[Path]):
+    from mlops_dl.registry import Registry
+
+    return Registry(root)
+
+
+def _echo_json(data) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def _fmt(value, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.2e}" if 0 < abs(value) < 10 ** -digits else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _delta(value) -> str:
+    if value is None:
+        return ""
+    color = "green" if value > 0 else "red" if value < 0 else "dim"
+    return f"[{color}]{value:+.4f}[/]"
+
+
+def _version_row(reg, mv) -> dict:
+    metrics = {}
+    if (mv.path / "metrics.json").is_file():
+        metrics = json.loads((mv.path / "metrics.json").read_text(encoding="utf-8"))
+    aliases = [a for a, v in reg.aliases(mv.name).items() if v == mv.version]
+    return {
+        "ref": mv.ref, "created": mv.meta.get("created"), "aliases": aliases, "tags": mv.tags,
+        "variants": sorted(mv.meta.get("variants", {})),
+        "val_macro_f1": metrics.get("validation", {}).get("macro_f1"),
+        "test_macro_f1": metrics.get("test", {}).get("macro_f1"),
+    }
+
+
+@registry_app.command("list")
+def list_cmd(
+    name: Annotated[Optional[str], typer.Argument(help="A model name: list its versions.")] = None,
+    registry: RegistryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List models (or the versions of NAME)."""
+    reg = _open(registry)
+    names = [name] if name else reg.list_models()
+    if name and not reg.list_versions(name):
+        raise RegistryError(f"no model named {name!r} in registry {reg.root}")
+    rows = [_version_row(reg, mv) for n in names for mv in reg.list_versions(n)]
+    if not name:  # one row per model: its latest version
+        latest = {r["ref"].split(":")[0]: r for r in rows}
+        rows = [dict(r, versions=len(reg.list_versions(n))) for n, r in latest.items()]
+    if as_json:
+        return _echo_json(rows)
+    table = Table(title=f"{reg.root}" + (f" - {name}" if name else ""))
+    cols = ["ref", "created", "aliases", "variants", "val_macro_f1", "test_macro_f1"]
+    cols += [] if name else ["versions"]
+    for col in cols + ["tags"]:
+        table.add_column(col)
+    for r in rows:
+        tags = ", ".join(f"{k}={v}" for k, v in r["tags"].items())
+        table.add_row(*[_fmt(r[c]) if not isinstance(r[c], list) else ", ".join(r[c]) for c in cols], tags)
+    console.print(table if rows else f"no models in {reg.root}")
+
+
+@registry_app.command()
+def show(ref: str, registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
+    """Show one version: model.json, metrics, validation figures, aliases, tags, files."""
+    reg = _open(registry)
+    mv = reg.get(ref)
+    doc = {**_version_row(reg, mv), "path": str(mv.path), "meta": mv.meta}
+    for name in ("validation.json", "lineage.json"):
+        if (mv.path / name).is_file():
+            doc[name.removesuffix(".json")] = json.loads((mv.path / name).read_text("utf-8"))
+    doc["files"] = {p.name: p.stat().st_size for p in sorted(mv.path.iterdir()) if p.is_file()}
+    doc["attachments"] = sorted(p.name for p in (mv.path / "attachments").glob("*.json"))
+    if as_json:
+        return _echo_json(doc)
+    console.rule(f"[bold]{mv.ref}[/]  {mv.path}")
+    meta = mv.meta
+    console.print(f"labels: {meta.get('labels')}   inputs: {meta.get('inputs')}   "
+                  f"opset: {meta.get('opset')}   max_length: {meta.get('max_length')}")
+    console.print(f"aliases: {', '.join(doc['aliases']) or '-'}   tags: {doc['tags'] or '-'}   "
+                  f"attachments: {', '.join(doc['attachments']) or '-'}")
+    console.print(f"val macro-F1: {_fmt(doc['val_macro_f1'])}   test macro-F1: {_fmt(doc['test_macro_f1'])}")
+    lineage = doc.get("lineage", {})
+    console.print(f"run: {lineage.get('run_id')}   base model: {lineage.get('base_model')}   "
+                  f"git: {lineage.get('git_commit')}")
+    table = Table(title="export validation")
+    for col in ("variant", "max |logit diff|", "atol", "agreement", "macro-F1", "F1 drop (pts)", "nodes"):
+        table.add_column(col)
+    for variant, v in doc.get("validation", {}).get("variants", {}).items():
+        table.add_row(variant, _fmt(v.get("max_abs_logit_diff"), 6), _fmt(v.get("atol")),
+                      _fmt(v.get("label_agreement")), _fmt(v.get("macro_f1")),
+                      _fmt(v.get("f1_drop_points"), 2), _fmt(v.get("graph", {}).get("nodes")))
+    console.print(table)
+    console.print("files: " + ", ".join(f"{k} ({v / 1e6:.2f} MB)" for k, v in doc["files"].items()))
+
+
+@registry_app.command()
+def compare(
+    ref_a: str,
+    ref_b: str,
+    registry: RegistryOpt = None,
+    variant: Annotated[Optional[str], typer.Option(help="fp32 or int8 (default: int8 if both have it).")] = None,
+    png: Annotated[Optional[Path], typer.Option("--png", help="Write a bar chart here.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compare two versions side by side, with McNemar's test on the stored eval texts."""
+    from mlops_dl.compare import compare as run_compare, write_png
+
+    result = run_compare(_open(registry), ref_a, ref_b, variant)
+    if png:
+        write_png(result, png)
+    if as_json:
+        return _echo_json(result)
+    a, b = result["a"]["ref"], result["b"]["ref"]
+    sections = [(f"{s} metrics", result["metrics"][s]) for s in ("validation", "test")]
+    sections += [("per-class F1 (test)", result["per_class_f1"]),
+                 ("export validation", result["validation"]), ("bench", result["bench"])]
+    for title, rows in sections:
+        if not rows:
+            continue
+        table = Table(title=title)
+        for col in ("", a, b, "delta (B - A)"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r["key"], _fmt(r["a"]), _fmt(r["b"]), _delta(r["delta"]))
+        console.print(table)
+    for side in ("a", "b"):
+        s = result[side]
+        sizes = ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in s["size_bytes"].items())
+        console.print(f"{s['ref']}: opset {s['opset']}, optimized {s['optimized']}, {sizes}, "
+                      f"run {s['run_id']}")
+    smp = result["samples"]
+    if smp["n_shared"]:
+        mc = smp["mcnemar"]
+        console.print(
+            f"on {smp['n_shared']} shared eval texts ({result['variant']}): agreement "
+            f"{smp['agreement']:.4f}, accuracy {smp['accuracy_a']:.4f} vs {smp['accuracy_b']:.4f}, "
+            f"McNemar p = {mc['p_value']:.4g} (A right/B wrong {mc['a_right_b_wrong']}, "
+            f"A wrong/B right {mc['a_wrong_b_right']})")
+    else:
+        console.print("the two versions share no eval texts: no agreement or McNemar test")
+    if png:
+        console.print(f"chart: {png}")
+
+
+@registry_app.command()
+def promote(ref: str, alias: str, registry: RegistryOpt = None) -> None:
+    """Point ALIAS (e.g. production) at REF, atomically."""
+    mv = _open(registry).promote(ref, alias)
+    console.print(f"{mv.name}@{alias} -> {mv.ref}")
+
+
+@registry_app.command()
+def tags(
+    ref: str,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="key=value (repeatable).")] = None,
+    unset: Annotated[Optional[list[str]], typer.Option("--unset", help="key to remove.")] = None,
+    registry: RegistryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the tags of REF; --set k=v / --unset k change them."""
+    reg = _open(registry)
+    for item in set_ or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise MlopsError(f"--set {item!r}: expected key=value")
+        reg.set_tag(ref, key.strip(), value)
+    for key in unset or []:
+        reg.set_tag(ref, key.strip(), None)
+    current = reg.get(ref, verify=False).tags
+    if as_json:
+        return _echo_json(current)
+    for key, value in current.items():
+        console.print(f"{key}={value}", highlight=False)
+
+
+@registry_app.command()
+def verify(
+    ref: Annotated[Optional[str], typer.Argument(help="name (all its versions), name:N or name@alias (default: everything).")] = None,
+    registry: RegistryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute checksums; exit non-zero if any version is tampered or truncated."""
+    from mlops_dl.registry import check_name, parse_ref
+
+    reg = _open(registry)
+    if ref and (":" in ref or "@" in ref):
+        mv = reg.get(ref, verify=False)
+        report = [r for r in reg.verify_all(mv.name) if r["ref"] == mv.ref]
+    else:
+        report = reg.verify_all(check_name(parse_ref(ref).name) if ref else None)
+    if as_json:
+        _echo_json(report)
+    else:
+        for r in report:
+            mark = "[green]ok[/]" if r["ok"] else "[red]FAILED[/] " + "; ".join(r["problems"])
+            console.print(f"{r['ref']}: {mark}")
+    bad = [r["ref"] for r in report if not r["ok"]]
+    if bad:
+        raise RegistryError(f"{len(bad)} version(s) failed verification: {', '.join(bad)}")
+    if not report:
+        raise RegistryError(f"nothing to verify in {reg.root}")
+
+
+@registry_app.command()
+def delete(
+    ref: str,
+    registry: RegistryOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Also remove aliases pointing at it.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete one version (name:N)."""
+    reg = _open(registry)
+    mv = reg.get(ref, verify=False)
+    if not yes:
+        typer.confirm(f"delete {mv.ref} ({mv.path})?", abort=True)
+    reg.delete(ref, force=force)
+    console.print(f"deleted {mv.ref}")

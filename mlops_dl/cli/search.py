@@ -1,0 +1,66 @@
+"""``mlops-dl search``: Optuna hyperparameter search over ``train.fit``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from mlops_dl.cli.common import ConfigOpt, JsonOpt, SetOpt, load_config
+
+console = Console()
+
+
+def search(
+    config: ConfigOpt,
+    trials: Annotated[Optional[int], typer.Option("--trials", "-n", help="Finished trials the study should hold, over all workers (default search.n_trials).")] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Seconds after which no new trial starts (default search.timeout_s).")] = None,
+    storage: Annotated[Optional[str], typer.Option("--storage", help="Optuna RDB URL, e.g. postgresql://user@host/db (default: SQLite in the study folder).")] = None,
+    study: Annotated[Optional[str], typer.Option("--study", help="Study name; an existing study is resumed (default search.study_name).")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-k", help="Worker processes on this machine, one per GPU when there are GPUs (default search.workers).")] = None,
+    worker_only: Annotated[bool, typer.Option("--worker-only", help="Only run trials, no winner (for workers joining a shared study; run once more without it to finish).")] = False,
+    overrides: SetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Search the config's search.space; a killed search resumes from its storage."""
+    from mlops_dl.search import finish, optimize, search_config
+    from mlops_dl.search.report import trials_table
+
+    cfg = search_config(
+        load_config(config, overrides),
+        n_trials=trials, timeout_s=timeout, storage=storage, study_name=study, workers=workers,
+    )  # fmt: skip
+    run = optimize(cfg)
+    if not as_json:
+        console.print(trials_table(run.study))
+        _print_report(run)
+    if not worker_only:
+        if not as_json:
+            console.print("[bold]finishing:[/] best config, winner run (retrained unless done), test evaluation")
+        run = finish(run)
+    if as_json:
+        typer.echo(json.dumps(json.loads((run.folder / "summary.json").read_text()), indent=2))
+    elif run.winner:
+        w = run.winner
+        console.print(
+            f"winner: trial {w['trial']} (val macro-F1 {w['trial_val_macro_f1']:.4f}) -> "
+            f"run {w['run_dir']}: test macro-F1 {w['test'].get('macro_f1', float('nan')):.4f}"
+        )
+        console.print(f"best config: {run.best_config}")
+
+
+def _print_report(run) -> None:
+    s = run.summary
+    states = ", ".join(f"{n} {k}" for k, n in s["states"].items())
+    console.print(f"study {run.study.study_name} at {run.storage}: {states}; "
+                  f"{s['total_steps']} training steps in all; this run: {run.trials_run} trials")  # fmt: skip
+    for path in run.plots:
+        console.print(f"  plot: {path}")
+    for name, why in run.skipped_plots.items():
+        console.print(f"  plot {name} skipped: {why}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(search)

@@ -1,0 +1,142 @@
+"""``mlops-dl train``, ``mlops-dl evaluate`` and ``mlops-dl bench-train``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mlops_dl.cli.common import JsonOpt, SetOpt, load_config
+from mlops_dl.errors import MlopsError
+
+console = Console()
+
+OptionalConfigOpt = Annotated[
+    Optional[Path],
+    typer.Option("--config", "-c", help="YAML config file (with --resume: the run's config.yaml)."),
+]
+ResumeOpt = Annotated[
+    Optional[Path], typer.Option("--resume", help="Continue this run dir from its last.ckpt.")
+]
+
+
+def train(
+    config: OptionalConfigOpt = None,
+    set_: SetOpt = None,
+    resume: ResumeOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Fine-tune the configured model on the prepared data; writes runs/<run-id>/."""
+    from mlops_dl.train import fit
+
+    if config is None:
+        if resume is None:
+            raise MlopsError("train needs --config (or --resume RUN_DIR to continue a run)")
+        config = resume / "config.yaml"
+    cfg = load_config(config, set_)
+    result = fit(cfg, resume=resume)
+    summary = {"run_dir": str(result.run_dir), "best_val_macro_f1": result.best_score,
+               "global_step": result.global_step, "resumed_from_step": result.resumed_from_step,
+               "duration_s": result.duration_s}  # fmt: skip
+    if json_:
+        typer.echo(json.dumps(summary))
+        return
+    for key, value in summary.items():
+        console.print(f"[bold]{key}[/]: {value}")
+    console.print(f"next: mlops-dl evaluate {result.run_dir} --split test")
+
+
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run dir written by `mlops-dl train`.")],
+    split: Annotated[str, typer.Option("--split", help="train, validation or test.")] = "test",
+    baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also score TF-IDF+LR.")] = True,
+    json_: JsonOpt = False,
+) -> None:
+    """Score a run (and the TF-IDF baseline) on validation and SPLIT; writes metrics and plots."""
+    from mlops_dl.evaluate import evaluate_run
+
+    result = evaluate_run(run_dir, split=split, baseline=baseline)
+    if json_:
+        typer.echo(json.dumps({k: result[k] for k in ("validation", split, "baseline", "comparison") if k in result}))
+        return
+    console.print(report_table(result, split))
+    console.print(per_class_table(result, split))
+    if "comparison" in result:
+        c = result["comparison"][split]
+        console.print(f"McNemar model vs baseline on {split}: model-only right {c['a_right_b_wrong']}, "
+                      f"baseline-only right {c['a_wrong_b_right']}, p = {c['p_value']:.3g}")  # fmt: skip
+    console.print(f"wrote {run_dir}/metrics.json, confusion_{split}.png, learning_curves.png")
+
+
+def report_table(result: dict, split: str) -> Table:
+    """Model and baseline side by side, one column per (system, split)."""
+    columns = [("model", s, result[s]) for s in dict.fromkeys(["validation", split])]
+    for s in dict.fromkeys(["validation", split]):
+        if s in result.get("baseline", {}):
+            columns.append(("TF-IDF+LR", s, result["baseline"][s]))
+    table = Table(title=f"evaluation ({split})")
+    table.add_column("metric")
+    for system, s, _ in columns:
+        table.add_column(f"{system}\n{s}", justify="right")
+    for key in ("accuracy", "macro_precision", "macro_recall", "macro_f1"):
+        table.add_row(key, *[f"{rep[key]:.4f}" for _, _, rep in columns])
+    table.add_row("n", *[str(rep["n"]) for _, _, rep in columns])
+    return table
+
+
+def per_class_table(result: dict, split: str) -> Table:
+    table = Table(title=f"per class ({split}): model | baseline")
+    for col in ("label", "precision", "recall", "f1", "support"):
+        table.add_column(col, justify="left" if col == "label" else "right")
+    base = result.get("baseline", {}).get(split, {}).get("per_class", {})
+    for label, m in result[split]["per_class"].items():
+        b = base.get(label)
+        cell = lambda k: f"{m[k]:.3f}" + (f" | {b[k]:.3f}" if b else "")  # noqa: E731
+        table.add_row(label, cell("precision"), cell("recall"), cell("f1"), str(m["support"]))
+    return table
+
+
+def bench_train(
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")],
+    set_: SetOpt = None,
+    steps: Annotated[int, typer.Option(help="Measured optimizer steps per variant.")] = 12,
+    warmup: Annotated[int, typer.Option(help="Unmeasured steps before timing.")] = 3,
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 32,
+    repeats: Annotated[int, typer.Option(help="Interleaved repeats of each variant.")] = 2,
+    f1_model: Annotated[Optional[Path], typer.Option(help="A run's model/ dir: fp32 vs bf16 macro-F1.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write the results as JSON here.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Training throughput: plain PyTorch vs Lightning, fp32 vs bf16, padding strategies."""
+    from mlops_dl.train_bench import run_bench
+
+    cfg = load_config(config, set_)
+    result = run_bench(cfg, steps=steps, warmup=warmup, batch_size=batch_size, repeats=repeats,
+                       f1_model=f1_model)  # fmt: skip
+    if out is not None:
+        from mlops_dl.train_records import atomic_json
+
+        atomic_json(out, result)
+    if json_:
+        typer.echo(json.dumps(result))
+        return
+    table = Table(title=f"training throughput ({result['device']}, batch {batch_size})")
+    for col in ("variant", "samples/s", "tokens/s", "s/step"):
+        table.add_column(col, justify="left" if col == "variant" else "right")
+    for name, v in result["variants"].items():
+        table.add_row(name, f"{v['samples_per_s']:.1f}", f"{v['tokens_per_s']:.0f}", f"{v['s_per_step']:.3f}")
+    console.print(table)
+    for name, value in result["ratios"].items():
+        console.print(f"{name}: {value:.3f}")
+    if "bf16_f1" in result:
+        console.print(f"macro-F1 fp32 vs bf16 autocast: {result['bf16_f1']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)
+    app.command("bench-train")(bench_train)

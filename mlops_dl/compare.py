@@ -1,0 +1,179 @@
+"""Compare two registry versions: metrics, per-class F1, size, validation, bench, McNemar.
+
+Torch-free (registry + numpy + metrics); ``write_png`` imports matplotlib lazily.
+Predictions come from each version's ``eval_samples.jsonl`` and are matched by text.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mlops_dl.errors import RegistryError
+from mlops_dl.metrics import mcnemar
+from mlops_dl.registry import ModelVersion, Registry
+
+METRIC_KEYS = ("accuracy", "macro_f1", "macro_precision", "macro_recall")
+VALIDATION_KEYS = ("max_abs_logit_diff", "label_agreement", "macro_f1", "f1_drop_points")
+
+
+def compare(registry: Registry, ref_a: str, ref_b: str, variant: str | None = None) -> dict:
+    """Everything `registry compare` shows, as one JSON-ready dict."""
+    a, b = registry.get(ref_a), registry.get(ref_b)
+    variant = variant or _common_variant(a, b)
+    return {
+        "a": _summary(a),
+        "b": _summary(b),
+        "variant": variant,
+        "metrics": {split: _metric_rows(a, b, split) for split in ("validation", "test")},
+        "per_class_f1": _per_class_rows(a, b, "test"),
+        "validation": _validation_rows(a, b),
+        "bench": _bench_rows(a, b),
+        "samples": sample_agreement(a, b, variant),
+    }
+
+
+def _common_variant(a: ModelVersion, b: ModelVersion) -> str:
+    shared = set(a.meta.get("variants", {})) & set(b.meta.get("variants", {}))
+    return "int8" if "int8" in shared else "fp32"
+
+
+def _summary(mv: ModelVersion) -> dict:
+    variants = mv.meta.get("variants", {})
+    lineage = _json(mv, "lineage.json") or {}
+    return {
+        "ref": mv.ref,
+        "created": mv.meta.get("created"),
+        "opset": mv.meta.get("opset"),
+        "optimized": mv.meta.get("optimized"),
+        "base_model": lineage.get("base_model"),
+        "run_id": lineage.get("run_id"),
+        "size_bytes": {v: (mv.path / f).stat().st_size for v, f in variants.items()},
+    }
+
+
+def _json(mv: ModelVersion, name: str) -> dict | None:
+    path = mv.path / name
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _row(key: str, va: Any, vb: Any) -> dict:
+    both = isinstance(va, (int, float)) and isinstance(vb, (int, float))
+    return {"key": key, "a": va, "b": vb, "delta": (vb - va) if both else None}
+
+
+def _metric_rows(a: ModelVersion, b: ModelVersion, split: str) -> list[dict]:
+    ma = (_json(a, "metrics.json") or {}).get(split, {})
+    mb = (_json(b, "metrics.json") or {}).get(split, {})
+    return [_row(k, ma.get(k), mb.get(k)) for k in METRIC_KEYS if k in ma or k in mb]
+
+
+def _per_class_rows(a: ModelVersion, b: ModelVersion, split: str) -> list[dict]:
+    pa = (_json(a, "metrics.json") or {}).get(split, {}).get("per_class", {})
+    pb = (_json(b, "metrics.json") or {}).get(split, {}).get("per_class", {})
+    labels = list(dict.fromkeys([*pa, *pb]))
+    return [_row(lab, pa.get(lab, {}).get("f1"), pb.get(lab, {}).get("f1")) for lab in labels]
+
+
+def _validation_rows(a: ModelVersion, b: ModelVersion) -> list[dict]:
+    va = (_json(a, "validation.json") or {}).get("variants", {})
+    vb = (_json(b, "validation.json") or {}).get("variants", {})
+    rows = []
+    for variant in dict.fromkeys([*va, *vb]):
+        for key in VALIDATION_KEYS:
+            x, y = va.get(variant, {}).get(key), vb.get(variant, {}).get(key)
+            if x is not None or y is not None:
+                rows.append(_row(f"{variant}.{key}", x, y))
+    return rows
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, float]:
+    if isinstance(data, dict):
+        out: dict[str, float] = {}
+        for k, v in data.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    if isinstance(data, (int, float)) and not isinstance(data, bool):
+        return {prefix.rstrip("."): data}
+    return {}
+
+
+def _bench_rows(a: ModelVersion, b: ModelVersion) -> list[dict]:
+    fa, fb = _flatten(a.attachment("bench.json") or {}), _flatten(b.attachment("bench.json") or {})
+    return [_row(k, fa.get(k), fb.get(k)) for k in dict.fromkeys([*fa, *fb])]
+
+
+def read_samples(mv: ModelVersion) -> list[dict]:
+    path = mv.path / "eval_samples.jsonl"
+    if not path.is_file():
+        raise RegistryError(f"{mv.ref} has no eval_samples.jsonl; re-export it to compare")
+    rows = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise RegistryError(f"{path}: line {i} is not valid JSON: {e}") from None
+    return rows
+
+
+def _prediction(row: dict, variant: str) -> str:
+    return row.get("pred_by_variant", {}).get(variant, row["pred"])
+
+
+def sample_agreement(a: ModelVersion, b: ModelVersion, variant: str) -> dict:
+    """Label agreement and McNemar's test of A vs B on the eval texts both versions stored."""
+    rows_a = {r["text"]: r for r in read_samples(a)}
+    rows_b = {r["text"]: r for r in read_samples(b)}
+    shared = [t for t in rows_a if t in rows_b]
+    if not shared:
+        return {"n_shared": 0, "agreement": None, "mcnemar": None, "accuracy_a": None,
+                "accuracy_b": None}
+    names = list(dict.fromkeys([*a.meta.get("labels", []), *b.meta.get("labels", [])]))
+    index = {n: i for i, n in enumerate(names)}
+
+    def ids(rows: dict, key) -> list[int]:
+        return [index.setdefault(key(rows[t]), len(index)) for t in shared]
+
+    gold = ids(rows_a, lambda r: r["label"])
+    pred_a = ids(rows_a, lambda r: _prediction(r, variant))
+    pred_b = ids(rows_b, lambda r: _prediction(r, variant))
+    n = len(shared)
+    return {
+        "n_shared": n,
+        "agreement": sum(x == y for x, y in zip(pred_a, pred_b)) / n,
+        "accuracy_a": sum(x == g for x, g in zip(pred_a, gold)) / n,
+        "accuracy_b": sum(x == g for x, g in zip(pred_b, gold)) / n,
+        "mcnemar": mcnemar(gold, pred_a, pred_b),
+    }
+
+
+def write_png(result: dict, path: str | Path) -> Path:
+    """Bar charts: metrics (validation, test) and per-class test F1, A next to B."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = [("validation", result["metrics"]["validation"]), ("test", result["metrics"]["test"]),
+              ("per-class F1 (test)", result["per_class_f1"])]
+    groups = [(t, rows) for t, rows in groups if rows]
+    fig, axes = plt.subplots(1, max(len(groups), 1), figsize=(5 * max(len(groups), 1), 4))
+    axes = axes if hasattr(axes, "__len__") else [axes]
+    for ax, (title, rows) in zip(axes, groups):
+        xs = range(len(rows))
+        for offset, side in ((-0.2, "a"), (0.2, "b")):
+            vals = [r[side] or 0.0 for r in rows]
+            ax.bar([x + offset for x in xs], vals, width=0.4, label=result[side]["ref"])
+        ax.set_xticks(list(xs), [r["key"] for r in rows], rotation=30, ha="right")
+        ax.set_ylim(0, 1)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

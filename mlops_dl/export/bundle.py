@@ -1,0 +1,95 @@
+"""Assemble the registry bundle: ONNX variants, tokenizer, model.json, figures, lineage, samples."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from mlops_dl import config as config_mod
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+
+
+def _write_json(path: Path, data) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+
+
+def git_commit(cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def lineage(run, exporter: str) -> dict:
+    """Where the version came from: run, data fingerprints, code commits, base model, libraries."""
+    import onnx
+    import onnxruntime
+    import torch
+    import transformers
+
+    env = run.read_json("env.json", required=False) or {}
+    return {
+        "run_id": run.run_dir.name,
+        "run_dir": str(run.run_dir.resolve()),
+        "data_dir": run.data_json.get("data_dir"),
+        "data_card": run.data_json.get("data_card"),
+        "data_fingerprints": run.data_json.get("fingerprints", {}),
+        "git_commit": (env.get("git") or {}).get("commit"),
+        "git_dirty": (env.get("git") or {}).get("dirty"),
+        "export_git_commit": git_commit(Path(__file__).resolve().parent),
+        "base_model": run.cfg.model.name,
+        "exporter": exporter,
+        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "libraries": {"torch": torch.__version__, "transformers": transformers.__version__,
+                      "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
+    }
+
+
+def eval_samples(texts: list[str], gold: list[int], labels: list[str],
+                 probs_by_variant: dict[str, np.ndarray], torch_pred: np.ndarray, served: str) -> list[dict]:
+    """One row per validation text: gold, the served variant's prediction and probabilities."""
+    rows = []
+    for i, text in enumerate(texts):
+        probs = probs_by_variant[served][i]  # (L,)
+        by_variant = {v: labels[int(p[i].argmax())] for v, p in probs_by_variant.items()}
+        rows.append({
+            "text": text,
+            "label": labels[gold[i]],
+            "pred": labels[int(probs.argmax())],
+            "probabilities": {lab: round(float(probs[j]), 6) for j, lab in enumerate(labels)},
+            "variant": served,
+            "pred_by_variant": {**by_variant, "torch": labels[int(torch_pred[i])]},
+        })
+    return rows
+
+
+def write_bundle(out: Path, *, run, onnx_files: dict[str, Path], model_meta: dict,
+                 validation: dict, lineage_doc: dict, samples: list[dict],
+                 ref_stats: dict | None) -> Path:
+    """Write every bundle file into ``out`` (the registry adds checksums.json)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for variant, src in onnx_files.items():
+        shutil.copyfile(src, out / VARIANT_FILES[variant])
+    for name in TOKENIZER_FILES:
+        if (run.model_dir / name).is_file():
+            shutil.copyfile(run.model_dir / name, out / name)
+    _write_json(out / "model.json", model_meta)
+    config_mod.save(run.cfg, out / "config.yaml")
+    _write_json(out / "metrics.json", run.metrics)
+    _write_json(out / "validation.json", validation)
+    _write_json(out / "lineage.json", lineage_doc)
+    with open(out / "eval_samples.jsonl", "w", encoding="utf-8") as f:
+        for row in samples:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if ref_stats is not None:
+        _write_json(out / "reference_stats.json", ref_stats)
+    return out

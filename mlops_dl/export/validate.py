@@ -1,0 +1,140 @@
+"""Export validation: ONNX logits vs PyTorch on real texts, then the task check (agreement, F1).
+
+Both runtimes get the very same length-sorted, padded batches, so any difference is the graph's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mlops_dl.metrics import classification_report
+
+
+@dataclass
+class Batches:
+    """Length-sorted padded batches of token arrays; ``order`` maps rows back to input order."""
+
+    feeds: list[dict[str, np.ndarray]]  # each array (B, T) int64
+    order: np.ndarray  # (N,) input index of each sorted row
+    lengths: np.ndarray  # (N,) token count per text (truncated), in input order
+
+    def unsort(self, rows: np.ndarray) -> np.ndarray:
+        out = np.empty_like(rows)
+        out[self.order] = rows
+        return out
+
+
+def encode(tokenizer, texts: list[str], names: list[str], max_length: int, batch_size: int) -> Batches:
+    ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    lengths = np.array([len(x) for x in ids])
+    order = np.argsort(lengths, kind="stable")
+    feeds = []
+    for start in range(0, len(texts), batch_size):
+        chunk = [texts[i] for i in order[start:start + batch_size]]
+        enc = tokenizer(chunk, padding=True, truncation=True, max_length=max_length, return_tensors="np")
+        feeds.append({n: enc[n].astype(np.int64) for n in names})
+    return Batches(feeds, order, lengths)
+
+
+def torch_logits(model, batches: Batches) -> np.ndarray:
+    """PyTorch reference logits # (N, L)."""
+    import torch
+
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for feed in batches.feeds:
+            tensors = {k: torch.from_numpy(v) for k, v in feed.items()}
+            out.append(model(**tensors).logits.float().numpy())  # (B, L)
+    return batches.unsort(np.concatenate(out))
+
+
+def ort_logits(path: Path, batches: Batches) -> np.ndarray:
+    """onnxruntime logits of one ONNX file on the same batches # (N, L)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    wanted = {i.name for i in session.get_inputs()}
+    out = [session.run(["logits"], {k: v for k, v in f.items() if k in wanted})[0]
+           for f in batches.feeds]  # each (B, L)
+    return batches.unsort(np.concatenate(out))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)  # (N, L)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def check_variant(
+    logits: np.ndarray, reference: np.ndarray, gold: list[int], labels: list[str],
+    atol: float, max_f1_drop: float | None,
+) -> dict:
+    """Layer 1: max |logit diff| <= atol. Layer 2: agreement and macro-F1 drop (points) vs PyTorch."""
+    diff = np.abs(logits - reference)  # (N, L)
+    pred, ref_pred = logits.argmax(-1), reference.argmax(-1)
+    report = classification_report(gold, pred.tolist(), labels)
+    ref_f1 = classification_report(gold, ref_pred.tolist(), labels)["macro_f1"]
+    drop = (ref_f1 - report["macro_f1"]) * 100.0
+    logits_ok = bool(diff.max() <= atol)
+    f1_ok = max_f1_drop is None or drop <= max_f1_drop
+    return {
+        "max_abs_logit_diff": float(diff.max()),
+        "mean_abs_logit_diff": float(diff.mean()),
+        "atol": atol,
+        "logits_ok": logits_ok,
+        "label_agreement": float((pred == ref_pred).mean()),
+        "accuracy": report["accuracy"],
+        "macro_f1": report["macro_f1"],
+        "torch_macro_f1": ref_f1,
+        "f1_drop_points": drop,
+        "max_f1_drop": max_f1_drop,
+        "f1_ok": f1_ok,
+        "passed": logits_ok and f1_ok,
+    }
+
+
+def tokenizer_parity(tokenizer_json: Path, texts: list[str], hf_tokenizer, max_length: int) -> float:
+    """Share of texts that tokenizer.json alone (the runtime's path) encodes like transformers."""
+    from tokenizers import Tokenizer
+
+    fast = Tokenizer.from_file(str(tokenizer_json))
+    fast.no_padding()
+    fast.enable_truncation(max_length=max_length)
+    ours = [e.ids for e in fast.encode_batch(texts)]
+    ref = hf_tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    return float(np.mean([a == list(b) for a, b in zip(ours, ref)])) if texts else 1.0
+
+
+def _histogram(values: np.ndarray, edges: np.ndarray) -> dict:
+    counts, edges = np.histogram(values, bins=edges)
+    return {"bin_edges": [float(e) for e in edges], "counts": counts.tolist()}
+
+
+def _length_edges(values: np.ndarray) -> np.ndarray:
+    """Ten integer-ish bins from 0 to the longest value (fewer when values are short)."""
+    top = max(int(values.max(initial=1)), 1)
+    return np.unique(np.linspace(0, top, 11).round())
+
+
+def reference_stats(probs: np.ndarray, gold: list[int], labels: list[str], lengths: np.ndarray,
+                    texts: list[str], variant: str) -> dict:
+    """Validation-time distributions that monitoring compares live traffic against."""
+    pred = probs.argmax(-1)  # (N,)
+    chars = np.array([len(t) for t in texts])  # (N,)
+    n = len(pred)
+    return {
+        "variant": variant,
+        "n": n,
+        "labels": labels,
+        "predicted_label_distribution": {lab: float((pred == i).sum() / n) for i, lab in enumerate(labels)},
+        "gold_label_distribution": {lab: float(np.sum(np.asarray(gold) == i) / n) for i, lab in enumerate(labels)},
+        "confidence_histogram": _histogram(probs.max(-1), np.linspace(0.0, 1.0, 11)),
+        "token_length_histogram": _histogram(lengths, _length_edges(lengths)),
+        "char_length_histogram": _histogram(chars, _length_edges(chars)),
+        "mean_confidence": float(probs.max(-1).mean()),
+        "mean_token_length": float(lengths.mean()),
+    }

@@ -1,0 +1,60 @@
+"""Monitoring: read the prediction log over a window, compare it with reference stats, alarm.
+
+    report = monitor_log(["logs/predictions.jsonl"], "sentiment@production", canvas)
+    report["status"]  # ok | warn | alarm | no-data ; exit code ALARM_EXIT on alarm
+
+Torch-free: inference goes through mlops_dl.runtime.Predictor, statistics through numpy/scipy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlops_dl.monitor.check import evaluate_window
+from mlops_dl.monitor.reference import reference_for, unk_id
+from mlops_dl.monitor.replay import replay
+from mlops_dl.monitor.window import LogWindow, read_window
+
+ALARM_EXIT = 3  # `mlops-dl monitor` exit code when an alarm fires (for cron / CI)
+
+__all__ = ["ALARM_EXIT", "LogWindow", "monitor_log", "read_window", "replay", "replay_log",
+           "evaluate_window", "reference_for"]
+
+
+def _predictor(ref: str, registry, variant: str):
+    from mlops_dl.registry import Registry
+    from mlops_dl.runtime import Predictor
+
+    reg = registry if isinstance(registry, Registry) else Registry(registry)
+    mv = reg.get(ref, verify=True)
+    if variant not in mv.meta.get("variants", {}):
+        variant = "fp32"
+    return reg, mv, Predictor.from_version(mv, provider="cpu", variant=variant)
+
+
+def monitor_log(logs: list[str | Path], ref: str, canvas, registry=None,
+                since: str | None = None, until: str | None = None,
+                data_dir: str | Path | None = None) -> dict:
+    """Drift, confidence, throughput and latency of the logged window vs ``ref``'s reference."""
+    win = read_window(logs, since, until)
+    logged = {str(r.get("variant")) for r in win.records} - {"None"}
+    variant = logged.pop() if len(logged) == 1 else canvas.latency.variant
+    reg, mv, predictor = _predictor(ref, registry, variant)
+    ref_stats = reference_for(reg, mv, predictor, data_dir)
+    report = evaluate_window(win, ref_stats, canvas.monitoring, predictor.tokenizer,
+                             unk_id(mv.path / "tokenizer.json", predictor.tokenizer))
+    report["ref"] = mv.ref
+    report["canvas"] = canvas.source
+    served = set(report["versions"])
+    if served and served != {mv.ref}:
+        report["notes"].append(f"the window was served by {', '.join(sorted(served))}; "
+                               f"the reference is {mv.ref}")
+    return report
+
+
+def replay_log(logs: list[str | Path], challenger: str, registry=None, since: str | None = None,
+               until: str | None = None, variant: str = "int8", limit: int = 10_000) -> dict:
+    """Run ``challenger`` over the window's logged texts; disagreement with the served labels."""
+    win = read_window(logs, since, until)
+    _, _, predictor = _predictor(challenger, registry, variant)
+    return replay(win, predictor, limit)

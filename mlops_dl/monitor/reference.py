@@ -1,0 +1,167 @@
+"""Reference statistics: what the validation split looks like to a version, for drift checks.
+
+Label distribution, confidence histogram, text length (characters and tokens) histograms and
+the [UNK] token share, plus value samples for KS tests. Sources, first that applies: the
+version's reference_stats.json attachment (computed before), else the validation texts and
+probabilities the export stored (eval_samples.jsonl, binned like the export's
+reference_stats.json when present), else the prepared validation split run through the
+Predictor. The result is stored as the attachment reference_stats.json.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from mlops_dl.errors import MlopsError
+
+SCHEMA = "mlops-dl/reference-stats/1"
+MAX_VALUES = 5000  # value samples kept per statistic (for KS)
+CONFIDENCE_EDGES = np.linspace(0.0, 1.0, 11)
+EXPORT_KEYS = {"confidence": "confidence_histogram", "char_length": "char_length_histogram",
+               "token_length": "token_length_histogram"}
+
+
+def length_edges(values: np.ndarray) -> np.ndarray:
+    """Ten bins from 0 to the longest value (fewer when the values are short)."""
+    top = max(int(np.max(values, initial=1)), 1)
+    return np.unique(np.linspace(0, top, 11).round())
+
+
+def histogram(values: np.ndarray, edges: np.ndarray) -> dict:
+    counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
+    sample = values if len(values) <= MAX_VALUES else np.random.default_rng(0).choice(
+        values, MAX_VALUES, replace=False)
+    return {"bin_edges": [float(e) for e in edges], "counts": counts.astype(int).tolist(),
+            "values": [round(float(v), 4) for v in sample]}
+
+
+def unk_id(tokenizer_json: Path, tokenizer) -> int | None:
+    """The id of the tokenizer's unknown token ([UNK], <unk>), or None if it has none."""
+    model = json.loads(Path(tokenizer_json).read_text(encoding="utf-8")).get("model", {})
+    name = model.get("unk_token")
+    if isinstance(model.get("unk_id"), int):
+        return model["unk_id"]
+    return tokenizer.token_to_id(name) if isinstance(name, str) else None
+
+
+def token_stats(tokenizer, unk: int | None, texts: list[str]) -> tuple[np.ndarray, int, int]:
+    """(token lengths incl. special tokens # (N,), [UNK] count, non-special token count)."""
+    encodings = tokenizer.encode_batch(list(texts)) if texts else []
+    lengths = np.array([len(e.ids) for e in encodings], dtype=np.float64)  # (N,)
+    unk_count = total = 0
+    for e in encodings:
+        ordinary = [i for i, s in zip(e.ids, e.special_tokens_mask) if not s]
+        total += len(ordinary)
+        unk_count += sum(1 for i in ordinary if i == unk) if unk is not None else 0
+    return lengths, unk_count, total
+
+
+def compute_reference(texts: list[str], probs: np.ndarray, labels: list[str], tokenizer,
+                      unk: int | None, variant: str, source: str) -> dict:
+    """Reference stats from texts and their probabilities. probs # (N, L)"""
+    if len(texts) == 0:
+        raise MlopsError(f"reference statistics need texts; {source} has none")
+    pred = probs.argmax(axis=1)  # (N,)
+    conf = probs.max(axis=1)  # (N,)
+    chars = np.array([len(t) for t in texts], dtype=np.float64)  # (N,)
+    tokens, unk_count, total = token_stats(tokenizer, unk, texts)
+    n = len(texts)
+    return {
+        "schema": SCHEMA, "variant": variant, "n": n, "labels": list(labels), "source": source,
+        "label_distribution": {lab: float((pred == i).sum() / n) for i, lab in enumerate(labels)},
+        "confidence": histogram(conf, CONFIDENCE_EDGES),
+        "char_length": histogram(chars, length_edges(chars)),
+        "token_length": histogram(tokens, length_edges(tokens)),
+        "oov_rate": unk_count / total if total else 0.0,
+        "oov_tokens": unk_count, "tokens": total,
+        "mean_confidence": float(conf.mean()),
+    }
+
+
+def adopt_export_bins(ref: dict, export_stats: dict) -> dict:
+    """Use the export's reference_stats.json distributions (same texts) where it has them."""
+    if export_stats.get("variant") != ref["variant"]:
+        return ref
+    dist = export_stats.get("predicted_label_distribution")
+    if isinstance(dist, dict) and set(dist) == set(ref["labels"]):
+        ref["label_distribution"] = {k: float(v) for k, v in dist.items()}
+    for ours, theirs in EXPORT_KEYS.items():
+        hist = export_stats.get(theirs)
+        if isinstance(hist, dict) and hist.get("bin_edges") and hist.get("counts"):
+            ref[ours] = {**ref[ours], "bin_edges": hist["bin_edges"], "counts": hist["counts"]}
+    ref["source"] += " + export reference_stats.json bins"
+    return ref
+
+
+def _eval_samples(mv, labels: list[str], variant: str) -> tuple[list[str], np.ndarray] | None:
+    path = mv.path / "eval_samples.jsonl"
+    if not path.is_file():
+        return None
+    texts, rows = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        probs = rec.get("probabilities")
+        if rec.get("variant") != variant or not isinstance(probs, dict) or set(probs) != set(labels):
+            return None  # stored for another variant: score the validation split instead
+        texts.append(rec["text"])
+        rows.append([probs[lab] for lab in labels])
+    return (texts, np.asarray(rows, dtype=np.float64)) if texts else None
+
+
+def validation_dir(mv, data_dir: str | Path | None) -> Path:
+    """The prepared dataset of a version: ``data_dir``, else lineage.json's data_dir, else
+    config.yaml's <data.output_dir>/<data.name>; the first that exists."""
+    if data_dir:
+        return Path(data_dir)
+    import yaml
+
+    candidates = []
+    lineage_path, config_path = mv.path / "lineage.json", mv.path / "config.yaml"
+    if lineage_path.is_file():
+        candidates.append(json.loads(lineage_path.read_text(encoding="utf-8")).get("data_dir"))
+    if config_path.is_file():
+        data = (yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}).get("data") or {}
+        if data.get("name"):
+            candidates.append(str(Path(data.get("output_dir") or "artifacts/data") / data["name"]))
+    for c in filter(None, candidates):
+        if (Path(c) / "data_card.json").is_file():
+            return Path(c)
+    looked = ", ".join(filter(None, candidates)) or "nothing (no lineage.json data_dir, no config.yaml data)"
+    raise MlopsError(f"{mv.ref}: its prepared dataset is not here (looked at {looked}); "
+                     f"pass --data PREPARED_DIR")
+
+
+def reference_for(registry, mv, predictor, data_dir: str | Path | None = None,
+                  store: bool = True) -> dict:
+    """The version's reference stats for ``predictor.variant``: stored, else computed + stored."""
+    variant = predictor.variant
+    stored = mv.attachment("reference_stats.json")
+    if stored and stored.get("schema") == SCHEMA and stored.get("variant") == variant:
+        return stored
+    labels = predictor.labels
+    unk = unk_id(mv.path / "tokenizer.json", predictor.tokenizer)
+    samples = _eval_samples(mv, labels, variant)
+    if samples is not None:
+        ref = compute_reference(*samples, labels, predictor.tokenizer, unk, variant,
+                                f"{mv.ref} eval_samples.jsonl (validation texts scored at export)")
+        if (mv.path / "reference_stats.json").is_file():
+            export_stats = json.loads((mv.path / "reference_stats.json").read_text(encoding="utf-8"))
+            ref = adopt_export_bins(ref, export_stats)
+    else:
+        from mlops_dl.data.prepared import load_prepared
+
+        prepared = load_prepared(validation_dir(mv, data_dir))
+        texts, _ = prepared.texts_labels("validation")
+        texts = texts[:MAX_VALUES]
+        probs = predictor.predict_proba(texts)  # (N, L)
+        ref = compute_reference(texts, probs, labels, predictor.tokenizer, unk, variant,
+                                f"{prepared.root}/validation.parquet scored by {mv.ref} {variant}")
+    if store:
+        try:
+            registry.attach(mv.ref, "reference_stats.json", ref)
+        except OSError as e:  # a read-only registry: use the stats, say they were not kept
+            ref["source"] += f" (not stored: {e.strerror or e})"
+    return ref

@@ -1,0 +1,293 @@
+"""The MLOps cycle as one command, step by step.
+
+data prepare -> train (or search) -> evaluate -> export + register -> bench -> accept -> promote.
+Each step records a content fingerprint of its inputs in ``<pipeline.state_dir>/<data.name>.json``;
+a step whose fingerprint is unchanged and whose output is still there is skipped, so a second
+run of the same config only redoes what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlops_dl import config as config_mod
+from mlops_dl.config import Config
+from mlops_dl.errors import MlopsError
+
+Say = Callable[[str], None]
+STEPS = ("data", "train", "evaluate", "export", "bench", "accept", "promote")
+TRAIN_KEYS_IGNORED = ("run_name", "runs_dir", "progress_bar", "num_workers")
+
+
+@dataclass
+class Step:
+    name: str
+    status: str = "off"  # ran | skipped | refused | off
+    seconds: float = 0.0
+    detail: str = ""
+
+
+@dataclass
+class PipelineRun:
+    cfg: Config
+    config_path: Path
+    registry: str | None = None
+    force: tuple[str, ...] = ()  # steps to rerun even when unchanged
+    say: Say = lambda msg: None
+    steps: list[Step] = field(default_factory=list)
+    state: dict = field(default_factory=dict)
+    run_dir: Path | None = None
+    ref: str | None = None
+
+
+def digest(*parts) -> str:
+    """sha256 of the JSON of ``parts`` (sorted keys): a content fingerprint."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run_pipeline(cfg: Config, config_path: str | Path, registry: str | None = None,
+                 force: tuple[str, ...] = (), say: Say = lambda msg: None) -> PipelineRun:
+    """Run every step in order; a MlopsError in a step stops the cycle (promote refusals don't)."""
+    unknown = [s for s in force if s not in STEPS]
+    if unknown:
+        raise MlopsError(f"--force {', '.join(unknown)}: unknown step (steps: {', '.join(STEPS)})")
+    p = PipelineRun(cfg, Path(config_path), registry, tuple(force), say)
+    p.state = _load_state(p)
+    for name, fn in (("data", _data), ("train", _train), ("evaluate", _evaluate),
+                     ("export", _export), ("bench", _bench), ("accept", _accept),
+                     ("promote", _promote)):  # fmt: skip
+        step = Step(name)
+        p.steps.append(step)
+        say(f"[bold]{name}[/]")
+        start = time.perf_counter()
+        try:
+            step.status, step.detail = fn(p)
+        finally:
+            step.seconds = round(time.perf_counter() - start, 1)
+            _save_state(p)
+    return p
+
+
+# ----------------------------------------------------------------------------- state
+def _state_path(p: PipelineRun) -> Path:
+    return Path(p.cfg.pipeline.state_dir) / f"{p.cfg.data.name}.json"
+
+
+def _load_state(p: PipelineRun) -> dict:
+    path = _state_path(p)
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        p.say(f"[yellow]{path} is not valid JSON: every step reruns[/]")
+        return {}
+
+
+def _save_state(p: PipelineRun) -> None:
+    path = _state_path(p)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    p.state["steps"] = [vars(s) for s in p.steps]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(p.state, indent=2, default=str), encoding="utf-8")
+    tmp.replace(path)
+
+
+def _unchanged(p: PipelineRun, step: str, key: str) -> bool:
+    return step not in p.force and p.state.get(step, {}).get("key") == key
+
+
+def _record(p: PipelineRun, step: str, key: str, **values) -> None:
+    p.state[step] = {"key": key, **values}
+
+
+# ----------------------------------------------------------------------------- steps
+def _data(p: PipelineRun) -> tuple[str, str]:
+    from mlops_dl.data import output_path, prepare
+    from mlops_dl.data.sources import locate_source, resolve_path
+
+    cfg, config_dir = p.cfg, p.config_path.resolve().parent
+    files = []
+    for i, src in enumerate(cfg.data.sources):
+        if src.kind == "hub":
+            files.append(f"hub:{src.hub_id}/{src.hub_config}")  # no content hash: always rerun
+            p.force = (*p.force, "data")
+            continue
+        files.append(file_sha256(locate_source(src, i, config_dir)))
+        if src.kind == "text_labels":
+            labels = resolve_path(src.labels_path, config_dir, f"data.sources[{i}].labels_path")
+            files.append(file_sha256(labels))
+    key = digest(config_mod.to_dict(cfg.data), cfg.model.name, files)
+    out = output_path(cfg)
+    if _unchanged(p, "data", key) and (out / "data_card.json").is_file():
+        return "skipped", f"{out} (sources and data config unchanged)"
+    prepare(cfg, p.config_path, progress=p.say)
+    _record(p, "data", key, output=str(out))
+    return "ran", str(out)
+
+
+def _train_key(p: PipelineRun) -> str:
+    from mlops_dl.data import load_prepared, output_path
+
+    train = {k: v for k, v in config_mod.to_dict(p.cfg.train).items() if k not in TRAIN_KEYS_IGNORED}
+    search = config_mod.to_dict(p.cfg.search) if p.cfg.pipeline.search else None
+    fingerprints = load_prepared(output_path(p.cfg)).fingerprints
+    return digest(fingerprints, config_mod.to_dict(p.cfg.model), train, search)
+
+
+def _train(p: PipelineRun) -> tuple[str, str]:
+    key = _train_key(p)
+    previous = p.state.get("train", {})
+    if _unchanged(p, "train", key) and Path(previous.get("run_dir", "")).joinpath("fit.json").is_file():
+        p.run_dir = Path(previous["run_dir"])
+        return "skipped", f"{p.run_dir} (data fingerprints and train config unchanged)"
+    if p.cfg.pipeline.search:
+        from mlops_dl.search.study import run_search
+
+        search = run_search(p.cfg)
+        p.run_dir = Path(search.winner["run_dir"])
+        detail = f"{p.run_dir} (winner of {search.study.study_name}, trial {search.winner['trial']})"
+    else:
+        from mlops_dl.train import fit
+
+        run_dir = Path(p.cfg.train.runs_dir) / f"{p.cfg.data.name}-{key[:10]}"
+        resume = run_dir if (run_dir / "checkpoints" / "last.ckpt").is_file() else None
+        result = fit(p.cfg, run_dir=None if resume else run_dir, resume=resume)
+        p.run_dir = Path(result.run_dir)
+        detail = (f"{p.run_dir}: {result.global_step} steps, best val macro-F1 "
+                  f"{result.best_score or 0:.4f}" + (" (resumed)" if resume else ""))
+    _record(p, "train", key, run_dir=str(p.run_dir))
+    return "ran", detail
+
+
+def _evaluate(p: PipelineRun) -> tuple[str, str]:
+    from mlops_dl.evaluate import evaluate_run
+
+    metrics_path = p.run_dir / "metrics.json"
+    key = digest(str(p.run_dir), p.state.get("train", {}).get("key"))
+    if _unchanged(p, "evaluate", key) and metrics_path.is_file():
+        m = json.loads(metrics_path.read_text(encoding="utf-8"))
+        if "test" in m and "baseline" in m:
+            return "skipped", _f1_line(m)
+    m = evaluate_run(p.run_dir, split="test")
+    _record(p, "evaluate", key)
+    return "ran", _f1_line(m)
+
+
+def _f1_line(m: dict) -> str:
+    base = m.get("baseline", {}).get("test", {}).get("macro_f1", float("nan"))
+    return f"test macro-F1 {m['test']['macro_f1']:.4f} (TF-IDF baseline {base:.4f})"
+
+
+def _export(p: PipelineRun) -> tuple[str, str]:
+    from mlops_dl.export.run import export_run
+    from mlops_dl.registry import Registry
+
+    weights = sorted((p.run_dir / "model").glob("*.safetensors"))
+    key = digest([file_sha256(w) for w in weights], config_mod.to_dict(p.cfg.export))
+    previous = p.state.get("export", {})
+    if _unchanged(p, "export", key):
+        try:
+            p.ref = Registry(p.registry).get(previous["ref"], verify=True).ref
+            return "skipped", f"{p.ref} (same weights and export config, verified)"
+        except MlopsError as e:
+            p.say(f"[yellow]registered version is not usable ({e}); exporting again[/]")
+    result = export_run(p.run_dir, name=p.cfg.export.name, registry=p.registry, log=p.say)
+    p.ref = result.version.ref
+    _record(p, "export", key, ref=p.ref)
+    checks = result.validation["variants"]
+    figures = ", ".join(f"{v}: max|dlogit| {c.get('max_abs_logit_diff', float('nan')):.2e}"
+                        for v, c in checks.items())
+    return "ran", f"{p.ref} ({figures})"
+
+
+def _bench(p: PipelineRun) -> tuple[str, str]:
+    from mlops_dl.bench import run_bench
+    from mlops_dl.registry import Registry
+
+    if not p.cfg.pipeline.bench:
+        return "off", "pipeline.bench is false"
+    mv = Registry(p.registry).get(p.ref, verify=False)
+    if "bench" not in p.force and mv.attachment("bench.json"):
+        return "skipped", f"{p.ref} already has bench.json"
+    texts, labels = _test_split_files(p)
+    report = run_bench(p.ref, registry=p.registry, data=texts, labels=labels,
+                       limit=p.cfg.pipeline.bench_limit,
+                       torch_baseline=p.cfg.pipeline.bench_torch_baseline)
+    ratios = report.get("ratios", {})
+    return "ran", ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()
+                            if isinstance(v, (int, float))) or "measured"
+
+
+def _test_split_files(p: PipelineRun) -> tuple[Path, Path]:
+    """The frozen test split as text/label files (one per line) for the benchmark."""
+    from mlops_dl.data import load_prepared, output_path
+
+    data = load_prepared(output_path(p.cfg))
+    texts, gold = data.texts_labels("test")
+    folder = Path(p.cfg.pipeline.state_dir) / p.cfg.data.name
+    folder.mkdir(parents=True, exist_ok=True)
+    text_file, label_file = folder / "test_text.txt", folder / "test_labels.txt"
+    text_file.write_text("".join(t.replace("\n", " ") + "\n" for t in texts), encoding="utf-8")
+    label_file.write_text("".join(f"{data.labels[g]}\n" for g in gold), encoding="utf-8")
+    return text_file, label_file
+
+
+def _canvas(p: PipelineRun):
+    from mlops_dl.canvas import load_canvas
+
+    return load_canvas(p.cfg.pipeline.canvas) if p.cfg.pipeline.canvas else None
+
+
+def _accept(p: PipelineRun) -> tuple[str, str]:
+    from mlops_dl.accept import ATTACHMENT, accept
+    from mlops_dl.data import output_path
+    from mlops_dl.registry import Registry
+
+    canvas = _canvas(p)
+    if canvas is None:
+        return "off", "no pipeline.canvas"
+    reg = Registry(p.registry)
+    stored = reg.get(p.ref, verify=False).attachment(ATTACHMENT)
+    if "accept" not in p.force and stored and stored.get("canvas_sha256") == canvas.sha256:
+        result = stored
+        status = "skipped"
+    else:
+        result = accept(reg, p.ref, canvas, data_dir=output_path(p.cfg))
+        status = "ran"
+    failed = [c["name"] for c in result["checks"] if not c["passed"]]
+    verdict = "ACCEPTED" if result["passed"] else f"REJECTED ({', '.join(failed) or 'behaviour'})"
+    return status, f"{verdict}: test macro-F1 {result['metrics']['macro_f1']:.4f}"
+
+
+def _promote(p: PipelineRun) -> tuple[str, str]:
+    from mlops_dl.data import output_path
+    from mlops_dl.promote import REFUSED_EXIT, promote
+    from mlops_dl.registry import Registry
+
+    canvas = _canvas(p)
+    if canvas is None:
+        return "off", "no pipeline.canvas"
+    try:
+        decision = promote(Registry(p.registry), p.ref, canvas, to=p.cfg.pipeline.promote_to,
+                           data_dir=output_path(p.cfg))
+    except MlopsError as e:
+        if e.exit_code != REFUSED_EXIT:
+            raise
+        return "refused", str(e)
+    return "ran", f"{p.ref} -> @{decision['alias']}: {decision['decision']}"

@@ -1,0 +1,136 @@
+"""Promotion gate: move an alias only to an accepted version that is not worse than the champion.
+
+"Worse" = lower macro-F1 on the frozen test split with McNemar p < canvas promotion.alpha
+(both versions scored through the Predictor on the same split; stored acceptance predictions
+are reused). ``force`` with a reason overrides a refusal and is recorded: the decision goes to
+the version's promotion.json attachment and every decision (refusals too) is appended to
+``<registry>/<name>/promotions.jsonl``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from datetime import datetime, timezone
+
+from filelock import FileLock
+
+from mlops_dl.accept import ATTACHMENT, load_test_split, predictor_for, stored_predictions
+from mlops_dl.errors import MlopsError
+from mlops_dl.metrics import classification_report, mcnemar
+
+AUDIT_LOG = "promotions.jsonl"
+REFUSED_EXIT = 4  # `mlops-dl promote` exit code when the gate refuses
+
+
+def _acceptance_problems(mv, acc: dict | None, canvas) -> list[str]:
+    if acc is None:
+        return [f"{mv.ref} has no acceptance result: run `mlops-dl accept {mv.ref}` first"]
+    problems = []
+    if not acc.get("passed"):
+        failed = [c for c in acc.get("checks", []) + (acc.get("behaviour", {}).get("checks", [])
+                                                       if acc.get("behaviour", {}).get("gate") else [])
+                  if not c.get("passed")]
+        figures = "; ".join(f"{c['name']} {c.get('value', c.get('rate')):.4g} vs "
+                            f"{c.get('threshold', c.get('min_rate')):g}" for c in failed)
+        problems.append(f"{mv.ref} failed acceptance on {acc.get('date')}: {figures}")
+    if acc.get("canvas_sha256") != canvas.sha256:
+        problems.append(f"{mv.ref} was accepted against another canvas ({acc.get('canvas')}, "
+                        f"sha256 {str(acc.get('canvas_sha256'))[:12]}); {canvas.source} has "
+                        f"changed since: run `mlops-dl accept {mv.ref}` again")
+    return problems
+
+
+def _predictions(mv, split, variant: str) -> list[int]:
+    preds = stored_predictions(mv, split, variant)
+    if preds is None:
+        preds = predictor_for(mv, variant).predict_proba(split.texts).argmax(axis=1).tolist()
+    return preds
+
+
+def compare_to_champion(mv, champion, canvas, data_dir=None) -> dict:
+    """Macro-F1 of both on the challenger's test split and McNemar (a = champion)."""
+    if list(champion.meta["labels"]) != list(mv.meta["labels"]):
+        raise MlopsError(f"{champion.ref} labels {champion.meta['labels']} differ from "
+                         f"{mv.ref} labels {mv.meta['labels']}: not comparable on one test split")
+    split = load_test_split(mv, data_dir)
+    variant = canvas.latency.variant
+    labels = list(mv.meta["labels"])
+    pred_ch = _predictions(mv, split, variant if variant in mv.meta.get("variants", {}) else "fp32")
+    pred_champ = _predictions(champion, split,
+                              variant if variant in champion.meta.get("variants", {}) else "fp32")
+    f1_ch = classification_report(split.gold, pred_ch, labels)["macro_f1"]
+    f1_champ = classification_report(split.gold, pred_champ, labels)["macro_f1"]
+    test = mcnemar(split.gold, pred_champ, pred_ch)
+    return {"champion": champion.ref, "n_test": len(split.gold), "data_dir": split.data_dir,
+            "champion_macro_f1": f1_champ, "challenger_macro_f1": f1_ch,
+            "delta_macro_f1": f1_ch - f1_champ, "mcnemar": test, "alpha": canvas.promotion.alpha,
+            "worse": f1_ch < f1_champ and test["p_value"] < canvas.promotion.alpha}
+
+
+def promote(registry, ref: str, canvas, to: str | None = None, force: bool = False,
+            reason: str = "", data_dir=None) -> dict:
+    """Gate, then Registry.promote; raises MlopsError (exit REFUSED_EXIT) when refused."""
+    if force and not reason.strip():
+        raise MlopsError("--force needs --reason \"...\": a forced promotion is recorded with why")
+    alias = to or canvas.promotion.alias
+    mv = registry.get(ref, verify=True)
+    acc = mv.attachment(ATTACHMENT)
+    problems = _acceptance_problems(mv, acc, canvas)
+    champ_version = registry.alias_target(mv.name, alias)
+    if champ_version == mv.version:
+        return {"ref": mv.ref, "alias": alias, "decision": "unchanged", "problems": problems}
+    comparison = None
+    if champ_version is not None:
+        champion = registry.get(f"{mv.name}:{champ_version}", verify=True)
+        comparison = compare_to_champion(mv, champion, canvas, data_dir or (acc or {}).get("data_dir"))
+        if comparison["worse"]:
+            t = comparison["mcnemar"]
+            problems.append(
+                f"{mv.ref} is worse than the champion {champion.ref}: macro-F1 "
+                f"{comparison['challenger_macro_f1']:.4f} vs {comparison['champion_macro_f1']:.4f} "
+                f"({comparison['delta_macro_f1']:+.4f}) on {comparison['n_test']} test texts, "
+                f"McNemar p = {t['p_value']:.3g} < {canvas.promotion.alpha} (champion right / "
+                f"challenger wrong: {t['a_right_b_wrong']}, the reverse: {t['a_wrong_b_right']})")
+    decision = {
+        "ref": mv.ref, "alias": alias, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "user": _user(), "previous": f"{mv.name}:{champ_version}" if champ_version else None,
+        "canvas": canvas.source, "canvas_sha256": canvas.sha256,
+        "acceptance": {k: (acc or {}).get(k) for k in ("date", "passed", "canvas_sha256")},
+        "comparison": comparison, "problems": problems,
+        "decision": "promoted" if not problems else ("forced" if force else "refused"),
+        "reason": reason,
+    }
+    if problems and not force:
+        _audit(registry, mv.name, decision)
+        raise MlopsError(f"promotion of {mv.ref} to @{alias} refused: " + " | ".join(problems)
+                         + ". Fix the cause, or override with --force --reason \"...\" (recorded).",
+                         exit_code=REFUSED_EXIT)
+    registry.promote(mv.ref, alias)
+    registry.attach(mv.ref, "promotion.json", decision)
+    _audit(registry, mv.name, decision)
+    return decision
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _audit(registry, name: str, decision: dict) -> None:
+    """Append one JSON line to <registry>/<name>/promotions.jsonl under a file lock."""
+    path = registry.root / name / AUDIT_LOG
+    line = json.dumps(decision, default=str) + "\n"
+    with FileLock(str(path) + ".lock", timeout=60):
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+
+
+def audit_log(registry, name: str) -> list[dict]:
+    path = registry.root / name / AUDIT_LOG
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

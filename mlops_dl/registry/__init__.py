@@ -1,0 +1,15 @@
+"""The file model registry: versions, aliases, tags, attachments, locks and checksums.
+
+Stdlib + filelock only (the serving path imports it). Layout: registry/README.md.
+
+    reg = Registry("registry")
+    mv = reg.register("sentiment", "bundle/")     # -> sentiment:1
+    reg.promote("sentiment:1", "production")
+    reg.get("sentiment@production").file("model.onnx")
+"""
+
+from mlops_dl.errors import RegistryError
+from mlops_dl.registry.refs import ModelRef, check_alias, check_name, parse_ref
+from mlops_dl.registry.store import ModelVersion, Registry
+
+__all__ = ["ModelRef", "ModelVersion", "Registry", "RegistryError", "check_alias", "check_name", "parse_ref"]

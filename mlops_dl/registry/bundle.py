@@ -1,0 +1,56 @@
+"""What a bundle may contain and how it becomes a staged version (model.json, checksums)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+from mlops_dl.errors import RegistryError
+from mlops_dl.registry import integrity
+
+MODEL_JSON = "model.json"
+# Formats that can unpickle code on load: the registry refuses them.
+UNSAFE_SUFFIXES = {".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".npy", ".npz"}
+
+
+def read_meta(path: Path, strict: bool = True) -> dict:
+    try:
+        return json.loads((path / MODEL_JSON).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError) as e:
+        if strict:
+            raise RegistryError(f"{path / MODEL_JSON}: missing or not valid JSON ({e})") from None
+        return {}
+
+
+def fill_stage(stage: Path, bundle: Path, name: str, metadata: dict) -> None:
+    """Copy the bundle into ``stage``, write model.json and checksums, make files read-only."""
+    for src in sorted(bundle.rglob("*")):
+        rel = src.relative_to(bundle)
+        if rel.parts[0] in integrity.MUTABLE_DIRS or rel.as_posix() == integrity.CHECKSUMS:
+            continue
+        if src.suffix.lower() in UNSAFE_SUFFIXES:
+            raise RegistryError(
+                f"{src}: the registry stores ONNX, JSON/YAML and tokenizer files only; "
+                f"{src.suffix} files may unpickle code and are refused"
+            )
+        dst = stage / rel
+        if src.is_dir():
+            dst.mkdir(parents=True, exist_ok=True)
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+    meta = read_meta(bundle, strict=False)
+    meta.update(metadata)
+    meta["name"] = name
+    meta.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    for variant, rel in meta.get("variants", {}).items():
+        if not (stage / rel).is_file():
+            raise RegistryError(f"bundle {bundle}: variant {variant!r} file {rel!r} is missing")
+    (stage / MODEL_JSON).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    for sub in integrity.MUTABLE_DIRS:
+        (stage / sub).mkdir(exist_ok=True)
+    integrity.write_checksums(stage)
+    integrity.make_read_only(stage)
+    stage.chmod(0o755)  # mkdtemp made it 0700; readable by all like any other version

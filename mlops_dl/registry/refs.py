@@ -1,0 +1,69 @@
+"""Model references (``name``, ``name:3``, ``name@production``) and name validation.
+
+Names become directory names, so they are checked against one strict pattern: no path
+separators, no leading dot (hidden temp dirs), no traversal.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mlops_dl.errors import RegistryError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+RESERVED = {"latest", "aliases", "tags", "attachments"}
+
+
+def check_name(value: str, what: str = "model name") -> str:
+    """Return ``value`` if it is a safe registry name, else raise RegistryError."""
+    if not isinstance(value, str) or not NAME_RE.match(value) or ".." in value:
+        raise RegistryError(
+            f"invalid {what} {value!r}: use 1-128 characters from letters, digits, '.', '_' "
+            f"and '-', starting with a letter or digit (no '/', '\\' or '..')"
+        )
+    return value
+
+
+def check_alias(value: str) -> str:
+    check_name(value, "alias")
+    if value in RESERVED or value.isdigit():
+        raise RegistryError(f"invalid alias {value!r}: reserved word or a bare number")
+    return value
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A parsed reference: exactly one of ``version``/``alias`` or neither (= latest)."""
+
+    name: str
+    version: int | None = None
+    alias: str | None = None
+
+    def __str__(self) -> str:
+        if self.version is not None:
+            return f"{self.name}:{self.version}"
+        if self.alias is not None:
+            return f"{self.name}@{self.alias}"
+        return self.name
+
+
+def parse_ref(ref: str) -> ModelRef:
+    """``name`` -> latest, ``name:3`` -> version 3, ``name@production`` -> alias."""
+    if not isinstance(ref, str) or not ref.strip():
+        raise RegistryError("empty model reference (expected name, name:3 or name@alias)")
+    ref = ref.strip()
+    if "@" in ref:
+        name, _, alias = ref.partition("@")
+        return ModelRef(check_name(name), alias=check_name(alias, "alias"))
+    if ":" in ref:
+        name, _, version = ref.partition(":")
+        check_name(name)
+        if version == "latest":
+            return ModelRef(name)
+        if not version.isdigit() or int(version) < 1:
+            raise RegistryError(
+                f"invalid version in {ref!r}: expected a positive integer, e.g. {name}:1"
+            )
+        return ModelRef(name, version=int(version))
+    return ModelRef(check_name(ref))

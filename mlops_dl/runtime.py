@@ -1,0 +1,254 @@
+"""Predictor: a registered model version served with ``tokenizers`` + onnxruntime (no torch).
+
+Texts are tokenized once (truncated to model.json ``max_length``), sorted by length, cut into
+batches padded to the longest text in each batch, run, and put back in input order. Every
+result names the model and version that produced it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlops_dl.errors import MlopsError, RegistryError
+
+if TYPE_CHECKING:
+    from mlops_dl.registry import ModelVersion, Registry
+
+VARIANTS = ("int8", "fp32")
+PROVIDERS = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """onnxruntime session options; defaults are the ones measured best on a shared 2-core CPU."""
+
+    intra_op_threads: int = 0  # 0 = onnxruntime default (one per physical core)
+    spinning: bool = False  # busy-wait threads: faster when the machine is quiet, slower when shared
+    graph_optimization: str = "all"  # disable | basic | extended | all
+    batch_size: int = 32  # texts per ONNX run after length sorting
+
+
+_OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+               "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
+
+def make_session(model_path: Path, provider: str = "auto", settings: SessionSettings | None = None):
+    """An InferenceSession on ``provider`` ("auto" = CUDA when onnxruntime has it, else CPU)."""
+    import onnxruntime as ort
+
+    settings = settings or SessionSettings()
+    if provider not in PROVIDERS:
+        raise MlopsError(f"provider {provider!r}: expected one of {', '.join(PROVIDERS)}")
+    available = ort.get_available_providers()
+    has_cuda = "CUDAExecutionProvider" in available
+    if provider == "cuda" and not has_cuda:
+        raise MlopsError(
+            f"provider 'cuda' requested but this onnxruntime has no CUDAExecutionProvider "
+            f"(available: {', '.join(available)}); install onnxruntime-gpu or use --provider cpu"
+        )
+    use_cuda = provider == "cuda" or (provider == "auto" and has_cuda)
+    opts = ort.SessionOptions()
+    if settings.graph_optimization not in _OPT_LEVELS:
+        raise MlopsError(
+            f"graph_optimization {settings.graph_optimization!r}: expected one of "
+            f"{', '.join(_OPT_LEVELS)}"
+        )
+    opts.graph_optimization_level = getattr(
+        ort.GraphOptimizationLevel, _OPT_LEVELS[settings.graph_optimization]
+    )
+    opts.intra_op_num_threads = max(0, settings.intra_op_threads)
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    spin = "1" if settings.spinning else "0"
+    opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    opts.add_session_config_entry("session.inter_op.allow_spinning", spin)
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if use_cuda else [
+        "CPUExecutionProvider"]
+    try:
+        return ort.InferenceSession(str(model_path), sess_options=opts, providers=providers)
+    except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise RegistryError(f"cannot load ONNX model {model_path}: {e}") from None
+
+
+def load_tokenizer(path: Path, max_length: int):
+    """A ``tokenizers.Tokenizer`` that truncates to ``max_length`` and does not pad."""
+    from tokenizers import Tokenizer
+
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as e:
+        raise RegistryError(f"cannot read tokenizer {path}: {e}") from None
+    tok.no_padding()
+    tok.enable_truncation(max_length=max_length)
+    return tok
+
+
+def _pad_id(tok, tokenizer_dir: Path, meta: dict) -> int:
+    """The pad token id: model.json, else tokenizer_config.json, else common pad names."""
+    if isinstance(meta.get("pad_token_id"), int):
+        return meta["pad_token_id"]
+    names = []
+    cfg = tokenizer_dir / "tokenizer_config.json"
+    if cfg.is_file():
+        pad = json.loads(cfg.read_text(encoding="utf-8")).get("pad_token")
+        names.append(pad.get("content") if isinstance(pad, dict) else pad)
+    names += ["[PAD]", "<pad>", "<|pad|>"]
+    for name in names:
+        if isinstance(name, str) and tok.token_to_id(name) is not None:
+            return int(tok.token_to_id(name))
+    return 0
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64. # (N, L) -> (N, L)"""
+    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class Predictor:
+    """Text in, labels and probabilities out, for one model version and ONNX variant."""
+
+    def __init__(self, session, tokenizer, meta: dict, *, name: str, version: int | None,
+                 variant: str, pad_id: int = 0, settings: SessionSettings | None = None):
+        self.session = session
+        self.tokenizer = tokenizer
+        self.meta = meta
+        self.labels: list[str] = list(meta["labels"])
+        self.max_length = int(meta["max_length"])
+        self.model_name = name
+        self.version = version
+        self.variant = variant
+        self.pad_id = pad_id
+        self.settings = settings or SessionSettings()
+        self.provider = session.get_providers()[0]
+        session_inputs = {i.name for i in session.get_inputs()}
+        self.input_names = [n for n in meta.get("inputs", session_inputs) if n in session_inputs]
+        self._lock = threading.Lock()  # IO binding objects are not shared across threads
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_registry(cls, ref: str, registry: "Registry | str | Path | None" = None,
+                      provider: str = "auto", variant: str = "int8",
+                      settings: SessionSettings | None = None) -> "Predictor":
+        """Load ``ref`` ("name", "name:3", "name@production") after verifying its checksums."""
+        from mlops_dl.registry import Registry
+
+        reg = registry if isinstance(registry, Registry) else Registry(registry)
+        return cls.from_version(reg.get(ref, verify=True), provider, variant, settings)
+
+    @classmethod
+    def from_version(cls, mv: "ModelVersion", provider: str = "auto", variant: str = "int8",
+                     settings: SessionSettings | None = None) -> "Predictor":
+        return cls.from_dir(mv.path, provider, variant, settings, name=mv.name,
+                            version=mv.version)
+
+    @classmethod
+    def from_dir(cls, path: str | Path, provider: str = "auto", variant: str = "int8",
+                 settings: SessionSettings | None = None, *, name: str | None = None,
+                 version: int | None = None) -> "Predictor":
+        """Load a version-dir layout (model.json, tokenizer.json, ONNX variants)."""
+        path = Path(path)
+        meta_path = path / "model.json"
+        if not meta_path.is_file():
+            raise RegistryError(f"{path}: no model.json (not a model version directory)")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        for key in ("labels", "max_length"):
+            if key not in meta:
+                raise RegistryError(f"{meta_path}: missing key {key!r}")
+        if variant not in VARIANTS:
+            raise MlopsError(f"variant {variant!r}: expected one of {', '.join(VARIANTS)}")
+        variants = meta.get("variants") or {"fp32": "model.onnx"}
+        if variant not in variants or not (path / variants[variant]).is_file():
+            have = ", ".join(v for v in variants if (path / variants[v]).is_file()) or "none"
+            raise RegistryError(
+                f"{path}: this version has no {variant!r} variant (available: {have}); "
+                f"choose another, e.g. --set serve.variant=fp32"
+            )
+        settings = settings or SessionSettings()
+        session = make_session(path / variants[variant], provider, settings)
+        tok = load_tokenizer(path / "tokenizer.json", int(meta["max_length"]))
+        return cls(session, tok, meta, name=name or meta.get("name", path.name), version=version,
+                   variant=variant, pad_id=_pad_id(tok, path, meta), settings=settings)
+
+    # ------------------------------------------------------------------ inference
+    @property
+    def ref(self) -> str:
+        return f"{self.model_name}:{self.version}" if self.version is not None else self.model_name
+
+    def encode(self, texts: list[str]) -> list[Any]:
+        """Tokenize (truncated, unpadded) in one Rust call."""
+        return self.tokenizer.encode_batch(list(texts))
+
+    def _feeds(self, encodings: list[Any]) -> dict[str, np.ndarray]:
+        """Pad a batch to its longest encoding. Each array # (B, T) int64."""
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)  # (B, T)
+        mask = np.zeros_like(ids)  # (B, T)
+        types = np.zeros_like(ids)  # (B, T)
+        for row, enc in enumerate(encodings):
+            n = len(enc.ids)
+            ids[row, :n] = enc.ids
+            mask[row, :n] = 1
+            types[row, :n] = enc.type_ids
+        arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        return {name: arrays[name] for name in self.input_names}
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """One ONNX run -> logits # (B, L); CUDA goes through IO binding."""
+        if self.provider != "CUDAExecutionProvider":
+            return self.session.run(["logits"], feeds)[0]
+        with self._lock:
+            binding = self.session.io_binding()
+            for name, array in feeds.items():
+                binding.bind_cpu_input(name, array)
+            binding.bind_output("logits", "cuda")
+            self.session.run_with_iobinding(binding)
+            return binding.copy_outputs_to_cpu()[0]
+
+    def logits(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+        """Length-sorted batched inference; rows in input order. # (N, L)"""
+        batch_size = batch_size or self.settings.batch_size
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)  # (N, L)
+        if not texts:
+            return out
+        encodings = self.encode(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            out[rows] = self._run(self._feeds([encodings[i] for i in rows]))
+        return out
+
+    def predict_proba(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+        """Class probabilities. # (N, L)"""
+        return softmax(self.logits(texts, batch_size))
+
+    def predict(self, texts: list[str], batch_size: int | None = None) -> list[dict]:
+        """One dict per text: label, score, probabilities {label: p}, model, version."""
+        probs = self.predict_proba(texts, batch_size)  # (N, L)
+        return [self.result(row) for row in probs]
+
+    def result(self, probs: np.ndarray) -> dict:
+        """The result dict for one row of probabilities. # (L,)"""
+        best = int(np.argmax(probs))
+        return {
+            "label": self.labels[best],
+            "score": float(probs[best]),
+            "probabilities": {lab: float(p) for lab, p in zip(self.labels, probs)},
+            "model": self.model_name,
+            "version": self.version,
+        }
+
+    def describe(self) -> dict:
+        """What is loaded, for /readyz, logs and benchmark reports."""
+        return {"model": self.model_name, "version": self.version, "variant": self.variant,
+                "provider": self.provider, "labels": self.labels, "max_length": self.max_length,
+                "intra_op_threads": self.settings.intra_op_threads,
+                "spinning": self.settings.spinning,
+                "graph_optimization": self.settings.graph_optimization}

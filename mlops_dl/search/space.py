@@ -1,0 +1,39 @@
+"""The search space: sample a trial's values from ``search.space`` and build its config.
+
+A trial's config is the base config with each sampled dotted key replaced through
+``config.replace`` (so it is validated like any config); there is no string DSL.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import optuna
+
+from mlops_dl.config import Config, ParamSpace, replace, to_dict
+
+
+def suggest(trial: optuna.Trial, space: dict[str, ParamSpace]) -> dict[str, Any]:
+    """Sample one value per dotted key of ``space`` (the Optuna param name is the key)."""
+    return {key: suggest_one(trial, key, spec) for key, spec in space.items()}
+
+
+def suggest_one(trial: optuna.Trial, key: str, spec: ParamSpace) -> Any:
+    if spec.type == "categorical":
+        return trial.suggest_categorical(key, list(spec.choices))
+    if spec.type == "int":
+        step = int(spec.step) if spec.step is not None else 1
+        return trial.suggest_int(key, int(spec.low), int(spec.high), step=step, log=spec.log)
+    return trial.suggest_float(key, spec.low, spec.high, step=spec.step, log=spec.log)
+
+
+def trial_config(base: Config, params: dict[str, Any]) -> Config:
+    """``base`` with the sampled ``params`` (dotted keys) replaced, validated."""
+    return replace(base, params)
+
+
+def space_signature(space: dict[str, ParamSpace]) -> str:
+    """A stable JSON text of the space, stored on the study to refuse a changed space on resume."""
+    return json.dumps({k: to_dict(v) for k, v in sorted(space.items())}, sort_keys=True)
+

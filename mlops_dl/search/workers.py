@@ -1,0 +1,151 @@
+"""Workers: processes that run trials of one study until it holds ``n_trials`` finished ones.
+
+A worker decides to start a trial under the study lock (see ``storage.study_lock``): it fails
+stale trials (heartbeats of killed workers), counts finished + in-flight trials and starts one
+only below ``n_trials``, so K workers on one or many machines run exactly N trials, not K*N
+(optuna's MaxTrialsCallback checks after a trial ends and lets up to K-1 extra ones start).
+The trial itself runs in ``study.optimize(n_trials=1)``, with its heartbeat thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from mlops_dl.config import Config
+from mlops_dl.errors import MlopsError
+from mlops_dl.search.objective import Objective
+from mlops_dl.search.space import space_signature
+from mlops_dl.search.storage import (
+    COUNTED, IN_FLIGHT, count_trials, fail_stale_trials, open_storage, open_study, study_lock,
+)  # fmt: skip
+
+log = logging.getLogger("mlops_dl.search")
+
+
+@dataclass
+class WorkerSpec:
+    """Everything a worker process needs (picklable, for multiprocessing spawn)."""
+
+    base: Config
+    url: str
+    study_name: str
+    folder: Path
+    n_trials: int
+    timeout_s: float
+    index: int = 0  # worker number on this machine (seeds, GPU choice)
+    threads: int = 0  # torch CPU threads (0 = leave torch's default)
+
+
+def work(spec: WorkerSpec) -> int:
+    """Run trials until the study is done, the timeout passes or too many failed; trials run."""
+    search = spec.base.search
+    storage = open_storage(spec.url, search.heartbeat_s)
+    probe = optuna.load_study(study_name=spec.study_name, storage=storage)
+    existing = len(probe.get_trials(deepcopy=False))
+    # a seed per worker and per resume: equal seeds would replay the same random startup trials
+    seed = search.seed + 1000 * spec.index + existing
+    study = open_study(storage, spec.study_name, search, space_signature(search.space), seed)
+    max_failures = search.max_failures or max(3, spec.n_trials)
+    start, ran = time.monotonic(), 0
+    while not (spec.timeout_s and time.monotonic() - start > spec.timeout_s):
+        with contextlib.ExitStack() as held:
+            held.enter_context(study_lock(storage, spec.study_name))
+            fail_stale_trials(study)
+            finished = count_trials(study, COUNTED)
+            if finished >= spec.n_trials:
+                break
+            failed = count_trials(study, (TrialState.FAIL,))
+            if failed >= max_failures or (failed >= 3 and not finished):
+                log.warning("study %s: %d trials failed (%d finished); stopping",
+                            spec.study_name, failed, finished)  # fmt: skip
+                break
+            if finished + count_trials(study, IN_FLIGHT) >= spec.n_trials:
+                held.close()  # the last trials run elsewhere; wait in case one of them dies
+                time.sleep(min(search.heartbeat_s, 10))
+                continue
+            objective = Objective(spec.base, spec.folder, on_start=held.close)
+            study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=True)
+            ran += 1
+    return ran
+
+
+def run_workers(spec: WorkerSpec, workers: int) -> int:
+    """``work`` in this process (1 worker) or in ``workers`` spawned processes; trials run."""
+    if workers == 1:
+        return work(spec)
+    gpus = _visible_gpus()
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = []
+    for i in range(workers):
+        child = WorkerSpec(**{**spec.__dict__, "index": i, "threads": threads})
+        gpu = gpus[i % len(gpus)] if gpus else None
+        procs.append(ctx.Process(target=_worker_main, args=(child, gpu, queue), daemon=False))
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            p.join()
+    except KeyboardInterrupt:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.join()
+        raise
+    results = _drain(queue)
+    errors = [msg for ok, msg in results if not ok]
+    bad = [p.exitcode for p in procs if p.exitcode != 0]
+    if errors or bad:
+        detail = "; ".join(errors) or f"exit codes {bad}"
+        raise MlopsError(f"search study {spec.study_name}: a worker failed: {detail}")
+    return sum(n for ok, n in results if ok)
+
+
+def _worker_main(spec: WorkerSpec, gpu: str | None, queue) -> None:
+    """Entry point of a spawned worker: pin its GPU and CPU threads, then ``work``."""
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # before torch initialises CUDA
+    import torch
+
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    try:
+        queue.put((True, work(spec)))
+    except Exception as e:  # noqa: BLE001 - reported to the parent, which raises MlopsError
+        queue.put((False, f"worker {spec.index}: {type(e).__name__}: {e}"))
+        raise SystemExit(1) from None
+
+
+def _drain(queue) -> list:
+    import queue as queue_mod
+
+    out = []
+    while True:
+        try:
+            out.append(queue.get(timeout=1))
+        except queue_mod.Empty:
+            return out
+
+
+def _visible_gpus() -> list[str]:
+    """This machine's usable GPU ids (one worker each, round robin); [] without CUDA."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [g.strip() for g in visible.split(",") if g.strip() and g.strip() != "-1"]
+    try:
+        import torch
+
+        return [str(i) for i in range(torch.cuda.device_count())]
+    except ImportError:
+        return []

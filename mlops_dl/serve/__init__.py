@@ -1,0 +1,6 @@
+"""The HTTP serving layer over a :class:`mlops_dl.runtime.Predictor` (no torch).
+
+app.py (FastAPI routes, validation, lifespan) · batcher.py (dynamic micro-batching across
+requests) · swap.py (hot swap when the served alias moves) · predlog.py (the prediction log)
+· telemetry.py (Prometheus metrics) · scoring.py (offline batch scoring of csv/jsonl/parquet).
+"""

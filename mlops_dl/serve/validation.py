@@ -1,0 +1,111 @@
+"""Request checks for POST /v1/predict: every bad request becomes an ApiError naming the field."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+
+from starlette.requests import Request
+
+from mlops_dl.config import ServeConfig
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+class ApiError(Exception):
+    """A 4xx answer: status, the field at fault ("body", "texts[3]", a header) and a message."""
+
+    def __init__(self, status: int, field: str, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.field, self.message = status, field, message
+        self.headers = headers or {}
+
+
+def check_token(request: Request, token: str) -> None:
+    """Bearer-token check (constant-time) when serve.token is set."""
+    if not token:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                             token.encode()):
+        raise ApiError(401, "Authorization", "missing or wrong bearer token "
+                       "(send 'Authorization: Bearer <serve.token>')",
+                       {"WWW-Authenticate": "Bearer"})
+
+
+def request_id(request: Request, fallback: str) -> str:
+    """The client's X-Request-ID when it is sane, else ``fallback``."""
+    given = request.headers.get("x-request-id", "")
+    return given if _REQUEST_ID.match(given) else fallback
+
+
+def check_content_type(request: Request) -> None:
+    ctype = request.headers.get("content-type", "")
+    media, _, params = ctype.partition(";")
+    if media.strip().lower() != "application/json":
+        raise ApiError(415, "Content-Type", f"expected application/json, got {ctype or 'none'!r}")
+    charset = params.strip().lower()
+    if charset.startswith("charset=") and charset[8:].strip('"') not in ("utf-8", "utf8"):
+        raise ApiError(415, "Content-Type", f"only charset=utf-8 is accepted, got {charset!r}")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ApiError(400, "Content-Length", f"not a byte count: {declared!r}")
+        if int(declared) > limit:
+            raise ApiError(413, "body", f"{declared} bytes is over serve.max_body_bytes={limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "body", f"body is over serve.max_body_bytes={limit}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_texts(body: bytes, cfg: ServeConfig) -> list[str]:
+    """Decode, parse and validate ``{"texts": [...]}`` against the serve limits."""
+    try:
+        raw = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ApiError(400, "body", f"not valid UTF-8 (byte {e.start}: {e.reason})") from None
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ApiError(400, "body", f"not valid JSON: {e.msg} at line {e.lineno} "
+                       f"column {e.colno}") from None
+    except RecursionError:
+        raise ApiError(400, "body", "JSON nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise ApiError(422, "body", f'expected an object {{"texts": [...]}}, got '
+                       f"{type(doc).__name__}")
+    unknown = sorted(set(doc) - {"texts"})
+    if unknown:
+        raise ApiError(422, unknown[0], f"unknown field {unknown[0]!r} (allowed: texts)")
+    if "texts" not in doc:
+        raise ApiError(422, "texts", "missing field 'texts' (a list of strings)")
+    texts = doc["texts"]
+    if not isinstance(texts, list):
+        raise ApiError(422, "texts", f"expected a list of strings, got {type(texts).__name__}")
+    if not texts:
+        raise ApiError(422, "texts", "empty list: send at least one text")
+    if len(texts) > cfg.max_texts:
+        raise ApiError(422, "texts", f"{len(texts)} texts is over serve.max_texts="
+                       f"{cfg.max_texts}; split the request")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ApiError(422, f"texts[{i}]", f"expected a string, got {type(text).__name__}")
+        if len(text) > cfg.max_chars:
+            raise ApiError(422, f"texts[{i}]", f"{len(text)} characters is over "
+                           f"serve.max_chars={cfg.max_chars}")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(422, f"texts[{i}]", "holds an unpaired UTF-16 surrogate "
+                           "(\\ud800-\\udfff escape) that is not a character") from None
+    return texts

@@ -1,0 +1,228 @@
+"""Fine-tuning: ``fit(cfg)`` goes from a config to a run directory with the best model in it.
+
+Run directory (``<train.runs_dir>/<run-id>/``): config.yaml, env.json, data.json,
+checkpoints/ (last.ckpt, best-*.ckpt), logs/ (CSV, optional TensorBoard), model/
+(save_pretrained, safetensors + tokenizer), metrics.json ({"validation": ...}), fit.json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from mlops_dl import config as config_mod
+from mlops_dl.config import Config, TrainConfig
+from mlops_dl.data.prepared import load_prepared
+from mlops_dl.datamodule import TextDataModule
+from mlops_dl.errors import ConfigError, MlopsError
+from mlops_dl.model import SequenceClassifier, class_weights, load_network
+from mlops_dl.train_records import atomic_json, merge_metrics, write_data_json, write_env_json
+
+MONITOR = "val_macro_f1"
+RUN_ID_ENV = "MLOPS_DL_RUN_ID"  # set for the child processes of a multi-GPU run
+
+
+@dataclass
+class FitResult:
+    run_dir: Path
+    best_score: float | None  # best validation macro-F1 (None when no validation ran)
+    global_step: int
+    best_checkpoint: str
+    resumed_from_step: int | None
+    duration_s: float
+
+
+def fit(
+    cfg: Config, run_dir: str | Path | None = None, resume: str | Path | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> FitResult:  # fmt: skip
+    """Train ``cfg`` into a run dir; ``resume`` continues that run dir from its last.ckpt.
+
+    ``callbacks`` are added to the Trainer (search passes an Optuna pruning callback that
+    watches ``val_macro_f1``).
+    """
+    # 1. the run directory, and the checkpoint when resuming
+    check_train_config(cfg.train)
+    data = load_prepared(Path(cfg.data.output_dir) / cfg.data.name)
+    run_dir, ckpt = open_run_dir(cfg, run_dir, resume)
+    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    if cfg.train.num_threads > 0:
+        torch.set_num_threads(cfg.train.num_threads)
+    # 2. network, data, LightningModule
+    network, tokenizer = load_network(cfg.model, data.labels)
+    datamodule = TextDataModule(data, tokenizer, cfg.model.max_length, cfg.train)
+    train_labels = data.frame("train")["label"].tolist()
+    weights = class_weights(train_labels, len(data.labels)) if cfg.train.class_weights else None
+    module = SequenceClassifier(network, cfg.train, data.labels, weights)
+    # 3. the records a run dir carries
+    config_mod.save(cfg, run_dir / "config.yaml")
+    write_env_json(run_dir / "env.json")
+    write_data_json(run_dir / "data.json", data)
+    # 4. train
+    trainer = build_trainer(cfg.train, run_dir, callbacks, attempt=_attempt(run_dir, ckpt))
+    start = time.perf_counter()
+    resumed_from = _checkpoint_step(ckpt)
+    os.environ[RUN_ID_ENV] = run_dir.name  # DDP ranks started by Lightning open the same dir
+    try:
+        with warnings.catch_warnings():  # the datamodule skips the batches already trained on
+            warnings.filterwarnings("ignore", message=".*ended before the epoch ended.*")
+            trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None)
+    finally:
+        os.environ.pop(RUN_ID_ENV, None)
+    # 5. the best weights, as a save_pretrained model
+    best = save_best_model(trainer, module, tokenizer, run_dir)
+    result = FitResult(run_dir, module.best_score, trainer.global_step, best, resumed_from,
+                       round(time.perf_counter() - start, 1))  # fmt: skip
+    if trainer.is_global_zero:
+        atomic_json(run_dir / "fit.json", {**asdict(result), "run_dir": str(run_dir)})
+        if module.best_report is not None:
+            merge_metrics(run_dir, {"validation": module.best_report})
+    return result
+
+
+def check_train_config(tc: TrainConfig) -> None:
+    """Reject values the Trainer would take but train badly with, naming the key."""
+    rules = [
+        ("lr", tc.lr > 0, "must be > 0"),
+        ("batch_size", tc.batch_size > 0, "must be > 0"),
+        ("eval_batch_size", tc.eval_batch_size > 0, "must be > 0"),
+        ("epochs", tc.epochs > 0 or tc.max_steps > 0, "must be > 0 (or set train.max_steps)"),
+        ("warmup_ratio", 0 <= tc.warmup_ratio < 1, "must be in [0, 1)"),
+        ("weight_decay", tc.weight_decay >= 0, "must be >= 0"),
+        ("grad_accum", tc.grad_accum >= 1, "must be >= 1"),
+        ("grad_clip", tc.grad_clip >= 0, "must be >= 0 (0 = no clipping)"),
+        ("val_check_interval", tc.val_check_interval > 0, "must be > 0"),
+        ("num_nodes", tc.num_nodes >= 1, "must be >= 1"),
+    ]
+    for key, ok, why in rules:
+        if not ok:
+            raise ConfigError(f"train.{key}={getattr(tc, key)!r} {why}")
+    if tc.precision == "16-mixed" and tc.accelerator == "cpu":
+        raise ConfigError("train.precision=16-mixed needs a GPU; on CPU use 32-true or bf16-mixed")
+
+
+def open_run_dir(cfg: Config, run_dir, resume) -> tuple[Path, Path | None]:
+    """(run dir, checkpoint to resume from or None); a new run dir gets a fresh id."""
+    if resume is not None:
+        run_dir = Path(resume)
+        ckpt = run_dir / "checkpoints" / "last.ckpt"
+        if not ckpt.is_file():
+            raise MlopsError(f"cannot resume {run_dir}: no checkpoints/last.ckpt in it")
+        return run_dir, ckpt
+    if run_dir is None:  # DDP ranks that Lightning starts inherit rank 0's run id via the env
+        run_id = cfg.train.run_name or os.environ.get(RUN_ID_ENV) or new_run_id(cfg)
+        run_dir = Path(cfg.train.runs_dir) / run_id
+    run_dir = Path(run_dir)
+    if (run_dir / "checkpoints" / "last.ckpt").exists():
+        raise MlopsError(f"run dir {run_dir} already holds a run; use --resume {run_dir} to continue it")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir, None
+
+
+def new_run_id(cfg: Config) -> str:
+    digest = hashlib.sha1(json.dumps(config_mod.to_dict(cfg), sort_keys=True).encode()).hexdigest()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{digest[:6]}-{os.getpid() % 10000:04d}"
+
+
+def build_trainer(tc: TrainConfig, run_dir: Path, callbacks: Sequence[Callback] = (),
+                  attempt: int = 0) -> L.Trainer:  # fmt: skip
+    """The Trainer for ``tc``: best/last checkpoints, early stopping, loggers, progress."""
+    ckpt_dir = run_dir / "checkpoints"
+    every = tc.checkpoint_every_n_steps or None
+    cbs: list[Callback] = [
+        ModelCheckpoint(dirpath=ckpt_dir, filename="best-step{step}", monitor=MONITOR, mode="max",
+                        save_top_k=1, auto_insert_metric_name=False),
+        # last.ckpt: every N steps and at each validation end, always overwritten in place
+        ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=every, save_top_k=0, save_last=True,
+                        enable_version_counter=False),
+        LearningRateMonitor(logging_interval="step"),
+    ]  # fmt: skip
+    if tc.early_stopping_patience > 0:
+        cbs.append(EarlyStopping(MONITOR, mode="max", patience=tc.early_stopping_patience))
+    cbs.append(_progress_callback(tc))
+    version = "" if attempt == 0 else f"resume-{attempt}"  # a resume keeps the earlier CSV
+    loggers = [CSVLogger(run_dir, name="logs", version=version)]
+    if tc.logger == "tensorboard":
+        loggers.append(TensorBoardLogger(run_dir, name="logs", version=f"tensorboard{version and '-' + version}"))
+    interval = int(tc.val_check_interval) if tc.val_check_interval > 1 else tc.val_check_interval
+    try:
+        return L.Trainer(
+            accelerator=tc.accelerator, devices=tc.devices, strategy=tc.strategy,
+            num_nodes=tc.num_nodes, precision=tc.precision,
+            max_epochs=-1 if tc.max_steps > 0 else tc.epochs, max_steps=tc.max_steps,
+            max_time={"minutes": tc.max_time_min} if tc.max_time_min > 0 else None,
+            val_check_interval=interval,
+            check_val_every_n_epoch=None if isinstance(interval, int) else 1,
+            accumulate_grad_batches=tc.grad_accum,
+            gradient_clip_val=tc.grad_clip or None,
+            deterministic=tc.deterministic,
+            limit_train_batches=tc.limit_train_batches, limit_val_batches=tc.limit_val_batches,
+            log_every_n_steps=tc.log_every_n_steps,
+            callbacks=[*cbs, *callbacks], logger=loggers,
+            enable_progress_bar=tc.progress_bar and sys.stdout.isatty(), num_sanity_val_steps=0,
+            use_distributed_sampler=False,  # our batch sampler shards by rank itself
+            default_root_dir=run_dir, enable_model_summary=False,
+        )  # fmt: skip
+    except (ValueError, RuntimeError, TypeError) as e:  # MisconfigurationException is a ValueError
+        raise ConfigError(f"train section: the Trainer refused it: {e}") from None
+
+
+def _progress_callback(tc: TrainConfig) -> Callback:
+    """A rich progress bar on a terminal; plain log lines when writing to a file."""
+    if tc.progress_bar and sys.stdout.isatty():
+        from lightning.pytorch.callbacks import RichProgressBar
+
+        return RichProgressBar()
+    from mlops_dl.train_records import LineProgress
+
+    return LineProgress(every_n_steps=max(tc.log_every_n_steps, 1))
+
+
+def _attempt(run_dir: Path, ckpt: Path | None) -> int:
+    if ckpt is None:
+        return 0
+    return 1 + len(list((run_dir / "logs").glob("resume-*")))
+
+
+def _checkpoint_step(ckpt: Path | None) -> int | None:
+    if ckpt is None:
+        return None
+    state = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)
+    return int(state.get("global_step", 0))
+
+
+def save_best_model(trainer: L.Trainer, module: SequenceClassifier, tokenizer, run_dir: Path) -> str:
+    """Load the best checkpoint's weights (if any) and save_pretrained them into run_dir/model."""
+    best = ""
+    for cb in trainer.checkpoint_callbacks:
+        if getattr(cb, "monitor", None) == MONITOR and cb.best_model_path:
+            best = cb.best_model_path
+    if best:
+        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        network_state = {k.removeprefix("network."): v for k, v in state.items() if k.startswith("network.")}
+        module.network.load_state_dict(network_state)
+    if trainer.is_global_zero:
+        out = run_dir / "model"
+        tmp = run_dir / ".model.tmp"
+        module.network.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        if out.exists():
+            import shutil
+
+            shutil.rmtree(out)
+        tmp.rename(out)
+    return best

@@ -1,0 +1,159 @@
+"""`accept` and `promote` on the tiny registered model: pass/fail, storage, the champion gate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from mlops_dl.accept import accept
+from mlops_dl.canvas import load_canvas
+from mlops_dl.cli import main
+from mlops_dl.promote import REFUSED_EXIT, audit_log
+from mlops_dl.registry import Registry
+from tests.unit.monitor_helpers import canvas_file, copy_registry, worse_bundle
+
+
+@pytest.fixture()
+def reg(tiny_registry, tmp_path):
+    return Registry(copy_registry(tiny_registry, tmp_path / "registry"))
+
+
+def _cli(capsys, *args) -> tuple[int, str]:
+    capsys.readouterr()
+    rc = main(list(args))
+    captured = capsys.readouterr()
+    return rc, " ".join((captured.out + captured.err).split())
+
+
+def test_accept_passes_and_is_stored_with_the_version(tmp_path, capsys, reg):
+    canvas = canvas_file(tmp_path, offline={"threshold": 0.5, "per_class_f1_floor": 0.3})
+    rc, out = _cli(capsys, "accept", "tiny:1", "--canvas", str(canvas), "--registry", str(reg.root))
+    assert rc == 0 and "ACCEPTED" in out
+    acc = reg.get("tiny:1").attachment("acceptance.json")
+    assert acc["passed"] is True and acc["variant"] == "int8"
+    checks = {c["name"]: c for c in acc["checks"]}
+    assert checks["macro_f1"]["value"] >= 0.5 and checks["macro_f1"]["passed"]
+    assert checks["per_class_f1_floor"]["worst_class"] in ("negative", "neutral", "positive")
+    assert "measured now" in checks["latency_p95_batch1"]["source"]  # no bench.json yet
+    assert len(acc["test_predictions"]) == acc["n_test"] > 0 and acc["test_fingerprint"]
+    names = [c["name"] for c in acc["behaviour"]["checks"]]
+    assert names == ["invariance_name", "invariance_mention", "invariance_url", "negation"]
+    assert all(c["cases"] > 0 and 0.0 <= c["rate"] <= 1.0 for c in acc["behaviour"]["checks"])
+
+
+def test_accept_fails_below_the_thresholds(tmp_path, capsys, reg):
+    canvas = canvas_file(tmp_path, offline={"threshold": 0.999, "per_class_f1_floor": 0.99})
+    rc, out = _cli(capsys, "accept", "tiny:1", "--canvas", str(canvas), "--registry", str(reg.root))
+    assert rc == 4 and "REJECTED" in out and "FAIL" in out
+    acc = reg.get("tiny:1").attachment("acceptance.json")
+    assert acc["passed"] is False
+    assert {c["name"] for c in acc["checks"] if not c["passed"]} == {"macro_f1", "per_class_f1_floor"}
+
+
+def test_latency_comes_from_bench_json_when_present(tmp_path, reg):
+    reg.attach("tiny:1", "bench.json", {"date": "2026-01-01", "hardware": {"cpu": "Test CPU"},
+                                        "engines": {"onnx-int8": {"batch1": {"p95_ms": 12.5}}}})
+    canvas = load_canvas(canvas_file(tmp_path, latency={"p95_ms": 10}))
+    result = accept(reg, "tiny:1", canvas)
+    lat = next(c for c in result["checks"] if c["name"] == "latency_p95_batch1")
+    assert lat["value"] == 12.5 and "bench.json" in lat["source"] and "Test CPU" in lat["source"]
+    assert lat["passed"] is False and result["passed"] is False
+
+
+def test_behaviour_suite_gates_only_when_asked(tmp_path, reg):
+    strict = {"negation_min_rate": 1.0, "invariance_min_rate": 1.0}
+    gated = accept(reg, "tiny:1", load_canvas(canvas_file(tmp_path, behaviour={**strict, "gate": True})))
+    if all(c["passed"] for c in gated["behaviour"]["checks"]):
+        pytest.skip("the tiny model happens to pass every behavioural check at 100 %")
+    assert gated["passed"] is False
+    report_only = accept(reg, "tiny:1", load_canvas(canvas_file(tmp_path, name="c2.yaml",
+                                                                behaviour={**strict, "gate": False})))
+    assert report_only["passed"] is True
+
+
+def test_accept_reuses_stored_predictions(tmp_path, reg, monkeypatch):
+    canvas = load_canvas(canvas_file(tmp_path))
+    first = accept(reg, "tiny:1", canvas)
+    from mlops_dl.runtime import Predictor
+
+    calls = []
+    original = Predictor.predict_proba
+    monkeypatch.setattr(Predictor, "predict_proba", lambda self, texts, *a, **k: (
+        calls.append(len(texts)), original(self, texts, *a, **k))[1])
+    second = accept(reg, "tiny:1", canvas)
+    assert second["test_predictions"] == first["test_predictions"]
+    assert first["n_test"] not in calls  # the test split was not scored again
+
+
+def test_promote_gate_refuses_then_records_a_forced_promotion(tmp_path, capsys, reg):
+    canvas = str(canvas_file(tmp_path))
+    base = ["--canvas", canvas, "--registry", str(reg.root)]
+    rc, out = _cli(capsys, "promote", "tiny:1", "--to", "production", *base)
+    assert rc == REFUSED_EXIT and "no acceptance result" in out
+    assert reg.alias_target("tiny", "production") is None
+
+    assert _cli(capsys, "accept", "tiny:1", *base)[0] == 0
+    rc, out = _cli(capsys, "promote", "tiny:1", "--to", "production", *base)
+    assert rc == 0 and "first promotion" in out and reg.alias_target("tiny", "production") == 1
+
+    worse = reg.register("tiny", worse_bundle(reg.get("tiny:1").path, tmp_path / "worse"))
+    assert _cli(capsys, "accept", worse.ref, *base)[0] == 0  # the lenient canvas accepts it
+    rc, out = _cli(capsys, "promote", worse.ref, "--to", "production", *base)
+    assert rc == REFUSED_EXIT
+    assert "worse than the champion tiny:1" in out and "McNemar p" in out
+    assert reg.alias_target("tiny", "production") == 1
+
+    rc, out = _cli(capsys, "promote", worse.ref, "--force", *base)
+    assert rc == 2 and "--reason" in out
+    rc, out = _cli(capsys, "promote", worse.ref, "--force", "--reason", "rollback drill", *base)
+    assert rc == 0 and "FORCED" in out and reg.alias_target("tiny", "production") == 2
+    decision = reg.get(worse.ref).attachment("promotion.json")
+    assert decision["decision"] == "forced" and decision["reason"] == "rollback drill"
+    assert decision["comparison"]["worse"] is True and decision["previous"] == "tiny:1"
+    assert decision["comparison"]["mcnemar"]["a_right_b_wrong"] > 0
+    assert [d["decision"] for d in audit_log(reg, "tiny")] == ["refused", "promoted", "refused", "forced"]
+
+
+def test_promote_an_equal_version_and_refuse_after_canvas_change(tmp_path, capsys, reg):
+    canvas = canvas_file(tmp_path)
+    base = ["--canvas", str(canvas), "--registry", str(reg.root)]
+    copy = tmp_path / "copy"
+    shutil.copytree(reg.get("tiny:1").path, copy, ignore=shutil.ignore_patterns("attachments", "tags"))
+    same = reg.register("tiny", copy)
+    for ref in ("tiny:1", same.ref):
+        assert _cli(capsys, "accept", ref, *base)[0] == 0
+    assert _cli(capsys, "promote", "tiny:1", *base)[0] == 0
+    rc, _ = _cli(capsys, "promote", same.ref, "--json", *base)
+    assert rc == 0
+    comp = reg.get(same.ref).attachment("promotion.json")["comparison"]
+    assert comp["worse"] is False and comp["mcnemar"]["p_value"] == 1.0
+    canvas_file(tmp_path, monitoring={"psi_alarm": 0.3})  # the canvas changes after acceptance
+    rc, out = _cli(capsys, "promote", "tiny:1", *base)
+    assert rc == REFUSED_EXIT and "has changed since" in out
+    rc, out = _cli(capsys, "promote", same.ref, *base)
+    assert rc == 0 and "already @production" in out
+    assert json.loads((reg.root / "tiny" / "promotions.jsonl").read_text().splitlines()[-1])["decision"] == "refused"
+
+
+def test_test_split_location_errors_and_config_fallback(tmp_path, capsys, reg):
+    rc, out = _cli(capsys, "accept", "tiny:1", "--canvas", str(canvas_file(tmp_path)),
+                   "--registry", str(reg.root), "--data", str(tmp_path / "nowhere"))
+    assert rc == 2 and "not a prepared dataset" in out
+    from types import SimpleNamespace
+
+    from mlops_dl.errors import MlopsError
+    from mlops_dl.monitor.reference import validation_dir
+
+    lineage = json.loads((reg.get("tiny:1").path / "lineage.json").read_text())
+    version_dir = tmp_path / "version-9"
+    version_dir.mkdir()
+    prepared = lineage["data_dir"]
+    (version_dir / "config.yaml").write_text(
+        f"data: {{name: {prepared.rsplit('/', 1)[1]}, output_dir: {prepared.rsplit('/', 1)[0]}}}\n")
+    mv = SimpleNamespace(ref="tiny:9", path=version_dir)
+    assert str(validation_dir(mv, None)) == prepared
+    (version_dir / "config.yaml").write_text("data: {name: gone, output_dir: /nowhere}\n")
+    with pytest.raises(MlopsError, match="looked at /nowhere/gone"):
+        validation_dir(mv, None)

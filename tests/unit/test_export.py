@@ -1,0 +1,100 @@
+"""ONNX export of the tiny BERT run: round trip vs PyTorch, the int8 gate, refusals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mlops_dl.errors import MlopsError
+from mlops_dl.export import ExportError, export_run
+from mlops_dl.registry import Registry
+
+
+def test_export_roundtrip_matches_pytorch(tiny_registry, tiny_run_dir):
+    import onnxruntime as ort
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    mv = Registry(tiny_registry).get("tiny:1")  # verifies checksums
+    meta = mv.meta
+    assert meta["variants"] == {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+    assert meta["outputs"] == ["logits"] and meta["labels"] == ["negative", "neutral", "positive"]
+    tok = AutoTokenizer.from_pretrained(tiny_run_dir / "model")
+    assert meta["inputs"] == [n for n in tok.model_input_names]
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_run_dir / "model").eval()
+    session = ort.InferenceSession(str(mv.file("model.onnx")), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == meta["inputs"]
+    assert session.get_inputs()[0].shape == ["batch_size", "sequence_length"]
+    for texts in (["love the coffee"], ["bad", "the meeting is at noon today on the bus", "great"]):
+        enc = tok(texts, padding=True, return_tensors="np")  # dynamic batch and sequence sizes
+        onnx_logits = session.run(["logits"], {k: enc[k].astype(np.int64) for k in meta["inputs"]})[0]
+        with torch.inference_mode():
+            ref = model(**tok(texts, padding=True, return_tensors="pt")).logits.numpy()
+        np.testing.assert_allclose(onnx_logits, ref, atol=1e-4)
+
+
+def test_bundle_records_validation_lineage_and_samples(tiny_registry, tiny_run_dir):
+    mv = Registry(tiny_registry).get("tiny:1")
+    val = json.loads(mv.file("validation.json").read_text())
+    assert val["passed"] and val["n_texts"] == 45 and val["tokenizer_parity"] == 1.0
+    fp32, int8 = val["variants"]["fp32"], val["variants"]["int8"]
+    assert fp32["max_abs_logit_diff"] < 1e-4 and fp32["label_agreement"] == 1.0
+    assert int8["f1_ok"] and int8["f1_drop_points"] <= 0.5 and int8["max_f1_drop"] == 0.5
+    graphs = val["graphs"]
+    assert graphs["fused"]["nodes"] < graphs["exported"]["nodes"]
+    assert {"Attention", "EmbedLayerNormalization", "SkipLayerNormalization"} <= set(graphs["fused"]["op_types"])
+    lineage = json.loads(mv.file("lineage.json").read_text())
+    data = json.loads((tiny_run_dir / "data.json").read_text())
+    assert lineage["run_id"] == "tiny-run" and lineage["data_fingerprints"] == data["fingerprints"]
+    rows = [json.loads(x) for x in mv.file("eval_samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 45 and rows[0]["variant"] == "int8"
+    assert set(rows[0]["pred_by_variant"]) == {"fp32", "int8", "torch"}
+    assert abs(sum(rows[0]["probabilities"].values()) - 1) < 1e-4
+    stats = json.loads(mv.file("reference_stats.json").read_text())
+    assert sum(stats["confidence_histogram"]["counts"]) == 45
+    metrics = json.loads(mv.file("metrics.json").read_text())
+    assert metrics == json.loads((tiny_run_dir / "metrics.json").read_text())
+    for name in ("tokenizer.json", "config.yaml", "model.int8.onnx"):
+        mv.file(name)
+
+
+def test_int8_gate_refuses_and_registers_nothing(tiny_run_dir, tmp_path):
+    root = tmp_path / "registry"
+    with pytest.raises(ExportError, match=r"int8: macro-F1 .* > export.max_f1_drop -1.0"):
+        export_run(tiny_run_dir, name="tiny", registry=root, overrides=["export.max_f1_drop=-1"])
+    assert Registry(root).list_models() == []
+    assert not root.exists() or not any(root.rglob("version-*"))
+
+
+def test_logit_tolerance_refuses(tiny_run_dir, tmp_path):
+    with pytest.raises(ExportError, match="fp32: max \\|logit diff\\|"):
+        export_run(tiny_run_dir, registry=tmp_path / "r",
+                   overrides=["export.atol_fp32=0.0", "export.quantize=none"])
+    assert Registry(tmp_path / "r").list_models() == []
+
+
+def test_incomplete_run_dir_is_named(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text("data: {}\n")
+    with pytest.raises(MlopsError, match="missing metrics.json, data.json, model/config.json"):
+        export_run(tmp_path / "run", registry=tmp_path / "r")
+
+
+@pytest.mark.slow  # the torch.export path takes ~30 s even on the tiny model
+def test_dynamo_exporter_is_correct_too(tiny_run_dir, tmp_path):
+    result = export_run(tiny_run_dir, registry=tmp_path / "r",
+                        overrides=["export.exporter=dynamo", "export.opset=18", "export.quantize=none"])
+    fp32 = result.validation["variants"]["fp32"]
+    assert result.validation["exporter"] == "dynamo" and fp32["max_abs_logit_diff"] < 1e-4
+    assert result.version.meta["exporter"] == "dynamo"
+
+
+def test_bad_export_settings_refused(tiny_run_dir, tmp_path):
+    from mlops_dl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="export.validation_samples must be >= 1"):
+        export_run(tiny_run_dir, registry=tmp_path, overrides=["export.validation_samples=0"])
+    with pytest.raises(ConfigError, match="export.quantize"):
+        export_run(tiny_run_dir, registry=tmp_path, overrides=["export.quantize=int4"])

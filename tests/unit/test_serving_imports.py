@@ -1,0 +1,41 @@
+"""The serving path (registry, compare, runtime, serve, bench, monitor) never loads torch."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SERVING = ["mlops_dl.registry", "mlops_dl.compare", "mlops_dl.runtime", "mlops_dl.serve",
+           "mlops_dl.bench", "mlops_dl.monitor"]
+HEAVY = ["torch", "lightning", "pytorch_lightning", "transformers"]
+
+
+def test_serving_modules_do_not_import_torch():
+    present = [m for m in SERVING if importlib.util.find_spec(m) is not None]
+    assert "mlops_dl.registry" in present and "mlops_dl.compare" in present
+    code = (
+        "import importlib, json, sys\n"
+        f"for m in {present!r}: importlib.import_module(m)\n"
+        f"print(json.dumps(sorted(h for h in {HEAVY!r} if h in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [], f"heavy imports from {present}"
+
+
+def test_registry_cli_commands_run_without_torch(tmp_path):
+    code = (
+        "import sys\n"
+        "from mlops_dl.cli import main\n"
+        f"main(['registry', 'list', '--registry', {str(tmp_path)!r}, '--json'])\n"
+        "assert not [h for h in ('torch', 'transformers', 'lightning') if h in sys.modules], sys.modules.keys()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert out.returncode == 0, out.stderr

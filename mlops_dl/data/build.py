@@ -66,7 +66,7 @@ def prepare(
 
     # 2. clean (every step counted), 3. split (frozen hash test, stratified validation)
     say(f"cleaning {len(frame)} rows")
-    cleaned, report = clean(frame, data.clean)
+    cleaned, report = clean(frame, data.clean, data.split.test_fraction)
     frames = assign_splits(cleaned, data.split)
     given = sorted({s.split for s in data.sources if s.split})
     method = _split_method(given, data.split)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from mlops_dl.config import CleanConfig
+from mlops_dl.data.split import frozen_test_mask
 
 URL = re.compile(r"(?i)(?:https?://|\bwww\.)\S+?(?=[.,;:!?)\]'\"]*(?:\s|$))")  # not the final "."
 EMAIL = re.compile(r"(?i)(?<![\w.+-])[\w.+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
@@ -101,8 +102,12 @@ def mask_pii(text: str) -> str:
     return PHONE_CANDIDATE.sub(_phone, text)
 
 
-def clean(frame: pd.DataFrame, cfg: CleanConfig) -> tuple[pd.DataFrame, CleanReport]:
-    """Apply the configured steps to ``frame`` (columns text, label, split, ...)."""
+def clean(frame: pd.DataFrame, cfg: CleanConfig,
+          test_fraction: float = 0.0) -> tuple[pd.DataFrame, CleanReport]:
+    """Apply the configured steps to ``frame`` (columns text, label, split, ...).
+
+    ``test_fraction`` is the frozen-test hash share: test rows survive label conflicts.
+    """
     report = CleanReport(rows_in=len(frame))
     df = frame.copy()
     repairs = [("fix_unicode", cfg.fix_unicode, fix_unicode),
@@ -120,7 +125,7 @@ def clean(frame: pd.DataFrame, cfg: CleanConfig) -> tuple[pd.DataFrame, CleanRep
         ("drop_length_outliers", cfg.min_chars > 0 or cfg.max_chars > 0, lambda d: _outside(
             lengths.loc[d.index], cfg.min_chars, cfg.max_chars)),
         ("drop_label_conflicts", cfg.drop_label_conflicts,
-         lambda d: d.groupby("text")["label"].transform("nunique") > 1),
+         lambda d: _conflicting_copies(d, test_fraction)),
         ("drop_duplicates", cfg.drop_duplicates, _later_copies),
     ]
     for name, enabled, mask_fn in drops:
@@ -137,6 +142,19 @@ def _outside(lengths: pd.Series, min_chars: int, max_chars: int) -> pd.Series:
     too_short = lengths < min_chars if min_chars > 0 else False
     too_long = lengths > max_chars if max_chars > 0 else False
     return pd.Series(too_short | too_long, index=lengths.index)
+
+
+def _conflicting_copies(df: pd.DataFrame, test_fraction: float) -> pd.Series:
+    """Every copy of a text whose labels disagree, except copies in the frozen test split.
+
+    The test split is the user-given one, or else the pooled rows whose text hashes into it; a
+    conflicting copy elsewhere (e.g. a feedback label) never changes the frozen test rows.
+    """
+    conflict = df.groupby("text")["label"].transform("nunique") > 1
+    in_test = df["split"] == "test"
+    if not in_test.any() and test_fraction > 0:
+        in_test = (df["split"].fillna("") == "") & frozen_test_mask(df["text"], test_fraction)
+    return conflict & ~in_test
 
 
 def _later_copies(df: pd.DataFrame) -> pd.Series:

@@ -97,3 +97,24 @@ def test_invariant_violation_raises():
     report = CleanReport(rows_in=10, steps=[{"step": "drop_empty", "dropped": 1, "rows": 8}])
     with pytest.raises(AssertionError, match="cleaning lost rows"):
         report.check()
+
+
+def test_label_conflict_keeps_the_given_test_copy():
+    """A feedback/train label that contradicts a test row never changes the frozen test split."""
+    df = frame([("great flight", 2, "test"), ("great flight", 0, "train"),
+                ("bad seat", 0, ""), ("bad seat", 1, "")])
+    out, report = clean(df, CleanConfig())
+    assert steps(report)["drop_label_conflicts"]["dropped"] == 3
+    assert out[["text", "label", "split"]].values.tolist() == [["great flight", 2, "test"]]
+
+
+def test_label_conflict_keeps_the_pooled_copy_that_hashes_into_test():
+    from mlops_dl.data.split import hash_fraction
+
+    texts = [f"tweet number {i}" for i in range(200)]
+    frozen = next(t for t in texts if hash_fraction(t) < 0.2)
+    df = frame([(frozen, 1, ""), (frozen, 2, "train")])
+    out, _ = clean(df, CleanConfig(), test_fraction=0.2)
+    assert out[["label", "split"]].values.tolist() == [[1, ""]]
+    out, _ = clean(df, CleanConfig(), test_fraction=0.0)  # no frozen test: both copies go
+    assert out.empty

@@ -10,7 +10,9 @@ from mlops_dl import config
 from mlops_dl.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+ALL_YAML = sorted((REPO / "configs").glob("*.yaml"))
+CANVASES = [p for p in ALL_YAML if p.name.endswith("canvas.yaml")]  # the ML canvas schema
+CONFIGS = [p for p in ALL_YAML if p not in CANVASES]  # the run-config schema
 
 MINIMAL = """\
 data:
@@ -41,6 +43,18 @@ def test_every_shipped_config_loads(path):
         assert name in cfg.data.labels
     # the resolved config round-trips through save -> load
     assert config.from_dict(config.to_dict(cfg)) == cfg
+
+
+@pytest.mark.parametrize("path", CANVASES, ids=lambda p: p.name)
+def test_every_shipped_canvas_loads(path):
+    from mlops_dl.canvas import load_canvas
+
+    canvas = load_canvas(path)
+    assert canvas.labels and canvas.sha256
+
+
+def test_every_yaml_in_configs_is_checked():
+    assert CANVASES and len(CONFIGS) + len(CANVASES) == len(ALL_YAML)
 
 
 def test_save_and_load_round_trip(tmp_path):

@@ -1,7 +1,8 @@
-"""One engine measured in its own process (bench.py spawns one per engine, so peak RSS is the
-engine's own): batch-1 latency on real texts, the real stream at batch 32, fixed shapes,
-macro-F1. Engines: ONNX variants through our Predictor, and PyTorch eager (torch imported
-only inside ``_torch_engine``)."""
+"""Engine measurements. Each engine lives in its own process (so peak RSS is its own): bench.py
+loads it there with ``load_engine`` and calls ``task`` round-robin across engines, so a noisy
+neighbour slows every engine alike. Engines: ONNX variants through our Predictor, and PyTorch
+eager (torch imported only inside ``_torch_engine``). ``measure`` runs everything in one go
+(used by the Optimum peer, which lives in another venv)."""
 
 from __future__ import annotations
 
@@ -26,26 +27,48 @@ def percentiles(ms: list[float]) -> dict:
             "p99_ms": float(np.percentile(a, 99)), "mean_ms": float(a.mean()), "n": len(ms)}
 
 
-def latency_b1(run: Run, texts: list[str], n: int, warmup: int = 10) -> dict:
-    """Per-text latency, one text per call, on the first ``n`` real texts."""
+def b1_times(run: Run, texts: list[str], warmup: int = 5) -> list[float]:
+    """Milliseconds per call, one text per call, after ``warmup`` calls."""
     for t in texts[:warmup]:
         run([t])
     ms = []
-    for t in texts[:n]:
+    for t in texts:
         start = time.perf_counter()
         run([t])
         ms.append((time.perf_counter() - start) * 1000)
-    return percentiles(ms)
+    return ms
 
 
-def stream(run: Run, texts: list[str], batch: int) -> tuple[dict, np.ndarray]:
-    """The real stream in arrival order, ``batch`` texts per call. -> stats, probs (N, L)"""
+def latency_b1(run: Run, texts: list[str], n: int, warmup: int = 10) -> dict:
+    """Per-text latency percentiles on the first ``n`` real texts."""
+    return percentiles(b1_times(run, texts[:n], warmup))
+
+
+def stream(run: Run, texts: list[str], batch: int, window: int = 0) -> tuple[dict, np.ndarray]:
+    """The real stream, ``batch`` texts per call. -> stats, probs (N, L)
+
+    ``window`` = 0: batches in arrival order (how eager PyTorch is usually run). ``window`` > 0:
+    each window of texts is sorted by length (characters, the same for every engine), cut into
+    batches, and put back in order (how our runner scores files and requests).
+    """
     run(texts[:batch])  # warm-up
     start = time.perf_counter()
-    probs = np.concatenate([run(texts[i:i + batch]) for i in range(0, len(texts), batch)])
+    probs = []
+    for w0 in range(0, len(texts), window or len(texts)):
+        chunk = texts[w0:w0 + window] if window else texts
+        order = sorted(range(len(chunk)), key=lambda i: len(chunk[i])) if window else list(
+            range(len(chunk)))
+        out = np.zeros((len(chunk), 0))
+        for b0 in range(0, len(chunk), batch):
+            rows = order[b0:b0 + batch]
+            p = run([chunk[i] for i in rows])  # (B, L)
+            if out.shape[1] == 0:
+                out = np.zeros((len(chunk), p.shape[1]))
+            out[rows] = p
+        probs.append(out)
     seconds = time.perf_counter() - start
-    return {"texts": len(texts), "batch": batch, "seconds": seconds,
-            "sent_per_s": len(texts) / seconds}, probs
+    return {"texts": len(texts), "batch": batch, "window": window, "seconds": seconds,
+            "sent_per_s": len(texts) / seconds}, np.concatenate(probs)
 
 
 def fixed_shapes(run_fixed: RunFixed, shapes: list[tuple[int, int]], budget_s: float) -> dict:
@@ -75,6 +98,37 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+_LOADED: dict = {}  # in an engine's own process: what load_engine built
+
+
+def load_engine(engine: dict) -> None:
+    """Process initializer: build the engine once; ``task`` calls reuse it."""
+    start = time.perf_counter()
+    factory = _torch_engine if engine["kind"] == "pytorch" else _ort_engine
+    run, run_fixed, info = factory(engine)
+    _LOADED.update(engine=engine, run=run, run_fixed=run_fixed,
+                   info={"engine": engine["label"], **info, "load_s": time.perf_counter() - start})
+
+
+def task(name: str, *args):
+    """One measurement on the loaded engine: info | b1 | stream | shapes | tune | rss."""
+    run = _LOADED["run"]
+    if name == "info":
+        return _LOADED["info"]
+    if name == "b1":
+        return b1_times(run, *args)
+    if name == "stream":
+        stats, probs = stream(run, *args)
+        return stats["seconds"], probs
+    if name == "shapes":
+        return fixed_shapes(_LOADED["run_fixed"], *args)
+    if name == "tune":
+        return tune_sessions(_LOADED["engine"], *args)
+    if name == "rss":
+        return peak_rss_mb()
+    raise ValueError(f"unknown bench task {name!r}")
+
+
 def measure(engine: dict, texts: list[str], gold: list[int] | None, shapes: list,
             opts: dict, factory: Callable | None = None) -> dict:
     """Entry point in the child process: build the engine, run every measurement.
@@ -87,10 +141,12 @@ def measure(engine: dict, texts: list[str], gold: list[int] | None, shapes: list
     result = {"engine": engine["label"], **info, "load_s": time.perf_counter() - start}
     result["batch1"] = latency_b1(run, texts, opts["latency_n"])
     result["stream"], probs = stream(run, texts, opts["batch"])
+    result["stream_sorted"], sorted_probs = stream(run, texts, opts["batch"], opts["window"])
     if gold is not None:
         pred = probs.argmax(axis=1)
         result["macro_f1"] = macro_f1(gold, pred, probs.shape[1])
         result["accuracy"] = float((pred == np.asarray(gold)).mean())
+        result["macro_f1_sorted"] = macro_f1(gold, sorted_probs.argmax(axis=1), probs.shape[1])
     result["shapes"] = fixed_shapes(run_fixed, shapes, opts["shape_budget_s"])
     if engine.get("tune") and opts.get("tune_n"):
         result["tuning"] = tune_sessions(engine, texts[: opts["tune_n"]])

@@ -113,18 +113,17 @@ def run_load(url: str, texts_file: Path | None = None, clients: int = 32,
              duration_s: float = 20.0, token: str = "", registry=None,
              runner_baseline: bool = True, runner_s: float = 10.0) -> dict:
     """Load-test ``url`` with ``clients`` concurrent one-text requests for ``duration_s``."""
-    from mlops_dl.bench import DEFAULT_DATA
+    from mlops_dl.bench import read_texts
 
     host, port = loopback(url)
     if not 1 <= clients <= MAX_CLIENTS or not 0 < duration_s <= MAX_DURATION_S:
         raise MlopsError(f"--clients must be 1..{MAX_CLIENTS} and --duration 0..{MAX_DURATION_S}")
-    path = Path(texts_file) if texts_file else DEFAULT_DATA
-    texts = [t.strip() for t in path.read_text(encoding="utf-8").splitlines() if t.strip()]
+    texts, _, source = read_texts(texts_file, None, [], 0)
     try:
         info = _server_info(host, port)
     except OSError as e:
         raise MlopsError(f"--load {url}: server not reachable or not ready ({e})") from None
-    result = {"url": url, "clients": clients, "duration_s": duration_s, "texts": str(path),
+    result = {"url": url, "clients": clients, "duration_s": duration_s, "texts": source,
               "server_model": info.get("model")}
     if runner_baseline and info.get("model"):
         result["runner"] = runner_throughput(info, texts, 32, runner_s, registry)

@@ -16,6 +16,9 @@ from mlops_dl.registry import ModelVersion, Registry
 
 METRIC_KEYS = ("accuracy", "macro_f1", "macro_precision", "macro_recall")
 VALIDATION_KEYS = ("max_abs_logit_diff", "label_agreement", "macro_f1", "f1_drop_points")
+# bench.json keys worth a table row (the rest stays in --json)
+BENCH_HEADLINE = ("batch1.p50_ms", "batch1.p99_ms", "stream_sorted.sent_per_s", "macro_f1",
+                  "peak_rss_mb", "stream_speedup", "b1_p50_speedup", "f1_loss_pts")
 
 
 def compare(registry: Registry, ref_a: str, ref_b: str, variant: str | None = None) -> dict:
@@ -104,6 +107,12 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, float]:
 def _bench_rows(a: ModelVersion, b: ModelVersion) -> list[dict]:
     fa, fb = _flatten(a.attachment("bench.json") or {}), _flatten(b.attachment("bench.json") or {})
     return [_row(k, fa.get(k), fb.get(k)) for k in dict.fromkeys([*fa, *fb])]
+
+
+def headline_bench(rows: list[dict]) -> list[dict]:
+    """The bench rows a person reads first: latency, throughput, F1, memory, speed-ups."""
+    return [r for r in rows if r["key"].endswith(BENCH_HEADLINE) and ".targets." not in r["key"]
+            and ".shapes." not in r["key"]]
 
 
 def read_samples(mv: ModelVersion) -> list[dict]:

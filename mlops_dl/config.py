@@ -157,6 +157,7 @@ class SearchConfig:
     heartbeat_s: int = 20  # RDB heartbeat; RUNNING trials silent for 2x this are marked FAIL
     max_failures: int = 0  # stop after this many failed trials (0 = max(3, n_trials)); also
     # stops after 3 failures while no trial has finished (a systematic error, not bad luck)
+    enqueue_base: bool = True  # a new study's first trial = the base config's values (in space)
     keep_trial_runs: bool = False  # keep every trial's run dir (else deleted once finished)
     retrain_winner: bool = True  # retrain the best config as a normal run; else keep its trial run
     space: dict[str, ParamSpace] = field(default_factory=dict)  # dotted config key -> space
@@ -243,8 +244,9 @@ class ExportConfig:
     max_f1_drop: float = 0.5  # int8 gate: largest allowed macro-F1 drop, in points
     atol_fp32: float = 1e-3  # max |logit diff| vs PyTorch
     atol_int8: float = 0.5
-    validation_samples: int = 512  # validation texts used for the checks
+    validation_samples: int = 2000  # validation texts used for the checks (capped at the split)
     exporter: Literal["torchscript", "dynamo"] = "torchscript"  # torchscript fuses fully (see README)
+    int8_per_channel: bool = True  # per-channel weight scales: half the logit error of per-tensor
     batch_size: int = 32  # texts per forward pass during validation
     reference_stats: bool = True  # store label/confidence/length distributions for monitoring
 

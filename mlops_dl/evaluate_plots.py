@@ -32,7 +32,7 @@ def confusion_png(path: Path, results: dict, split: str, labels: list[str]) -> N
     panels = [("model", results[split])]
     if "baseline" in results:
         panels.append(("TF-IDF baseline", results["baseline"][split]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
     for ax, (title, report) in zip(axes[0], panels):
         cm = np.asarray(report["confusion_matrix"])  # (L, L) gold x predicted
         share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
@@ -44,7 +44,8 @@ def confusion_png(path: Path, results: dict, split: str, labels: list[str]) -> N
         ax.set_xticks(range(len(labels)), labels, rotation=30)
         ax.set_yticks(range(len(labels)), labels)
         ax.set_xlabel("predicted")
-        ax.set_ylabel("gold")
+        if ax is axes[0][0]:
+            ax.set_ylabel("gold")
         ax.set_title(f"{title} ({split}) macro-F1 {report['macro_f1']:.3f}")
     _save(fig, path)
     plt.close(fig)
@@ -70,10 +71,14 @@ def learning_curves_png(path: Path, logs_dir: Path) -> bool:
         return False
     plt = _pyplot()
     fig, (ax_loss, ax_f1) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for col, label in (("train_loss", "train loss"), ("val_loss", "validation loss")):
-        if col in df:
-            s = df[["step", col]].dropna()
-            ax_loss.plot(s["step"], s[col], marker="o" if col == "val_loss" else None, label=label)
+    if "train_loss" in df:
+        s = df[["step", "train_loss"]].dropna()
+        ax_loss.plot(s["step"], s["train_loss"], alpha=0.35, label="train loss (per batch)")
+        smooth = s["train_loss"].ewm(alpha=0.2).mean()
+        ax_loss.plot(s["step"], smooth, color="tab:blue", label="train loss (EMA)")
+    if "val_loss" in df:
+        s = df[["step", "val_loss"]].dropna()
+        ax_loss.plot(s["step"], s["val_loss"], marker="o", label="validation loss")
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("loss")
     ax_loss.legend()

@@ -73,15 +73,10 @@ def fit(
     write_data_json(run_dir / "data.json", data)
     # 4. train
     trainer = build_trainer(cfg.train, run_dir, callbacks, attempt=_attempt(run_dir, ckpt))
-    start = time.perf_counter()
-    resumed_from = _checkpoint_step(ckpt)
-    os.environ[RUN_ID_ENV] = run_dir.name  # DDP ranks started by Lightning open the same dir
-    try:
-        with warnings.catch_warnings():  # the datamodule skips the batches already trained on
-            warnings.filterwarnings("ignore", message=".*ended before the epoch ended.*")
-            trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None)
-    finally:
-        os.environ.pop(RUN_ID_ENV, None)
+    start, resumed_from = time.perf_counter(), _checkpoint_step(ckpt)
+    _run_trainer(trainer, module, datamodule, run_dir, ckpt)
+    if module.best_score is None and cfg.train.limit_val_batches > 0:  # stopped before any check
+        trainer.validate(module, datamodule=datamodule, verbose=False)
     # 5. the best weights, as a save_pretrained model
     best = save_best_model(trainer, module, tokenizer, run_dir)
     result = FitResult(run_dir, module.best_score, trainer.global_step, best, resumed_from,
@@ -91,6 +86,16 @@ def fit(
         if module.best_report is not None:
             merge_metrics(run_dir, {"validation": module.best_report})
     return result
+
+
+def _run_trainer(trainer: L.Trainer, module, datamodule, run_dir: Path, ckpt: Path | None) -> None:
+    os.environ[RUN_ID_ENV] = run_dir.name  # DDP ranks started by Lightning open the same dir
+    try:
+        with warnings.catch_warnings():  # the datamodule skips the batches already trained on
+            warnings.filterwarnings("ignore", message=".*ended before the epoch ended.*")
+            trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None)
+    finally:
+        os.environ.pop(RUN_ID_ENV, None)
 
 
 def check_train_config(tc: TrainConfig) -> None:

@@ -22,13 +22,11 @@ from mlops_dl.registry import Registry
 
 def optimum_engine(engine: dict):
     """(run, run_fixed, info) for ORTModelForSequenceClassification on the registry's file."""
-    import optimum.onnxruntime
     import torch
-    import transformers
     from optimum.onnxruntime import ORTModelForSequenceClassification
     from transformers import AutoTokenizer
 
-    src, model_dir = Path(engine["version_dir"]), Path(engine["path"])
+    src, model_dir = Path(engine["version_dir"]).resolve(), Path(engine["path"]).resolve()
     work = Path(tempfile.mkdtemp(prefix="optimum-peer-"))
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json",
                  "special_tokens_map.json", "vocab.txt"):
@@ -52,9 +50,8 @@ def optimum_engine(engine: dict):
 
     import onnxruntime
 
-    return run, run_fixed, {"provider": "optimum-ort-cpu", "optimum_onnx":
-                            optimum.onnxruntime.__name__, "transformers": transformers.__version__,
-                            "onnxruntime": onnxruntime.__version__, "onnx_file": engine["onnx_file"]}
+    return run, run_fixed, {"provider": "optimum-ort-cpu", "onnx_file": engine["onnx_file"],
+                            "onnxruntime": onnxruntime.__version__}
 
 
 def main(argv=None) -> int:

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 venv="${OPTIMUM_VENV:-.venv-optimum}"
 py="${PYTHON:-python3}"
 # torch is pinned to the local CPU build so pip never resolves a multi-GB CUDA build
-want="optimum-onnx[onnxruntime]==0.1.0 torch==2.13.0 filelock pyyaml"
+want="optimum-onnx[onnxruntime]==0.1.0 torch==2.13.0 filelock pyyaml pyarrow"
 [[ -x "$venv/bin/python" ]] || "$py" -m venv "$venv"
 stamp="$venv/.optimum-peer-installed"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then

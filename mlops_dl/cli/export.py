@@ -54,11 +54,12 @@ def export(
                               indent=2, default=str))
         return
     table = Table(title=f"{mv.ref}: checks on {result.validation['n_texts']} validation texts")
-    for col in ("variant", "nodes", "MB", "max|dz|", "atol", "agree", "F1", "torch F1", "dF1 pts"):
+    for col in ("variant", "nodes", "MB", "max|dz|", "agree", "F1", "torch F1", "dF1"):
         table.add_column(col, no_wrap=True)
     for variant, c in result.validation["variants"].items():
         table.add_row(variant, str(c["graph"]["nodes"]), f"{c['graph']['bytes'] / 1e6:.1f}",
-                      f"{c['max_abs_logit_diff']:.1e}", str(c["atol"]), f"{c['label_agreement']:.4f}",
-                      f"{c['macro_f1']:.4f}", f"{c['torch_macro_f1']:.4f}", f"{-c['f1_drop_points']:+.2f}")
+                      f"{c['max_abs_logit_diff']:.1e}", f"{c['label_agreement']:.4f}",
+                      f"{c['macro_f1']:.4f}", f"{c['torch_macro_f1']:.4f}",
+                      f"{-c['f1_drop_points']:+.2f}")
     Console().print(table)
     Console().print(f"registered [bold]{mv.ref}[/] at {mv.path}" + (f" ({mv.name}@{alias})" if alias else ""))

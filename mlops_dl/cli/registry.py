@@ -83,13 +83,15 @@ def list_cmd(
     if as_json:
         return _echo_json(rows)
     table = Table(title=f"{reg.root}" + (f" - {name}" if name else ""))
-    cols = ["ref", "created", "aliases", "variants", "val_macro_f1", "test_macro_f1"]
-    cols += [] if name else ["versions"]
+    heads = {"ref": "ref", "created": "created (UTC)", "aliases": "aliases", "variants": "variants",
+             "val_macro_f1": "val F1", "test_macro_f1": "test F1", "versions": "versions"}
+    cols = [c for c in heads if name is None or c != "versions"]
     for col in cols + ["tags"]:
-        table.add_column(col)
+        table.add_column(heads.get(col, col), no_wrap=col in ("ref", "created"))
     for r in rows:
-        tags = ", ".join(f"{k}={v}" for k, v in r["tags"].items())
-        table.add_row(*[_fmt(r[c]) if not isinstance(r[c], list) else ", ".join(r[c]) for c in cols], tags)
+        cells = [",".join(r[c]) if isinstance(r[c], list) else _fmt(r[c]) for c in cols]
+        cells[1] = (r["created"] or "-")[:16].replace("T", " ")
+        table.add_row(*cells, ", ".join(f"{k}={v}" for k, v in r["tags"].items()))
     console.print(table if rows else f"no models in {reg.root}")
 
 
@@ -137,7 +139,7 @@ def compare(
     as_json: JsonOpt = False,
 ) -> None:
     """Compare two versions side by side, with McNemar's test on the stored eval texts."""
-    from mlops_dl.compare import compare as run_compare, write_png
+    from mlops_dl.compare import compare as run_compare, headline_bench, write_png
 
     result = run_compare(_open(registry), ref_a, ref_b, variant)
     if png:
@@ -147,7 +149,8 @@ def compare(
     a, b = result["a"]["ref"], result["b"]["ref"]
     sections = [(f"{s} metrics", result["metrics"][s]) for s in ("validation", "test")]
     sections += [("per-class F1 (test)", result["per_class_f1"]),
-                 ("export validation", result["validation"]), ("bench", result["bench"])]
+                 ("export validation", result["validation"]),
+                 ("bench (headline; all figures in --json)", headline_bench(result["bench"]))]
     for title, rows in sections:
         if not rows:
             continue

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from typing import Annotated, Optional
 
 import typer
@@ -27,19 +29,25 @@ def search(
     """Search the config's search.space; a killed search resumes from its storage."""
     from mlops_dl.search import finish, optimize, search_config
     from mlops_dl.search.report import trials_table
+    from mlops_dl.search.workers import show_progress_log
+
+    show_progress_log()
 
     cfg = search_config(
         load_config(config, overrides),
         n_trials=trials, timeout_s=timeout, storage=storage, study_name=study, workers=workers,
     )  # fmt: skip
-    run = optimize(cfg)
-    if not as_json:
-        console.print(trials_table(run.study))
-        _print_report(run)
-    if not worker_only:
+    # --json: stdout carries the summary only; training progress lines go to stderr
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        run = optimize(cfg)
         if not as_json:
-            console.print("[bold]finishing:[/] best config, winner run (retrained unless done), test evaluation")
-        run = finish(run)
+            console.print(trials_table(run.study))
+            _print_report(run)
+        if not worker_only:
+            if not as_json:
+                console.print("[bold]finishing:[/] best config, winner run (retrained unless "
+                              "done), test evaluation")  # fmt: skip
+            run = finish(run)
     if as_json:
         typer.echo(json.dumps(json.loads((run.folder / "summary.json").read_text()), indent=2))
     elif run.winner:
@@ -49,6 +57,7 @@ def search(
             f"run {w['run_dir']}: test macro-F1 {w['test'].get('macro_f1', float('nan')):.4f}"
         )
         console.print(f"best config: {run.best_config}")
+        console.print(f"next: mlops-dl export {w['run_dir']}")
 
 
 def _print_report(run) -> None:

@@ -117,7 +117,8 @@ def serve(
 def bench(
     ref: RefArg,
     provider: Annotated[str, typer.Option("--provider", help="cpu or cuda.")] = "cpu",
-    data: Annotated[Optional[Path], typer.Option("--data", help="Texts, one per line "
+    data: Annotated[Optional[Path], typer.Option("--data", help="Texts, one per line, or a "
+                    "prepared split .parquet (text, label) such as the frozen test split "
                     "(default: TweetEval test tweets in ../shared/data).")] = None,
     labels: Annotated[Optional[Path], typer.Option("--labels", help="Label ids, one per line, "
                       "parallel to --data (default: the file beside it).")] = None,

@@ -76,15 +76,16 @@ def optimize(src: Path, dst: Path, model_config) -> dict:
     return {"ort_model_type": model_type, "fused_operators": fused.get_fused_operator_statistics()}
 
 
-def quantize_int8(src: Path, dst: Path) -> None:
-    """Dynamic int8 quantization (weights QInt8, activations quantized at run time)."""
+def quantize_int8(src: Path, dst: Path, per_channel: bool = True) -> dict:
+    """Dynamic int8 quantization (weights QInt8, activations quantized per batch at run time)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(
-        str(src), str(dst), weight_type=QuantType.QInt8,
+        str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
+    return {"method": "dynamic", "weight_type": "QInt8", "per_channel": per_channel}
 
 
 def graph_stats(path: Path) -> dict:

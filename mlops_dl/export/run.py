@@ -102,8 +102,8 @@ def _build_variants(model, tokenizer, ecfg: ExportConfig, work: Path, log: Log):
         log(f"fused: {graphs['exported']['nodes']} -> {graphs['fused']['nodes']} nodes")
     if ecfg.quantize == "int8":
         files["int8"] = work / "int8.onnx"
-        graph.quantize_int8(files["fp32"], files["int8"])
-        graphs["int8"] = graph.graph_stats(files["int8"])
+        quantization = graph.quantize_int8(files["fp32"], files["int8"], ecfg.int8_per_channel)
+        graphs["int8"] = graph.graph_stats(files["int8"]) | {"quantization": quantization}
     return files, graphs, fusion
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlops_dl.metrics import classification_report
+from mlops_dl.metrics import classification_report, mcnemar
 
 
 @dataclass
@@ -91,6 +91,7 @@ def check_variant(
         "macro_f1": report["macro_f1"],
         "torch_macro_f1": ref_f1,
         "f1_drop_points": drop,
+        "mcnemar_vs_torch": mcnemar(gold, ref_pred.tolist(), pred.tolist()),
         "max_f1_drop": max_f1_drop,
         "f1_ok": f1_ok,
         "passed": logits_ok and f1_ok,

@@ -8,7 +8,9 @@ the trial FAIL with the reason in its user attrs, and the study goes on.
 from __future__ import annotations
 
 import math
+import os
 import shutil
+import socket
 from pathlib import Path
 from typing import Callable
 
@@ -41,6 +43,7 @@ class Objective:
         if run_dir.exists():  # left by a killed search of a deleted study of the same name
             shutil.rmtree(run_dir)
         trial.set_user_attr("run_dir", str(run_dir))
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         pruning = OptunaPruning(trial)
         state, score = TrialState.FAIL, None
         try:

@@ -33,6 +33,32 @@ def trial_config(base: Config, params: dict[str, Any]) -> Config:
     return replace(base, params)
 
 
+def base_params(cfg: Config) -> dict[str, Any]:
+    """The base config's value of each searched key that lies in its space (for enqueueing
+    the base config as the first trial, so the search is never worse than the default)."""
+    raw = to_dict(cfg)
+    out = {}
+    for key, spec in cfg.search.space.items():
+        section, field = key.split(".", 1)
+        value = raw[section][field]
+        if _in_space(value, spec):
+            out[key] = value
+    return out
+
+
+def _in_space(value: Any, spec: ParamSpace) -> bool:
+    if spec.type == "categorical":
+        return any(value == c and type(value) is type(c) for c in spec.choices)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if not spec.low <= value <= spec.high:
+        return False
+    if spec.type == "int" and not float(value).is_integer():
+        return False
+    step = spec.step or (1 if spec.type == "int" else None)
+    return step is None or abs((value - spec.low) / step - round((value - spec.low) / step)) < 1e-9
+
+
 def space_signature(space: dict[str, ParamSpace]) -> str:
     """A stable JSON text of the space, stored on the study to refuse a changed space on resume."""
     return json.dumps({k: to_dict(v) for k, v in sorted(space.items())}, sort_keys=True)

@@ -128,8 +128,12 @@ def open_study(
     return study
 
 
-def count_trials(study: optuna.Study, states: tuple[TrialState, ...]) -> int:
-    return len(study.get_trials(deepcopy=False, states=states))
+def fresh_trials(
+    storage: optuna.storages.RDBStorage, study_name: str, states: tuple[TrialState, ...]
+) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials in ``states`` read from the database itself, not a study's cache."""
+    study_id = storage.get_study_id_from_name(study_name)
+    return storage.get_all_trials(study_id, deepcopy=False, states=states)
 
 
 def fail_stale_trials(study: optuna.Study) -> None:

@@ -21,7 +21,7 @@ from mlops_dl.config import Config
 from mlops_dl.data.prepared import load_prepared
 from mlops_dl.errors import ConfigError, MlopsError
 from mlops_dl.search import report, storage as storage_mod, winner as winner_mod
-from mlops_dl.search.space import space_signature
+from mlops_dl.search.space import base_params, space_signature
 from mlops_dl.search.workers import WorkerSpec, run_workers
 
 
@@ -67,6 +67,7 @@ def optimize(cfg: Config) -> SearchRun:
     study = storage_mod.open_study(rdb, search.study_name, search, space_signature(search.space),
                                    search.seed)  # fmt: skip
     config_mod.save(cfg, folder / "base_config.yaml")
+    _enqueue_base(cfg, rdb, study)
     base = cfg
     if search.workers > 1:  # K progress bars on one terminal are unreadable
         base = config_mod.replace(cfg, {"train.progress_bar": False})
@@ -75,6 +76,16 @@ def optimize(cfg: Config) -> SearchRun:
     run = SearchRun(cfg, study, folder, storage_mod.redact(url), ran)
     write_report(run)
     return run
+
+
+def _enqueue_base(cfg: Config, rdb, study: optuna.Study) -> None:
+    """A new study's first trial: the base config's values (once, even with many workers)."""
+    start = base_params(cfg) if cfg.search.enqueue_base else {}
+    if not start:
+        return
+    with storage_mod.study_lock(rdb, study.study_name):
+        if not study.get_trials(deepcopy=False):
+            study.enqueue_trial(start, user_attrs={"base_config": True})
 
 
 def write_report(run: SearchRun) -> None:

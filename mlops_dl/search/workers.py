@@ -25,10 +25,19 @@ from mlops_dl.errors import MlopsError
 from mlops_dl.search.objective import Objective
 from mlops_dl.search.space import space_signature
 from mlops_dl.search.storage import (
-    COUNTED, IN_FLIGHT, count_trials, fail_stale_trials, open_storage, open_study, study_lock,
+    COUNTED, IN_FLIGHT, fail_stale_trials, fresh_trials, open_storage, open_study, study_lock,
 )  # fmt: skip
 
 log = logging.getLogger("mlops_dl.search")
+
+
+def show_progress_log() -> None:
+    """Print this package's search progress lines (INFO) on stderr, as Optuna prints its own."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[%(levelname).1s %(asctime)s mlops-dl] %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
 
 
 @dataclass
@@ -55,25 +64,38 @@ def work(spec: WorkerSpec) -> int:
     seed = search.seed + 1000 * spec.index + existing
     study = open_study(storage, spec.study_name, search, space_signature(search.space), seed)
     max_failures = search.max_failures or max(3, spec.n_trials)
-    start, ran = time.monotonic(), 0
+    start, ran, waiting = time.monotonic(), 0, False
     while not (spec.timeout_s and time.monotonic() - start > spec.timeout_s):
         with contextlib.ExitStack() as held:
             held.enter_context(study_lock(storage, spec.study_name))
             fail_stale_trials(study)
-            finished = count_trials(study, COUNTED)
+            finished = len(fresh_trials(storage, spec.study_name, COUNTED))
             if finished >= spec.n_trials:
                 break
-            failed = count_trials(study, (TrialState.FAIL,))
+            failed = len(fresh_trials(storage, spec.study_name, (TrialState.FAIL,)))
             if failed >= max_failures or (failed >= 3 and not finished):
                 log.warning("study %s: %d trials failed (%d finished); stopping",
                             spec.study_name, failed, finished)  # fmt: skip
                 break
-            if finished + count_trials(study, IN_FLIGHT) >= spec.n_trials:
+            running = fresh_trials(storage, spec.study_name, IN_FLIGHT)
+            if finished + len(running) >= spec.n_trials:
                 held.close()  # the last trials run elsewhere; wait in case one of them dies
+                if not waiting:
+                    log.info("study %s: waiting for running trial(s) %s", spec.study_name,
+                             ", ".join(str(t.number) for t in running))  # fmt: skip
+                waiting = True
                 time.sleep(min(search.heartbeat_s, 10))
                 continue
+            waiting = False
             objective = Objective(spec.base, spec.folder, on_start=held.close)
-            study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=True)
+            try:
+                study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=True)
+            except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as e:
+                if isinstance(e, ValueError) and "Cannot tell" not in str(e):
+                    raise
+                # another worker took this trial for dead (its heartbeat came late) and failed
+                # it; its result is dropped, the study goes on
+                log.warning("study %s: a trial's result was dropped: %s", spec.study_name, e)
             ran += 1
     return ran
 
@@ -120,6 +142,7 @@ def _worker_main(spec: WorkerSpec, gpu: str | None, queue) -> None:
     if spec.threads:
         torch.set_num_threads(spec.threads)
     optuna.logging.set_verbosity(optuna.logging.INFO)
+    show_progress_log()
     try:
         queue.put((True, work(spec)))
     except Exception as e:  # noqa: BLE001 - reported to the parent, which raises MlopsError

@@ -69,7 +69,10 @@ def _check_exactly(study: optuna.Study, n: int) -> None:
     numbers = [t.number for t in trials]
     assert len(numbers) == len(set(numbers)), f"duplicated trial numbers: {numbers}"
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(finished) == n, f"{len(finished)} finished trials, wanted {n}: {[t.state for t in trials]}"
+    detail = [(t.number, t.state.name, t.datetime_start and t.datetime_start.time(),
+               t.datetime_complete and t.datetime_complete.time(), t.user_attrs.get("worker"),
+               t.user_attrs.get("base_config")) for t in trials]  # fmt: skip
+    assert len(finished) == n, f"{len(finished)} finished trials, wanted {n}: {detail}"
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     assert sorted(numbers) == list(range(len(numbers)))  # none lost in between
 
@@ -102,7 +105,7 @@ def test_separate_machines_join_by_url(tmp_path, tiny_model_dir, tiny_rows, pg_u
     for p in procs:
         out, err = p.communicate(timeout=600)
         assert p.returncode == 0, err[-3000:]
-        views.append(json.loads(out[out.index("{"):]))
+        views.append(json.loads(out))
     study = optuna.load_study(study_name=study_name, storage=pg_url)
     _check_exactly(study, 6)
     # every worker ends when the study is done, so all see the same best trial

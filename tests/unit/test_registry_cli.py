@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlops_dl.cli import main
+from mlops_dl.compare import headline_bench
 from mlops_dl.registry import Registry
 
 
@@ -25,7 +26,8 @@ def two_versions(tiny_registry, tmp_path) -> Path:
     os.chmod(samples, 0o644)
     rows = [json.loads(x) for x in samples.read_text().splitlines()]
     labels = ["negative", "neutral", "positive"]
-    for row in rows[:4]:  # the right answer made wrong
+    right = [r for r in rows if r["pred_by_variant"]["int8"] == r["label"]]
+    for row in right[:4]:  # four right answers made wrong
         row["pred_by_variant"]["int8"] = labels[(labels.index(row["label"]) + 1) % 3]
     samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
     Registry(root).register("tiny", bundle)
@@ -57,6 +59,8 @@ def test_list_show_tags_promote(two_versions, capsys, monkeypatch):
 
 
 def test_compare_reports_agreement_and_mcnemar(two_versions, capsys, tmp_path):
+    Registry(two_versions).attach("tiny:2", "bench.json", {
+        "engines": {"onnx-int8": {"batch1": {"p50_ms": 5.0}}}, "ratios": {"targets": {"x": 1}}})
     png = tmp_path / "chart.png"
     code, out, _ = run(capsys, "registry", "compare", "tiny:1", "tiny:2", "-r", str(two_versions),
                        "--json", "--png", str(png))
@@ -65,10 +69,14 @@ def test_compare_reports_agreement_and_mcnemar(two_versions, capsys, tmp_path):
     samples = result["samples"]
     assert result["variant"] == "int8" and samples["n_shared"] == 45
     assert samples["agreement"] == pytest.approx(41 / 45)
-    assert samples["mcnemar"]["a_right_b_wrong"] - samples["mcnemar"]["a_wrong_b_right"] == 4
+    assert (samples["mcnemar"]["a_right_b_wrong"], samples["mcnemar"]["a_wrong_b_right"]) == (4, 0)
     assert 0 < samples["mcnemar"]["p_value"] <= 1
     assert {r["key"] for r in result["per_class_f1"]} == {"negative", "neutral", "positive"}
     assert result["a"]["size_bytes"]["int8"] > 0
+    bench = {r["key"]: r for r in result["bench"]}
+    assert bench["engines.onnx-int8.batch1.p50_ms"] == {
+        "key": "engines.onnx-int8.batch1.p50_ms", "a": None, "b": 5.0, "delta": None}
+    assert [r["key"] for r in headline_bench(result["bench"])] == ["engines.onnx-int8.batch1.p50_ms"]
     code, out, _ = run(capsys, "registry", "compare", "tiny:1", "tiny:2", "-r", str(two_versions))
     assert code == 0 and "McNemar" in out
 

@@ -62,6 +62,9 @@ def test_search_end_to_end(tmp_path, tiny_model_dir, tiny_rows):
         logged = pd.read_csv(run.folder / "trials" / f"trial-{t.number:04d}" / "logs" / "metrics.csv")
         assert t.value == pytest.approx(logged["val_macro_f1"].dropna().max(), abs=1e-6)
         assert t.user_attrs["global_step"] == 30 and t.user_attrs["val_checks"] == 3
+    first = min(done, key=lambda t: t.number)  # the base config is the first trial
+    assert first.params == {"train.lr": 3e-3, "train.warmup_ratio": 0.1}
+    assert first.user_attrs["base_config"] is True
     best = max(done, key=lambda t: t.value)
     # best config: a complete config with the winner's values
     best_cfg = config_mod.load(run.folder / "best_config.yaml")
@@ -106,6 +109,16 @@ def test_pruning_prunes_the_bad_region(tmp_path, tiny_model_dir, tiny_rows):
     assert not list((run.folder / "trials").iterdir())  # trial run dirs cleaned up
 
 
+def test_hyperband_steps_over_validation_checks(tmp_path, tiny_model_dir, tiny_rows):
+    cfg = tiny_search_config(tmp_path, tiny_model_dir, tiny_rows, lr_space(LEARNS, BAD_LR),
+                             n_trials=3, pruner="hyperband")  # fmt: skip
+    _enqueue(cfg, LEARNS, BAD_LR, BAD_LR)
+    run = optimize(cfg)
+    assert len(run.study.trials) == 3 and not run.study.get_trials(states=(TrialState.FAIL,))
+    for t in run.study.trials:  # one report per validation check, stepping 1, 2, 3
+        assert sorted(t.intermediate_values) == list(range(1, t.user_attrs["val_checks"] + 1))
+
+
 def test_failing_trial_is_recorded_and_the_study_goes_on(tmp_path, tiny_model_dir, tiny_rows):
     cfg = tiny_search_config(tmp_path, tiny_model_dir, tiny_rows, lr_space(LEARNS, 1e9),
                              n_trials=1, pruner="none", retrain_winner=False)  # fmt: skip
@@ -145,7 +158,7 @@ def _env() -> dict:
 
 def test_killed_search_resumes_and_keeps_finished_trials(tmp_path, tiny_model_dir, tiny_rows):
     cfg = tiny_search_config(tmp_path, tiny_model_dir, tiny_rows, {**lr_space(LEARNS), **WARMUP},
-                             n_trials=3, pruner="none", heartbeat_s=1)  # fmt: skip
+                             n_trials=3, pruner="none")  # fmt: skip
     path = tmp_path / "search.yaml"
     config_mod.save(cfg, path)
     url = storage_mod.storage_url(cfg.search, cfg.search.study_name)
@@ -157,7 +170,7 @@ def test_killed_search_resumes_and_keeps_finished_trials(tmp_path, tiny_model_di
         os.killpg(proc.pid, signal.SIGKILL)  # the search and anything it started
         proc.wait()
     assert finished, "the search finished no trial before the kill"
-    time.sleep(3)  # > the 2 s grace period: the killed trial's heartbeat is now stale
+    time.sleep(5)  # > the 4 s grace period: the killed trial's heartbeat is now stale
     out = subprocess.run(_search_cmd(path, "--json"), env=_env(), capture_output=True,
                          text=True, timeout=600)  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
@@ -167,7 +180,7 @@ def test_killed_search_resumes_and_keeps_finished_trials(tmp_path, tiny_model_di
         assert by_number[number].state == TrialState.COMPLETE and by_number[number].value == value
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
     assert not study.get_trials(states=(TrialState.RUNNING,))  # the killed one ended FAIL
-    summary = json.loads(out.stdout[out.stdout.index("{"):])
+    summary = json.loads(out.stdout)  # --json: nothing but the summary on stdout
     assert summary["winner"] and summary["states"]["complete"] == 3
 
 
@@ -185,10 +198,25 @@ def _wait_for_complete(url, name, proc, timeout: float) -> dict[int, float]:
     return {}
 
 
+def test_a_dead_workers_running_trial_is_failed_and_replaced(tmp_path, tiny_model_dir, tiny_rows):
+    cfg = tiny_search_config(tmp_path, tiny_model_dir, tiny_rows, lr_space(LEARNS), n_trials=1,
+                             pruner="none")  # fmt: skip
+    search = cfg.search
+    rdb = storage_mod.open_storage(storage_mod.storage_url(search, search.study_name), 2)
+    study = storage_mod.open_study(rdb, search.study_name, search, space_signature(search.space), 0)
+    orphan = study.ask()  # as a worker that started a trial and was then killed
+    rdb.record_heartbeat(orphan._trial_id)
+    started = time.monotonic()
+    run = optimize(cfg)  # waits for the orphan (it may still finish), then replaces it
+    assert time.monotonic() - started > 4  # it did wait out the 4 s grace period
+    assert _states(run.study) == ["FAIL", "COMPLETE"]
+
+
 def test_workers_run_exactly_n_trials_on_one_study(tmp_path, tiny_model_dir, tiny_rows):
     cfg = tiny_search_config(tmp_path, tiny_model_dir, tiny_rows, {**lr_space(LEARNS), **WARMUP},
                              n_trials=3, pruner="none", workers=2)  # fmt: skip
     run = optimize(cfg)
     numbers = [t.number for t in run.study.trials]
-    assert _states(run.study) == ["COMPLETE"] * 3 and sorted(numbers) == [0, 1, 2]
+    detail = [(t.number, t.state.name, str(t.datetime_start), t.user_attrs) for t in run.study.trials]
+    assert _states(run.study) == ["COMPLETE"] * 3 and sorted(numbers) == [0, 1, 2], detail
     assert run.trials_run == 3  # summed over the two worker processes

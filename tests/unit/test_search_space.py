@@ -10,7 +10,7 @@ from mlops_dl import config as config_mod
 from mlops_dl.cli import main
 from mlops_dl.errors import ConfigError
 from mlops_dl.search import storage as storage_mod
-from mlops_dl.search.space import space_signature, suggest, trial_config
+from mlops_dl.search.space import base_params, space_signature, suggest, trial_config
 
 SHIPPED = ("configs/quickstart-search.yaml", "configs/tweeteval-search.yaml")
 
@@ -112,6 +112,19 @@ def test_trial_config_replaces_sampled_values(repo_root):
         assert t_cfg.data == cfg.data and t_cfg.search == cfg.search  # nothing else changes
         study.tell(trial, 0.0)
     assert space_signature(cfg.search.space) == space_signature(dict(reversed(cfg.search.space.items())))
+
+
+def test_base_params_are_the_base_values_inside_the_space(repo_root):
+    cfg = config_mod.load(repo_root / "configs/tweeteval-search.yaml")
+    assert base_params(cfg) == {"train.lr": 1e-4, "train.warmup_ratio": 0.06,
+                                "train.weight_decay": 0.01, "train.class_weights": True}  # fmt: skip
+    cfg = config_mod.replace(cfg, {"search.space": {
+        "train.lr": {"type": "float", "low": 1e-3, "high": 1e-2},  # base 1e-4 outside
+        "train.batch_size": {"type": "int", "low": 8, "high": 64, "step": 8},  # 16 on the grid
+        "train.max_steps": {"type": "int", "low": 100, "high": 1000, "step": 200},  # 540 off it
+        "train.class_weights": {"type": "categorical", "choices": [False]},  # base True: not in
+    }})  # fmt: skip
+    assert base_params(cfg) == {"train.batch_size": 16}
 
 
 def test_samplers_are_seeded_and_named(repo_root):

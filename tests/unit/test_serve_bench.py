@@ -13,7 +13,8 @@ from mlops_dl.cli import main
 from mlops_dl.errors import DataError, MlopsError
 from tests.unit.serve_helpers import fresh_registry
 
-TINY_OPTS = {"latency_n": 15, "batch": 8, "shape_budget_s": 0.05, "tune_n": 4}
+TINY_OPTS = {"latency_n": 15, "batch": 8, "window": 16, "rounds": 2, "shape_budget_s": 0.05,
+             "tune_n": 4}
 
 
 @pytest.fixture()
@@ -34,6 +35,8 @@ def test_bench_one_run_all_engines_attached(tiny_registry, tmp_path, texts_file)
     for e in engines.values():
         assert e["batch1"]["n"] == 15 and e["batch1"]["p50_ms"] > 0
         assert e["stream"]["texts"] == 40 and e["stream"]["sent_per_s"] > 0
+        assert e["stream_sorted"]["window"] == 16 and e["stream_sorted"]["sent_per_s"] > 0
+        assert abs(e["macro_f1_sorted"] - e["macro_f1"]) < 0.05  # order restored
         assert 0 <= e["macro_f1"] <= 1 and e["peak_rss_mb"] > 0
         assert set(e["shapes"]) == {"b1_t8", "b4_t16"}
     # fp32 ONNX is the same function as PyTorch: same labels on the labelled texts
@@ -74,12 +77,20 @@ def test_read_texts_errors(tmp_path):
         read_texts(tmp_path / "a_text.txt", None, ["neg", "pos"], 0)
     with pytest.raises(DataError, match="not found"):
         read_texts(tmp_path / "nope.txt", None, ["neg"], 0)
+    import pandas as pd
+
+    pd.DataFrame({"text": ["a", "", "c"], "label": [1, 0, 0]}).to_parquet(tmp_path / "s.parquet")
+    assert read_texts(tmp_path / "s.parquet", None, ["neg", "pos"], 0)[:2] == (["a", "c"], [1, 0])
+    pd.DataFrame({"body": ["a"]}).to_parquet(tmp_path / "b.parquet")
+    with pytest.raises(DataError, match="no 'text' column"):
+        read_texts(tmp_path / "b.parquet", None, ["neg"], 0)
 
 
 def test_ratios_targets():
     def eng(p50, p99, sps, f1):
         return {"batch1": {"p50_ms": p50, "p99_ms": p99}, "stream": {"sent_per_s": sps},
-                "macro_f1": f1, "shapes": {"b32_t128": {"sent_per_s": sps}}}
+                "stream_sorted": {"sent_per_s": sps}, "macro_f1": f1,
+                "shapes": {"b32_t128": {"sent_per_s": sps}}}
 
     r = ratios({"pytorch-eager": eng(8.0, 9.0, 50, 0.70), "onnx-int8": eng(1.0, 1.2, 400, 0.698),
                 "onnx-fp32": eng(2.0, 2.2, 200, 0.70)})

@@ -108,6 +108,7 @@ def bench_train(
     batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 32,
     repeats: Annotated[int, typer.Option(help="Interleaved repeats of each variant.")] = 2,
     f1_model: Annotated[Optional[Path], typer.Option(help="A run's model/ dir: fp32 vs bf16 macro-F1.")] = None,
+    variant: Annotated[Optional[list[str]], typer.Option(help="Only these variants (repeatable).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write the results as JSON here.")] = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -116,7 +117,7 @@ def bench_train(
 
     cfg = load_config(config, set_)
     result = run_bench(cfg, steps=steps, warmup=warmup, batch_size=batch_size, repeats=repeats,
-                       f1_model=f1_model)  # fmt: skip
+                       f1_model=f1_model, variants=variant)  # fmt: skip
     if out is not None:
         from mlops_dl.train_records import atomic_json
 

@@ -129,11 +129,11 @@ def open_study(
 
 
 def fresh_trials(
-    storage: optuna.storages.RDBStorage, study_name: str, states: tuple[TrialState, ...]
+    storage: optuna.storages.RDBStorage, study_name: str
 ) -> list[optuna.trial.FrozenTrial]:
-    """The study's trials in ``states`` read from the database itself, not a study's cache."""
+    """The study's trials read from the database in one query (not from a study's cache)."""
     study_id = storage.get_study_id_from_name(study_name)
-    return storage.get_all_trials(study_id, deepcopy=False, states=states)
+    return storage.get_all_trials(study_id, deepcopy=False)
 
 
 def fail_stale_trials(study: optuna.Study) -> None:

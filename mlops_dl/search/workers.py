@@ -69,15 +69,17 @@ def work(spec: WorkerSpec) -> int:
         with contextlib.ExitStack() as held:
             held.enter_context(study_lock(storage, spec.study_name))
             fail_stale_trials(study)
-            finished = len(fresh_trials(storage, spec.study_name, COUNTED))
+            # one read, so a trial finishing meanwhile is counted once (running or finished)
+            trials = fresh_trials(storage, spec.study_name)
+            finished = sum(t.state in COUNTED for t in trials)
             if finished >= spec.n_trials:
                 break
-            failed = len(fresh_trials(storage, spec.study_name, (TrialState.FAIL,)))
+            failed = sum(t.state == TrialState.FAIL for t in trials)
             if failed >= max_failures or (failed >= 3 and not finished):
                 log.warning("study %s: %d trials failed (%d finished); stopping",
                             spec.study_name, failed, finished)  # fmt: skip
                 break
-            running = fresh_trials(storage, spec.study_name, IN_FLIGHT)
+            running = [t for t in trials if t.state in IN_FLIGHT]
             if finished + len(running) >= spec.n_trials:
                 held.close()  # the last trials run elsewhere; wait in case one of them dies
                 if not waiting:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mlops_dl import config as config_mod
 from mlops_dl.config import Config
+from mlops_dl.data.sources import sha256_file as file_sha256
 from mlops_dl.errors import MlopsError
 
 Say = Callable[[str], None]
@@ -50,14 +51,6 @@ def digest(*parts) -> str:
     """sha256 of the JSON of ``parts`` (sorted keys): a content fingerprint."""
     blob = json.dumps(parts, sort_keys=True, default=str).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def run_pipeline(cfg: Config, config_path: str | Path, registry: str | None = None,

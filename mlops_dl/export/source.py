@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from mlops_dl import config as config_mod
 from mlops_dl.data.prepared import load_prepared
 from mlops_dl.errors import DataError, MlopsError
@@ -49,7 +51,10 @@ class RunSource:
         texts, gold = data.texts_labels("validation")
         if not texts:
             raise DataError(f"{data_dir}: the validation split is empty")
-        return texts[:n], gold[:n]
+        if n < len(texts):  # a seeded sample: split files keep source order (often by label)
+            keep = sorted(np.random.default_rng(0).permutation(len(texts))[:n].tolist())
+            texts, gold = [texts[i] for i in keep], [gold[i] for i in keep]
+        return texts, gold
 
 
 def open_run(run_dir: str | Path, overrides=()) -> RunSource:

@@ -60,8 +60,10 @@ def server(tiny_registry, tmp_path):
             proc.wait()
 
 
-def test_real_server_load_hot_swap_and_clean_shutdown(server):
+def test_real_server_load_hot_swap_and_clean_shutdown(server, tiny_rows, tmp_path):
     url, port, reg = server["url"], server["port"], server["registry"]
+    texts = tmp_path / "texts.txt"  # the load texts: no dependence on ../shared
+    texts.write_text("".join(f"{t}\n" for t, _ in tiny_rows), encoding="utf-8")
     r = httpx.post(f"{url}/v1/predict", json={"texts": ["love great", "hate awful"]})
     assert r.status_code == 200 and r.json()["version"] == 1
     sent = 2
@@ -81,7 +83,8 @@ def test_real_server_load_hot_swap_and_clean_shutdown(server):
     assert r.status_code == 422 and r.json()["error"]["field"] == "texts[0]"
 
     threading.Timer(1.5, lambda: reg.promote("tiny:2", "production")).start()
-    result = run_load(url, clients=8, duration_s=4.0, registry=reg.root, runner_s=1.0)
+    result = run_load(url, texts_file=texts, clients=8, duration_s=4.0, registry=reg.root,
+                      runner_s=1.0)
     sent += result["ok"]
     assert result["errors"] == 0, result["error_samples"]
     assert set(result["versions_seen"]) == {"1", "2"}

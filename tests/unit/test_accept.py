@@ -28,13 +28,15 @@ def _cli(capsys, *args) -> tuple[int, str]:
 
 
 def test_accept_passes_and_is_stored_with_the_version(tmp_path, capsys, reg):
-    canvas = canvas_file(tmp_path, offline={"threshold": 0.5, "per_class_f1_floor": 0.3})
+    # the tiny BERT's quality varies between sessions (its WordPiece vocab is not
+    # deterministic), so the gate here is well below any fitted tiny model's macro-F1
+    canvas = canvas_file(tmp_path, offline={"threshold": 0.2, "per_class_f1_floor": 0.0})
     rc, out = _cli(capsys, "accept", "tiny:1", "--canvas", str(canvas), "--registry", str(reg.root))
-    assert rc == 0 and "ACCEPTED" in out
+    assert rc == 0 and "ACCEPTED" in out, out
     acc = reg.get("tiny:1").attachment("acceptance.json")
     assert acc["passed"] is True and acc["variant"] == "int8"
     checks = {c["name"]: c for c in acc["checks"]}
-    assert checks["macro_f1"]["value"] >= 0.5 and checks["macro_f1"]["passed"]
+    assert checks["macro_f1"]["value"] >= 0.2 and checks["macro_f1"]["passed"]
     assert checks["per_class_f1_floor"]["worst_class"] in ("negative", "neutral", "positive")
     assert "measured now" in checks["latency_p95_batch1"]["source"]  # no bench.json yet
     assert len(acc["test_predictions"]) == acc["n_test"] > 0 and acc["test_fingerprint"]
@@ -44,10 +46,12 @@ def test_accept_passes_and_is_stored_with_the_version(tmp_path, capsys, reg):
 
 
 def test_accept_fails_below_the_thresholds(tmp_path, capsys, reg):
-    canvas = canvas_file(tmp_path, offline={"threshold": 0.999, "per_class_f1_floor": 0.99})
-    rc, out = _cli(capsys, "accept", "tiny:1", "--canvas", str(canvas), "--registry", str(reg.root))
+    # a version that always answers "negative": macro-F1 ~0.17, two classes at F1 0
+    worse = reg.register("tiny", worse_bundle(reg.get("tiny:1").path, tmp_path / "worse"))
+    canvas = canvas_file(tmp_path, offline={"threshold": 0.5, "per_class_f1_floor": 0.3})
+    rc, out = _cli(capsys, "accept", worse.ref, "--canvas", str(canvas), "--registry", str(reg.root))
     assert rc == 4 and "REJECTED" in out and "FAIL" in out
-    acc = reg.get("tiny:1").attachment("acceptance.json")
+    acc = reg.get(worse.ref).attachment("acceptance.json")
     assert acc["passed"] is False
     assert {c["name"] for c in acc["checks"] if not c["passed"]} == {"macro_f1", "per_class_f1_floor"}
 

@@ -104,7 +104,7 @@ def load_canvas(path: str | Path = DEFAULT_PATH) -> CanvasConfig:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    canvas = config_mod._build(CanvasConfig, raw, str(path), "")
+    canvas = config_mod.build_section(CanvasConfig, raw, str(path))
     canvas.source = str(path)
     canvas.sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
     check_canvas(canvas)

@@ -334,6 +334,11 @@ def from_dict(raw: dict, source: str = "<dict>") -> Config:
     return _build(Config, raw, source, "")
 
 
+def build_section(cls: type, raw: Any, source: str, prefix: str = "") -> Any:
+    """Validate a raw mapping into any schema dataclass (a section, or the ML canvas)."""
+    return _build(cls, raw, source, prefix)
+
+
 def to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)
 

@@ -40,7 +40,7 @@ def serve_config(config: Optional[Path], sets: Optional[list[str]]) -> config_mo
         if not item.startswith("serve."):
             raise ConfigError(f"--set {item}: without --config only serve.* keys can be set")
         config_mod.apply_override(raw, item)
-    return config_mod._build(config_mod.ServeConfig, raw.get("serve", {}), "--set", "serve.")
+    return config_mod.build_section(config_mod.ServeConfig, raw.get("serve", {}), "--set", "serve.")
 
 
 def predict(

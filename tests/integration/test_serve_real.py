@@ -121,3 +121,14 @@ def test_serving_path_never_imports_torch():
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
+
+
+def test_serve_set_without_config_names_a_bad_key(tiny_registry, capsys):
+    from mlops_dl.cli import main
+
+    rc = main(["serve", "tiny:1", "--registry", str(tiny_registry), "--set", "serve.nope=1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "unknown key serve.nope" in " ".join(err.split()) and "Traceback" not in err
+    rc = main(["serve", "tiny:1", "--registry", str(tiny_registry), "--set", "serve.port=high"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert rc == 2 and "serve.port" in err and "an integer" in err

@@ -138,3 +138,26 @@ def test_replace_validates(tmp_path):
     assert config.replace(cfg, {"data.split.seed": 7}).data.split.seed == 7
     with pytest.raises(ConfigError, match=r"data\.split\.seed: expected an integer"):
         config.replace(cfg, {"data.split.seed": "x"})
+
+
+def test_config_imports_nothing_of_ours_but_errors():
+    """``config`` is imported by every stage, so it may import only itself and ``errors``."""
+    import ast
+
+    allowed = ("mlops_dl.config", "mlops_dl.errors")
+    for path in sorted((REPO / "mlops_dl" / "config").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] if node.level == 0 else ["<relative>"]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                ours = name.startswith("mlops_dl") or name == "<relative>"
+                assert not ours or name.startswith(allowed), f"{path.name} imports {name}"
+
+
+def test_post_init_errors_name_the_file(tmp_path):
+    path = write(tmp_path, MINIMAL + "search:\n  n_trials: 0\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: search\.n_trials: must be >= 1"):
+        config.load(path)

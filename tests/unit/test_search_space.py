@@ -51,6 +51,7 @@ def test_bad_search_space_names_the_key(repo_root, tmp_path, space, key, fragmen
     with pytest.raises(ConfigError) as err:
         config_mod.load(path)
     assert key in str(err.value) and fragment in str(err.value)
+    assert str(err.value).startswith(f"{path}: ")  # the file too, not only the key
 
 
 def test_bad_space_type_and_field_name_the_file(repo_root, tmp_path):

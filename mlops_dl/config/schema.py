@@ -1,21 +1,17 @@
-"""Typed config schema and loader: YAML + ``--set a.b=v`` overrides -> validated dataclasses.
+"""The config schema: one dataclass per section; the field comments are the reference.
 
-Every section is a dataclass; the field docstring-comments are the reference. Unknown keys and
-wrong types fail with a ConfigError naming the file and the dotted key. Imports only ``errors``
-(a leaf with no imports of ours).
+``Config`` is what YAML files in configs/ mirror. ``__post_init__`` checks (ranges, search
+spaces) raise a ConfigError naming the dotted key; the loader adds the file.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
+from mlops_dl.config.coerce import coerce
 from mlops_dl.errors import ConfigError
 
 
@@ -185,7 +181,7 @@ def _check_param_space(key: str, spec: ParamSpace) -> None:
         for i, choice in enumerate(spec.choices):
             if choice is not None and not isinstance(choice, (bool, int, float, str)):
                 raise ConfigError(f"{where}.choices[{i}]: must be a scalar, got {choice!r}")
-            _coerce(hint, choice, where, f"choices[{i}]")
+            coerce(hint, choice, where, f"choices[{i}]")
         return
     if spec.choices:
         raise ConfigError(f"{where}: 'choices' is only for type categorical")
@@ -206,7 +202,7 @@ def _check_param_space(key: str, spec: ParamSpace) -> None:
                 raise ConfigError(f"{where}: type int needs an integer {name}, got {value:g}")
     elif _accepts_int_only(hint):
         raise ConfigError(f"{where}: {key} is an integer key; use type: int")
-    _coerce(hint, int(spec.low) if spec.type == "int" else spec.low, where, "low")
+    coerce(hint, int(spec.low) if spec.type == "int" else spec.low, where, "low")
 
 
 def _leaf_type(key: str, where: str) -> Any:
@@ -298,158 +294,3 @@ class Config:
     export: ExportConfig = field(default_factory=ExportConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
-
-
-# ----------------------------------------------------------------------------- loading
-def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read a YAML config, apply ``a.b=v`` overrides, validate against :class:`Config`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections")
-    for item in overrides:
-        apply_override(raw, item)
-    return from_dict(raw, source=str(path))
-
-
-def apply_override(raw: dict, item: str) -> None:
-    """Set ``a.b.c=value`` (value parsed as YAML) into a raw config dict."""
-    key, sep, value = item.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.lr=3e-5")
-    node, leaf = _walk(raw, key.strip(), create=True, where=f"--set {key}")
-    try:
-        node[leaf] = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError as e:
-        raise ConfigError(f"--set {key}: value {value!r} is not valid YAML: {e}") from None
-
-
-def from_dict(raw: dict, source: str = "<dict>") -> Config:
-    """Validate a raw mapping into a :class:`Config`; errors name ``source`` and the key."""
-    return _build(Config, raw, source, "")
-
-
-def build_section(cls: type, raw: Any, source: str, prefix: str = "") -> Any:
-    """Validate a raw mapping into any schema dataclass (a section, or the ML canvas)."""
-    return _build(cls, raw, source, prefix)
-
-
-def to_dict(cfg: Any) -> dict:
-    return dataclasses.asdict(cfg)
-
-
-def save(cfg: Config, path: str | Path) -> None:
-    """Write the resolved config as YAML (atomically)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
-    tmp.replace(path)
-
-
-def replace(cfg: Config, values: dict[str, Any]) -> Config:
-    """A new validated config with dotted keys replaced, e.g. {"train.lr": 3e-5}."""
-    raw = to_dict(cfg)
-    for key, value in values.items():
-        node, leaf = _walk(raw, key, create=False, where=key)
-        node[leaf] = value
-    return from_dict(raw, source="<replaced>")
-
-
-def _walk(raw: dict, key: str, create: bool, where: str) -> tuple[dict, str]:
-    """(parent mapping, leaf name) of dotted ``key`` in ``raw``. An existing mapping key that
-    holds dots matches as one part, so ``search.space.train.lr.low`` reaches space["train.lr"]."""
-    parts = key.split(".")
-    node, i = raw, 0
-    while True:
-        j = next((j for j in range(len(parts), i + 1, -1) if ".".join(parts[i:j]) in node), i + 1)
-        name = ".".join(parts[i:j])
-        if j == len(parts):
-            return node, name
-        if create and name not in node:
-            node[name] = {}
-        if not isinstance(node.get(name), dict):
-            raise ConfigError(f"{where}: {name} is not a config section")
-        node, i = node[name], j
-
-
-def _build(cls: type, raw: Any, source: str, prefix: str) -> Any:
-    where = prefix.rstrip(".") or "top level"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: {where}: expected a mapping, got {type(raw).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    for key in raw:
-        if key not in known:
-            raise ConfigError(
-                f"{source}: unknown key {prefix}{key!s} (valid keys: {', '.join(known)})"
-            )
-    kwargs = {k: _coerce(hints[k], v, source, f"{prefix}{k}") for k, v in raw.items()}
-    for name, f in known.items():
-        no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        if no_default and name not in kwargs:
-            raise ConfigError(f"{source}: missing required key {prefix}{name}")
-    return cls(**kwargs)
-
-
-def _coerce(tp: Any, value: Any, source: str, key: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-
-    def fail(expected: str) -> ConfigError:
-        got = f"{type(value).__name__} {value!r}"
-        return ConfigError(f"{source}: key {key}: expected {expected}, got {got}")
-
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, source, key + ".")
-    if origin in (typing.Union, types.UnionType):
-        for arg in args:
-            try:
-                return _coerce(arg, value, source, key)
-            except ConfigError:
-                continue
-        raise fail(" or ".join(getattr(a, "__name__", str(a)) for a in args))
-    if origin is Literal:
-        if value not in args:
-            raise fail("one of " + ", ".join(repr(a) for a in args))
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            raise fail("a list")
-        return [_coerce(args[0], v, source, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise fail("a mapping")
-        return {str(k): _coerce(args[1], v, source, f"{key}.{k}") for k, v in value.items()}
-    if tp is Any:
-        return value
-    if tp is type(None):
-        if value is not None:
-            raise fail("null")
-        return None
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise fail("true or false")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise fail("an integer")
-        return value
-    if tp is float:
-        if isinstance(value, str):  # YAML 1.1 reads 5e-5 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                raise fail("a number") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise fail("a number")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise fail("a string")
-        return value
-    raise ConfigError(f"{source}: key {key}: unsupported schema type {tp!r}")

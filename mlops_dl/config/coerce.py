@@ -1,0 +1,92 @@
+"""Typed coercion of raw YAML values into schema dataclasses; errors name source and key."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Literal
+
+from mlops_dl.errors import ConfigError
+
+
+def build(cls: type, raw: Any, source: str, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "top level"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: {where}: expected a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(
+                f"{source}: unknown key {prefix}{key!s} (valid keys: {', '.join(known)})"
+            )
+    kwargs = {k: coerce(hints[k], v, source, f"{prefix}{k}") for k, v in raw.items()}
+    for name, f in known.items():
+        no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if no_default and name not in kwargs:
+            raise ConfigError(f"{source}: missing required key {prefix}{name}")
+    try:
+        return cls(**kwargs)  # __post_init__ checks (ranges, search spaces) raise without source
+    except ConfigError as e:
+        msg = str(e)
+        raise ConfigError(msg if msg.startswith(f"{source}: ") else f"{source}: {msg}") from None
+
+
+def coerce(tp: Any, value: Any, source: str, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+
+    def fail(expected: str) -> ConfigError:
+        got = f"{type(value).__name__} {value!r}"
+        return ConfigError(f"{source}: key {key}: expected {expected}, got {got}")
+
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, source, key + ".")
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            try:
+                return coerce(arg, value, source, key)
+            except ConfigError:
+                continue
+        raise fail(" or ".join(getattr(a, "__name__", str(a)) for a in args))
+    if origin is Literal:
+        if value not in args:
+            raise fail("one of " + ", ".join(repr(a) for a in args))
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise fail("a list")
+        return [coerce(args[0], v, source, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise fail("a mapping")
+        return {str(k): coerce(args[1], v, source, f"{key}.{k}") for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is type(None):
+        if value is not None:
+            raise fail("null")
+        return None
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise fail("true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail("an integer")
+        return value
+    if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads 5e-5 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise fail("a number") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail("a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise fail("a string")
+        return value
+    raise ConfigError(f"{source}: key {key}: unsupported schema type {tp!r}")

@@ -12,6 +12,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from mlops_dl.errors import MlopsError
 
@@ -62,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, prog_name="mlops-dl")  # standalone: usage errors print and exit 2
     except MlopsError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+        # one line (logs and grep), the message printed as is (no rich markup in paths/keys)
+        err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         return e.exit_code
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")

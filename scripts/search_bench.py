@@ -34,6 +34,7 @@ from mlops_dl.search.storage import make_pruner
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per in-memory replay study
     try:
         full, full_cfg = _load(args.full)
         pruned, pruned_cfg = _load(args.pruned)
@@ -86,6 +87,8 @@ def _replays(full: optuna.Study, pruned_cfg: config_mod.Config, interval: int) -
     search = pruned_cfg.search
     settings = [("as configured", search)]
     for warmup in range(4):
+        if search.pruner == "median" and warmup == search.prune_warmup_checks:
+            continue  # the configured row already shows it
         changed = config_mod.replace(pruned_cfg, {"search.pruner": "median",
                                                   "search.prune_warmup_checks": warmup})  # fmt: skip
         settings.append((f"median, warm-up {warmup}", changed.search))

@@ -41,7 +41,9 @@ def search(
     with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
         run = optimize(cfg)
         if not as_json:
-            console.print(trials_table(run.study))
+            # piped to a log, rich would squeeze the table into 80 columns
+            wide = console if console.is_terminal else Console(width=160)
+            wide.print(trials_table(run.study))
             _print_report(run)
         if not worker_only:
             if not as_json:

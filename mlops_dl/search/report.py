@@ -56,22 +56,33 @@ def trials_table(study: optuna.Study, title: str = "") -> Table:
     for col in ("#", "state", "val macro-F1", "steps", "checks", "time"):
         table.add_column(col, justify="right" if col not in ("state",) else "left")
     for key in keys:
-        table.add_column(key, justify="right")
+        table.add_column(_short(key, keys), justify="right")
     table.add_column("note", overflow="fold", max_width=40)
     for t in trials:
         star = " *" if best is not None and t.number == best.number else ""
         value = f"{t.value:.4f}{star}" if t.value is not None else "-"
         took = f"{t.duration.total_seconds():.0f}s" if t.duration is not None else "-"
-        note = t.user_attrs.get("fail_reason", "")
-        if t.state == TrialState.PRUNED:
-            last = max(t.intermediate_values.items(), default=None)
-            note = f"best so far {last[1]:.4f}" if last else ""
         table.add_row(
             str(t.number), t.state.name.lower(), value, str(trial_steps(t)),
             str(t.user_attrs.get("val_checks", "-")), took,
-            *[_fmt(t.params.get(k)) for k in keys], note[:200],
+            *[_fmt(t.params.get(k)) for k in keys], _note(t)[:200],
         )  # fmt: skip
     return table
+
+
+def _short(key: str, keys: list[str]) -> str:
+    """``train.lr`` -> ``lr`` when no other searched key ends the same way."""
+    leaf = key.rsplit(".", 1)[-1]
+    return leaf if sum(k.rsplit(".", 1)[-1] == leaf for k in keys) == 1 else key
+
+
+def _note(t: FrozenTrial) -> str:
+    if t.state == TrialState.PRUNED:
+        return f"cut at check {t.user_attrs.get('pruned_at_check', len(t.intermediate_values))}"
+    if t.state == TrialState.FAIL:
+        # no reason recorded: its worker stopped (killed, preempted) and the heartbeat ran out
+        return t.user_attrs.get("fail_reason", "worker died (no heartbeat)")
+    return ""
 
 
 def _fmt(value) -> str:

@@ -116,7 +116,7 @@ def test_script_compares_two_study_folders(tmp_path):
     assert data["targets"]["best_f1_gap_pts"] == pytest.approx(0.0)
     assert data["targets"]["pruning_met"] is True
     assert data["targets"]["search_gain_pts"] == pytest.approx(10.0)
-    assert len(data["replays"]) == 5 and data["replays"][0]["full_steps"] == 1200
+    assert len(data["replays"]) == 4 and data["replays"][0]["full_steps"] == 1200
 
 
 def test_script_names_a_folder_without_a_study(tmp_path):
@@ -124,3 +124,18 @@ def test_script_names_a_folder_without_a_study(tmp_path):
            "--full", str(tmp_path)]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2 and "study.db" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_trials_table_says_why_a_trial_stopped(full_study):
+    from rich.console import Console
+
+    from mlops_dl.search.report import trials_table
+
+    _add(full_study, 1e-3, [0.2, 0.3], state=TrialState.PRUNED, steps=200)
+    _add(full_study, 1e-3, [0.2], state=TrialState.FAIL, steps=0)  # a killed worker's trial
+    console = Console(record=True, width=200)
+    console.print(trials_table(full_study))
+    text = console.export_text()
+    assert "cut at check 2" in text and "worker died (no heartbeat)" in text
+    header = next(line for line in text.splitlines() if "state" in line)
+    assert " lr " in header and "train.lr" not in header  # the section prefix is dropped

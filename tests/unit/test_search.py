@@ -62,6 +62,9 @@ def test_search_end_to_end(tmp_path, tiny_model_dir, tiny_rows):
         logged = pd.read_csv(run.folder / "trials" / f"trial-{t.number:04d}" / "logs" / "metrics.csv")
         assert t.value == pytest.approx(logged["val_macro_f1"].dropna().max(), abs=1e-6)
         assert t.user_attrs["global_step"] == 30 and t.user_attrs["val_checks"] == 3
+        kept = run.folder / "trials" / f"trial-{t.number:04d}"  # weights kept, checkpoints not
+        assert (kept / "model" / "model.safetensors").is_file()
+        assert not (kept / "checkpoints").exists()
     first = min(done, key=lambda t: t.number)  # the base config is the first trial
     assert first.params == {"train.lr": 3e-3, "train.warmup_ratio": 0.1}
     assert first.user_attrs["base_config"] is True
@@ -132,6 +135,7 @@ def test_failing_trial_is_recorded_and_the_study_goes_on(tmp_path, tiny_model_di
     assert run.winner["run_dir"] == str(run.folder / "trials" / "trial-0001")
     assert run.winner["retrained"] is False and "macro_f1" in run.winner["test"]
     assert [p.name for p in (run.folder / "trials").iterdir()] == ["trial-0001"]
+    assert not (run.folder / "trials" / "trial-0001" / "checkpoints").exists()
 
 
 def test_all_trials_failing_stops_with_the_reasons(tmp_path, tiny_model_dir, tiny_rows, capsys):

@@ -110,6 +110,29 @@ def test_pruning_prunes_the_bad_region(tmp_path, tiny_model_dir, tiny_rows):
     assert run.summary["states"] == {"complete": 2, "pruned": 1}
     assert run.summary["total_steps"] == 80 + bad.user_attrs["global_step"]
     assert not list((run.folder / "trials").iterdir())  # trial run dirs cleaned up
+    # optuna-dashboard reads the study: states, scores, learning curves, our user attrs
+    studies = _dashboard_get(run.folder / "study.db", "/api/studies")["study_summaries"]
+    (listed,) = [st for st in studies if st["study_name"] == cfg.search.study_name]
+    detail = _dashboard_get(run.folder / "study.db", f"/api/studies/{listed['study_id']}")
+    shown = {t["number"]: t for t in detail["trials"]}
+    assert [shown[n]["state"] for n in range(3)] == ["Complete", "Complete", "Pruned"]
+    assert len(shown[2]["intermediate_values"]) == bad.user_attrs["pruned_at_check"]
+    assert {a["key"] for a in shown[2]["user_attrs"]} >= {"global_step", "pruned_at_check"}
+
+
+def _dashboard_get(db, path: str) -> dict:
+    """GET ``path`` from optuna-dashboard's WSGI app on the SQLite study ``db``."""
+    from wsgiref.util import setup_testing_defaults
+
+    from optuna_dashboard import wsgi
+
+    app = wsgi(f"sqlite:///{db}")
+    environ = {"PATH_INFO": path, "REQUEST_METHOD": "GET"}
+    setup_testing_defaults(environ)
+    status = []
+    body = b"".join(app(environ, lambda s, headers, exc=None: status.append(s)))
+    assert status[0].startswith("200"), (path, status, body[:300])
+    return json.loads(body)
 
 
 def test_hyperband_steps_over_validation_checks(tmp_path, tiny_model_dir, tiny_rows):

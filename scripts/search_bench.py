@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         full, full_cfg = _load(args.full)
         pruned, pruned_cfg = _load(args.pruned)
+        interval = _steps_per_check(full_cfg)
     except (OSError, KeyError, ValueError, config_mod.ConfigError) as e:
         print(f"search_bench: {e}", file=sys.stderr)
         return 2
@@ -46,10 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         "full": asdict(bench.study_figures(full)),
         "pruned_test": _test_f1(args.pruned / "winner.json"),
         "full_test": _test_f1(args.full / "winner.json"),
-        "default_test": _run_test_f1(args.default_run) if args.default_run else None,
+        "default_test": _test_f1(args.default_run / "metrics.json") if args.default_run else None,
     }
     out["targets"] = _targets(out)
-    interval = _steps_per_check(full_cfg)
     out["replays"] = _replays(full, pruned_cfg, interval)
     print(json.dumps(out, indent=2) if args.json else _text(out))
     return 0
@@ -78,8 +78,8 @@ def _steps_per_check(cfg: config_mod.Config) -> int:
     interval = cfg.train.val_check_interval
     if isinstance(interval, int) or float(interval) > 1:
         return int(interval)
-    raise ValueError("the replay needs train.val_check_interval in steps (> 1), "
-                     f"the unpruned study has {interval}")  # fmt: skip
+    raise ValueError("the replay needs validation checks every N steps (train.val_check_interval"
+                     f" > 1); the unpruned study's base_config.yaml has {interval}")  # fmt: skip
 
 
 def _replays(full: optuna.Study, pruned_cfg: config_mod.Config, interval: int) -> list[dict]:
@@ -118,16 +118,10 @@ def _targets(out: dict) -> dict:
     return t
 
 
-def _test_f1(winner_json: Path) -> float | None:
+def _test_f1(path: Path) -> float | None:
+    """Test macro-F1 from a study's winner.json or an evaluated run's metrics.json."""
     try:
-        return json.loads(winner_json.read_text())["test"]["macro_f1"]
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def _run_test_f1(run_dir: Path) -> float | None:
-    try:
-        return json.loads((run_dir / "metrics.json").read_text())["test"]["macro_f1"]
+        return json.loads(path.read_text())["test"]["macro_f1"]
     except (OSError, KeyError, ValueError):
         return None
 

@@ -20,8 +20,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from mlops_dl.search.report import best_trial, trial_steps
-
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+from mlops_dl.search.storage import COUNTED as FINISHED  # complete + pruned
 
 
 @dataclass

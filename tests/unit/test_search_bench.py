@@ -79,7 +79,8 @@ def test_replay_rejects_a_zero_interval(full_study):
         bench.replay(full_study, optuna.pruners.NopPruner(), 0)
 
 
-def _study_folder(tmp_path: Path, name: str, pruner: str, curves: list[list[float]]) -> Path:
+def _study_folder(tmp_path: Path, name: str, pruner: str, curves: list[list[float]],
+                  interval: float = 100) -> Path:
     """A study folder as ``mlops-dl search`` leaves it: study.db, base_config.yaml, winner.json."""
     from mlops_dl import config as config_mod
 
@@ -88,7 +89,7 @@ def _study_folder(tmp_path: Path, name: str, pruner: str, curves: list[list[floa
     cfg = config_mod.from_dict({
         "data": {"name": "d", "labels": ["neg", "pos"],
                  "sources": [{"kind": "file", "path": "x.csv"}]},
-        "model": {"name": "m"}, "train": {"val_check_interval": 100},
+        "model": {"name": "m"}, "train": {"val_check_interval": interval},
         "search": {"pruner": pruner, "study_name": name},
     })  # fmt: skip
     config_mod.save(cfg, folder / "base_config.yaml")
@@ -139,3 +140,13 @@ def test_trials_table_says_why_a_trial_stopped(full_study):
     assert "cut at check 2" in text and "worker died (no heartbeat)" in text
     header = next(line for line in text.splitlines() if "state" in line)
     assert " lr " in header and "train.lr" not in header  # the section prefix is dropped
+
+
+def test_script_needs_checks_in_steps_to_replay(tmp_path):
+    full = _study_folder(tmp_path, "full", "none", [[0.5, 0.6]], interval=0.5)  # half epochs
+    pruned = _study_folder(tmp_path, "pruned", "median", [[0.5, 0.6]])
+    cmd = [sys.executable, str(ROOT / "scripts" / "search_bench.py"), "--pruned", str(pruned),
+           "--full", str(full)]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "val_check_interval" in out.stderr and "0.5" in out.stderr

@@ -152,7 +152,10 @@ def _train(p: PipelineRun) -> tuple[str, str]:
     if p.cfg.pipeline.search:
         from mlops_dl.search.study import run_search
 
-        search = run_search(p.cfg)
+        # one study per recipe (like the run dir below): a changed config starts a new study,
+        # an unchanged one resumes its own (a killed pipeline keeps its finished trials)
+        name = f"{p.cfg.search.study_name}-{key[:10]}"
+        search = run_search(config_mod.replace(p.cfg, {"search.study_name": name}))
         p.run_dir = Path(search.winner["run_dir"])
         detail = f"{p.run_dir} (winner of {search.study.study_name}, trial {search.winner['trial']})"
     else:

@@ -59,6 +59,41 @@ def _in_space(value: Any, spec: ParamSpace) -> bool:
     return step is None or abs((value - spec.low) / step - round((value - spec.low) / step)) < 1e-9
 
 
+# train keys that change how a trial runs, not what it learns: workers on other machines (GPU or
+# CPU, more threads) may differ in them and still join one study
+OPERATIONAL_TRAIN_KEYS = frozenset({
+    "accelerator", "devices", "strategy", "num_nodes", "num_threads", "num_workers",
+    "progress_bar", "runs_dir", "run_name", "logger", "log_every_n_steps", "max_time_min",
+    "checkpoint_every_n_steps", "eval_batch_size",
+})  # fmt: skip
+
+
+def base_signature(cfg: Config) -> str:
+    """The recipe every trial shares (data, model and train sections, less the searched and
+    operational keys) as stable JSON: a study refuses to resume under another recipe."""
+    raw = to_dict(cfg)
+    base = {
+        "data": {k: v for k, v in raw["data"].items() if k not in ("output_dir", "tokenizer")},
+        "model": raw["model"],
+        "train": {k: v for k, v in raw["train"].items() if k not in OPERATIONAL_TRAIN_KEYS},
+    }
+    for key in cfg.search.space:
+        section, field = key.split(".", 1)
+        base[section].pop(field, None)
+    return json.dumps(base, sort_keys=True, default=str)
+
+
+def signature_diff(stored: str, current: str) -> list[str]:
+    """``section.key: old -> new`` for each value that differs between two base signatures."""
+    old, new = json.loads(stored), json.loads(current)
+    out = []
+    for section in sorted(set(old) | set(new)):
+        a, b = old.get(section, {}), new.get(section, {})
+        out += [f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}"
+                for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]  # fmt: skip
+    return out
+
+
 def space_signature(space: dict[str, ParamSpace]) -> str:
     """A stable JSON text of the space, stored on the study to refuse a changed space on resume."""
     return json.dumps({k: to_dict(v) for k, v in sorted(space.items())}, sort_keys=True)

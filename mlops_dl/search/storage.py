@@ -20,11 +20,13 @@ from optuna.trial import TrialState
 
 from mlops_dl.config import SearchConfig
 from mlops_dl.errors import ConfigError, MlopsError
+from mlops_dl.search.space import signature_diff
 
 # Trials that count towards search.n_trials (FAIL ones do not: a failed trial is replaced).
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
 IN_FLIGHT = (TrialState.RUNNING,)  # WAITING (enqueued) trials are what the next ask() takes
 SPACE_ATTR = "mlops_dl:space"  # study user attr: the space the study was created with
+BASE_ATTR = "mlops_dl:base"  # ... and the base recipe (data, model, train) its trials share
 
 
 def study_dir(search: SearchConfig, study_name: str) -> Path:
@@ -107,8 +109,10 @@ def open_study(
     search: SearchConfig,
     space_sig: str,
     seed: int,
+    base_sig: str = "",
 ) -> optuna.Study:
-    """Create the study or load it (resume); refuse to resume with another search space."""
+    """Create the study or load it (resume); refuse to resume with another search space or
+    another base recipe (``base_sig``, see ``space.base_signature``)."""
     study = optuna.create_study(
         storage=storage,
         study_name=study_name,
@@ -125,7 +129,24 @@ def open_study(
             f"search.space differs from the one study {study_name!r} was created with; "
             f"use another --study name or the original space (stored: {stored})"
         )
+    _check_base(study, base_sig)
     return study
+
+
+def _check_base(study: optuna.Study, base_sig: str) -> None:
+    """Trials trained on different recipes must not be ranked together."""
+    if not base_sig:
+        return
+    stored = study.user_attrs.get(BASE_ATTR)
+    if stored is None:  # a new study (or one created before this check)
+        study.set_user_attr(BASE_ATTR, base_sig)
+    elif stored != base_sig:
+        changes = "; ".join(signature_diff(stored, base_sig)[:8])
+        raise ConfigError(
+            f"the base config differs from the one study {study.study_name!r} was created with "
+            f"({changes}); its trials would be ranked against trials of another recipe: use "
+            "another --study name, or the original config to resume"
+        )
 
 
 def fresh_trials(

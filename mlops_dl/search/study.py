@@ -21,7 +21,7 @@ from mlops_dl.config import Config
 from mlops_dl.data.prepared import load_prepared
 from mlops_dl.errors import ConfigError, MlopsError
 from mlops_dl.search import report, storage as storage_mod, winner as winner_mod
-from mlops_dl.search.space import base_params, space_signature
+from mlops_dl.search.space import base_params, base_signature, space_signature
 from mlops_dl.search.workers import WorkerSpec, run_workers
 
 
@@ -65,7 +65,7 @@ def optimize(cfg: Config) -> SearchRun:
     url = storage_mod.storage_url(search, search.study_name)
     rdb = storage_mod.open_storage(url, search.heartbeat_s)
     study = storage_mod.open_study(rdb, search.study_name, search, space_signature(search.space),
-                                   search.seed)  # fmt: skip
+                                   search.seed, base_signature(cfg))  # fmt: skip
     config_mod.save(cfg, folder / "base_config.yaml")
     _enqueue_base(cfg, rdb, study)
     base = cfg

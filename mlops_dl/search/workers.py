@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 from mlops_dl.config import Config
 from mlops_dl.errors import MlopsError
 from mlops_dl.search.objective import Objective
-from mlops_dl.search.space import space_signature
+from mlops_dl.search.space import base_signature, space_signature
 from mlops_dl.search.storage import (
     COUNTED, IN_FLIGHT, fail_stale_trials, fresh_trials, open_storage, open_study, study_lock,
 )  # fmt: skip
@@ -62,7 +62,8 @@ def work(spec: WorkerSpec) -> int:
     existing = len(probe.get_trials(deepcopy=False))
     # a seed per worker and per resume: equal seeds would replay the same random startup trials
     seed = search.seed + 1000 * spec.index + existing
-    study = open_study(storage, spec.study_name, search, space_signature(search.space), seed)
+    study = open_study(storage, spec.study_name, search, space_signature(search.space), seed,
+                       base_signature(spec.base))  # fmt: skip
     max_failures = search.max_failures or max(3, spec.n_trials)
     start, ran, waiting = time.monotonic(), 0, False
     while not (spec.timeout_s and time.monotonic() - start > spec.timeout_s):

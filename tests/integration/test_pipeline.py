@@ -77,3 +77,32 @@ def test_pipeline_unknown_force_step_is_a_clear_error(tmp_path, tiny_model_dir, 
     cfg = _write_config(tmp_path, tiny_model_dir, tiny_rows)
     assert main(["pipeline", "--config", str(cfg), "--force", "nosuch"]) == 2
     assert "unknown step" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_pipeline_with_search_registers_the_winner_and_keys_the_study(tmp_path, tiny_model_dir,
+                                                                      tiny_rows, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    cfg = _write_config(tmp_path, tiny_model_dir, tiny_rows)
+    search = ["pipeline.search=true", "pipeline.bench=false", "pipeline.canvas=",
+              f"search.study_dir={tmp_path / 'studies'}", "search.study_name=tiny",
+              "search.n_trials=2", "search.pruner=none", "search.workers=1",
+              "train.val_check_interval=10",
+              "search.space={train.lr: {type: categorical, choices: [0.003, 0.00001]}}"]
+    args = ["pipeline", "--config", str(cfg), "--registry", str(tmp_path / "registry"), "--json"]
+    assert main(args + [x for s in search for x in ("--set", s)]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    steps = {s["name"]: s for s in out["steps"]}
+    assert steps["train"]["status"] == "ran" and "winner of tiny-" in steps["train"]["detail"]
+    assert out["ref"] == "tinyq:1"
+    (study,) = (tmp_path / "studies").iterdir()  # named by the recipe's key
+    winner = json.loads((study / "winner.json").read_text())
+    lineage = json.loads((tmp_path / "registry" / "tinyq" / "version-1" / "lineage.json").read_text())
+    assert Path(winner["run_dir"]).name in json.dumps(lineage)  # the winner is what got registered
+
+    # another recipe: a new study (not the old one's trials resumed), a new version
+    more = search + ["train.max_steps=20"]
+    assert main(args + [x for s in more for x in ("--set", s)]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {s["name"]: s["status"] for s in out["steps"]}["train"] == "ran"
+    assert len(list((tmp_path / "studies").iterdir())) == 2 and out["ref"] == "tinyq:2"

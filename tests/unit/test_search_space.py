@@ -173,3 +173,31 @@ def test_resume_with_another_space_is_refused(repo_root, tmp_path):
     other = config_mod.replace(cfg, {"search.space.train.lr.high": 1e-3}).search
     with pytest.raises(ConfigError, match="differs"):
         storage_mod.open_study(rdb, "s2", other, space_signature(other.space), 0)
+
+
+def test_resume_with_another_base_recipe_is_refused_naming_the_keys(repo_root, tmp_path):
+    from mlops_dl.search.space import base_signature
+
+    cfg = config_mod.load(repo_root / "configs/quickstart-search.yaml", [f"search.study_dir={tmp_path}"])
+    rdb = storage_mod.open_storage(storage_mod.storage_url(cfg.search, "s3"), 5)
+
+    def reopen(c):
+        return storage_mod.open_study(rdb, "s3", c.search, space_signature(c.search.space), 0,
+                                      base_signature(c))  # fmt: skip
+
+    reopen(cfg)
+    # what a resumed or joining worker may change: how trials run, searched keys, trial count
+    same = config_mod.replace(cfg, {"train.num_threads": 2, "train.progress_bar": False,
+                                    "train.accelerator": "gpu", "train.runs_dir": "elsewhere",
+                                    "train.lr": 1e-5, "search.n_trials": 40,
+                                    "data.output_dir": "moved"})  # fmt: skip
+    assert "train.lr" in cfg.search.space
+    reopen(same)
+    # what changes what trials learn: refused, with the changed keys named
+    changed = config_mod.replace(cfg, {"train.max_steps": 999, "model.max_length": 64})
+    with pytest.raises(ConfigError) as err:
+        reopen(changed)
+    text = str(err.value)
+    assert "base config differs" in text and "another --study" in text
+    assert f"train.max_steps: {cfg.train.max_steps!r} -> 999" in text
+    assert f"model.max_length: {cfg.model.max_length!r} -> 64" in text

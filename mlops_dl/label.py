@@ -200,3 +200,33 @@ def frozen_test_texts(data_dir: str | Path) -> set[str]:
 
     texts, _ = load_prepared(data_dir).texts_labels("test")
     return set(texts)
+
+
+def new_since_training(folder: Path, data_dir: str | Path | None) -> tuple[int, int | None]:
+    """Labels of the latest feedback version that are new (added or relabelled) since the
+    version the prepared dataset ``data_dir`` pooled, found by sha256 among its data card's
+    sources; and that version (None when it pooled none: every label counts as new)."""
+    manifest = read_manifest(Path(folder))
+    latest = int(manifest.get("latest", 0))
+    if not latest:
+        return 0, None
+    current = pd.read_parquet(Path(folder) / f"v-{latest}.parquet")
+    pooled = _pooled_version(manifest, data_dir) if data_dir is not None else None
+    if pooled is None:
+        return len(current), None
+    base = pd.read_parquet(Path(folder) / f"v-{pooled}.parquet")
+    seen = set(zip(base["text"], base["label"]))
+    return sum(pair not in seen for pair in zip(current["text"], current["label"])), pooled
+
+
+def _pooled_version(manifest: dict, data_dir: str | Path) -> int | None:
+    card_path = Path(data_dir) / "data_card.json"
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataError(f"{card_path}: cannot read the data card ({e}); is {data_dir} a "
+                        "prepared dataset?") from None
+    shas = {s.get("sha256") for s in card.get("sources", [])}
+    return max((int(v["version"]) for v in manifest.get("versions", []) if v.get("sha256") in shas),
+               default=None)  # fmt: skip
+

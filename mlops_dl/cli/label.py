@@ -53,15 +53,17 @@ def label_import(file: Annotated[Path, typer.Argument(help="The annotated queue 
                  feedback_dir: Annotated[Optional[Path], typer.Option("--feedback-dir", help="Default: canvas feedback.dir.")] = None,
                  dataset: Annotated[Optional[str], typer.Option("--dataset", help="Default: canvas feedback.dataset.")] = None,
                  canvas: CanvasOpt = DEFAULT_CANVAS,
-                 data: Annotated[Optional[Path], typer.Option("--data", help="Prepared dataset whose test texts are excluded.")] = None,
+                 data: Annotated[Optional[Path], typer.Option("--data", help="The prepared training dataset: its test texts are excluded, and new labels are counted from the feedback version it pooled.")] = None,
                  as_json: JsonOpt = False) -> None:
     """Validate annotations and write the next version of the feedback dataset."""
     from mlops_dl import label
 
     c = load_canvas_file(canvas)
     exclude = label.frozen_test_texts(data) if data else None
-    entry = label.import_labels(file, c.labels, feedback_dir or Path(c.feedback.dir),
-                                dataset or c.feedback.dataset, exclude)
+    folder = Path(feedback_dir or c.feedback.dir) / (dataset or c.feedback.dataset)
+    entry = label.import_labels(file, c.labels, folder.parent, folder.name, exclude)
+    new, pooled = label.new_since_training(folder, data)
+    entry.update(new_since_training=new, pooled_version=pooled)
     if as_json:
         echo_json(entry)
         return
@@ -69,9 +71,13 @@ def label_import(file: Annotated[Path, typer.Argument(help="The annotated queue 
                   f"{entry['relabelled']} relabelled, {entry['unchanged']} unchanged, {entry['blank']} "
                   f"left blank, {entry['excluded_test_texts']} test texts excluded) -> {entry['path']}")
     console.print("pool it into training with this data-config source:\n" + entry["source_snippet"])
-    total = entry["rows"]
-    if total >= c.feedback.min_new_labels:
-        console.print(f"[green]{total} feedback labels >= feedback.min_new_labels "
-                      f"{c.feedback.min_new_labels}: worth a retrain[/]")
+    if pooled:
+        since = f"since feedback v{pooled}, the version {data} was prepared with"
+    else:
+        since = ("(the prepared data pools no feedback version yet)" if data else
+                 "(all of them; pass --data with the training data to count only newer ones)")
+    verdict = ("[green]worth a retrain[/]" if new >= c.feedback.min_new_labels else "not yet")
+    console.print(f"{new} new feedback labels {since}; feedback.min_new_labels "
+                  f"{c.feedback.min_new_labels}: {verdict}")
 
 

@@ -120,3 +120,30 @@ def test_import_excludes_frozen_test_texts(tmp_path):
     pd.DataFrame({"text": ["in the test split", "new text"], "gold": ["positive", "negative"]}).to_csv(path, index=False)
     entry = label.import_labels(path, LABELS, tmp_path / "fb", "x", exclude_texts={"in the test split"})
     assert entry["excluded_test_texts"] == 1 and entry["rows"] == 1
+
+
+def test_new_labels_count_from_the_feedback_version_the_training_data_pooled(tmp_path, capsys):
+    from tests.fixtures.make_tiny import make_rows
+    from tests.fixtures.tiny_train import write_fixture_prepared
+
+    canvas, fb = canvas_file(tmp_path), tmp_path / "feedback"
+    first = tmp_path / "a.csv"
+    pd.DataFrame({"text": ["good day", "bad day"], "gold": ["positive", "negative"]}).to_csv(first, index=False)
+    v1 = label.import_labels(first, LABELS, fb, "tiny")
+    assert label.new_since_training(fb / "tiny", None) == (2, None)  # no training data given
+    # the training data pooled v-1 (its data card lists the file's sha256 among its sources)
+    data = write_fixture_prepared(tmp_path / "data", make_rows(30))
+    card = json.loads((data / "data_card.json").read_text())
+    card["sources"] = [{"kind": "file", "path": v1["path"], "sha256": v1["sha256"]}]
+    (data / "data_card.json").write_text(json.dumps(card))
+    assert label.new_since_training(fb / "tiny", data) == (0, 1)
+    second = tmp_path / "b.csv"  # one new text, one relabel, one unchanged
+    pd.DataFrame({"text": ["meh day", "bad day", "good day"],
+                  "gold": ["neutral", "neutral", "positive"]}).to_csv(second, index=False)
+    assert main(["label", "import", str(second), "--canvas", str(canvas), "--data", str(data)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "2 new feedback labels since feedback v1" in out and "not yet" in out
+    assert label.new_since_training(fb / "tiny", data) == (2, 1)
+    assert label.new_since_training(fb / "tiny", None) == (3, None)
+    with pytest.raises(DataError, match="data_card.json"):
+        label.new_since_training(fb / "tiny", tmp_path / "nowhere")

@@ -11,9 +11,9 @@ import importlib
 import sys
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from mlops_dl.cli.common import make_console
 from mlops_dl.errors import MlopsError
 
 app = typer.Typer(
@@ -24,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err_console = Console(stderr=True)
+err_console = make_console(stderr=True)
 
 # Stage modules in lifecycle order; each adds its commands to `app`.
 STAGES = ("data", "train", "search", "export", "registry", "serve", "monitor", "pipeline")

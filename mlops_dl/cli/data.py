@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from mlops_dl.cli.common import ConfigOpt, JsonOpt, SetOpt, load_config
+from mlops_dl.cli.common import ConfigOpt, JsonOpt, SetOpt, load_config, make_console
 
-console = Console()
-err_console = Console(stderr=True)
+console = make_console()
+err_console = make_console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:

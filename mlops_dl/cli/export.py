@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from mlops_dl.cli.common import JsonOpt, SetOpt
+from mlops_dl.cli.common import JsonOpt, SetOpt, make_console
 
-console = Console(stderr=True)
+console = make_console(stderr=True)
+console_out = make_console()
 
 
 def register(app: typer.Typer) -> None:
@@ -61,5 +61,5 @@ def export(
                       f"{c['max_abs_logit_diff']:.1e}", f"{c['label_agreement']:.4f}",
                       f"{c['macro_f1']:.4f}", f"{c['torch_macro_f1']:.4f}",
                       f"{-c['f1_drop_points']:+.2f}")
-    Console().print(table)
-    Console().print(f"registered [bold]{mv.ref}[/] at {mv.path}" + (f" ({mv.name}@{alias})" if alias else ""))
+    console_out.print(table)
+    console_out.print(f"registered [bold]{mv.ref}[/] at {mv.path}" + (f" ({mv.name}@{alias})" if alias else ""))

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
-console = Console()
+from mlops_dl.cli.common import make_console
+
+console = make_console()
 CanvasOpt = Annotated[Path, typer.Option("--canvas", help="ML canvas file (thresholds, policies).")]
 DataOpt = Annotated[Optional[Path], typer.Option(
     "--data", help="Prepared dataset dir (default: the version's lineage.json data_dir).")]

@@ -6,12 +6,11 @@ import json
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from mlops_dl.cli.common import ConfigOpt, JsonOpt, SetOpt, load_config
+from mlops_dl.cli.common import ConfigOpt, JsonOpt, SetOpt, load_config, make_console
 
-console = Console()
+console = make_console()
 STYLE = {"ran": "green", "skipped": "cyan", "refused": "yellow", "off": "dim"}
 
 

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from mlops_dl.cli.common import JsonOpt
+from mlops_dl.cli.common import JsonOpt, make_console
 from mlops_dl.errors import MlopsError, RegistryError
 
 RegistryOpt = Annotated[
@@ -18,7 +17,7 @@ RegistryOpt = Annotated[
     typer.Option("--registry", "-r", envvar="MLOPS_DL_REGISTRY",
                  help="Registry root (default: $MLOPS_DL_REGISTRY or ./registry)."),
 ]
-console = Console()
+console = make_console()
 registry_app = typer.Typer(help="Browse, compare, promote and verify registered models.",
                            no_args_is_help=True)
 

@@ -8,11 +8,10 @@ import sys
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
-from mlops_dl.cli.common import ConfigOpt, JsonOpt, SetOpt, load_config
+from mlops_dl.cli.common import ConfigOpt, JsonOpt, SetOpt, load_config, make_console
 
-console = Console()
+console = make_console()
 
 
 def search(
@@ -41,9 +40,7 @@ def search(
     with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
         run = optimize(cfg)
         if not as_json:
-            # piped to a log, rich would squeeze the table into 80 columns
-            wide = console if console.is_terminal else Console(width=160)
-            wide.print(trials_table(run.study))
+            console.print(trials_table(run.study))
             _print_report(run)
         if not worker_only:
             if not as_json:

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from mlops_dl import config as config_mod
-from mlops_dl.cli.common import JsonOpt, SetOpt, load_config
+from mlops_dl.cli.common import JsonOpt, SetOpt, load_config, make_console
 from mlops_dl.errors import ConfigError
 
-console = Console()
+console = make_console()
 RefArg = Annotated[str, typer.Argument(help="Model reference: name, name:3 or name@production.")]
 RegistryOpt = Annotated[
     Optional[Path],
@@ -64,7 +63,7 @@ def predict(
     predictor = Predictor.from_registry(ref, registry, provider=provider, variant=variant)
     columns = (TextColumn("[bold]scoring[/] {task.description}"), BarColumn(),
                TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), disable=as_json) as bar:
+    with Progress(*columns, console=make_console(stderr=True), disable=as_json) as bar:
         task = bar.add_task(f"{input.name} with {predictor.ref} ({predictor.variant})", total=None)
         summary = score_file(predictor, input, output, text_column, strict, chunk_rows,
                              progress=lambda done, total: bar.update(task, completed=done,

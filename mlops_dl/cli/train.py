@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from mlops_dl.cli.common import JsonOpt, SetOpt, load_config
+from mlops_dl.cli.common import JsonOpt, SetOpt, load_config, make_console
 from mlops_dl.errors import MlopsError
 
-console = Console()
+console = make_console()
 
 OptionalConfigOpt = Annotated[
     Optional[Path],

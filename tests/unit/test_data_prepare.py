@@ -248,3 +248,19 @@ def test_prepare_binary_from_csv_and_parquet(tmp_path, tokenizer_dir):
     assert sum(data.card["splits"].values()) == 40
     assert {lab for s in ("train", "validation", "test") for lab in data.texts_labels(s)[1]} == {0, 1}
     assert data.card["label_balance_before_cleaning"] == {"negative": 20, "positive": 20}
+
+
+def test_cli_error_is_one_line_with_the_path_as_given(tmp_path, capsys):
+    odd = tmp_path / ("[bold]" + "x" * 120) / "missing"  # longer than 80 columns, rich markup
+    assert main(["data", "profile", str(odd)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"error: {odd}: not a prepared dataset" in err
+
+
+def test_piped_console_is_wide_unless_columns_is_set(monkeypatch):
+    from mlops_dl.cli.common import PIPED_WIDTH, make_console
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert make_console().width == PIPED_WIDTH  # pytest's captured stdout is not a terminal
+    monkeypatch.setenv("COLUMNS", "100")
+    assert make_console(stderr=True).width == 100

@@ -159,7 +159,7 @@ def _train(p: PipelineRun) -> tuple[str, str]:
         p.run_dir = Path(search.winner["run_dir"])
         detail = f"{p.run_dir} (winner of {search.study.study_name}, trial {search.winner['trial']})"
     else:
-        from mlops_dl.train import fit
+        from mlops_dl.train.fitting import fit
 
         run_dir = Path(p.cfg.train.runs_dir) / f"{p.cfg.data.name}-{key[:10]}"
         resume = run_dir if (run_dir / "checkpoints" / "last.ckpt").is_file() else None
@@ -172,7 +172,7 @@ def _train(p: PipelineRun) -> tuple[str, str]:
 
 
 def _evaluate(p: PipelineRun) -> tuple[str, str]:
-    from mlops_dl.evaluate import evaluate_run
+    from mlops_dl.train.evaluate import evaluate_run
 
     metrics_path = p.run_dir / "metrics.json"
     key = digest(str(p.run_dir), p.state.get("train", {}).get("key"))
@@ -213,7 +213,7 @@ def _export(p: PipelineRun) -> tuple[str, str]:
 
 
 def _bench(p: PipelineRun) -> tuple[str, str]:
-    from mlops_dl.bench import run_bench
+    from mlops_dl.bench.run import run_bench
     from mlops_dl.registry import Registry
 
     if not p.cfg.pipeline.bench:
@@ -245,13 +245,13 @@ def _test_split_files(p: PipelineRun) -> tuple[Path, Path]:
 
 
 def _canvas(p: PipelineRun):
-    from mlops_dl.canvas import load_canvas
+    from mlops_dl.gates.canvas import load_canvas
 
     return load_canvas(p.cfg.pipeline.canvas) if p.cfg.pipeline.canvas else None
 
 
 def _accept(p: PipelineRun) -> tuple[str, str]:
-    from mlops_dl.accept import ATTACHMENT, accept
+    from mlops_dl.gates.accept import ATTACHMENT, accept
     from mlops_dl.data import output_path
     from mlops_dl.registry import Registry
 
@@ -273,7 +273,7 @@ def _accept(p: PipelineRun) -> tuple[str, str]:
 
 def _promote(p: PipelineRun) -> tuple[str, str]:
     from mlops_dl.data import output_path
-    from mlops_dl.promote import REFUSED_EXIT, promote
+    from mlops_dl.gates.promote import REFUSED_EXIT, promote
     from mlops_dl.registry import Registry
 
     canvas = _canvas(p)

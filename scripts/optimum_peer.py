@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mlops_dl.bench import OPTS, PEER_DIR, SHAPES, read_texts, torch_model_dir
-from mlops_dl.bench_engines import fixed_ids, measure
+from mlops_dl.bench.run import OPTS, PEER_DIR, SHAPES, read_texts, torch_model_dir
+from mlops_dl.bench.engines import fixed_ids, measure
 from mlops_dl.registry import Registry
 
 

@@ -29,7 +29,7 @@ def label_queue(log: LogOpt = None,
     """The most uncertain logged predictions, deduplicated and PII-masked, as CSV."""
     if not log:
         raise MlopsError("label queue needs --log PATH")
-    from mlops_dl import label
+    from mlops_dl.monitor import feedback as label
     from mlops_dl.monitor import read_window
 
     c = load_canvas_file(canvas)
@@ -56,7 +56,7 @@ def label_import(file: Annotated[Path, typer.Argument(help="The annotated queue 
                  data: Annotated[Optional[Path], typer.Option("--data", help="The prepared training dataset: its test texts are excluded, and new labels are counted from the feedback version it pooled.")] = None,
                  as_json: JsonOpt = False) -> None:
     """Validate annotations and write the next version of the feedback dataset."""
-    from mlops_dl import label
+    from mlops_dl.monitor import feedback as label
 
     c = load_canvas_file(canvas)
     exclude = label.frozen_test_texts(data) if data else None

@@ -1,6 +1,6 @@
 """`mlops-dl canvas show | accept | promote | monitor [replay]`, plus `label` and `report`.
 
-Thin commands over mlops_dl.canvas, accept, promote and monitor (label and report commands live
+Thin commands over mlops_dl.gates.canvas, accept, promote and monitor (label and report commands live
 in cli/label.py and cli/report.py and are registered from here). None of them imports torch:
 inference goes through the ONNX Predictor.
 """
@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _default_ref(canvas) -> str:
-    from mlops_dl.canvas import model_name
+    from mlops_dl.gates.canvas import model_name
 
     return f"{model_name(canvas)}@{canvas.promotion.alias}"
 
@@ -46,7 +46,7 @@ def canvas_show(canvas: CanvasOpt = DEFAULT_CANVAS, as_json: JsonOpt = False) ->
     """Print the canvas (validated; its data config is checked against its labels)."""
     import dataclasses
 
-    from mlops_dl.canvas import show
+    from mlops_dl.gates.canvas import show
 
     c = load_canvas_file(canvas)
     if as_json:
@@ -59,8 +59,8 @@ def accept(ref: Annotated[str, typer.Argument(help="Version: name, name:N or nam
            canvas: CanvasOpt = DEFAULT_CANVAS, registry: RegistryOpt = None,
            data: DataOpt = None, as_json: JsonOpt = False) -> None:
     """Acceptance test on the frozen test split vs the canvas; stored as acceptance.json."""
-    from mlops_dl.accept import accept as run_accept
-    from mlops_dl.accept import summary_rows
+    from mlops_dl.gates.accept import accept as run_accept
+    from mlops_dl.gates.accept import summary_rows
 
     result = run_accept(open_registry(registry), ref, load_canvas_file(canvas), data)
     if as_json:
@@ -95,7 +95,7 @@ def promote(ref: Annotated[str, typer.Argument(help="Version to promote, e.g. se
             canvas: CanvasOpt = DEFAULT_CANVAS, registry: RegistryOpt = None,
             data: DataOpt = None, as_json: JsonOpt = False) -> None:
     """Move an alias to REF if it passed acceptance and is not worse than the champion."""
-    from mlops_dl.promote import promote as run_promote
+    from mlops_dl.gates.promote import promote as run_promote
 
     d = run_promote(open_registry(registry), ref, load_canvas_file(canvas), to, force, reason, data)
     if as_json:

@@ -22,7 +22,7 @@ DEFAULT_CANVAS = Path("configs/canvas.yaml")
 
 
 def load_canvas_file(path: Path):
-    from mlops_dl.canvas import load_canvas
+    from mlops_dl.gates.canvas import load_canvas
 
     return load_canvas(path)
 

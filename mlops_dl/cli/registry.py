@@ -138,7 +138,7 @@ def compare(
     as_json: JsonOpt = False,
 ) -> None:
     """Compare two versions side by side, with McNemar's test on the stored eval texts."""
-    from mlops_dl.compare import compare as run_compare, headline_bench, write_png
+    from mlops_dl.gates.compare import compare as run_compare, headline_bench, write_png
 
     result = run_compare(_open(registry), ref_a, ref_b, variant)
     if png:

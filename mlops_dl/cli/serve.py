@@ -140,7 +140,7 @@ def bench(
 ) -> None:
     """Benchmark REF: PyTorch eager vs ONNX fp32 vs int8 (+ Optimum peer), or --load a server."""
     if load is not None:
-        from mlops_dl.bench_load import print_load, run_load
+        from mlops_dl.bench.load import print_load, run_load
 
         result = run_load(load, texts_file=data, clients=clients, duration_s=duration,
                           token=token, registry=registry)
@@ -149,7 +149,7 @@ def bench(
         else:
             print_load(result, console)
         return
-    from mlops_dl.bench import print_bench, run_bench
+    from mlops_dl.bench.run import print_bench, run_bench
 
     result = run_bench(ref, registry=registry, provider=provider, data=data, labels=labels,
                        limit=limit, torch_baseline=not no_torch, attach=attach, chart=chart,

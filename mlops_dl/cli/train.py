@@ -30,7 +30,7 @@ def train(
     json_: JsonOpt = False,
 ) -> None:
     """Fine-tune the configured model on the prepared data; writes runs/<run-id>/."""
-    from mlops_dl.train import fit
+    from mlops_dl.train.fitting import fit
 
     if config is None:
         if resume is None:
@@ -56,7 +56,7 @@ def evaluate(
     json_: JsonOpt = False,
 ) -> None:
     """Score a run (and the TF-IDF baseline) on validation and SPLIT; writes metrics and plots."""
-    from mlops_dl.evaluate import evaluate_run
+    from mlops_dl.train.evaluate import evaluate_run
 
     result = evaluate_run(run_dir, split=split, baseline=baseline)
     if json_:
@@ -112,13 +112,13 @@ def bench_train(
     json_: JsonOpt = False,
 ) -> None:
     """Training throughput: plain PyTorch vs Lightning, fp32 vs bf16, padding strategies."""
-    from mlops_dl.train_bench import run_bench
+    from mlops_dl.train.throughput import run_bench
 
     cfg = load_config(config, set_)
     result = run_bench(cfg, steps=steps, warmup=warmup, batch_size=batch_size, repeats=repeats,
                        f1_model=f1_model, variants=variant)  # fmt: skip
     if out is not None:
-        from mlops_dl.train_records import atomic_json
+        from mlops_dl.train.rundir import atomic_json
 
         atomic_json(out, result)
     if json_:

@@ -1,11 +1,11 @@
-"""Registry comparison report: mlops_dl.compare's tables and bar chart for two versions."""
+"""Registry comparison report: mlops_dl.gates.compare's tables and bar chart for two versions."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
-from mlops_dl.compare import compare, write_png
+from mlops_dl.gates.compare import compare, write_png
 from mlops_dl.reports.html import img, kv_table, page, table
 
 

@@ -27,7 +27,7 @@ def _metric_rows(metrics: dict) -> list[list]:
 
 def _plots(run_dir: Path, metrics: dict, labels: list[str], tmp: Path) -> list[Path]:
     """The run's PNGs; confusion / learning-curve figures drawn here when the run has none."""
-    from mlops_dl import evaluate_plots
+    from mlops_dl.train import plots as evaluate_plots
 
     pngs = sorted({*run_dir.glob("*.png"), *run_dir.glob("plots/*.png")})
     if not any("confusion" in p.name for p in pngs):

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from mlops_dl.config import Config
 from mlops_dl.search.pruning import OptunaPruning
 from mlops_dl.search.space import suggest, trial_config
-from mlops_dl.train import fit
+from mlops_dl.train.fitting import fit
 
 REASON_ATTR = "fail_reason"
 

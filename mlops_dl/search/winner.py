@@ -43,11 +43,11 @@ def produce_winner(base: Config, best: FrozenTrial, folder: Path, study_name: st
     previous = _read(folder / WINNER_FILE)
     if previous and previous.get("trial") == best.number and _has_test(previous.get("run_dir")):
         return previous
-    from mlops_dl.evaluate import evaluate_run
+    from mlops_dl.train.evaluate import evaluate_run
 
     cfg = best_config(base, best, study_name)
     if base.search.retrain_winner:
-        from mlops_dl.train import fit
+        from mlops_dl.train.fitting import fit
 
         run_dir = Path(cfg.train.runs_dir) / cfg.train.run_name
         if (run_dir / "checkpoints" / "last.ckpt").exists():

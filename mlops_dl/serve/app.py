@@ -23,7 +23,7 @@ from mlops_dl.serve.batcher import MicroBatcher, QueueFull
 from mlops_dl.serve.predlog import PredictionLog, text_field
 from mlops_dl.serve.swap import ModelHolder, is_pinned
 from mlops_dl.serve.telemetry import CONTENT_TYPE_LATEST, Telemetry
-from mlops_dl.serve.validation import (ApiError, check_content_type, check_token, parse_texts,
+from mlops_dl.serve.requests import (ApiError, check_content_type, check_token, parse_texts,
                                        read_body, request_id)
 
 log = logging.getLogger("mlops_dl.serve")

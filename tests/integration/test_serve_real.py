@@ -14,11 +14,11 @@ import threading
 import httpx
 import pytest
 
-from mlops_dl.bench_load import run_load
+from mlops_dl.bench.load import run_load
 from tests.unit.serve_helpers import fresh_registry, wait_until
 
 SERVING_MODULES = ["mlops_dl.runtime", "mlops_dl.serve.app", "mlops_dl.serve.scoring",
-                   "mlops_dl.cli.serve", "mlops_dl.bench", "mlops_dl.bench_load", "mlops_dl.cli"]
+                   "mlops_dl.cli.serve", "mlops_dl.bench.run", "mlops_dl.bench.load", "mlops_dl.cli"]
 
 
 def free_port() -> int:

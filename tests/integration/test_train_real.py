@@ -10,8 +10,8 @@ import pytest
 
 from mlops_dl import config as config_mod
 from mlops_dl.data.prepared import fingerprint, write_prepared
-from mlops_dl.evaluate import evaluate_run
-from mlops_dl.train import fit
+from mlops_dl.train.evaluate import evaluate_run
+from mlops_dl.train.fitting import fit
 
 LABELS = ["negative", "neutral", "positive"]
 

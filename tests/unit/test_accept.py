@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-from mlops_dl.accept import accept
-from mlops_dl.canvas import load_canvas
+from mlops_dl.gates.accept import accept
+from mlops_dl.gates.canvas import load_canvas
 from mlops_dl.cli import main
-from mlops_dl.promote import REFUSED_EXIT, audit_log
+from mlops_dl.gates.promote import REFUSED_EXIT, audit_log
 from mlops_dl.registry import Registry
 from tests.unit.monitor_helpers import canvas_file, copy_registry, worse_bundle
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from mlops_dl.canvas import check_data_config, load_canvas, model_name
+from mlops_dl.gates.canvas import check_data_config, load_canvas, model_name
 from mlops_dl.cli import main
 from mlops_dl.errors import ConfigError
 from tests.unit.monitor_helpers import REPO, canvas_file

@@ -47,7 +47,7 @@ def test_every_shipped_config_loads(path):
 
 @pytest.mark.parametrize("path", CANVASES, ids=lambda p: p.name)
 def test_every_shipped_canvas_loads(path):
-    from mlops_dl.canvas import load_canvas
+    from mlops_dl.gates.canvas import load_canvas
 
     canvas = load_canvas(path)
     assert canvas.labels and canvas.sha256

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 from mlops_dl import metrics
-from mlops_dl.baseline import fit_baseline
+from mlops_dl.train.baseline import fit_baseline
 from mlops_dl.cli import main
 from mlops_dl.data.prepared import load_prepared
 from mlops_dl.errors import DataError, MlopsError
-from mlops_dl.evaluate import evaluate_run
-from mlops_dl.evaluate_plots import read_logs
-from mlops_dl.train import fit
+from mlops_dl.train.evaluate import evaluate_run
+from mlops_dl.train.plots import read_logs
+from mlops_dl.train.fitting import fit
 from tests.fixtures.tiny_train import tiny_config, write_fixture_prepared
 
 REPORT_KEYS = {"accuracy", "macro_precision", "macro_recall", "macro_f1", "per_class", "confusion_matrix"}

@@ -9,8 +9,8 @@ import sys
 
 from tests.unit.monitor_helpers import REPO
 
-MODULES = ["mlops_dl.monitor", "mlops_dl.canvas", "mlops_dl.accept", "mlops_dl.promote",
-           "mlops_dl.behaviour", "mlops_dl.label", "mlops_dl.reports.html", "mlops_dl.reports.data",
+MODULES = ["mlops_dl.monitor", "mlops_dl.gates.canvas", "mlops_dl.gates.accept", "mlops_dl.gates.promote",
+           "mlops_dl.gates.behaviour", "mlops_dl.monitor.feedback", "mlops_dl.reports.html", "mlops_dl.reports.data",
            "mlops_dl.reports.run", "mlops_dl.reports.compare", "mlops_dl.reports.monitor",
            "mlops_dl.cli.monitor"]
 HEAVY = ["torch", "lightning", "pytorch_lightning", "transformers"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlops_dl.cli import main
-from mlops_dl.compare import headline_bench
+from mlops_dl.gates.compare import headline_bench
 from mlops_dl.registry import Registry
 
 

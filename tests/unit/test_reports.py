@@ -18,7 +18,7 @@ from mlops_dl.registry import Registry
 from mlops_dl.reports import write
 from mlops_dl.reports.monitor import monitor_report
 from mlops_dl.runtime import Predictor
-from mlops_dl.canvas import load_canvas
+from mlops_dl.gates.canvas import load_canvas
 from tests.unit.monitor_helpers import LABELS, canvas_file, copy_registry, write_log
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")

@@ -18,8 +18,8 @@ from lightning.pytorch.callbacks import Callback
 from mlops_dl import config as config_mod
 from mlops_dl.data.prepared import load_prepared
 from mlops_dl.errors import ConfigError, DataError, MlopsError
-from mlops_dl.model import class_weights
-from mlops_dl.train import fit
+from mlops_dl.train.model import class_weights
+from mlops_dl.train.fitting import fit
 from tests.fixtures.tiny_train import tiny_config, write_fixture_prepared
 
 

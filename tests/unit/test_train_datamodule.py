@@ -8,7 +8,7 @@ from transformers import AutoTokenizer
 
 from mlops_dl.config import TrainConfig
 from mlops_dl.data.prepared import load_prepared
-from mlops_dl.datamodule import (
+from mlops_dl.train.datamodule import (
     EpochShuffle,
     LengthGroupedBatchSampler,
     PadCollator,

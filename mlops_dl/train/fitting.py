@@ -26,10 +26,10 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from mlops_dl import config as config_mod
 from mlops_dl.config import Config, TrainConfig
 from mlops_dl.data.prepared import load_prepared
-from mlops_dl.datamodule import TextDataModule
+from mlops_dl.train.datamodule import TextDataModule
 from mlops_dl.errors import ConfigError, MlopsError
-from mlops_dl.model import SequenceClassifier, class_weights, load_network
-from mlops_dl.train_records import atomic_json, merge_metrics, write_data_json, write_env_json
+from mlops_dl.train.model import SequenceClassifier, class_weights, load_network
+from mlops_dl.train.rundir import atomic_json, merge_metrics, write_data_json, write_env_json
 
 MONITOR = "val_macro_f1"
 RUN_ID_ENV = "MLOPS_DL_RUN_ID"  # set for the child processes of a multi-GPU run
@@ -192,7 +192,7 @@ def _progress_callback(tc: TrainConfig) -> Callback:
         from lightning.pytorch.callbacks import RichProgressBar
 
         return RichProgressBar()
-    from mlops_dl.train_records import LineProgress
+    from mlops_dl.train.rundir import LineProgress
 
     return LineProgress(every_n_steps=max(tc.log_every_n_steps, 1))
 

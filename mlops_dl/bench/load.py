@@ -113,7 +113,7 @@ def run_load(url: str, texts_file: Path | None = None, clients: int = 32,
              duration_s: float = 20.0, token: str = "", registry=None,
              runner_baseline: bool = True, runner_s: float = 10.0) -> dict:
     """Load-test ``url`` with ``clients`` concurrent one-text requests for ``duration_s``."""
-    from mlops_dl.bench import read_texts
+    from mlops_dl.bench.run import read_texts
 
     host, port = loopback(url)
     if not 1 <= clients <= MAX_CLIENTS or not 0 < duration_s <= MAX_DURATION_S:

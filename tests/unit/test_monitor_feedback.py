@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pandas as pd
 import pytest
 
-from mlops_dl import label
+from mlops_dl.monitor import feedback as label
 from mlops_dl.cli import main
 from mlops_dl.config import SourceConfig
 from mlops_dl.data.sources import load_source

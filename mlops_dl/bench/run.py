@@ -106,7 +106,7 @@ def measure_round_robin(engines: list[dict], texts: list[str], gold: list[int] |
                         shapes: list, opts: dict, say=lambda *a: None) -> dict:
     """Every engine in its own spawned process; measurements interleaved in ``opts['rounds']``
     rounds (engine order rotating), so time-varying load on a shared machine hits all alike."""
-    from mlops_dl.bench_engines import load_engine, percentiles, task
+    from mlops_dl.bench.engines import load_engine, percentiles, task
 
     ctx = get_context("spawn")
     pools = {e["label"]: ProcessPoolExecutor(1, mp_context=ctx, initializer=load_engine,
@@ -197,7 +197,7 @@ def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None 
         f"not found in {PEER_DIR} (run scripts/optimum_peer.sh {mv.ref})",
     }
     report["ratios"] = ratios(results)
-    from mlops_dl.bench_report import write_chart
+    from mlops_dl.bench.report import write_chart
 
     report["chart"] = str(write_chart(report, chart or PEER_DIR / f"bench-{mv.name}-{mv.version}.png"))
     if attach:
@@ -248,6 +248,6 @@ def ratios(results: dict) -> dict:
 
 
 def print_bench(report: dict, console) -> None:
-    from mlops_dl.bench_report import print_report
+    from mlops_dl.bench.report import print_report
 
     print_report(report, console)

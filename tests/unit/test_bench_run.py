@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from mlops_dl.bench import ratios, read_texts, run_bench
-from mlops_dl.bench_load import loopback
+from mlops_dl.bench.run import ratios, read_texts, run_bench
+from mlops_dl.bench.load import loopback
 from mlops_dl.cli import main
 from mlops_dl.errors import DataError, MlopsError
 from tests.unit.serve_helpers import fresh_registry
@@ -48,7 +48,7 @@ def test_bench_one_run_all_engines_attached(tiny_registry, tmp_path, texts_file)
     stored = reg.get("tiny:1").attachment("bench.json")
     assert stored["engines"]["onnx-int8"]["stream"]["sent_per_s"] == \
         engines["onnx-int8"]["stream"]["sent_per_s"]
-    from mlops_dl.compare import compare
+    from mlops_dl.gates.compare import compare
 
     rows = compare(reg, "tiny:1", "tiny:2")["bench"]
     assert any("onnx-int8.stream.sent_per_s" in json.dumps(r) for r in rows)

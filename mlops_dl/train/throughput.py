@@ -22,8 +22,8 @@ from mlops_dl import config as config_mod
 from mlops_dl import metrics
 from mlops_dl.config import Config
 from mlops_dl.data.prepared import load_prepared
-from mlops_dl.datamodule import EpochShuffle, LengthGroupedBatchSampler, PadCollator, load_tokenized
-from mlops_dl.model import SequenceClassifier, build_optimizer, load_network
+from mlops_dl.train.datamodule import EpochShuffle, LengthGroupedBatchSampler, PadCollator, load_tokenized
+from mlops_dl.train.model import SequenceClassifier, build_optimizer, load_network
 
 # name -> (engine, precision, dynamic padding, length grouping)
 VARIANTS = {
@@ -141,7 +141,7 @@ def _time_pytorch(network, loader, tc, labels, warmup: int, steps: int) -> tuple
 
 def _time_lightning(network, loader, tc, labels, warmup: int, steps: int) -> tuple[float, int]:
     """Our Lightning path (build_trainer: loggers, progress, clipping) minus checkpoint writes."""
-    from mlops_dl.train import build_trainer
+    from mlops_dl.train.fitting import build_trainer
 
     tc = dataclasses.replace(tc, max_steps=warmup + steps, limit_val_batches=0.0, checkpoint_every_n_steps=0,
                       early_stopping_patience=0, progress_bar=False, accelerator="cpu", devices=1)  # fmt: skip
@@ -154,7 +154,7 @@ def _time_lightning(network, loader, tc, labels, warmup: int, steps: int) -> tup
 
 def bf16_f1_check(model_dir: Path, data, max_length: int) -> dict:
     """Validation macro-F1 of a fine-tuned model in fp32 and under bf16 autocast."""
-    from mlops_dl.evaluate import predict_labels
+    from mlops_dl.train.evaluate import predict_labels
 
     texts, gold = data.texts_labels("validation")
     out = {}
@@ -168,7 +168,7 @@ def bf16_f1_check(model_dir: Path, data, max_length: int) -> dict:
 
 
 def _device() -> str:
-    from mlops_dl.train_records import environment
+    from mlops_dl.train.rundir import environment
 
     env = environment()
     gpus = env["gpus"]

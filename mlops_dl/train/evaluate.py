@@ -14,10 +14,10 @@ import numpy as np
 
 from mlops_dl import config as config_mod
 from mlops_dl import metrics
-from mlops_dl.baseline import fit_baseline
+from mlops_dl.train.baseline import fit_baseline
 from mlops_dl.data.prepared import SPLITS, PreparedData, load_prepared
 from mlops_dl.errors import DataError, MlopsError
-from mlops_dl.train_records import atomic_json, merge_metrics
+from mlops_dl.train.rundir import atomic_json, merge_metrics
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", baseline: bool = True,
@@ -56,7 +56,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", baseline: bool = True
         "labels": data.labels, "model": results[split]["confusion_matrix"],
         **({"baseline": results["baseline"][split]["confusion_matrix"]} if baseline else {}),
     })  # fmt: skip
-    from mlops_dl import evaluate_plots
+    from mlops_dl.train import plots as evaluate_plots
 
     evaluate_plots.confusion_png(run_dir / f"confusion_{split}.png", results, split, data.labels)
     evaluate_plots.learning_curves_png(run_dir / "learning_curves.png", run_dir / "logs")
@@ -91,7 +91,7 @@ def predict_labels(model_dir: Path, texts: list[str], labels: list[str], max_len
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from mlops_dl.datamodule import PadCollator, tokenize_split
+    from mlops_dl.train.datamodule import PadCollator, tokenize_split
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     network = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()

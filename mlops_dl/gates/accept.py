@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlops_dl import behaviour
+from mlops_dl.gates import behaviour
 from mlops_dl.errors import MlopsError
 from mlops_dl.metrics import classification_report
 

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from filelock import FileLock
 
-from mlops_dl.accept import ATTACHMENT, load_test_split, predictor_for, stored_predictions
+from mlops_dl.gates.accept import ATTACHMENT, load_test_split, predictor_for, stored_predictions
 from mlops_dl.errors import MlopsError
 from mlops_dl.metrics import classification_report, mcnemar
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlops_dl import behaviour
-from mlops_dl.canvas import BehaviourSuite
+from mlops_dl.gates import behaviour
+from mlops_dl.gates.canvas import BehaviourSuite
 
 LABELS = ["negative", "neutral", "positive"]
 

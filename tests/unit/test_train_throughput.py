@@ -8,7 +8,7 @@ import pytest
 
 from mlops_dl import config as config_mod
 from mlops_dl.cli import main
-from mlops_dl.train_bench import VARIANTS, run_bench
+from mlops_dl.train.throughput import VARIANTS, run_bench
 from tests.fixtures.tiny_train import tiny_config, write_fixture_prepared
 
 
@@ -28,7 +28,7 @@ def test_every_variant_is_measured(cfg):
 
 
 def test_cli_writes_json_and_checks_bf16_f1(cfg, tmp_path):
-    from mlops_dl.train import fit
+    from mlops_dl.train.fitting import fit
 
     run = fit(config_mod.replace(cfg, {"train.max_steps": 3, "train.runs_dir": str(tmp_path)})).run_dir
     config_mod.save(cfg, tmp_path / "cfg.yaml")

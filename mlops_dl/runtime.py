@@ -1,4 +1,5 @@
-"""Predictor: a registered model version served with ``tokenizers`` + onnxruntime (no torch).
+"""Predictor: a registered model version served with ``tokenizers`` + onnxruntime or OpenVINO
+(no torch).
 
 Texts are tokenized once (truncated to model.json ``max_length``), sorted by length, cut into
 batches padded to the longest text in each batch, run, and put back in input order. Every
@@ -15,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlops_dl import variants as variants_mod
 from mlops_dl.errors import MlopsError, RegistryError
 
 if TYPE_CHECKING:
     from mlops_dl.registry import ModelVersion, Registry
 
-VARIANTS = ("int8", "fp32")
+VARIANTS = variants_mod.VARIANTS
+ENGINES = variants_mod.ENGINES
 PROVIDERS = ("auto", "cpu", "cuda")
 
 
@@ -113,11 +116,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class Predictor:
-    """Text in, labels and probabilities out, for one model version and ONNX variant."""
+    """Text in, labels and probabilities out, for one model version, engine and ONNX variant."""
 
     def __init__(self, session, tokenizer, meta: dict, *, name: str, version: int | None,
-                 variant: str, pad_id: int = 0, settings: SessionSettings | None = None):
+                 variant: str, pad_id: int = 0, settings: SessionSettings | None = None,
+                 engine: str = "onnxruntime", choice: dict | None = None):
         self.session = session
+        self.engine = engine
+        self.choice = choice  # how engine: auto / variant: auto decided (None when given)
         self.tokenizer = tokenizer
         self.meta = meta
         self.labels: list[str] = list(meta["labels"])
@@ -136,24 +142,29 @@ class Predictor:
     @classmethod
     def from_registry(cls, ref: str, registry: "Registry | str | Path | None" = None,
                       provider: str = "auto", variant: str = "int8",
-                      settings: SessionSettings | None = None) -> "Predictor":
+                      settings: SessionSettings | None = None,
+                      engine: str = "onnxruntime") -> "Predictor":
         """Load ``ref`` ("name", "name:3", "name@production") after verifying its checksums."""
         from mlops_dl.registry import Registry
 
         reg = registry if isinstance(registry, Registry) else Registry(registry)
-        return cls.from_version(reg.get(ref, verify=True), provider, variant, settings)
+        return cls.from_version(reg.get(ref, verify=True), provider, variant, settings, engine)
 
     @classmethod
     def from_version(cls, mv: "ModelVersion", provider: str = "auto", variant: str = "int8",
-                     settings: SessionSettings | None = None) -> "Predictor":
+                     settings: SessionSettings | None = None,
+                     engine: str = "onnxruntime") -> "Predictor":
         return cls.from_dir(mv.path, provider, variant, settings, name=mv.name,
-                            version=mv.version)
+                            version=mv.version, engine=engine)
 
     @classmethod
     def from_dir(cls, path: str | Path, provider: str = "auto", variant: str = "int8",
                  settings: SessionSettings | None = None, *, name: str | None = None,
-                 version: int | None = None) -> "Predictor":
-        """Load a version-dir layout (model.json, tokenizer.json, ONNX variants)."""
+                 version: int | None = None, engine: str = "onnxruntime") -> "Predictor":
+        """Load a version-dir layout (model.json, tokenizer.json, ONNX variants).
+
+        ``engine``/``variant`` "auto": the fastest gated pair on this machine (mlops_dl.choice).
+        """
         path = Path(path)
         meta_path = path / "model.json"
         if not meta_path.is_file():
@@ -162,20 +173,29 @@ class Predictor:
         for key in ("labels", "max_length"):
             if key not in meta:
                 raise RegistryError(f"{meta_path}: missing key {key!r}")
-        if variant not in VARIANTS:
-            raise MlopsError(f"variant {variant!r}: expected one of {', '.join(VARIANTS)}")
-        variants = meta.get("variants") or {"fp32": "model.onnx"}
-        if variant not in variants or not (path / variants[variant]).is_file():
-            have = ", ".join(v for v in variants if (path / variants[v]).is_file()) or "none"
-            raise RegistryError(
-                f"{path}: this version has no {variant!r} variant (available: {have}); "
-                f"choose another, e.g. --set serve.variant=fp32"
-            )
+        name = name or meta.get("name", path.name)
+        ref = f"{name}:{version}" if version is not None else str(path)
+        variants_mod.check_choice(engine, variant)
+        if provider not in PROVIDERS:
+            raise MlopsError(f"provider {provider!r}: expected one of {', '.join(PROVIDERS)}")
         settings = settings or SessionSettings()
-        session = make_session(path / variants[variant], provider, settings)
+        choice = None
+        if "auto" in (engine, variant):
+            from mlops_dl.choice import choose
+
+            choice = choose(path, meta, ref, engine, variant, provider, settings)
+            engine, variant = choice["engine"], choice["variant"]
+        model_file = variants_mod.resolve(path, meta, engine, variant, ref)
+        if engine == "openvino":
+            from mlops_dl.openvino_session import OpenVinoSession
+
+            session = OpenVinoSession(model_file, settings.intra_op_threads)
+        else:
+            session = make_session(model_file, provider, settings)
         tok = load_tokenizer(path / "tokenizer.json", int(meta["max_length"]))
-        return cls(session, tok, meta, name=name or meta.get("name", path.name), version=version,
-                   variant=variant, pad_id=_pad_id(tok, path, meta), settings=settings)
+        return cls(session, tok, meta, name=name, version=version, variant=variant,
+                   pad_id=_pad_id(tok, path, meta), settings=settings, engine=engine,
+                   choice=choice)
 
     # ------------------------------------------------------------------ inference
     @property
@@ -247,8 +267,14 @@ class Predictor:
 
     def describe(self) -> dict:
         """What is loaded, for /readyz, logs and benchmark reports."""
-        return {"model": self.model_name, "version": self.version, "variant": self.variant,
-                "provider": self.provider, "labels": self.labels, "max_length": self.max_length,
-                "intra_op_threads": self.settings.intra_op_threads,
-                "spinning": self.settings.spinning,
-                "graph_optimization": self.settings.graph_optimization}
+        out = {"model": self.model_name, "version": self.version, "engine": self.engine,
+               "variant": self.variant, "provider": self.provider, "labels": self.labels,
+               "max_length": self.max_length,
+               "intra_op_threads": self.settings.intra_op_threads,
+               "spinning": self.settings.spinning,
+               "graph_optimization": self.settings.graph_optimization}
+        if self.engine == "openvino":
+            out["precision"] = self.session.precision
+        if self.choice is not None:
+            out["choice"] = self.choice
+        return out

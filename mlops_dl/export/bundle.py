@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from mlops_dl import config as config_mod
+from mlops_dl.variants import FILES
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+ORT_VARIANTS = ("fp32", "int8", "int8-static", "int8-nncf")  # the variants onnxruntime runs
 
 
 def _write_json(path: Path, data) -> None:
@@ -78,7 +79,7 @@ def write_bundle(out: Path, *, run, onnx_files: dict[str, Path], model_meta: dic
     """Write every bundle file into ``out`` (the registry adds checksums.json)."""
     out.mkdir(parents=True, exist_ok=True)
     for variant, src in onnx_files.items():
-        shutil.copyfile(src, out / VARIANT_FILES[variant])
+        shutil.copyfile(src, out / FILES[variant])
     for name in TOKENIZER_FILES:
         if (run.model_dir / name).is_file():
             shutil.copyfile(run.model_dir / name, out / name)

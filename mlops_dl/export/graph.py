@@ -88,6 +88,14 @@ def quantize_int8(src: Path, dst: Path, per_channel: bool = True) -> dict:
     return {"method": "dynamic", "weight_type": "QInt8", "per_channel": per_channel}
 
 
+def architecture(model_config) -> dict:
+    """Encoder sizes from the HF config, for FLOP counts in benchmarks."""
+    keys = {"layers": "num_hidden_layers", "hidden": "hidden_size",
+            "intermediate": "intermediate_size", "heads": "num_attention_heads"}
+    return {k: int(getattr(model_config, v)) for k, v in keys.items()
+            if isinstance(getattr(model_config, v, None), int)}
+
+
 def graph_stats(path: Path) -> dict:
     """Node count, op-type histogram, opset and size of an ONNX file."""
     import onnx

@@ -1,8 +1,10 @@
 """``export_run``: a training run dir -> validated ONNX variants -> a registered version.
 
 Steps: 1 open the run, 2 PyTorch reference logits on validation texts, 3 export, 4 fuse,
-5 quantize, 6 check every variant (logit tolerance, agreement, int8 F1 gate), 7 bundle,
-8 register. A failed check raises before step 8, so nothing is registered.
+5 quantize (dynamic int8; static QDQ and NNCF int8 calibrated on training texts), 6 check every
+variant (logit tolerance, agreement, int8 F1 gate), 7 bundle, 8 register. A failed check of
+fp32 or dynamic int8 raises before step 8, so nothing is registered; a static or NNCF int8 that
+fails the same gate is left out of the version (its figures in the log and validation.json).
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ import numpy as np
 from mlops_dl.config import ExportConfig
 from mlops_dl.errors import ConfigError, MlopsError
 from mlops_dl.export import bundle as bundle_mod
-from mlops_dl.export import graph, validate
+from mlops_dl.export import graph, quantize, validate
 from mlops_dl.export.source import RunSource, open_run
 from mlops_dl.registry import ModelVersion, Registry
+from mlops_dl.variants import FILES
+
+OPTIONAL = ("int8-static", "int8-nncf", "fp32-plain")  # left out when they fail their check
 
 Log = Callable[[str], None]
 
@@ -62,19 +67,24 @@ def export_run(run_dir: str | Path, name: str = "", registry: str | Path | None 
     ref = _reference(run, tokenizer, model, log)  # 2
     with tempfile.TemporaryDirectory(prefix="mlops-dl-export-") as tmp:
         work = Path(tmp)
-        files, graphs, fusion = _build_variants(model, tokenizer, ecfg, work, log)  # 3-5
+        calibration = _calibration_feeds(run, tokenizer, ecfg)
+        files, graphs, fusion = _build_variants(model, tokenizer, ecfg, work, log,
+                                                calibration)  # 3-5
         logits, checks = _check_variants(files, graphs, ref, run.labels, ecfg, log)  # 6
+        dropped = _drop_failed_optional(files, checks, graphs, log)
         validation = {
             "split": "validation", "n_texts": len(ref.texts), "data_dir": run.data_json.get("data_dir"),
             "exporter": ecfg.exporter, "optimized": ecfg.optimize, "fusion": fusion,
             "graphs": graphs, "variants": checks,
             "tokenizer_parity": validate.tokenizer_parity(
                 run.model_dir / "tokenizer.json", ref.texts, tokenizer, run.cfg.model.max_length),
+            "dropped": dropped,
             "passed": all(c["passed"] for c in checks.values()),
         }
         if not validation["passed"]:
             raise ExportError(_failure_message(run, checks))
-        out = _write_bundle(work / "bundle", run, name, tokenizer, ref, files, logits, validation)  # 7
+        out = _write_bundle(work / "bundle", run, name, tokenizer, ref, files, logits, validation,
+                            model.config)  # 7
         version = reg.register(name, out)  # 8
     return ExportResult(version, validation)
 
@@ -88,8 +98,23 @@ def _reference(run: RunSource, tokenizer, model, log: Log) -> Reference:
     return Reference(texts, gold, batches, validate.torch_logits(model, batches))
 
 
-def _build_variants(model, tokenizer, ecfg: ExportConfig, work: Path, log: Log):
-    """Export (3), fuse (4) and quantize (5); return files, graph stats and fusion stats."""
+def _calibration_feeds(run: RunSource, tokenizer, ecfg: ExportConfig) -> list[dict]:
+    """Token batches of a seeded training sample (static int8 calibration); [] when unused."""
+    if ecfg.quantize != "int8" or not (ecfg.int8_static or ecfg.int8_nncf):
+        return []
+    texts = run.calibration_texts(ecfg.calibration_samples)
+    names = graph.input_names(tokenizer)
+    return validate.encode(tokenizer, texts, names, run.cfg.model.max_length,
+                           ecfg.batch_size).feeds
+
+
+def _build_variants(model, tokenizer, ecfg: ExportConfig, work: Path, log: Log,
+                    calibration: list[dict]):
+    """Export (3), fuse (4) and quantize (5); return files, graph stats and fusion stats.
+
+    Files: fp32 (fused when export.optimize), fp32-plain (the unfused export, standard ops
+    only, for OpenVINO), int8 (dynamic), int8-static and int8-nncf (QDQ on the plain graph).
+    """
     raw = work / "raw.onnx"
     log(f"exporting ONNX ({ecfg.exporter} exporter, opset {ecfg.opset})")
     graph.export_onnx(model, tokenizer, raw, ecfg.opset, ecfg.exporter)
@@ -100,23 +125,48 @@ def _build_variants(model, tokenizer, ecfg: ExportConfig, work: Path, log: Log):
         fusion = graph.optimize(raw, files["fp32"], model.config)
         graphs["fused"] = graph.graph_stats(files["fp32"])
         log(f"fused: {graphs['exported']['nodes']} -> {graphs['fused']['nodes']} nodes")
+        if ecfg.portable:
+            files["fp32-plain"] = raw
     if ecfg.quantize == "int8":
         files["int8"] = work / "int8.onnx"
         quantization = graph.quantize_int8(files["fp32"], files["int8"], ecfg.int8_per_channel)
         graphs["int8"] = graph.graph_stats(files["int8"]) | {"quantization": quantization}
+    if calibration and ecfg.int8_static:
+        log(f"static int8 (QDQ), calibrated on {sum(len(f['input_ids']) for f in calibration)} "
+            "training texts")
+        files["int8-static"] = work / "int8-static.onnx"
+        how = quantize.quantize_static_int8(raw, files["int8-static"], calibration,
+                                            ecfg.int8_per_channel)
+        graphs["int8-static"] = graph.graph_stats(files["int8-static"]) | {"quantization": how}
+    if calibration and ecfg.int8_nncf:
+        why = quantize.nncf_available()
+        if why:
+            log(f"NNCF int8 skipped: {why}")
+            graphs["int8-nncf"] = {"skipped": why}
+        else:
+            log("NNCF int8 (post-training quantization)")
+            files["int8-nncf"] = work / "int8-nncf.onnx"
+            how = quantize.quantize_nncf_int8(raw, files["int8-nncf"], calibration)
+            graphs["int8-nncf"] = graph.graph_stats(files["int8-nncf"]) | {"quantization": how}
     return files, graphs, fusion
+
+
+def _graph_key(variant: str, ecfg: ExportConfig) -> str:
+    if variant in ("fp32-plain",) or (variant == "fp32" and not ecfg.optimize):
+        return "exported"
+    return "fused" if variant == "fp32" else variant
 
 
 def _check_variants(files: dict, graphs: dict, ref: Reference, labels: list[str],
                     ecfg: ExportConfig, log: Log) -> tuple[dict, dict]:
     """Run every variant on the reference batches and check it against PyTorch (6)."""
     logits, checks = {}, {}
-    limits = {"fp32": (ecfg.atol_fp32, None), "int8": (ecfg.atol_int8, ecfg.max_f1_drop)}
     for variant, path in files.items():
         logits[variant] = validate.ort_logits(path, ref.batches)  # (N, L)
-        atol, max_drop = limits[variant]
+        int8 = variant.startswith("int8")
+        atol, max_drop = (ecfg.atol_int8, ecfg.max_f1_drop) if int8 else (ecfg.atol_fp32, None)
         c = validate.check_variant(logits[variant], ref.logits, ref.gold, labels, atol, max_drop)
-        c["graph"] = graphs["int8" if variant == "int8" else "fused" if ecfg.optimize else "exported"]
+        c["graph"] = graphs[_graph_key(variant, ecfg)]
         checks[variant] = c
         log(f"{variant}: max|dlogit| {c['max_abs_logit_diff']:.2e}, agreement "
             f"{c['label_agreement']:.4f}, macro-F1 {c['macro_f1']:.4f} "
@@ -124,8 +174,33 @@ def _check_variants(files: dict, graphs: dict, ref: Reference, labels: list[str]
     return logits, checks
 
 
+def _drop_failed_optional(files: dict, checks: dict, graphs: dict, log: Log) -> dict:
+    """Leave out optional variants that failed their check; {variant: why} (figures inside)."""
+    dropped = {}
+    for variant in OPTIONAL:
+        if variant in checks and not checks[variant]["passed"]:
+            why = _check_failures(variant, checks[variant])
+            log(f"{variant} not registered: {why}")
+            dropped[variant] = why
+            files.pop(variant)
+            checks.pop(variant)
+    for variant, why in graphs.items():
+        if isinstance(why, dict) and "skipped" in why:
+            dropped[variant] = why["skipped"]
+    return dropped
+
+
+def _openvino_table(files: dict, ecfg: ExportConfig) -> dict:
+    """OpenVINO's variants: the portable fp32 (the unfused export) and the QDQ int8 files."""
+    table = {}
+    if "fp32-plain" in files or not ecfg.optimize:
+        table["fp32"] = FILES["fp32-plain"] if "fp32-plain" in files else FILES["fp32"]
+    table.update({v: FILES[v] for v in ("int8-static", "int8-nncf") if v in files})
+    return table
+
+
 def _write_bundle(out: Path, run: RunSource, name: str, tokenizer, ref: Reference,
-                  files: dict, logits: dict, validation: dict) -> Path:
+                  files: dict, logits: dict, validation: dict, model_config) -> Path:
     """model.json + every bundle file (7); eval samples use the variant served by default."""
     ecfg = run.cfg.export
     served = "int8" if "int8" in files else "fp32"
@@ -133,7 +208,9 @@ def _write_bundle(out: Path, run: RunSource, name: str, tokenizer, ref: Referenc
     meta = {
         "name": name, "labels": run.labels, "max_length": run.cfg.model.max_length,
         "inputs": graph.input_names(tokenizer), "outputs": ["logits"],
-        "variants": {v: bundle_mod.VARIANT_FILES[v] for v in files},
+        "variants": {v: FILES[v] for v in files if v in bundle_mod.ORT_VARIANTS},
+        "openvino": _openvino_table(files, ecfg),
+        "architecture": graph.architecture(model_config),
         "opset": validation["graphs"]["exported"]["opset"], "optimized": ecfg.optimize,
         "exporter": ecfg.exporter, "pad_token_id": tokenizer.pad_token_id,
         "pad_token": tokenizer.pad_token, "source_run": run.run_dir.name,
@@ -149,17 +226,21 @@ def _write_bundle(out: Path, run: RunSource, name: str, tokenizer, ref: Referenc
         lineage_doc=bundle_mod.lineage(run, ecfg.exporter), samples=samples, ref_stats=stats)
 
 
-def _failure_message(run: RunSource, checks: dict) -> str:
+def _check_failures(variant: str, c: dict) -> str:
     parts = []
-    for variant, c in checks.items():
-        if not c["logits_ok"]:
-            parts.append(f"{variant}: max |logit diff| {c['max_abs_logit_diff']:.4g} > "
-                         f"export.atol_{variant} {c['atol']}")
-        if not c["f1_ok"]:
-            parts.append(f"{variant}: macro-F1 {c['macro_f1']:.4f} vs PyTorch "
-                         f"{c['torch_macro_f1']:.4f}, a drop of {c['f1_drop_points']:.2f} points > "
-                         f"export.max_f1_drop {c['max_f1_drop']} (label agreement "
-                         f"{c['label_agreement']:.4f})")
+    if not c["logits_ok"]:
+        parts.append(f"{variant}: max |logit diff| {c['max_abs_logit_diff']:.4g} > "
+                     f"export.atol_{variant.split('-')[0]} {c['atol']}")
+    if not c["f1_ok"]:
+        parts.append(f"{variant}: macro-F1 {c['macro_f1']:.4f} vs PyTorch "
+                     f"{c['torch_macro_f1']:.4f}, a drop of {c['f1_drop_points']:.2f} points > "
+                     f"export.max_f1_drop {c['max_f1_drop']} (label agreement "
+                     f"{c['label_agreement']:.4f})")
+    return "; ".join(parts)
+
+
+def _failure_message(run: RunSource, checks: dict) -> str:
+    parts = [_check_failures(v, c) for v, c in checks.items() if not c["passed"]]
     return (f"export of {run.run_dir} refused, nothing was registered: " + "; ".join(parts)
             + ". Loosen the tolerance with --set export.<key>=..., or export without int8 "
             "(--quantize none).")

@@ -41,16 +41,24 @@ class RunSource:
             raise MlopsError(f"{path}: not valid JSON: {e}") from None
 
     def validation_split(self, n: int) -> tuple[list[str], list[int]]:
+        """A seeded sample of ``n`` validation texts (all when fewer) and their label ids."""
+        return self.split_sample("validation", n)
+
+    def calibration_texts(self, n: int) -> list[str]:
+        """A seeded sample of ``n`` training texts: what static int8 calibrates its ranges on."""
+        return self.split_sample("train", n)[0]
+
+    def split_sample(self, split: str, n: int) -> tuple[list[str], list[int]]:
         data_dir = self.data_json.get("data_dir")
         if not data_dir or not Path(data_dir).is_dir():
             raise DataError(f"{self.run_dir / 'data.json'}: data_dir {data_dir!r} does not exist; "
-                            f"the validation texts are needed to check the export")
+                            f"the {split} texts are needed to check the export")
         data = load_prepared(data_dir)
         if data.labels != self.labels:
             raise DataError(f"{data_dir}: labels {data.labels} differ from the model's {self.labels}")
-        texts, gold = data.texts_labels("validation")
+        texts, gold = data.texts_labels(split)
         if not texts:
-            raise DataError(f"{data_dir}: the validation split is empty")
+            raise DataError(f"{data_dir}: the {split} split is empty")
         if n < len(texts):  # a seeded sample: split files keep source order (often by label)
             keep = sorted(np.random.default_rng(0).permutation(len(texts))[:n].tolist())
             texts, gold = [texts[i] for i in keep], [gold[i] for i in keep]

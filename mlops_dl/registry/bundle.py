@@ -45,9 +45,10 @@ def fill_stage(stage: Path, bundle: Path, name: str, metadata: dict) -> None:
     meta.update(metadata)
     meta["name"] = name
     meta.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    for variant, rel in meta.get("variants", {}).items():
-        if not (stage / rel).is_file():
-            raise RegistryError(f"bundle {bundle}: variant {variant!r} file {rel!r} is missing")
+    for key in ("variants", "openvino"):
+        for variant, rel in (meta.get(key) or {}).items():
+            if not (stage / rel).is_file():
+                raise RegistryError(f"bundle {bundle}: {key} {variant!r} file {rel!r} is missing")
     (stage / MODEL_JSON).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     for sub in integrity.MUTABLE_DIRS:
         (stage / sub).mkdir(exist_ok=True)

@@ -1,0 +1,73 @@
+"""The machine we run on: CPU model and flags, GPU name, bf16 support and a fingerprint.
+
+One owner for what benchmarks record, what `engine: auto` compares stored results against and
+what `train.precision: auto` decides on. Stdlib only (torch is asked only if already imported).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+# flags that change which kernels the engines pick (the rest of /proc/cpuinfo does not matter)
+RELEVANT_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni",
+                  "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile", "avx512_fp16")
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+@lru_cache(maxsize=1)
+def _cpuinfo() -> tuple[str, frozenset[str]]:
+    path = Path("/proc/cpuinfo")
+    name, flags = "", frozenset()
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "model name" and not name:
+                name = value.strip()
+            elif key in ("flags", "Features") and not flags:
+                flags = frozenset(value.split())
+    return name or platform.processor() or platform.machine(), flags
+
+
+def cpu_name() -> str:
+    """The CPU model string, e.g. 'Intel(R) Xeon(R) Processor @ 2.60GHz'."""
+    return _cpuinfo()[0]
+
+
+def cpu_flags() -> list[str]:
+    """The performance-relevant CPU flags this machine has (sorted)."""
+    return sorted(f for f in RELEVANT_FLAGS if f in _cpuinfo()[1])
+
+
+def cpu_has_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AMX or AVX512-BF16)."""
+    return any(f in _cpuinfo()[1] for f in BF16_FLAGS)
+
+
+def gpu_name() -> str | None:
+    """The first CUDA device's name when torch is already loaded and sees one; else None."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        return None
+    return str(torch.cuda.get_device_name(0))
+
+
+def describe() -> dict:
+    """CPU model, relevant flags, cores (and GPU when known) for reports."""
+    out = {"cpu": cpu_name(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
+           "machine": platform.machine(), "fingerprint": fingerprint()}
+    gpu = gpu_name()
+    if gpu:
+        out["gpu"] = gpu
+    return out
+
+
+def fingerprint() -> str:
+    """A short hash of CPU model, relevant flags and core count: same value = comparable timings."""
+    raw = "|".join([cpu_name(), ",".join(cpu_flags()), str(os.cpu_count())])
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]

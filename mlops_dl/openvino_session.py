@@ -1,0 +1,77 @@
+"""An OpenVINO CPU model behind the small session surface the Predictor uses (run, inputs,
+providers), so tokenizing, length-sorted batching and result order stay one code path.
+
+Precision: bf16 where the CPU computes it natively (AMX / AVX512-BF16), f32 otherwise.
+OpenVINO is the optional extra ``openvino``; without it this is a one-line MlopsError.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mlops_dl.errors import MlopsError, RegistryError
+from mlops_dl.machine import cpu_has_bf16
+
+INSTALL_HINT = "pip install 'mlops-dl[openvino]'"
+
+
+def import_openvino():
+    """The openvino module, or a one-line error naming the extra to install."""
+    try:
+        import openvino
+    except ImportError:
+        raise MlopsError(f"engine 'openvino' needs the openvino extra: {INSTALL_HINT}") from None
+    return openvino
+
+
+def precision_hint(requested: str = "auto") -> str:
+    """'bf16' when requested or (auto) when the CPU has native bf16; else 'f32'."""
+    if requested not in ("auto", "bf16", "f32"):
+        raise MlopsError(f"openvino precision {requested!r}: expected auto, bf16 or f32")
+    if requested == "auto":
+        return "bf16" if cpu_has_bf16() else "f32"
+    return requested
+
+
+@dataclass(frozen=True)
+class _Input:
+    name: str
+
+
+class OpenVinoSession:
+    """A compiled OpenVINO CPU model; ``run(["logits"], feeds)`` like an InferenceSession."""
+
+    def __init__(self, model_path: Path, threads: int = 0, precision: str = "auto"):
+        ov = import_openvino()
+        self.precision = precision_hint(precision)
+        config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY",
+                  "NUM_STREAMS": 1}
+        if threads > 0:
+            config["INFERENCE_NUM_THREADS"] = threads
+        try:
+            compiled = ov.Core().compile_model(str(model_path), "CPU", config)
+        except Exception as e:  # OpenVINO raises RuntimeError with a long multi-line text
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise RegistryError(f"cannot load {model_path} with OpenVINO: {first}") from None
+        self._compiled = compiled
+        self._request = compiled.create_infer_request()
+        self._output = compiled.output("logits")
+        self._inputs = [_Input(i.get_any_name()) for i in compiled.inputs]
+        self._lock = threading.Lock()  # one infer request: one call at a time
+        self.version = ov.__version__
+
+    def get_inputs(self) -> list[_Input]:
+        return list(self._inputs)
+
+    def get_providers(self) -> list[str]:
+        return ["OpenVINO-CPU"]
+
+    def run(self, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Logits for one padded batch. feeds: each (B, T) int64 -> [(B, L) float32]"""
+        with self._lock:
+            result = self._request.infer(feeds, share_inputs=True)
+            return [np.array(result[self._output], dtype=np.float32, copy=True)]

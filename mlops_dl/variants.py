@@ -1,0 +1,66 @@
+"""Engines x variants: which ONNX file of a model version each inference engine runs.
+
+model.json ``variants`` maps onnxruntime's variants to files (fused fp32, dynamic int8,
+static QDQ int8); model.json ``openvino`` maps OpenVINO's variants to portable files (the
+unfused fp32 export, the QDQ int8 and the NNCF int8). A version exported before the OpenVINO
+engine existed has no ``openvino`` table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlops_dl.errors import MlopsError, RegistryError
+
+ENGINES = ("onnxruntime", "openvino")
+VARIANTS = ("int8", "fp32", "int8-static", "int8-nncf")
+FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "int8-static": "model.int8-static.onnx",
+         "int8-nncf": "model.int8-nncf.onnx", "fp32-plain": "model.plain.onnx"}
+# the GEMM compute type each variant runs in (for the achieved fraction of the machine's peak)
+COMPUTE = {"fp32": "fp32", "int8": "int8", "int8-static": "int8", "int8-nncf": "int8"}
+
+
+def check_choice(engine: str, variant: str) -> None:
+    """Refuse an unknown engine or variant (``auto`` is resolved by mlops_dl.choice)."""
+    if engine not in (*ENGINES, "auto"):
+        raise MlopsError(f"engine {engine!r}: expected one of {', '.join(ENGINES)} or auto")
+    if variant not in (*VARIANTS, "auto"):
+        raise MlopsError(f"variant {variant!r}: expected one of {', '.join(VARIANTS)} or auto")
+
+
+def table(meta: dict, engine: str) -> dict[str, str]:
+    """{variant: file name} for ``engine`` as the version's model.json records it."""
+    if engine == "openvino":
+        return dict(meta.get("openvino") or {})
+    return dict(meta.get("variants") or {"fp32": FILES["fp32"]})
+
+
+def available(path: Path, meta: dict, engine: str) -> list[str]:
+    """The variants of ``engine`` whose files exist in the version dir."""
+    return [v for v, f in table(meta, engine).items() if (Path(path) / f).is_file()]
+
+
+def unavailable_reason(meta: dict, engine: str, ref: str) -> str:
+    """Why ``engine`` has nothing to run in this version ("" when it has a table)."""
+    if engine == "openvino" and not meta.get("openvino"):
+        return (f"{ref} was exported before the OpenVINO engine existed (no portable ONNX in "
+                f"it); re-export its run to add one: mlops-dl export "
+                f"{meta.get('source_run', 'RUN_DIR')} (runs/<id>)")
+    return ""
+
+
+def resolve(path: Path, meta: dict, engine: str, variant: str, ref: str) -> Path:
+    """The file ``engine`` runs for ``variant``; a clear RegistryError when there is none."""
+    check_choice(engine, variant)
+    why = unavailable_reason(meta, engine, ref)
+    if why:
+        raise RegistryError(why)
+    files = table(meta, engine)
+    if variant not in files or not (Path(path) / files[variant]).is_file():
+        have = ", ".join(available(path, meta, engine)) or "none"
+        flag = "--variant" if engine == "onnxruntime" else f"--engine {engine} --variant"
+        raise RegistryError(
+            f"{ref}: no {variant!r} variant for {engine} (available: {have}); choose another, "
+            f"e.g. {flag} {have.split(', ')[0]} or --set serve.variant=..."
+        )
+    return Path(path) / files[variant]

@@ -30,14 +30,22 @@ def check_choice(engine: str, variant: str) -> None:
 
 def table(meta: dict, engine: str) -> dict[str, str]:
     """{variant: file name} for ``engine`` as the version's model.json records it."""
-    if engine == "openvino":
-        return dict(meta.get("openvino") or {})
+    if engine == "openvino":  # "int8" there = NNCF int8, else the static QDQ int8
+        files = dict(meta.get("openvino") or {})
+        int8 = files.get("int8-nncf") or files.get("int8-static")
+        return {**files, "int8": int8} if int8 and "int8" not in files else files
     return dict(meta.get("variants") or {"fp32": FILES["fp32"]})
 
 
-def available(path: Path, meta: dict, engine: str) -> list[str]:
-    """The variants of ``engine`` whose files exist in the version dir."""
-    return [v for v, f in table(meta, engine).items() if (Path(path) / f).is_file()]
+def available(path: Path, meta: dict, engine: str, distinct: bool = False) -> list[str]:
+    """The variants of ``engine`` whose files exist in the version dir (``distinct``: one name
+    per file, so an alias such as OpenVINO's int8 is not listed twice)."""
+    seen, out = set(), []
+    for variant, name in table(meta, engine).items():
+        if (Path(path) / name).is_file() and not (distinct and name in seen):
+            seen.add(name)
+            out.append(variant)
+    return out
 
 
 def unavailable_reason(meta: dict, engine: str, ref: str) -> str:

@@ -57,16 +57,21 @@ def canvas_show(canvas: CanvasOpt = DEFAULT_CANVAS, as_json: JsonOpt = False) ->
 
 def accept(ref: Annotated[str, typer.Argument(help="Version: name, name:N or name@alias.")],
            canvas: CanvasOpt = DEFAULT_CANVAS, registry: RegistryOpt = None,
-           data: DataOpt = None, as_json: JsonOpt = False) -> None:
+           data: DataOpt = None, as_json: JsonOpt = False,
+           engine: Annotated[Optional[str], typer.Option("--engine", help="onnxruntime, "
+                             "openvino or auto (default: the canvas's latency.engine).")] = None,
+           ) -> None:
     """Acceptance test on the frozen test split vs the canvas; stored as acceptance.json."""
     from mlops_dl.gates.accept import accept as run_accept
     from mlops_dl.gates.accept import summary_rows
 
-    result = run_accept(open_registry(registry), ref, load_canvas_file(canvas), data)
+    result = run_accept(open_registry(registry), ref, load_canvas_file(canvas), data,
+                        engine=engine)
     if as_json:
         echo_json({k: v for k, v in result.items() if k != "test_predictions"})
     else:
-        table = Table(title=f"acceptance of {result['ref']} ({result['variant']}, "
+        table = Table(title=f"acceptance of {result['ref']} ({result['engine']} "
+                            f"{result['variant']}, "
                             f"{result['n_test']} test texts)")
         for col in ("check", "value", "threshold", "result"):
             table.add_column(col)

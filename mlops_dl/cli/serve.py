@@ -21,7 +21,10 @@ RegistryOpt = Annotated[
                  help="Registry root (default: $MLOPS_DL_REGISTRY or ./registry)."),
 ]
 ProviderOpt = Annotated[str, typer.Option("--provider", help="auto, cpu or cuda.")]
-VariantOpt = Annotated[str, typer.Option("--variant", help="ONNX variant: int8 or fp32.")]
+VariantOpt = Annotated[str, typer.Option("--variant", help="ONNX variant: int8, fp32, "
+                                          "int8-static, int8-nncf or auto.")]
+EngineOpt = Annotated[str, typer.Option("--engine", help="onnxruntime, openvino or auto (the "
+                                        "fastest gated engine x variant on this machine).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -51,6 +54,7 @@ def predict(
     registry: RegistryOpt = None,
     provider: ProviderOpt = "auto",
     variant: VariantOpt = "int8",
+    engine: EngineOpt = "onnxruntime",
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Rows read per chunk.")] = 8192,
     as_json: JsonOpt = False,
 ) -> None:
@@ -60,7 +64,10 @@ def predict(
     from mlops_dl.runtime import Predictor
     from mlops_dl.serve.scoring import score_file
 
-    predictor = Predictor.from_registry(ref, registry, provider=provider, variant=variant)
+    predictor = Predictor.from_registry(ref, registry, provider=provider, variant=variant,
+                                        engine=engine)
+    if predictor.choice:
+        console.print(f"[dim]auto: {predictor.choice['reason']}[/]", highlight=False)
     columns = (TextColumn("[bold]scoring[/] {task.description}"), BarColumn(),
                TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=make_console(stderr=True), disable=as_json) as bar:
@@ -97,6 +104,10 @@ def serve(
                                                    "file; its serve section is used.")] = None,
     sets: SetOpt = None,
     registry: RegistryOpt = None,
+    engine: Annotated[Optional[str], typer.Option("--engine", help="onnxruntime, openvino or "
+                                                  "auto (serve.engine).")] = None,
+    variant: Annotated[Optional[str], typer.Option("--variant", help="int8, fp32, int8-static, "
+                                                   "int8-nncf or auto (serve.variant).")] = None,
 ) -> None:
     """Serve REF over HTTP: POST /v1/predict, /healthz, /readyz, /metrics, /docs; hot swap."""
     import dataclasses
@@ -105,10 +116,13 @@ def serve(
     from mlops_dl.serve.app import run_server
 
     cfg = serve_config(config, sets)
-    given = {"host": host, "port": port, "workers": workers}
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in given.items() if v is not None})
+    given = {"host": host, "port": port, "workers": workers, "engine": engine, "variant": variant}
+    given = {k: v for k, v in given.items() if v is not None}
+    if given:  # validated like the config file (a bad --engine names the key)
+        cfg = config_mod.build_section(config_mod.ServeConfig, {**dataclasses.asdict(cfg),
+                                                                **given}, "command line", "serve.")
     mv = Registry(registry).get(ref, verify=True)  # fail fast, with a clear message
-    console.print(f"serving [bold]{ref}[/] (now {mv.ref}, {cfg.variant}) on "
+    console.print(f"serving [bold]{ref}[/] (now {mv.ref}, {cfg.engine} {cfg.variant}) on "
                   f"http://{cfg.host}:{cfg.port}  docs: /docs  workers: {cfg.workers}")
     run_server(cfg, ref, str(registry) if registry else None)
 

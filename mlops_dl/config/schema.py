@@ -258,7 +258,9 @@ class ServeConfig:
     port: int = 8000
     workers: int = 1
     provider: Literal["auto", "cpu", "cuda"] = "auto"
-    variant: Literal["int8", "fp32"] = "int8"
+    # auto = the fastest engine x variant that passed the export gate on this machine
+    engine: Literal["onnxruntime", "openvino", "auto"] = "onnxruntime"
+    variant: Literal["int8", "fp32", "int8-static", "int8-nncf", "auto"] = "int8"
     intra_op_threads: int = 0  # 0 = onnxruntime default
     spinning: bool = False  # ORT thread spinning: faster on a quiet machine, slower when shared
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"  # ORT graph level

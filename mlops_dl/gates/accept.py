@@ -51,19 +51,21 @@ def load_test_split(mv, data_dir: str | Path | None = None) -> TestSplit:
     return TestSplit(texts, [remap[i] for i in ids], str(prepared.root), fp)
 
 
-def predictor_for(mv, variant: str):
+def predictor_for(mv, variant: str, engine: str = "onnxruntime"):
     from mlops_dl.runtime import Predictor
 
-    if variant not in mv.meta.get("variants", {}):
+    if engine == "onnxruntime" and variant != "auto" and variant not in mv.meta.get("variants", {}):
         variant = "fp32"
-    return Predictor.from_version(mv, provider="auto", variant=variant)
+    return Predictor.from_version(mv, provider="auto", variant=variant, engine=engine)
 
 
-def stored_predictions(mv, split: TestSplit, variant: str) -> list[int] | None:
+def stored_predictions(mv, split: TestSplit, variant: str,
+                       engine: str = "onnxruntime") -> list[int] | None:
     """Test predictions from an earlier acceptance on the same split and variant, if any."""
     prev = mv.attachment(ATTACHMENT) or {}
     same = (prev.get("test_fingerprint") == split.fingerprint and split.fingerprint
-            and prev.get("variant") == variant and len(prev.get("test_predictions", [])) == len(split.gold))
+            and prev.get("variant") == variant
+            and prev.get("engine", "onnxruntime") == engine and len(prev.get("test_predictions", [])) == len(split.gold))
     return list(prev["test_predictions"]) if same else None
 
 
@@ -82,7 +84,8 @@ def offline_checks(report: dict, gate) -> list[dict]:
 def latency_check(mv, predictor, texts: list[str], budget) -> dict:
     """p95 batch-1 latency from bench.json, else timed now on ``budget.measure_texts`` texts."""
     bench = mv.attachment("bench.json") or {}
-    engine = (bench.get("engines") or {}).get(f"onnx-{predictor.variant}") or {}
+    prefix = "openvino" if predictor.engine == "openvino" else "onnx"
+    engine = (bench.get("engines") or {}).get(f"{prefix}-{predictor.variant}") or {}
     p95 = (engine.get("batch1") or {}).get("p95_ms")
     if isinstance(p95, (int, float)):
         hw = bench.get("hardware") or {}
@@ -104,16 +107,16 @@ def latency_check(mv, predictor, texts: list[str], budget) -> dict:
 
 
 def accept(registry, ref: str, canvas, data_dir: str | Path | None = None,
-           store: bool = True) -> dict:
+           store: bool = True, engine: str | None = None) -> dict:
     """Run the acceptance test of ``ref``; return (and attach) the acceptance.json dict."""
     mv = registry.get(ref, verify=True)
     split = load_test_split(mv, data_dir)
-    predictor = predictor_for(mv, canvas.latency.variant)
+    predictor = predictor_for(mv, canvas.latency.variant, engine or canvas.latency.engine)
     labels = predictor.labels
     if list(labels) != list(canvas.labels):
         raise MlopsError(f"{mv.ref} labels {labels} differ from the canvas labels {canvas.labels} "
                          f"({canvas.source})")
-    preds = stored_predictions(mv, split, predictor.variant)
+    preds = stored_predictions(mv, split, predictor.variant, predictor.engine)
     if preds is None:
         preds = predictor.predict_proba(split.texts).argmax(axis=1).tolist()  # (N,)
     report = classification_report(split.gold, preds, labels)
@@ -122,7 +125,7 @@ def accept(registry, ref: str, canvas, data_dir: str | Path | None = None,
     suite = behaviour.run_suite(predictor, split.texts, canvas.behaviour)
     gated = checks + (suite["checks"] if canvas.behaviour.gate else [])
     result = {
-        "ref": mv.ref, "variant": predictor.variant,
+        "ref": mv.ref, "engine": predictor.engine, "variant": predictor.variant,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "canvas": canvas.source, "canvas_sha256": canvas.sha256,
         "data_dir": split.data_dir, "test_fingerprint": split.fingerprint, "n_test": len(split.gold),

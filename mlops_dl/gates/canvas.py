@@ -35,7 +35,9 @@ class OfflineGate:
 class LatencyBudget:
     p95_ms: float = 50.0  # p95 latency at batch 1 on the target hardware
     hardware: str = "2-core x86 CPU"  # what the budget was agreed for (shown next to figures)
-    variant: Literal["int8", "fp32"] = "int8"  # the ONNX variant that is served and gated
+    # the ONNX variant that is served and gated (auto: the fastest gated one on this machine)
+    variant: Literal["int8", "fp32", "int8-static", "int8-nncf", "auto"] = "int8"
+    engine: Literal["onnxruntime", "openvino", "auto"] = "onnxruntime"  # the engine serving it
     measure_texts: int = 100  # texts timed when the version has no bench.json attachment
 
 

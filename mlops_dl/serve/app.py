@@ -64,7 +64,8 @@ def registry_holder(cfg: ServeConfig, ref: str, registry: str | None) -> ModelHo
     settings = session_settings(cfg)
     reg = Registry(registry)
     return ModelHolder.from_registry(
-        ref, reg, lambda mv: Predictor.from_version(mv, cfg.provider, cfg.variant, settings))
+        ref, reg, lambda mv: Predictor.from_version(mv, cfg.provider, cfg.variant, settings,
+                                                    cfg.engine))
 
 
 def create_app(cfg: ServeConfig, ref: str, registry: str | None = None,

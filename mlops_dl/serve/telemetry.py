@@ -30,7 +30,8 @@ class Telemetry:
         self.predictions = Counter("mlops_dl_predictions", "Predictions by label.", ["label"],
                                    registry=r)
         self.model_info = Gauge("mlops_dl_model_info", "The model version being served (1).",
-                                ["name", "version", "variant", "provider"], registry=r)
+                                ["name", "version", "engine", "variant", "provider", "chosen_by"],
+                                registry=r)
         self.swaps = Counter("mlops_dl_model_swaps", "Hot swaps to another version.", registry=r)
         self.log_dropped = Gauge("mlops_dl_prediction_log_dropped",
                                  "Prediction-log records dropped (writer too far behind).",
@@ -47,8 +48,10 @@ class Telemetry:
         self.model_info.labels(*self._model_labels(describe)).set(1)
 
     @staticmethod
-    def _model_labels(d: dict) -> tuple[str, str, str, str]:
-        return d["model"], str(d["version"]), d["variant"], d["provider"]
+    def _model_labels(d: dict) -> tuple[str, ...]:
+        chosen_by = (d.get("choice") or {}).get("source", "config")  # bench.json | calibration
+        return (d["model"], str(d["version"]), d.get("engine", "onnxruntime"), d["variant"],
+                d["provider"], chosen_by)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

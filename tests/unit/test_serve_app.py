@@ -61,8 +61,8 @@ def test_predict_health_ready_metrics(root, tmp_path):
         assert "mlops_dl_request_latency_seconds_bucket" in metrics
         assert "mlops_dl_batch_size_count 1.0" in metrics
         assert "mlops_dl_queue_depth 0.0" in metrics
-        assert ('mlops_dl_model_info{name="tiny",provider="CPUExecutionProvider",'
-                'variant="int8",version="1"} 1.0') in metrics
+        assert ('mlops_dl_model_info{chosen_by="config",engine="onnxruntime",name="tiny",'
+                'provider="CPUExecutionProvider",variant="int8",version="1"} 1.0') in metrics
         assert client.get("/docs").status_code == 200
         schema = client.get("/openapi.json").json()
         assert "/v1/predict" in schema["paths"]

@@ -1,8 +1,8 @@
 """Engine measurements. Each engine lives in its own process (so peak RSS is its own): bench.py
 loads it there with ``load_engine`` and calls ``task`` round-robin across engines, so a noisy
-neighbour slows every engine alike. Engines: ONNX variants through our Predictor, and PyTorch
-eager (torch imported only inside ``_torch_engine``). ``measure`` runs everything in one go
-(used by the Optimum peer, which lives in another venv)."""
+neighbour slows every engine alike. Engines: ONNX variants through our Predictor (onnxruntime
+or OpenVINO), and the PyTorch baselines (torch imported only in ``bench.torch_engines``).
+``measure`` runs everything in one go (used by the Optimum peer, which lives in another venv)."""
 
 from __future__ import annotations
 
@@ -104,8 +104,7 @@ _LOADED: dict = {}  # in an engine's own process: what load_engine built
 def load_engine(engine: dict) -> None:
     """Process initializer: build the engine once; ``task`` calls reuse it."""
     start = time.perf_counter()
-    factory = _torch_engine if engine["kind"] == "pytorch" else _ort_engine
-    run, run_fixed, info = factory(engine)
+    run, run_fixed, info = _factory(engine)(engine)
     _LOADED.update(engine=engine, run=run, run_fixed=run_fixed,
                    info={"engine": engine["label"], **info, "load_s": time.perf_counter() - start})
 
@@ -136,8 +135,7 @@ def measure(engine: dict, texts: list[str], gold: list[int] | None, shapes: list
     ``factory(engine) -> (run, run_fixed, info)``; default: PyTorch eager or our Predictor.
     """
     start = time.perf_counter()
-    factory = factory or (_torch_engine if engine["kind"] == "pytorch" else _ort_engine)
-    run, run_fixed, info = factory(engine)
+    run, run_fixed, info = (factory or _factory(engine))(engine)
     result = {"engine": engine["label"], **info, "load_s": time.perf_counter() - start}
     result["batch1"] = latency_b1(run, texts, opts["latency_n"])
     result["stream"], probs = stream(run, texts, opts["batch"])
@@ -154,12 +152,23 @@ def measure(engine: dict, texts: list[str], gold: list[int] | None, shapes: list
     return result
 
 
+def _factory(engine: dict) -> Callable:
+    if engine["kind"] == "pytorch":
+        from mlops_dl.bench.torch_engines import torch_engine
+
+        return torch_engine
+    return _ort_engine
+
+
 def _ort_engine(engine: dict):
+    """Our Predictor on onnxruntime or OpenVINO (``engine["runtime"]``)."""
     from mlops_dl.runtime import Predictor, SessionSettings
+    from mlops_dl.variants import COMPUTE
 
     settings = SessionSettings(**engine.get("settings", {}))
+    runtime = engine.get("runtime", "onnxruntime")
     pred = Predictor.from_dir(engine["path"], engine["provider"], engine["variant"], settings,
-                              name=engine["name"], version=engine["version"])
+                              name=engine["name"], version=engine["version"], engine=runtime)
     vocab = pred.tokenizer.get_vocab_size()
 
     def run_fixed(b: int, t: int):
@@ -169,38 +178,19 @@ def _ort_engine(engine: dict):
         feeds = {n: feeds[n] for n in pred.input_names}
         return lambda: pred._run(feeds)
 
-    import onnxruntime
+    describe = pred.describe()
+    compute = COMPUTE[pred.variant]
+    if describe.get("precision") == "bf16" and compute == "fp32":
+        compute = "bf16"
+    if runtime == "openvino":
+        versions = {"openvino": pred.session.version}
+    else:
+        import onnxruntime
 
-    return pred.predict_proba, run_fixed, {"provider": pred.provider,
-                                           "onnxruntime": onnxruntime.__version__,
-                                           "settings": pred.describe()}
-
-
-def _torch_engine(engine: dict):
-    """PyTorch eager, as a user runs it: HF tokenizer, pad to the longest in each batch."""
-    import torch
-    import transformers
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    transformers.utils.logging.disable_progress_bar()
-    torch.set_grad_enabled(False)
-    tok = AutoTokenizer.from_pretrained(engine["path"])
-    model = AutoModelForSequenceClassification.from_pretrained(engine["path"]).eval()
-    max_length = engine["max_length"]
-
-    def run(texts: list[str]) -> np.ndarray:
-        enc = tok(texts, padding=True, truncation=True, max_length=max_length,
-                  return_tensors="pt")
-        return torch.softmax(model(**enc).logits, dim=-1).numpy()  # (B, L)
-
-    def run_fixed(b: int, t: int):
-        ids = torch.from_numpy(fixed_ids(b, t, model.config.vocab_size))  # (B, T)
-        mask, types = torch.ones_like(ids), torch.zeros_like(ids)
-        return lambda: model(input_ids=ids, attention_mask=mask, token_type_ids=types)
-
-    return run, run_fixed, {"provider": "torch-cpu", "torch": torch.__version__,
-                            "transformers": transformers.__version__,
-                            "torch_threads": torch.get_num_threads()}
+        versions = {"onnxruntime": onnxruntime.__version__}
+    return pred.predict_proba, run_fixed, {"provider": pred.provider, "runtime": runtime,
+                                           "variant": pred.variant, "compute": compute,
+                                           **versions, "settings": describe}
 
 
 def _busy_neighbour() -> subprocess.Popen:

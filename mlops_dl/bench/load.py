@@ -98,7 +98,8 @@ def runner_throughput(info: dict, texts: list[str], batch: int, seconds: float,
 
     model = info["model"]
     pred = Predictor.from_registry(f"{model['model']}:{model['version']}", registry,
-                                   provider="cpu", variant=model["variant"])
+                                   provider="cpu", variant=model["variant"],
+                                   engine=model.get("engine", "onnxruntime"))
     pred.predict_proba(texts[:batch])
     done, start, i = 0, time.perf_counter(), 0
     while time.perf_counter() - start < seconds:

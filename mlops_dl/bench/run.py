@@ -1,15 +1,15 @@
-"""`mlops-dl bench`: PyTorch eager vs our ONNX fp32 and int8 runners (+ the Optimum peer) on
-real labelled texts and on fixed shapes, in one run; results attached to the registry version.
+"""`mlops-dl bench`: the PyTorch baselines (eager fp32, bf16 autocast, torch.compile) vs our
+engines (onnxruntime fp32 / int8 / static int8, OpenVINO fp32 / int8) on real labelled texts and
+fixed shapes, in one interleaved run, with the machine's GEMM peaks; attached to the version.
 
 Each engine runs in a fresh spawned process (its own peak RSS, no torch in ours). The PyTorch
-baseline needs the run's save_pretrained model, found through the version's lineage.json.
+baselines need the run's save_pretrained model, found through the version's lineage.json. The
+texts default to the version's own frozen test split (its prepared data, via lineage.json).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import platform
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 from multiprocessing import get_context
@@ -17,16 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
+from mlops_dl import machine
+from mlops_dl.bench.ratios import TARGETS, ratios  # noqa: F401 (re-exported)
 from mlops_dl.errors import DataError
-from mlops_dl.metrics import macro_f1
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/tweeteval-sentiment/test_text.txt"
 SHAPES = [(1, 32), (1, 128), (8, 32), (8, 128), (32, 32), (32, 128)]
 OPTS = {"latency_n": 300, "batch": 32, "window": 512, "rounds": 4, "shape_budget_s": 2.0,
-        "tune_n": 100}
+        "tune_n": 100, "peak_s": 2.0}
 PEER_DIR = Path("artifacts/bench")  # scripts/optimum_peer.sh writes optimum-<name>-<v>.json here
-TARGETS = {"stream_speedup": 6.0, "b1_p50_speedup": 6.0, "max_f1_loss_pts": 0.5,
-           "max_p99_over_p50": 1.5}
+BENCH_ENGINES = ("onnxruntime", "openvino", "auto")  # --engine: ours to measure (auto = all)
 
 
 def read_texts(data: Path | None, labels: Path | None, labels_names: list[str],
@@ -45,7 +45,33 @@ def read_texts(data: Path | None, labels: Path | None, labels_names: list[str],
         texts = [line.strip() for line in data.read_text(encoding="utf-8").splitlines()]
         gold = _read_labels(data, labels, labels_names, len(texts))
     keep = [i for i, t in enumerate(texts) if t][: limit or None]
-    return [texts[i] for i in keep], ([gold[i] for i in keep] if gold else None), str(data)
+    gold = [gold[i] for i in keep] if gold else None
+    check_label_ids(gold, labels_names, str(data))
+    return [texts[i] for i in keep], gold, str(data)
+
+
+def check_label_ids(gold: list[int] | None, names: list[str], source: str) -> None:
+    """Every gold id must index the model's labels (a 2-class model, 3-class data: refused)."""
+    if gold is None or not names:
+        return
+    bad = next((i for i, g in enumerate(gold) if not 0 <= int(g) < len(names)), None)
+    if bad is not None:
+        raise DataError(f"{source}: row {bad} has label id {gold[bad]} but the model has "
+                        f"{len(names)} labels {names}; give --data with this model's labels")
+
+
+def bench_texts(mv, data: Path | None, labels: Path | None, limit: int
+                ) -> tuple[list[str], list[int] | None, str]:
+    """--data, else the version's frozen test split (found through its lineage.json)."""
+    if data is not None:
+        return read_texts(data, labels, list(mv.meta["labels"]), limit)
+    from mlops_dl.monitor.reference import load_test_split
+
+    split = load_test_split(mv)  # refuses data labels the model does not have
+    keep = [i for i, t in enumerate(split.texts) if t][: limit or None]
+    gold = [split.gold[i] for i in keep]
+    check_label_ids(gold, list(mv.meta["labels"]), split.data_dir)
+    return [split.texts[i] for i in keep], gold, f"{split.data_dir}/test (frozen test split)"
 
 
 def _read_split(path: Path) -> tuple[list[str], list[int] | None]:
@@ -86,117 +112,133 @@ def torch_model_dir(mv) -> tuple[Path | None, str]:
     return model, ""
 
 
-def hardware() -> dict:
-    cpu = ""
-    if Path("/proc/cpuinfo").is_file():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    import numpy
+def hardware(gpu: str | None = None) -> dict:
+    """CPU model, relevant flags, cores, fingerprint (and GPU name), library versions."""
+    import platform
+
     import onnxruntime
 
-    return {"cpu": cpu or platform.processor(), "cores": os.cpu_count(),
-            "machine": platform.machine(), "python": platform.python_version(),
-            "onnxruntime": onnxruntime.__version__, "numpy": numpy.__version__,
-            "providers": onnxruntime.get_available_providers()}
-
-
-def measure_round_robin(engines: list[dict], texts: list[str], gold: list[int] | None,
-                        shapes: list, opts: dict, say=lambda *a: None) -> dict:
-    """Every engine in its own spawned process; measurements interleaved in ``opts['rounds']``
-    rounds (engine order rotating), so time-varying load on a shared machine hits all alike."""
-    from mlops_dl.bench.engines import load_engine, percentiles, task
-
-    ctx = get_context("spawn")
-    pools = {e["label"]: ProcessPoolExecutor(1, mp_context=ctx, initializer=load_engine,
-                                             initargs=(e,)) for e in engines}
-    labels = list(pools)
-
-    def call(label: str, *args):
-        return pools[label].submit(task, *args).result()
-
+    out = {**machine.describe(), "python": platform.python_version(),
+           "onnxruntime": onnxruntime.__version__, "numpy": np.__version__,
+           "providers": onnxruntime.get_available_providers()}
     try:
-        res = {k: dict(call(k, "info")) for k in labels}
-        rounds = max(1, int(opts.get("rounds", 4)))
-        lat = {k: [] for k in labels}
-        runs = {k: {"stream": [0.0, []], "stream_sorted": [0.0, []]} for k in labels}
-        b1_texts = texts[: opts["latency_n"]]
-        for r in range(rounds):
-            say(f"[dim]round {r + 1}/{rounds}: batch-1 latency and stream on every engine[/]")
-            chunk = texts[r * len(texts) // rounds:(r + 1) * len(texts) // rounds]
-            for k in labels[r % len(labels):] + labels[:r % len(labels)]:
-                lat[k] += call(k, "b1", b1_texts[r::rounds])
-                for policy, window in (("stream", 0), ("stream_sorted", opts["window"])):
-                    seconds, probs = call(k, "stream", chunk, opts["batch"], window)
-                    runs[k][policy][0] += seconds
-                    runs[k][policy][1].append(probs)
-        say("[dim]fixed shapes, session tuning, memory[/]")
-        for shape in shapes:
-            for k in labels:
-                res[k].setdefault("shapes", {}).update(
-                    call(k, "shapes", [shape], opts["shape_budget_s"]))
-        for e in engines:
-            if e.get("tune") and opts.get("tune_n"):
-                res[e["label"]]["tuning"] = call(e["label"], "tune", texts[: opts["tune_n"]])
-        for k in labels:
-            res[k]["peak_rss_mb"] = call(k, "rss")
-            res[k]["batch1"] = percentiles(lat[k])
-            for policy, (seconds, parts) in runs[k].items():
-                window = opts["window"] if policy == "stream_sorted" else 0
-                res[k][policy] = {"texts": len(texts), "batch": opts["batch"], "window": window,
-                                  "seconds": seconds, "sent_per_s": len(texts) / seconds}
-                if gold is not None:
-                    pred = np.concatenate(parts).argmax(axis=1)
-                    key = "macro_f1" if policy == "stream" else "macro_f1_sorted"
-                    res[k][key] = macro_f1(gold, pred, parts[0].shape[1])
-                    if policy == "stream":
-                        res[k]["accuracy"] = float((pred == np.asarray(gold)).mean())
-        return res
-    finally:
-        for pool in pools.values():
-            pool.shutdown(wait=True, cancel_futures=True)
+        import openvino
+
+        out["openvino"] = openvino.__version__
+    except ImportError:
+        pass
+    if gpu:
+        out["gpu"] = gpu
+    return out
+
+
+def plan_engines(mv, provider: str, torch_baseline: bool, which: str = "auto"
+                 ) -> tuple[list[dict], dict[str, str], str]:
+    """The engines to measure, {label: why skipped}, and the PyTorch baseline status."""
+    from mlops_dl.bench.torch_engines import bf16_unsupported
+    from mlops_dl.choice import candidates
+
+    if which not in BENCH_ENGINES:
+        raise DataError(f"--engine {which!r}: expected one of {', '.join(BENCH_ENGINES)}")
+    base = {"name": mv.name, "version": mv.version, "path": str(mv.path), "provider": provider,
+            "max_length": int(mv.meta["max_length"])}
+    engines, skipped = [], {}
+    model_dir, why = torch_model_dir(mv)
+    status = "measured" if torch_baseline and model_dir else (
+        "skipped (--no-torch)" if not torch_baseline else f"unavailable: {why}")
+    if torch_baseline and model_dir is not None:
+        for kind in ("eager", "bf16", "compile"):
+            label = f"pytorch-{kind}"
+            reason = bf16_unsupported(provider) if kind == "bf16" else ""
+            if reason:
+                skipped[label] = reason
+                continue
+            engines.append({**base, "kind": "pytorch", "torch": kind, "label": label,
+                            "path": str(model_dir)})
+    pairs, engine_skips = candidates(mv.path, mv.meta, mv.ref, which, "auto")
+    skipped.update({f"{eng}-*": reason for eng, reason in engine_skips.items()})
+    for runtime, variant in pairs:
+        prefix = "onnx" if runtime == "onnxruntime" else runtime
+        engines.append({**base, "kind": "onnx", "runtime": runtime, "variant": variant,
+                        "label": f"{prefix}-{variant}",
+                        "tune": (runtime, variant) == ("onnxruntime", "int8")})
+    return engines, skipped, status
+
+
+def measure_peaks(provider: str, seconds: float) -> dict:
+    """The GEMM peaks in a spawned process of their own (it may import torch for bf16)."""
+    from mlops_dl.bench.peaks import gemm_peaks
+
+    if seconds <= 0:
+        return {"skipped": {"all": "opts peak_s = 0"}}
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(gemm_peaks, seconds, provider).result()
+
+
+def stream_tokens(mv, texts: list[str]) -> list[int]:
+    """Unpadded token count of each text, truncated like the runtime does."""
+    from mlops_dl.runtime import load_tokenizer
+
+    tok = load_tokenizer(mv.path / "tokenizer.json", int(mv.meta["max_length"]))
+    return [len(e.ids) for e in tok.encode_batch(texts)]
+
+
+def architecture(mv) -> dict | None:
+    """Encoder sizes: model.json (export) else the run's config.json via lineage."""
+    if mv.meta.get("architecture"):
+        return mv.meta["architecture"]
+    model_dir, _ = torch_model_dir(mv)
+    if model_dir is None:
+        return None
+    cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    keys = {"layers": "num_hidden_layers", "hidden": "hidden_size",
+            "intermediate": "intermediate_size", "heads": "num_attention_heads"}
+    arch = {k: cfg.get(v) for k, v in keys.items()}
+    return arch if all(isinstance(v, int) for v in arch.values()) else None
 
 
 def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None = None,
               labels: Path | None = None, limit: int = 2000, torch_baseline: bool = True,
               attach: bool = True, chart: Path | None = None, progress=None,
-              shapes=SHAPES, opts: dict | None = None) -> dict:
+              shapes=SHAPES, opts: dict | None = None, engine: str = "auto") -> dict:
     """Measure every engine on the same texts; return (and attach) the bench.json dict."""
+    from mlops_dl.bench.peaks import achieved
+    from mlops_dl.bench.rounds import measure_round_robin
     from mlops_dl.registry import Registry
 
     reg = Registry(registry)
     mv = reg.get(ref, verify=True)
     opts = {**OPTS, **(opts or {})}
-    texts, gold, source = read_texts(data, labels, mv.meta["labels"], limit)
+    texts, gold, source = bench_texts(mv, data, labels, limit)  # labels checked before any work
+    if not texts:
+        raise DataError(f"{source}: no texts to benchmark")
     say = progress.print if progress is not None else (lambda *a, **k: None)
-    base = {"name": mv.name, "version": mv.version, "path": str(mv.path), "provider": provider,
-            "max_length": int(mv.meta["max_length"])}
-    engines = []
-    model_dir, why = torch_model_dir(mv)
-    if torch_baseline and model_dir is not None:
-        engines.append({**base, "kind": "pytorch", "label": "pytorch-eager",
-                        "path": str(model_dir)})
-    for variant in ("fp32", "int8"):
-        if variant in mv.meta.get("variants", {}):
-            engines.append({**base, "kind": "onnx", "label": f"onnx-{variant}",
-                            "variant": variant, "tune": variant == "int8"})
-    say(f"[dim]loading {', '.join(e['label'] for e in engines)}; {len(texts)} texts[/]")
+    engines, skipped, torch_status = plan_engines(mv, provider, torch_baseline, engine)
+    say(f"[dim]GEMM peaks ({opts['peak_s']:g} s each); loading "
+        f"{', '.join(e['label'] for e in engines)}; {len(texts)} texts[/]")
+    peaks = measure_peaks(provider, opts["peak_s"])
     results = measure_round_robin(engines, texts, gold, shapes, opts, say)
+    arch, tokens = architecture(mv), stream_tokens(mv, texts)
+    for r in results.values():
+        if "stream_sorted" in r and r.get("compute"):
+            seconds = r["stream_sorted" if r.get("runtime") != "pytorch" else "stream"]["seconds"]
+            r["peak"] = achieved(arch, peaks, r["compute"], r["shapes"].get("b32_t128"),
+                                 tokens, seconds)
+    results.update({k: {"skipped": why} for k, why in skipped.items()})
     peer = read_peer(mv)
     if peer is not None:
         results[peer.get("engine", "optimum-ort")] = peer
+    gpu = next((r["gpu"] for r in results.values() if r.get("gpu")), None)
     report = {
         "model": mv.ref, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "hardware": hardware(), "data": {"source": source, "texts": len(texts),
-                                         "labelled": gold is not None},
-        "options": opts, "engines": results,
-        "pytorch_baseline": "measured" if "pytorch-eager" in results else (
-            "skipped (--no-torch)" if not torch_baseline else f"unavailable: {why}"),
+        "hardware": hardware(gpu), "peaks": peaks, "architecture": arch,
+        "data": {"source": source, "texts": len(texts), "labelled": gold is not None,
+                 "tokens": int(sum(tokens))},
+        "options": opts, "engines": results, "pytorch_baseline": torch_status,
         "optimum_peer": "read from " + peer["source"] if peer else
         f"not found in {PEER_DIR} (run scripts/optimum_peer.sh {mv.ref})",
     }
-    report["ratios"] = ratios(results)
+    report["ratios"] = ratios(results, amx="amx_int8" in report["hardware"]["cpu_flags"])
     from mlops_dl.bench.report import write_chart
 
     report["chart"] = str(write_chart(report, chart or PEER_DIR / f"bench-{mv.name}-{mv.version}.png"))
@@ -212,39 +254,6 @@ def read_peer(mv) -> dict | None:
     peer = json.loads(path.read_text(encoding="utf-8"))
     peer["source"] = str(path)
     return peer
-
-
-def ratios(results: dict) -> dict:
-    """The target ratios, best ONNX variant vs PyTorch eager, from this one run.
-
-    ``stream_speedup``: each as deployed (our runner sorts windows by length, eager PyTorch runs
-    batches in arrival order); ``stream_speedup_same_policy``: both on sorted windows.
-    """
-    ours = {k: v for k, v in results.items() if k.startswith("onnx-")}
-    torch = results.get("pytorch-eager")
-    if not ours:
-        return {}
-    best = max(ours, key=lambda k: ours[k]["stream_sorted"]["sent_per_s"])
-    mine = ours[best]
-    out = {"best_variant": best, "p99_over_p50": mine["batch1"]["p99_ms"] / mine["batch1"]["p50_ms"]}
-    if torch is not None:
-        out["stream_speedup"] = mine["stream_sorted"]["sent_per_s"] / torch["stream"]["sent_per_s"]
-        out["stream_speedup_same_policy"] = (mine["stream_sorted"]["sent_per_s"]
-                                             / torch["stream_sorted"]["sent_per_s"])
-        out["stream_speedup_in_order"] = mine["stream"]["sent_per_s"] / torch["stream"]["sent_per_s"]
-        out["b1_p50_speedup"] = torch["batch1"]["p50_ms"] / mine["batch1"]["p50_ms"]
-        if "macro_f1" in torch:
-            out["f1_loss_pts"] = 100 * (torch["macro_f1"] - mine["macro_f1"])
-        out["shape_speedup"] = {s: mine["shapes"][s]["sent_per_s"] / v["sent_per_s"]
-                                for s, v in torch["shapes"].items() if s in mine["shapes"]}
-    out["targets"] = TARGETS
-    out["met"] = {
-        "stream_speedup": out.get("stream_speedup", 0) >= TARGETS["stream_speedup"],
-        "b1_p50_speedup": out.get("b1_p50_speedup", 0) >= TARGETS["b1_p50_speedup"],
-        "f1_loss": out.get("f1_loss_pts", 99) <= TARGETS["max_f1_loss_pts"],
-        "p99_over_p50": out["p99_over_p50"] <= TARGETS["max_p99_over_p50"],
-    }
-    return out
 
 
 def print_bench(report: dict, console) -> None:

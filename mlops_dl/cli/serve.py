@@ -131,8 +131,8 @@ def bench(
     ref: RefArg,
     provider: Annotated[str, typer.Option("--provider", help="cpu or cuda.")] = "cpu",
     data: Annotated[Optional[Path], typer.Option("--data", help="Texts, one per line, or a "
-                    "prepared split .parquet (text, label) such as the frozen test split "
-                    "(default: TweetEval test tweets in ../shared/data).")] = None,
+                    "prepared split .parquet (text, label) (default: the version's own frozen "
+                    "test split, found through its lineage).")] = None,
     labels: Annotated[Optional[Path], typer.Option("--labels", help="Label ids, one per line, "
                       "parallel to --data (default: the file beside it).")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Texts from the real stream "
@@ -151,8 +151,10 @@ def bench(
     chart: Annotated[Optional[Path], typer.Option("--chart", help="PNG chart path.")] = None,
     registry: RegistryOpt = None,
     as_json: JsonOpt = False,
+    engine: Annotated[str, typer.Option("--engine", help="Our engines to measure: onnxruntime, "
+                                        "openvino or auto (all that can run here).")] = "auto",
 ) -> None:
-    """Benchmark REF: PyTorch eager vs ONNX fp32 vs int8 (+ Optimum peer), or --load a server."""
+    """Benchmark REF: PyTorch (eager, bf16, compile) vs our engines, or --load a server."""
     if load is not None:
         from mlops_dl.bench.load import print_load, run_load
 
@@ -167,7 +169,7 @@ def bench(
 
     result = run_bench(ref, registry=registry, provider=provider, data=data, labels=labels,
                        limit=limit, torch_baseline=not no_torch, attach=attach, chart=chart,
-                       progress=None if as_json else console)
+                       progress=None if as_json else console, engine=engine)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:

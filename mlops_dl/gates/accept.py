@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,35 +19,9 @@ import numpy as np
 from mlops_dl.gates import behaviour
 from mlops_dl.errors import MlopsError
 from mlops_dl.metrics import classification_report
+from mlops_dl.monitor.reference import TestSplit, load_test_split  # noqa: F401 (re-exported)
 
 ATTACHMENT = "acceptance.json"
-
-
-@dataclass
-class TestSplit:
-    """The frozen test split with gold ids in the model's label order."""
-
-    texts: list[str]
-    gold: list[int]
-    data_dir: str
-    fingerprint: str
-
-
-def load_test_split(mv, data_dir: str | Path | None = None) -> TestSplit:
-    """test.parquet of the version's prepared data (lineage.json data_dir, or ``data_dir``)."""
-    from mlops_dl.data.prepared import load_prepared
-    from mlops_dl.monitor.reference import validation_dir
-
-    prepared = load_prepared(validation_dir(mv, data_dir))
-    texts, ids = prepared.texts_labels("test")
-    model_labels = list(mv.meta["labels"])
-    missing = [lab for lab in prepared.labels if lab not in model_labels]
-    if missing:
-        raise MlopsError(f"{prepared.root}: data labels {missing} are not labels of {mv.ref} "
-                         f"({model_labels}); pass the matching --data")
-    remap = [model_labels.index(lab) for lab in prepared.labels]
-    fp = prepared.fingerprints.get("test") or ""
-    return TestSplit(texts, [remap[i] for i in ids], str(prepared.root), fp)
 
 
 def predictor_for(mv, variant: str, engine: str = "onnxruntime"):

@@ -11,6 +11,7 @@ Predictor. The result is stored as the attachment reference_stats.json.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +133,33 @@ def validation_dir(mv, data_dir: str | Path | None) -> Path:
     looked = ", ".join(filter(None, candidates)) or "nothing (no lineage.json data_dir, no config.yaml data)"
     raise MlopsError(f"{mv.ref}: its prepared dataset is not here (looked at {looked}); "
                      f"pass --data PREPARED_DIR")
+
+
+@dataclass
+class TestSplit:
+    """The frozen test split with gold ids in the model's label order."""
+
+    texts: list[str]
+    gold: list[int]
+    data_dir: str
+    fingerprint: str
+
+
+def load_test_split(mv, data_dir: str | Path | None = None) -> TestSplit:
+    """test.parquet of the version's prepared data (lineage.json data_dir, or ``data_dir``);
+    refused when the data has labels the model does not (checked before any inference)."""
+    from mlops_dl.data.prepared import load_prepared
+
+    prepared = load_prepared(validation_dir(mv, data_dir))
+    texts, ids = prepared.texts_labels("test")
+    model_labels = list(mv.meta["labels"])
+    missing = [lab for lab in prepared.labels if lab not in model_labels]
+    if missing:
+        raise MlopsError(f"{prepared.root}: data labels {missing} are not labels of {mv.ref} "
+                         f"({model_labels}); pass the matching --data")
+    remap = [model_labels.index(lab) for lab in prepared.labels]
+    fp = prepared.fingerprints.get("test") or ""
+    return TestSplit(texts, [remap[i] for i in ids], str(prepared.root), fp)
 
 
 def reference_for(registry, mv, predictor, data_dir: str | Path | None = None,

@@ -19,7 +19,9 @@ def test_export_roundtrip_matches_pytorch(tiny_registry, tiny_run_dir):
 
     mv = Registry(tiny_registry).get("tiny:1")  # verifies checksums
     meta = mv.meta
-    assert meta["variants"] == {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+    assert meta["variants"] == {"fp32": "model.onnx", "int8": "model.int8.onnx",
+                                "int8-static": "model.int8-static.onnx",
+                                "int8-nncf": "model.int8-nncf.onnx"}
     assert meta["outputs"] == ["logits"] and meta["labels"] == ["negative", "neutral", "positive"]
     tok = AutoTokenizer.from_pretrained(tiny_run_dir / "model")
     assert meta["inputs"] == [n for n in tok.model_input_names]
@@ -50,7 +52,8 @@ def test_bundle_records_validation_lineage_and_samples(tiny_registry, tiny_run_d
     assert lineage["run_id"] == "tiny-run" and lineage["data_fingerprints"] == data["fingerprints"]
     rows = [json.loads(x) for x in mv.file("eval_samples.jsonl").read_text().splitlines()]
     assert len(rows) == 45 and rows[0]["variant"] == "int8"
-    assert set(rows[0]["pred_by_variant"]) == {"fp32", "int8", "torch"}
+    assert set(rows[0]["pred_by_variant"]) == {"fp32", "fp32-plain", "int8", "int8-static",
+                                               "int8-nncf", "torch"}
     assert abs(sum(rows[0]["probabilities"].values()) - 1) < 1e-4
     stats = json.loads(mv.file("reference_stats.json").read_text())
     assert sum(stats["confidence_histogram"]["counts"]) == 45

@@ -1,0 +1,67 @@
+"""The headline ratios of one bench run: our best engine against the BEST PyTorch engine measured
+on the machine (fp32 eager beside it), and the targets of issue 12 for this machine's class."""
+
+from __future__ import annotations
+
+OURS = ("onnx-", "openvino-")
+# AMX machines (amx_bf16 / amx_int8): the performance targets; others: no regression vs int8
+TARGETS = {"stream_speedup": 6.0, "stream_speedup_vs_best_pytorch": 2.0, "b1_p50_speedup": 5.0,
+           "max_f1_loss_pts": 0.5, "max_p99_over_p50": 1.5, "min_peak_fraction": 0.5}
+
+
+def _stream(e: dict) -> float:
+    """Texts/s as deployed: ours length-sorted in windows, PyTorch in arrival order."""
+    return (e.get("stream_sorted") or e.get("stream") or {}).get("sent_per_s", 0.0)
+
+
+def ratios(results: dict, amx: bool = False) -> dict:
+    """Best of ours (stream as deployed) vs PyTorch eager fp32 and vs the best PyTorch engine."""
+    ours = {k: v for k, v in results.items() if k.startswith(OURS) and "batch1" in v}
+    torch_all = {k: v for k, v in results.items() if k.startswith("pytorch-") and "batch1" in v}
+    if not ours:
+        return {}
+    best = max(ours, key=lambda k: _stream(ours[k]))
+    mine = ours[best]
+    out = {"best_variant": best, "p99_over_p50": mine["batch1"]["p99_ms"] / mine["batch1"]["p50_ms"]}
+    eager = torch_all.get("pytorch-eager")
+    if eager is not None:
+        out["stream_speedup"] = _stream(mine) / eager["stream"]["sent_per_s"]
+        out["stream_speedup_same_policy"] = (_stream(mine)
+                                             / eager["stream_sorted"]["sent_per_s"])
+        out["stream_speedup_in_order"] = mine["stream"]["sent_per_s"] / eager["stream"]["sent_per_s"]
+        out["b1_p50_speedup"] = eager["batch1"]["p50_ms"] / mine["batch1"]["p50_ms"]
+        if "macro_f1" in eager and "macro_f1" in mine:
+            out["f1_loss_pts"] = 100 * (eager["macro_f1"] - mine["macro_f1"])
+        out["shape_speedup"] = {s: mine["shapes"][s]["sent_per_s"] / v["sent_per_s"]
+                                for s, v in eager.get("shapes", {}).items()
+                                if s in mine.get("shapes", {})}
+    if torch_all:
+        top = max(torch_all, key=lambda k: torch_all[k]["stream"]["sent_per_s"])
+        out["best_pytorch"] = top
+        out["stream_speedup_vs_best_pytorch"] = _stream(mine) / torch_all[top]["stream"]["sent_per_s"]
+        fastest_b1 = min(v["batch1"]["p50_ms"] for v in torch_all.values())
+        out["b1_p50_speedup_vs_best_pytorch"] = fastest_b1 / mine["batch1"]["p50_ms"]
+    fraction = (mine.get("peak") or {}).get("b32_t128_fraction")
+    if fraction is not None:
+        out["peak_fraction_b32_t128"] = fraction
+    out["machine_class"] = "amx" if amx else "no-amx"
+    out["targets"] = TARGETS
+    out["met"] = _met(out, results, amx)
+    return out
+
+
+def _met(out: dict, results: dict, amx: bool) -> dict:
+    met = {"f1_loss": out.get("f1_loss_pts", 99) <= TARGETS["max_f1_loss_pts"],
+           "p99_over_p50": out["p99_over_p50"] <= TARGETS["max_p99_over_p50"]}
+    if amx:
+        met.update({
+            "stream_speedup": out.get("stream_speedup", 0) >= TARGETS["stream_speedup"],
+            "stream_speedup_vs_best_pytorch": out.get("stream_speedup_vs_best_pytorch", 0)
+            >= TARGETS["stream_speedup_vs_best_pytorch"],
+            "b1_p50_speedup": out.get("b1_p50_speedup", 0) >= TARGETS["b1_p50_speedup"],
+            "peak_fraction": out.get("peak_fraction_b32_t128", 0) >= TARGETS["min_peak_fraction"],
+        })
+    elif "onnx-int8" in results:  # without AMX: the best must be at least today's int8 path
+        today = _stream(results["onnx-int8"])
+        met["no_regression_vs_int8"] = _stream(results[out["best_variant"]]) >= 0.97 * today
+    return met

@@ -1,0 +1,73 @@
+"""The PyTorch baselines, each built inside its own engine process (torch is imported only here):
+eager fp32 as a user runs it, eager under ``torch.autocast`` bf16 (only where the hardware
+computes bf16: AMX / AVX512-BF16 CPUs or CUDA), and ``torch.compile`` of the eager model."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from mlops_dl import machine
+
+KINDS = ("eager", "bf16", "compile")
+
+
+def bf16_unsupported(provider: str) -> str:
+    """'' when bf16 autocast is worth measuring here, else why it is skipped."""
+    if provider == "cuda":
+        return ""
+    if machine.cpu_has_bf16():
+        return ""
+    return (f"skipped: this CPU has no {' / '.join(machine.BF16_FLAGS)} (bf16 would be emulated "
+            f"in fp32 and only slower); measured on AMX/AVX512-BF16 CPUs or CUDA")
+
+
+def torch_engine(engine: dict):
+    """(run, run_fixed, info) for PyTorch eager / bf16 autocast / torch.compile."""
+    import torch
+    import transformers
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    transformers.utils.logging.disable_progress_bar()
+    torch.set_grad_enabled(False)
+    kind = engine.get("torch", "eager")
+    device = "cuda" if engine.get("provider") == "cuda" and torch.cuda.is_available() else "cpu"
+    tok = AutoTokenizer.from_pretrained(engine["path"])
+    model = AutoModelForSequenceClassification.from_pretrained(engine["path"]).eval().to(device)
+    forward = torch.compile(model, dynamic=True) if kind == "compile" else model
+    max_length = engine["max_length"]
+
+    def context():
+        if kind == "bf16":
+            return torch.autocast(device, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def run(texts: list[str]) -> np.ndarray:
+        enc = tok(texts, padding=True, truncation=True, max_length=max_length,
+                  return_tensors="pt").to(device)
+        with context():
+            logits = forward(**enc).logits  # (B, L)
+        return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+
+    def run_fixed(b: int, t: int):
+        from mlops_dl.bench.engines import fixed_ids
+
+        ids = torch.from_numpy(fixed_ids(b, t, model.config.vocab_size)).to(device)  # (B, T)
+        mask, types = torch.ones_like(ids), torch.zeros_like(ids)
+
+        def call():
+            with context():
+                forward(input_ids=ids, attention_mask=mask, token_type_ids=types)
+            if device == "cuda":
+                torch.cuda.synchronize()
+        return call
+
+    if kind == "compile":  # compile now (shape-generic), so load_s holds the compile time
+        run(["warm up the compiled graph", "a second, longer text to warm up dynamic shapes"])
+    info = {"provider": f"torch-{device}", "torch": torch.__version__, "runtime": "pytorch",
+            "variant": kind, "compute": "bf16" if kind == "bf16" else "fp32",
+            "transformers": transformers.__version__, "torch_threads": torch.get_num_threads()}
+    if device == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return run, run_fixed, info

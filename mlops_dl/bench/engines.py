@@ -6,6 +6,7 @@ or OpenVINO), and the PyTorch baselines (torch imported only in ``bench.torch_en
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import subprocess
@@ -27,15 +28,41 @@ def percentiles(ms: list[float]) -> dict:
             "p99_ms": float(np.percentile(a, 99)), "mean_ms": float(a.mean()), "n": len(ms)}
 
 
+class GcWatch:
+    """Garbage collections by generation and their milliseconds, via ``gc.callbacks``."""
+
+    def __init__(self):
+        self.count, self.ms, self._start = [0, 0, 0], [0.0, 0.0, 0.0], 0.0
+        self.b1_calls_with_gc: list[float] = []  # ms of the batch-1 calls a collection hit
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.count[info["generation"]] += 1
+            self.ms[info["generation"]] += (time.perf_counter() - self._start) * 1000
+
+    def summary(self, b1_calls: int) -> dict:
+        return {"collections": dict(zip(("gen0", "gen1", "gen2"), self.count)),
+                "ms": dict(zip(("gen0", "gen1", "gen2"), (round(m, 3) for m in self.ms))),
+                "b1_calls": b1_calls, "b1_calls_with_gc": len(self.b1_calls_with_gc),
+                "frozen_objects": gc.get_freeze_count()}
+
+
 def b1_times(run: Run, texts: list[str], warmup: int = 5) -> list[float]:
     """Milliseconds per call, one text per call, after ``warmup`` calls."""
     for t in texts[:warmup]:
         run([t])
+    watch = _LOADED.get("gc")
     ms = []
     for t in texts:
+        before = sum(watch.count) if watch else 0
         start = time.perf_counter()
         run([t])
         ms.append((time.perf_counter() - start) * 1000)
+        if watch and sum(watch.count) != before:
+            watch.b1_calls_with_gc.append(ms[-1])
+    _LOADED["b1_calls"] = _LOADED.get("b1_calls", 0) + len(texts)
     return ms
 
 
@@ -107,6 +134,12 @@ def load_engine(engine: dict) -> None:
     run, run_fixed, info = _factory(engine)(engine)
     _LOADED.update(engine=engine, run=run, run_fixed=run_fixed,
                    info={"engine": engine["label"], **info, "load_s": time.perf_counter() - start})
+    if engine["kind"] != "pytorch":  # ours as served: the heap frozen after load
+        from mlops_dl.runtime import freeze_heap
+
+        freeze_heap()
+    _LOADED["gc"] = GcWatch()
+    gc.callbacks.append(_LOADED["gc"])
 
 
 def task(name: str, *args):
@@ -125,6 +158,8 @@ def task(name: str, *args):
         return tune_sessions(_LOADED["engine"], *args)
     if name == "rss":
         return peak_rss_mb()
+    if name == "gc":
+        return _LOADED["gc"].summary(_LOADED.get("b1_calls", 0))
     raise ValueError(f"unknown bench task {name!r}")
 
 

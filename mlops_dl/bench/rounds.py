@@ -56,6 +56,7 @@ def measure_round_robin(engines: list[dict], texts: list[str], gold: list[int] |
                 res[e["label"]]["tuning"] = call(e["label"], "tune", texts[: opts["tune_n"]])
         for k in labels:
             res[k]["peak_rss_mb"] = call(k, "rss")
+            res[k]["gc"] = call(k, "gc")
             res[k]["batch1"] = percentiles(lat[k])
             for policy, (seconds, parts) in runs[k].items():
                 window = opts["window"] if policy == "stream_sorted" else 0

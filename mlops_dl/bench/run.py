@@ -24,7 +24,7 @@ from mlops_dl.errors import DataError
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/tweeteval-sentiment/test_text.txt"
 SHAPES = [(1, 32), (1, 128), (8, 32), (8, 128), (32, 32), (32, 128)]
 OPTS = {"latency_n": 300, "batch": 32, "window": 512, "rounds": 4, "shape_budget_s": 2.0,
-        "tune_n": 100, "peak_s": 2.0}
+        "tune_n": 100, "peak_s": 2.0, "pytorch": ["eager", "bf16", "compile"]}
 PEER_DIR = Path("artifacts/bench")  # scripts/optimum_peer.sh writes optimum-<name>-<v>.json here
 BENCH_ENGINES = ("onnxruntime", "openvino", "auto")  # --engine: ours to measure (auto = all)
 
@@ -132,8 +132,8 @@ def hardware(gpu: str | None = None) -> dict:
     return out
 
 
-def plan_engines(mv, provider: str, torch_baseline: bool, which: str = "auto"
-                 ) -> tuple[list[dict], dict[str, str], str]:
+def plan_engines(mv, provider: str, torch_baseline: bool, which: str = "auto",
+                 torch_kinds=("eager", "bf16", "compile")) -> tuple[list[dict], dict[str, str], str]:
     """The engines to measure, {label: why skipped}, and the PyTorch baseline status."""
     from mlops_dl.bench.torch_engines import bf16_unsupported
     from mlops_dl.choice import candidates
@@ -147,7 +147,7 @@ def plan_engines(mv, provider: str, torch_baseline: bool, which: str = "auto"
     status = "measured" if torch_baseline and model_dir else (
         "skipped (--no-torch)" if not torch_baseline else f"unavailable: {why}")
     if torch_baseline and model_dir is not None:
-        for kind in ("eager", "bf16", "compile"):
+        for kind in torch_kinds:
             label = f"pytorch-{kind}"
             reason = bf16_unsupported(provider) if kind == "bf16" else ""
             if reason:
@@ -213,7 +213,8 @@ def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None 
     if not texts:
         raise DataError(f"{source}: no texts to benchmark")
     say = progress.print if progress is not None else (lambda *a, **k: None)
-    engines, skipped, torch_status = plan_engines(mv, provider, torch_baseline, engine)
+    engines, skipped, torch_status = plan_engines(mv, provider, torch_baseline, engine,
+                                                  opts["pytorch"])
     say(f"[dim]GEMM peaks ({opts['peak_s']:g} s each); loading "
         f"{', '.join(e['label'] for e in engines)}; {len(texts)} texts[/]")
     peaks = measure_peaks(provider, opts["peak_s"])

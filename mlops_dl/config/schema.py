@@ -95,7 +95,8 @@ class TrainConfig:
     class_weights: bool = False  # inverse-frequency weights for imbalanced labels
     seed: int = 42
     deterministic: bool = False
-    precision: Literal["32", "32-true", "bf16-mixed", "16-mixed", "bf16-true"] = "32-true"
+    # auto: bf16-mixed where the GPU or CPU (amx_bf16 / avx512_bf16) computes bf16, else 32-true
+    precision: Literal["auto", "32", "32-true", "bf16-mixed", "16-mixed", "bf16-true"] = "32-true"
     accelerator: str = "auto"  # cpu, gpu, auto
     devices: int | str = "auto"
     strategy: str = "auto"  # auto, ddp, ...

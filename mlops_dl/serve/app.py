@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlops_dl.config import ServeConfig
-from mlops_dl.runtime import Predictor, SessionSettings
+from mlops_dl.runtime import Predictor, SessionSettings, freeze_heap
 from mlops_dl.serve.batcher import MicroBatcher, QueueFull
 from mlops_dl.serve.predlog import PredictionLog, text_field
 from mlops_dl.serve.swap import ModelHolder, is_pinned
@@ -79,6 +79,7 @@ def create_app(cfg: ServeConfig, ref: str, registry: str | None = None,
 
     def on_swap(old: Predictor | None, new: Predictor) -> None:
         telemetry.set_model(new.describe(), old.describe() if old else None)
+        freeze_heap()  # the loaded model and app leave the GC's generations (tail latency)
 
     holder.on_swap = on_swap
 

@@ -29,6 +29,7 @@ from mlops_dl.data.prepared import load_prepared
 from mlops_dl.train.datamodule import TextDataModule
 from mlops_dl.errors import ConfigError, MlopsError
 from mlops_dl.train.model import SequenceClassifier, class_weights, load_network
+from mlops_dl.train.precision import resolve_precision
 from mlops_dl.train.rundir import atomic_json, merge_metrics, write_data_json, write_env_json
 
 MONITOR = "val_macro_f1"
@@ -167,7 +168,7 @@ def build_trainer(tc: TrainConfig, run_dir: Path, callbacks: Sequence[Callback] 
     try:
         return L.Trainer(
             accelerator=tc.accelerator, devices=tc.devices, strategy=tc.strategy,
-            num_nodes=tc.num_nodes, precision=tc.precision,
+            num_nodes=tc.num_nodes, precision=resolve_precision(tc.precision, tc.accelerator)[0],
             max_epochs=-1 if tc.max_steps > 0 else tc.epochs, max_steps=tc.max_steps,
             max_time={"minutes": tc.max_time_min} if tc.max_time_min > 0 else None,
             val_check_interval=interval,

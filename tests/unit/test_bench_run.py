@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
+from mlops_dl import machine
 from mlops_dl.bench.run import ratios, read_texts, run_bench
 from mlops_dl.bench.load import loopback
 from mlops_dl.cli import main
@@ -14,7 +16,9 @@ from mlops_dl.errors import DataError, MlopsError
 from tests.unit.serve_helpers import fresh_registry
 
 TINY_OPTS = {"latency_n": 15, "batch": 8, "window": 16, "rounds": 2, "shape_budget_s": 0.05,
-             "tune_n": 4}
+             "tune_n": 4, "peak_s": 0.1, "pytorch": ["eager", "bf16"]}  # compile: minutes
+OURS = {"onnx-fp32", "onnx-int8", "onnx-int8-static", "onnx-int8-nncf", "openvino-fp32",
+        "openvino-int8-static", "openvino-int8-nncf"}
 
 
 @pytest.fixture()
@@ -30,8 +34,13 @@ def test_bench_one_run_all_engines_attached(tiny_registry, tmp_path, texts_file)
     reg = fresh_registry(tiny_registry, tmp_path / "registry", versions=2)
     report = run_bench("tiny:1", registry=reg.root, data=texts_file, limit=0,
                        chart=tmp_path / "bench.png", shapes=[(1, 8), (4, 16)], opts=TINY_OPTS)
-    engines = report["engines"]
-    assert set(engines) == {"pytorch-eager", "onnx-fp32", "onnx-int8"}
+    engines = {k: v for k, v in report["engines"].items() if "skipped" not in v}
+    assert set(engines) >= {"pytorch-eager"} | OURS
+    if not machine.cpu_has_bf16():  # no bf16 hardware: reported as skipped, with why
+        assert "amx_bf16" in report["engines"]["pytorch-bf16"]["skipped"]
+    hw = report["hardware"]
+    assert hw["fingerprint"] == machine.fingerprint() and hw["cpu_flags"] == machine.cpu_flags()
+    assert report["peaks"]["fp32"] > 0 and report["peaks"]["int8"] > 0
     for e in engines.values():
         assert e["batch1"]["n"] == 15 and e["batch1"]["p50_ms"] > 0
         assert e["stream"]["texts"] == 40 and e["stream"]["sent_per_s"] > 0
@@ -39,11 +48,14 @@ def test_bench_one_run_all_engines_attached(tiny_registry, tmp_path, texts_file)
         assert abs(e["macro_f1_sorted"] - e["macro_f1"]) < 0.05  # order restored
         assert 0 <= e["macro_f1"] <= 1 and e["peak_rss_mb"] > 0
         assert set(e["shapes"]) == {"b1_t8", "b4_t16"}
+        assert 0 < e["peak"]["stream_fraction"] < 1.5 and e["compute"] in ("fp32", "bf16", "int8")
     # fp32 ONNX is the same function as PyTorch: same labels on the labelled texts
     assert abs(engines["onnx-fp32"]["macro_f1"] - engines["pytorch-eager"]["macro_f1"]) < 1e-9
     assert len(engines["onnx-int8"]["tuning"]) == 10
     assert report["pytorch_baseline"] == "measured"
-    assert report["ratios"]["stream_speedup"] > 0 and "f1_loss_pts" in report["ratios"]
+    r = report["ratios"]
+    assert r["stream_speedup"] > 0 and "f1_loss_pts" in r and r["best_variant"] in OURS
+    assert r["best_pytorch"].startswith("pytorch-") and r["stream_speedup_vs_best_pytorch"] > 0
     assert (tmp_path / "bench.png").stat().st_size > 1000
     stored = reg.get("tiny:1").attachment("bench.json")
     assert stored["engines"]["onnx-int8"]["stream"]["sent_per_s"] == \
@@ -58,6 +70,7 @@ def test_bench_cli_without_torch_and_missing_lineage(tiny_registry, tmp_path, te
                                                      capsys):
     reg = fresh_registry(tiny_registry, tmp_path / "registry")
     rc = main(["bench", "tiny:1", "--registry", str(reg.root), "--data", str(texts_file),
+               "--engine", "onnxruntime",
                "--no-torch", "--no-attach", "--limit", "10", "--json",
                "--chart", str(tmp_path / "c.png")])
     assert rc == 0
@@ -106,3 +119,82 @@ def test_load_mode_is_loopback_only(url):
         loopback(url)
     assert loopback("http://127.0.0.1:8123") == ("127.0.0.1", 8123)
     assert loopback("http://[::1]:8000") == ("::1", 8000)
+
+
+def two_class_version(tiny_registry, tmp_path, data_dir=None):
+    """A genuine 2-class version: tiny:1's graphs cut to (negative, positive), its own prepared
+    data with only those labels, and a lineage.json that points there (no PyTorch run)."""
+    import shutil
+
+    import onnx
+    import pandas as pd
+    from onnx import helper, numpy_helper
+
+    from mlops_dl.data.prepared import fingerprint, write_prepared
+    from mlops_dl.registry import Registry
+
+    src = Registry(tiny_registry).get("tiny:1")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (src.path / name).is_file():
+            shutil.copyfile(src.path / name, bundle / name)
+    for name in ("model.onnx", "model.plain.onnx"):
+        model = onnx.load(str(src.path / name))
+        for node in model.graph.node:
+            node.output[:] = ["logits3" if o == "logits" else o for o in node.output]
+        model.graph.initializer.append(numpy_helper.from_array(np.array([0, 2]), "keep"))
+        model.graph.node.append(helper.make_node("Gather", ["logits3", "keep"], ["logits"],
+                                                 axis=1))
+        model.graph.output[0].type.tensor_type.shape.dim[1].dim_value = 2
+        onnx.save(model, str(bundle / name))
+    rows = [(t, y) for t, y in json_rows(src) if y != "neutral"]
+    frame = pd.DataFrame({"text": [t for t, _ in rows],
+                          "label": [0 if y == "negative" else 1 for _, y in rows]})
+    frames = {"train": frame[:10], "validation": frame[10:20], "test": frame[20:]}
+    frames = {k: v.reset_index(drop=True) for k, v in frames.items()}
+    card = {"name": "two", "labels": ["negative", "positive"],
+            "counts": {k: len(v) for k, v in frames.items()},
+            "fingerprints": {k: fingerprint(v) for k, v in frames.items()}}
+    data_dir = data_dir or write_prepared(tmp_path / "data" / "two", frames, card, plots={})
+    meta = {**src.meta, "labels": ["negative", "positive"], "variants": {"fp32": "model.onnx"},
+            "openvino": {"fp32": "model.plain.onnx"}}
+    meta.pop("created", None)
+    (bundle / "model.json").write_text(json.dumps(meta))
+    (bundle / "lineage.json").write_text(json.dumps({"data_dir": str(data_dir)}))
+    reg = Registry(tmp_path / "registry")
+    return reg, reg.register("two", bundle)
+
+
+def json_rows(mv):
+    rows = [json.loads(x) for x in (mv.path / "eval_samples.jsonl").read_text().splitlines()]
+    return [(r["text"], r["label"]) for r in rows]
+
+
+def test_bench_two_class_model_defaults_to_its_frozen_test_split(tiny_registry, tmp_path):
+    reg, mv = two_class_version(tiny_registry, tmp_path)
+    report = run_bench(mv.ref, registry=reg.root, limit=0, attach=False,
+                       chart=tmp_path / "c.png", shapes=[(1, 8)],
+                       opts={**TINY_OPTS, "rounds": 1, "latency_n": 5})
+    assert report["data"]["source"].endswith("two/test (frozen test split)")
+    engines = {k: v for k, v in report["engines"].items() if "skipped" not in v}
+    assert set(engines) >= {"onnx-fp32"} and report["pytorch_baseline"].startswith("unavailable")
+    for e in engines.values():
+        assert 0 <= e["macro_f1"] <= 1 and e["stream"]["texts"] == report["data"]["texts"]
+
+
+def test_bench_refuses_labels_the_model_lacks_before_any_work(tiny_registry, tmp_path,
+                                                              texts_file, monkeypatch):
+    import mlops_dl.bench.rounds as rounds
+
+    reg, mv = two_class_version(tiny_registry, tmp_path)
+    monkeypatch.setattr(rounds, "measure_round_robin", lambda *a, **k: pytest.fail("measured"))
+    with pytest.raises(DataError, match="label id 2 but the model has 2 labels"):
+        run_bench(mv.ref, registry=reg.root, data=texts_file, limit=0, attach=False)
+    # a 2-class version whose lineage points at 3-class data: refused by name, before work
+    from mlops_dl.registry import Registry
+
+    three = json.loads((Registry(tiny_registry).get("tiny:1").path / "lineage.json").read_text())
+    reg2, mv2 = two_class_version(tiny_registry, tmp_path / "b", data_dir=three["data_dir"])
+    with pytest.raises(MlopsError, match=r"data labels \['neutral'\] are not labels of two:1"):
+        run_bench(mv2.ref, registry=reg2.root, limit=0, attach=False)

@@ -135,7 +135,7 @@ def two_class_version(tiny_registry, tmp_path, data_dir=None):
 
     src = Registry(tiny_registry).get("tiny:1")
     bundle = tmp_path / "bundle"
-    bundle.mkdir()
+    bundle.mkdir(parents=True)
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         if (src.path / name).is_file():
             shutil.copyfile(src.path / name, bundle / name)

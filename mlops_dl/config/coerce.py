@@ -26,6 +26,15 @@ def check_ranges(obj: Any, rules: list[tuple[str, bool, str]]) -> None:
             raise RangeError(key, f"{why}, got {_dotted(obj, key)!r}")
 
 
+def check_literals(obj: Any) -> None:
+    """Raise a RangeError for a Literal-typed field holding a value outside its choices."""
+    for name, tp in typing.get_type_hints(type(obj)).items():
+        choices = typing.get_args(tp) if typing.get_origin(tp) is Literal else ()
+        if choices and getattr(obj, name) not in choices:
+            raise RangeError(name, f"expected one of {', '.join(map(repr, choices))}, "
+                                   f"got {getattr(obj, name)!r}")
+
+
 def _dotted(obj: Any, key: str) -> Any:
     for part in key.split("."):
         obj = getattr(obj, part, None)

@@ -11,7 +11,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mlops_dl.config.coerce import RangeError, check_ranges, coerce
+from mlops_dl.config.coerce import RangeError, check_literals, check_ranges, coerce
 from mlops_dl.errors import ConfigError
 
 
@@ -264,11 +264,7 @@ class ExportConfig:
     reference_stats: bool = True  # store label/confidence/length distributions for monitoring
 
     def __post_init__(self) -> None:
-        check_ranges(self, [
-            ("opset", self.opset >= 7, "must be >= 7"),
-            ("max_f1_drop", self.max_f1_drop >= 0, "must be >= 0 (points of macro-F1)"),
-            ("atol_fp32", self.atol_fp32 > 0, "must be > 0"),
-            ("atol_int8", self.atol_int8 > 0, "must be > 0"),
+        check_ranges(self, [  # max_f1_drop / atol unchecked: a negative one forces a gate failure
             ("validation_samples", self.validation_samples >= 1, "must be >= 1"),
             ("batch_size", self.batch_size >= 1, "must be >= 1"),
         ])  # fmt: skip
@@ -277,6 +273,9 @@ class ExportConfig:
 # ----------------------------------------------------------------------------- serve + bench
 @dataclass
 class ServeConfig:
+    """The server and its onnxruntime sessions; `runtime.Predictor` takes this as ``settings``
+    (intra_op_threads, spinning, graph_optimization, max_batch_size), so it is validated once."""
+
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -297,6 +296,15 @@ class ServeConfig:
     log_backups: int = 5
     log_text: Literal["text", "hash", "none"] = "text"
     swap_poll_s: float = 2.0  # how often the served alias is checked for a move
+
+    def __post_init__(self) -> None:
+        check_literals(self)  # also when built in code, not only from YAML
+        check_ranges(self, [
+            ("port", 0 <= self.port <= 65535, "must be in [0, 65535]"),
+            ("max_batch_size", self.max_batch_size >= 1, "must be >= 1"),
+            ("queue_limit", self.queue_limit >= 1, "must be >= 1"),
+            ("swap_poll_s", self.swap_poll_s > 0, "must be > 0"),
+        ])  # fmt: skip
 
 
 @dataclass

@@ -57,12 +57,17 @@ class PreparedData:
 
 
 def output_path(cfg) -> Path:
-    """Where the prepared dataset of a Config lives: ``<data.output_dir>/<data.name>`` (``~``
-    expanded). The one place this path is built: prepare, train, search and monitor use it."""
-    name = cfg.data.name
+    """Where the prepared dataset of a Config lives: ``<data.output_dir>/<data.name>``."""
+    return prepared_dir(cfg.data.output_dir, cfg.data.name)
+
+
+def prepared_dir(output_dir: str, name: str) -> Path:
+    """``<output_dir>/<name>`` with ``~`` expanded and ``name`` checked: the one place this path
+    is built (prepare, train, search, pipeline through ``output_path``; monitor from a
+    version's config.yaml)."""
     if not name or "/" in name or "\\" in name or name in (".", ".."):
         raise ConfigError(f"data.name: {name!r} must be a plain directory name")
-    return Path(cfg.data.output_dir).expanduser() / name
+    return Path(output_dir).expanduser() / name
 
 
 def load_prepared(root: str | Path) -> PreparedData:

@@ -116,18 +116,23 @@ def validation_dir(mv, data_dir: str | Path | None) -> Path:
     config.yaml's <data.output_dir>/<data.name>; the first that exists."""
     if data_dir:
         return Path(data_dir)
-    from mlops_dl import config as config_mod
-    from mlops_dl.data.prepared import output_path
+    import yaml
+
+    from mlops_dl.config import DataConfig
+    from mlops_dl.data.prepared import prepared_dir
 
     candidates = []
     lineage_path, config_path = mv.path / "lineage.json", mv.path / "config.yaml"
     if lineage_path.is_file():
         candidates.append(json.loads(lineage_path.read_text(encoding="utf-8")).get("data_dir"))
     if config_path.is_file():
-        try:
-            candidates.append(str(output_path(config_mod.load(config_path))))
-        except MlopsError:  # a config this version of the schema refuses: no candidate from it
-            pass
+        data = (yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}).get("data") or {}
+        if data.get("name"):
+            try:
+                output_dir = data.get("output_dir") or DataConfig.output_dir
+                candidates.append(str(prepared_dir(output_dir, data["name"])))
+            except MlopsError:  # a name that is not a plain directory name
+                pass
     for c in filter(None, candidates):
         if (Path(c) / "data_card.json").is_file():
             return Path(c)

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from mlops_dl import files
 from mlops_dl import config as config_mod
 from mlops_dl import metrics
 from mlops_dl.train.baseline import fit_baseline
 from mlops_dl.data.prepared import SPLITS, PreparedData, load_prepared
 from mlops_dl.errors import DataError, MlopsError
-from mlops_dl.train.rundir import atomic_json, merge_metrics
+from mlops_dl.train.rundir import merge_metrics
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", baseline: bool = True,
@@ -52,7 +53,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", baseline: bool = True
         results["comparison"] = {s: metrics.mcnemar(gold[s][1], pred[s], base_pred[s]) for s in splits}
     # 3. files: metrics.json, confusion matrices, learning curves
     merged = merge_metrics(run_dir, results)
-    atomic_json(run_dir / f"confusion_{split}.json", {
+    files.write_json(run_dir / f"confusion_{split}.json", {
         "labels": data.labels, "model": results[split]["confusion_matrix"],
         **({"baseline": results["baseline"][split]["confusion_matrix"]} if baseline else {}),
     })  # fmt: skip

@@ -23,13 +23,14 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from mlops_dl import files
 from mlops_dl import config as config_mod
 from mlops_dl.config import Config, TrainConfig
 from mlops_dl.data.prepared import load_prepared
 from mlops_dl.train.datamodule import TextDataModule
 from mlops_dl.errors import ConfigError, MlopsError
 from mlops_dl.train.model import SequenceClassifier, class_weights, load_network
-from mlops_dl.train.rundir import atomic_json, merge_metrics, write_data_json, write_env_json
+from mlops_dl.train.rundir import merge_metrics, write_data_json, write_env_json
 
 MONITOR = "val_macro_f1"
 RUN_ID_ENV = "MLOPS_DL_RUN_ID"  # set for the child processes of a multi-GPU run
@@ -82,7 +83,7 @@ def fit(
     result = FitResult(run_dir, module.best_score, trainer.global_step, best, resumed_from,
                        round(time.perf_counter() - start, 1))  # fmt: skip
     if trainer.is_global_zero:
-        atomic_json(run_dir / "fit.json", {**asdict(result), "run_dir": str(run_dir)})
+        files.write_json(run_dir / "fit.json", {**asdict(result), "run_dir": str(run_dir)})
         if module.best_report is not None:
             merge_metrics(run_dir, {"validation": module.best_report})
     return result

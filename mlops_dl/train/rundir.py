@@ -6,22 +6,13 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 from lightning.pytorch.callbacks import Callback
 
+from mlops_dl import files
 from mlops_dl.data.prepared import CARD, PreparedData
-
-
-def atomic_json(path: Path, data: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, ensure_ascii=False)
-    os.replace(tmp, path)
 
 
 def merge_metrics(run_dir: Path, values: dict) -> dict:
@@ -34,7 +25,7 @@ def merge_metrics(run_dir: Path, values: dict) -> dict:
             current[key].update(value)
         else:
             current[key] = value
-    atomic_json(path, current)
+    files.write_json(path, current)
     return current
 
 
@@ -64,12 +55,12 @@ def environment() -> dict:
 
 
 def write_env_json(path: Path) -> None:
-    atomic_json(path, environment())
+    files.write_json(path, environment())
 
 
 def write_data_json(path: Path, data: PreparedData) -> None:
     """Link the run to its data: the card, the split fingerprints and the label names."""
-    atomic_json(path, {
+    files.write_json(path, {
         "data_dir": str(data.root.resolve()),
         "data_card": str((data.root / CARD).resolve()),
         "fingerprints": data.fingerprints,

@@ -119,7 +119,7 @@ def calibrate(path: Path, meta: dict, pairs: list[tuple[str, str]], provider: st
     speeds = {}
     for i, (eng, var) in enumerate(pairs):
         pred = Predictor.from_dir(path, provider, var, settings, engine=eng)
-        pred.logits(texts[: settings.batch_size])  # warm-up
+        pred.logits(texts[: settings.max_batch_size])  # warm-up
         share = max(0.05, (deadline - time.perf_counter()) / (len(pairs) - i))
         stop, done, spent = time.perf_counter() + share, 0, 0.0
         while done == 0 or time.perf_counter() < stop:

@@ -12,6 +12,7 @@ import numpy as np
 
 from mlops_dl import config as config_mod
 from mlops_dl.variants import FILES
+from mlops_dl.train import rundir
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 ORT_VARIANTS = ("fp32", "int8", "int8-static", "int8-nncf")  # the variants onnxruntime runs
@@ -37,7 +38,7 @@ def lineage(run, exporter: str) -> dict:
     import torch
     import transformers
 
-    env = run.read_json("env.json", required=False) or {}
+    env = run.read_json(rundir.ENV, required=False) or {}
     return {
         "run_id": run.run_dir.name,
         "run_dir": str(run.run_dir.resolve()),

@@ -22,6 +22,7 @@ from mlops_dl.metrics import classification_report
 from mlops_dl.monitor.reference import TestSplit, load_test_split  # noqa: F401 (re-exported)
 
 ATTACHMENT = "acceptance.json"
+REJECTED_EXIT = 4  # `mlops-dl accept` exit code when the version fails a check
 
 
 def predictor_for(mv, variant: str, engine: str = "onnxruntime"):

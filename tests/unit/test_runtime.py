@@ -121,7 +121,7 @@ def test_session_settings_apply(version_dir, spinning):
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"graph_optimization": "max"}, r"graph_optimization: expected one of 'disable'"),
-    ({"variant": "fp16"}, r"variant: expected one of 'int8', 'fp32', got 'fp16'"),
+    ({"variant": "fp16"}, r"variant: expected one of 'int8', 'fp32', 'int8-static', 'int8-nncf', 'auto', got 'fp16'"),
     ({"max_batch_size": 0}, r"max_batch_size: must be >= 1, got 0"),
 ])  # fmt: skip
 def test_session_settings_are_validated_once_by_serve_config(kwargs, match):

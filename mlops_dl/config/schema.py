@@ -265,6 +265,7 @@ class ExportConfig:
     reference_stats: bool = True  # store label/confidence/length distributions for monitoring
     portable: bool = True  # also store the unfused fp32 ONNX (standard ops) for OpenVINO
     int8_static: bool = True  # static QDQ int8 (onnxruntime quantize_static), same F1 gate
+    int8_static_fp32_ffn_down: bool = True  # keep GELU-fed MatMuls fp32 (activation outliers)
     int8_nncf: bool = True  # NNCF int8 for OpenVINO (needs the openvino extra), same F1 gate
     calibration_samples: int = 256  # seeded training texts that static int8 calibrates on
 

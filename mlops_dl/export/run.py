@@ -133,7 +133,7 @@ def _build_variants(model, tokenizer, ecfg: ExportConfig, work: Path, log: Log,
             "training texts")
         files["int8-static"] = work / "int8-static.onnx"
         how = quantize.quantize_static_int8(raw, files["int8-static"], calibration,
-                                            ecfg.int8_per_channel)
+                                            ecfg.int8_per_channel, ecfg.int8_static_fp32_ffn_down)
         graphs["int8-static"] = graph.graph_stats(files["int8-static"]) | {"quantization": how}
     if calibration and ecfg.int8_nncf:
         why = quantize.nncf_available()

@@ -33,6 +33,7 @@ def test_static_and_nncf_variants_registered_and_checksummed(version):
     validation = json.loads((version.path / "validation.json").read_text())
     static = validation["variants"]["int8-static"]
     assert static["passed"] and static["graph"]["quantization"]["method"] == "static-qdq"
+    assert len(static["graph"]["quantization"]["fp32_nodes"]) == 2  # FFN down of 2 layers
     ops = static["graph"]["op_types"]
     assert ops.get("QuantizeLinear", 0) > 0 and ops.get("DequantizeLinear", 0) > 0
     assert "com.microsoft" not in json.dumps(validation["graphs"]["exported"]["op_types"])
@@ -56,11 +57,11 @@ def test_static_int8_is_deterministic_and_batch_independent(version, tmp_path):
 
 def _broken_static(real):
     """A static quantizer whose output always says class 0 (a broken calibration)."""
-    def broken(src, dst, feeds, per_channel=True):
+    def broken(src, dst, feeds, per_channel=True, fp32_ffn_down=True):
         import onnx
         from onnx import helper, numpy_helper
 
-        how = real(src, dst, feeds, per_channel)
+        how = real(src, dst, feeds, per_channel, fp32_ffn_down)
         model = onnx.load(str(dst))
         for node in model.graph.node:  # logits = raw logits + [1e4, 0, ...]
             node.output[:] = ["logits_raw" if o == "logits" else o for o in node.output]

@@ -130,3 +130,21 @@ def test_bad_engine_and_variant_names(version_dir):
         Predictor.from_dir(version_dir, "cpu", "fp32", engine="tensorrt")
     with pytest.raises(MlopsError, match="variant 'int4'"):
         Predictor.from_dir(version_dir, "cpu", "int4", engine="openvino")
+
+
+def test_cli_openvino_on_an_old_version_is_one_clear_line(version_dir, tmp_path, capsys):
+    from mlops_dl.cli import main
+    from mlops_dl.registry import Registry
+
+    bundle = writable_copy(version_dir, tmp_path / "bundle")
+    meta = json.loads((bundle / "model.json").read_text())
+    del meta["openvino"]
+    (bundle / "model.json").write_text(json.dumps(meta))
+    (bundle / "checksums.json").unlink()
+    Registry(tmp_path / "registry").register("old", bundle)
+    (tmp_path / "in.csv").write_text("text\nlove great\n")
+    rc = main(["predict", "old:1", "-r", str(tmp_path / "registry"), "-i", str(tmp_path / "in.csv"),
+               "-o", str(tmp_path / "out.csv"), "--engine", "openvino", "--variant", "fp32"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and len(err) == 1
+    assert "old:1 was exported before the OpenVINO engine" in err[0] and "mlops-dl export" in err[0]

@@ -251,3 +251,30 @@ def delete(
         typer.confirm(f"delete {mv.ref} ({mv.path})?", abort=True)
     reg.delete(ref, force=force)
     console.print(f"deleted {mv.ref}")
+
+
+@registry_app.command("export-triton")
+def export_triton(
+    ref: Annotated[str, typer.Argument(help="name, name:N or name@alias.")],
+    out_dir: Annotated[Path, typer.Argument(help="Triton model repository (created if needed).")],
+    variant: Annotated[str, typer.Option("--variant", help="ONNX variant: int8 or fp32.")] = "int8",
+    max_batch_size: Annotated[int, typer.Option("--max-batch-size", help="Triton "
+                              "max_batch_size of the three models.")] = 32,
+    instance: Annotated[str, typer.Option("--instance", help="Where the ONNX model runs: cpu "
+                        "or gpu (the tokenizer stays on CPU).")] = "cpu",
+    registry: RegistryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write REF as a Triton model repository: ONNX model, Python tokenizer, text ensemble."""
+    from mlops_dl.serve.triton import export_triton as write_repository
+
+    done = write_repository(ref, out_dir, registry, variant, max_batch_size, instance)
+    result = {"ref": done.ref, "variant": done.variant, "repository": str(done.root),
+              "models": {role: str(path) for role, path in done.models.items()}}
+    if as_json:
+        return _echo_json(result)
+    console.print(f"wrote {done.ref} ({done.variant}) to Triton repository {done.root}:")
+    for role, path in done.models.items():
+        console.print(f"  {path.name:<24} {role}")
+    console.print(f"serve it: tritonserver --model-repository={done.root.resolve()}  "
+                  f"(send TEXT to {done.models['ensemble'].name})", highlight=False)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlops_dl.errors import MlopsError, RegistryError
+from mlops_dl.metrics import softmax
 
 if TYPE_CHECKING:
     from mlops_dl.registry import ModelVersion, Registry
@@ -103,13 +104,6 @@ def _pad_id(tok, tokenizer_dir: Path, meta: dict) -> int:
         if isinstance(name, str) and tok.token_to_id(name) is not None:
             return int(tok.token_to_id(name))
     return 0
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64. # (N, L) -> (N, L)"""
-    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 class Predictor:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from mlops_dl import config as config_mod
+from mlops_dl import machine
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
@@ -18,15 +18,6 @@ VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 
 def _write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-
-
-def git_commit(cwd: Path) -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                             text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def lineage(run, exporter: str) -> dict:
@@ -45,7 +36,7 @@ def lineage(run, exporter: str) -> dict:
         "data_fingerprints": run.data_json.get("fingerprints", {}),
         "git_commit": (env.get("git") or {}).get("commit"),
         "git_dirty": (env.get("git") or {}).get("dirty"),
-        "export_git_commit": git_commit(Path(__file__).resolve().parent),
+        "export_git_commit": machine.git_commit(),
         "base_model": run.cfg.model.name,
         "exporter": exporter,
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

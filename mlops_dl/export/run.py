@@ -19,7 +19,9 @@ from mlops_dl.errors import ConfigError, MlopsError
 from mlops_dl.export import bundle as bundle_mod
 from mlops_dl.export import graph, validate
 from mlops_dl.export.source import RunSource, open_run
+from mlops_dl.metrics import softmax
 from mlops_dl.registry import ModelVersion, Registry
+from mlops_dl.registry.bundle import pick_variant
 
 Log = Callable[[str], None]
 
@@ -128,8 +130,8 @@ def _write_bundle(out: Path, run: RunSource, name: str, tokenizer, ref: Referenc
                   files: dict, logits: dict, validation: dict) -> Path:
     """model.json + every bundle file (7); eval samples use the variant served by default."""
     ecfg = run.cfg.export
-    served = "int8" if "int8" in files else "fp32"
-    probs = {v: validate.softmax(x) for v, x in logits.items()}  # each (N, L)
+    served = pick_variant(files)
+    probs = {v: softmax(x) for v, x in logits.items()}  # each (N, L)
     meta = {
         "name": name, "labels": run.labels, "max_length": run.cfg.model.max_length,
         "inputs": graph.input_names(tokenizer), "outputs": ["logits"],

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from lightning.pytorch.callbacks import Callback
 
+from mlops_dl import machine
 from mlops_dl.data.prepared import CARD, PreparedData
 
 
@@ -54,12 +54,12 @@ def environment() -> dict:
         "transformers": transformers.__version__,
         "lightning": lightning.__version__,
         "platform": platform.platform(),
-        "cpu": _cpu_model(),
+        "cpu": machine.cpu_name(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.version.cuda,
         "gpus": gpus,
-        "git": _git_state(),
+        "git": machine.git_state(),
     }
 
 
@@ -75,29 +75,6 @@ def write_data_json(path: Path, data: PreparedData) -> None:
         "fingerprints": data.fingerprints,
         "labels": data.labels,
     })  # fmt: skip
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def _git_state() -> dict:
-    root = Path(__file__).resolve().parents[1]
-
-    def git(*args: str) -> str:
-        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() if out.returncode == 0 else ""
-
-    try:
-        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "-uno"))}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": "", "dirty": None}
 
 
 class LineProgress(Callback):

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 
 from fastapi import FastAPI
 
+from mlops_dl import config as config_mod
 from mlops_dl.config import ServeConfig
-from mlops_dl.runtime import Predictor, SessionSettings
+from mlops_dl.errors import ConfigError
+from mlops_dl.runtime import Predictor
 from mlops_dl.serve import v1
 from mlops_dl.serve.batcher import MicroBatcher
 from mlops_dl.serve.predlog import PredictionLog
@@ -29,20 +32,13 @@ ROUTES = {"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"} | v1.ROUT
 SPEC_ENV = "MLOPS_DL_SERVE_SPEC"  # JSON {ref, registry, serve} for multi-worker startup
 
 
-def session_settings(cfg: ServeConfig) -> SessionSettings:
-    return SessionSettings(intra_op_threads=cfg.intra_op_threads, spinning=cfg.spinning,
-                           graph_optimization=cfg.graph_optimization,
-                           batch_size=cfg.max_batch_size)
-
-
 def registry_holder(cfg: ServeConfig, ref: str, registry: str | None) -> ModelHolder:
     """A ModelHolder that loads ``ref`` from the registry with the serve settings."""
     from mlops_dl.registry import Registry
 
-    settings = session_settings(cfg)
     reg = Registry(registry)
     return ModelHolder.from_registry(
-        ref, reg, lambda mv: Predictor.from_version(mv, cfg.provider, cfg.variant, settings))
+        ref, reg, lambda mv: Predictor.from_version(mv, cfg.provider, cfg.variant, cfg))
 
 
 def create_app(cfg: ServeConfig, ref: str, registry: str | None = None,
@@ -126,18 +122,20 @@ class _AsgiWrap:
 
 def app_from_env() -> FastAPI:
     """uvicorn factory for ``--workers N``: the spec comes from $MLOPS_DL_SERVE_SPEC."""
-    spec = json.loads(os.environ[SPEC_ENV])
-    cfg = ServeConfig(**spec["serve"])  # validated by the parent process
+    try:
+        spec = json.loads(os.environ[SPEC_ENV])
+    except (KeyError, json.JSONDecodeError) as e:
+        raise ConfigError(f"${SPEC_ENV}: missing or not JSON ({e}); start with `mlops-dl serve`") from None
+    cfg = config_mod.build_section(ServeConfig, spec.get("serve"), f"${SPEC_ENV}", "serve.")
     if spec.get("per_worker_log") and cfg.log_path:
         root, dot, ext = cfg.log_path.rpartition(".")
-        cfg.log_path = f"{root}.{os.getpid()}.{ext}" if dot else f"{cfg.log_path}.{os.getpid()}"
+        log_path = f"{root}.{os.getpid()}.{ext}" if dot else f"{cfg.log_path}.{os.getpid()}"
+        cfg = dataclasses.replace(cfg, log_path=log_path)
     return create_app(cfg, spec["ref"], spec.get("registry"))
 
 
 def run_server(cfg: ServeConfig, ref: str, registry: str | None = None) -> None:
     """Serve with uvicorn; ``cfg.workers`` > 1 starts that many processes (one model each)."""
-    import dataclasses
-
     import uvicorn
 
     kw = dict(host=cfg.host, port=cfg.port, log_level="info", access_log=False,

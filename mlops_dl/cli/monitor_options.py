@@ -30,7 +30,7 @@ def load_canvas_file(path: Path):
 def open_registry(root: Optional[Path]):
     from mlops_dl.registry import Registry
 
-    return Registry(root)
+    return Registry.open(root)
 
 
 def echo_json(data) -> None:

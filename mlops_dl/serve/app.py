@@ -62,7 +62,7 @@ def registry_holder(cfg: ServeConfig, ref: str, registry: str | None) -> ModelHo
     from mlops_dl.registry import Registry
 
     settings = session_settings(cfg)
-    reg = Registry(registry)
+    reg = Registry.open(registry)
     return ModelHolder.from_registry(
         ref, reg, lambda mv: Predictor.from_version(mv, cfg.provider, cfg.variant, settings))
 

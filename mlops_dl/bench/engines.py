@@ -176,8 +176,8 @@ def _ort_engine(engine: dict):
     from mlops_dl.runtime import Predictor
 
     settings = ServeConfig(**engine.get("settings", {}))
-    pred = Predictor.from_dir(engine["path"], engine["provider"], engine["variant"], settings,
-                              name=engine["name"], version=engine["version"])
+    pred = Predictor.from_version(engine["model_version"], engine["provider"], engine["variant"],
+                                  settings)
     vocab = pred.tokenizer.get_vocab_size()
 
     def run_fixed(b: int, t: int):
@@ -243,8 +243,8 @@ def tune_sessions(engine: dict, texts: list[str]) -> list[dict]:
                     continue
                 settings = ServeConfig(intra_op_threads=threads, spinning=spin,
                                        graph_optimization=level)
-                pred = Predictor.from_dir(engine["path"], engine["provider"], engine["variant"],
-                                          settings)
+                pred = Predictor.from_version(engine["model_version"], engine["provider"],
+                                              engine["variant"], settings)
                 stats = latency_b1(pred.predict_proba, texts, len(texts), warmup=5)
                 rows.append({"threads": threads, "spinning": spin, "graph": level,
                              "neighbour": "busy core" if busy else "quiet",

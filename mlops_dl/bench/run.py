@@ -76,12 +76,12 @@ def _read_labels(data: Path, labels: Path | None, names: list[str], n: int) -> l
 
 def torch_model_dir(mv) -> tuple[Path | None, str]:
     """The run's save_pretrained dir via lineage.json, or None and why not."""
-    path = mv.path / "lineage.json"
-    if not path.is_file():
-        return None, f"{mv.ref} has no lineage.json"
+    from mlops_dl.registry import layout
     from mlops_dl.train import rundir
 
-    run_dir = json.loads(path.read_text(encoding="utf-8")).get("run_dir")
+    if not mv.has(layout.LINEAGE):
+        return None, f"{mv.ref} has no {layout.LINEAGE}"
+    run_dir = mv.lineage.get("run_dir")
     model = rundir.model_dir(run_dir or "")
     if not run_dir or not rundir.has_model(run_dir):
         return None, f"the run's model dir {model} is missing (lineage.json run_dir={run_dir})"
@@ -155,12 +155,12 @@ def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None 
     """Measure every engine on the same texts; return (and attach) the bench.json dict."""
     from mlops_dl.registry import Registry
 
-    reg = Registry(registry)
+    reg = Registry.open(registry)
     mv = reg.get(ref, verify=True)
     opts = {**OPTS, **(opts or {})}
     texts, gold, source = read_texts(data, labels, mv.meta["labels"], limit)
     say = progress.print if progress is not None else (lambda *a, **k: None)
-    base = {"name": mv.name, "version": mv.version, "path": str(mv.path), "provider": provider,
+    base = {"name": mv.name, "version": mv.version, "provider": provider,
             "max_length": int(mv.meta["max_length"])}
     engines = []
     model_dir, why = torch_model_dir(mv)
@@ -170,7 +170,7 @@ def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None 
     for variant in ("fp32", "int8"):
         if variant in mv.meta.get("variants", {}):
             engines.append({**base, "kind": "onnx", "label": f"onnx-{variant}",
-                            "variant": variant, "tune": variant == "int8"})
+                            "model_version": mv, "variant": variant, "tune": variant == "int8"})
     say(f"[dim]loading {', '.join(e['label'] for e in engines)}; {len(texts)} texts[/]")
     results = measure_round_robin(engines, texts, gold, shapes, opts, say)
     peer = read_peer(mv)

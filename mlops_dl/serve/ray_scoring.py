@@ -33,14 +33,14 @@ except ImportError as _e:  # one line for the CLI, naming the extra
     raise MlopsError(f"--executor ray needs Ray Data ({_e}): pip install 'mlops-dl[ray]'") \
         from None
 
-from mlops_dl.registry import ModelVersion, Registry
-from mlops_dl.runtime import Predictor, SessionSettings
+from mlops_dl.config import ServeConfig
+from mlops_dl.registry import ModelVersion, Registry, layout
+from mlops_dl.runtime import Predictor
 from mlops_dl.serve.scoring import (FORMATS, file_format, parquet_file, read_chunks,
                                     row_errors, score_rows, to_arrow)
 
 SOURCE_COLUMNS = ("source_file", "source_row")
 ERROR_COLUMN = "__error__"
-MODEL_FILES = ("model.json", "tokenizer.json", "tokenizer_config.json")
 
 
 @dataclass
@@ -140,9 +140,10 @@ class BatchScorer:
 
     def __init__(self, files: dict[str, bytes], name: str, version: int, variant: str,
                  provider: str, column: str, cpus: float):
-        settings = SessionSettings(intra_op_threads=max(1, int(_assigned_cpus(cpus))))
+        settings = ServeConfig(intra_op_threads=max(1, int(_assigned_cpus(cpus))))
         with tempfile.TemporaryDirectory(prefix="mlops-dl-model-") as tmp:
             for rel, data in files.items():
+                (Path(tmp) / rel).parent.mkdir(parents=True, exist_ok=True)
                 (Path(tmp) / rel).write_bytes(data)
             self.predictor = Predictor.from_dir(tmp, provider, variant, settings, name=name,
                                                 version=version)
@@ -162,12 +163,10 @@ def _assigned_cpus(requested: float) -> float:
 
 
 def model_files(mv: ModelVersion, variant: str) -> dict[str, bytes]:
-    """The files a Predictor needs from a verified version, by relative name."""
-    names = [n for n in MODEL_FILES if (mv.path / n).is_file()]
-    onnx = mv.variant_file(variant).relative_to(mv.path)
-    if len(onnx.parts) != 1:
-        raise MlopsError(f"{mv.ref}: variant file {onnx} is not at the version's top level")
-    return {n: (mv.path / n).read_bytes() for n in (*names, str(onnx))}
+    """The files a Predictor needs from a verified version, by name (a bundle folder)."""
+    mv.variant_file(variant)  # a clear error when the version lacks it
+    names = [n for n in (layout.MODEL_JSON, *layout.TOKENIZER_FILES) if mv.has(n)]
+    return {n: mv.file(n).read_bytes() for n in (*names, mv.meta["variants"][variant])}
 
 
 def init_ray(address: str) -> None:
@@ -197,7 +196,7 @@ def score_on_ray(ref: str, input_spec: str | Path, output: str | Path, *,
         raise DataError(f"{out} already exists; remove it or choose another output folder")
     if concurrency is not None and concurrency < 1 or cpus_per_actor <= 0 or batch_size < 1:
         raise MlopsError("--concurrency, --cpus-per-actor and --batch-size must be positive")
-    mv = Registry(registry).get(ref, verify=True)  # pinned: the actors all get this version
+    mv = Registry.open(registry).get(ref, verify=True)  # pinned: the actors all get this version
     payload = model_files(mv, variant)
     init_ray(address)
     actors = concurrency or max(1, int(ray.cluster_resources().get("CPU", 1) // cpus_per_actor))

@@ -9,7 +9,6 @@ missing or not a string are reported by row number (1-based data row; for jsonl,
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mlops_dl import files
 from mlops_dl.errors import DataError
 from mlops_dl.runtime import Predictor
 
@@ -227,21 +227,19 @@ def score_file(predictor: Predictor, input_path: str | Path, output_path: str | 
     total = parquet_file(src).metadata.num_rows if in_fmt == "parquet" else src.stat().st_size
     report = (lambda done: progress(done, total)) if progress else None
     summary = ScoreSummary(model=predictor.ref, output=str(dst))
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    writer = _Writer(out_fmt, tmp)
-    try:
-        for chunk in read_chunks(src, text_column, chunk_rows, report):
-            errors = row_errors(chunk, text_column, src, strict)
-            out = score_rows(predictor, chunk, text_column, errors)
-            summary.add(out)
-            writer.write(out.drop(columns="__row__"))
-        writer.close()
-        tmp.replace(dst)
-    except BaseException:
-        writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
+
+    def score_into(tmp: Path) -> None:
+        writer = _Writer(out_fmt, tmp)
+        try:
+            for chunk in read_chunks(src, text_column, chunk_rows, report):
+                errors = row_errors(chunk, text_column, src, strict)
+                out = score_rows(predictor, chunk, text_column, errors)
+                summary.add(out)
+                writer.write(out.drop(columns="__row__"))
+        finally:
+            writer.close()
+
+    files.write_with(dst, score_into)
     return summary
 
 

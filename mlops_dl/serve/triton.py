@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_dl.errors import MlopsError
-from mlops_dl.registry import ModelVersion, Registry
+from mlops_dl.registry import ModelVersion, Registry, layout
 from mlops_dl.runtime import Predictor
 
 LABELS_FILE = "labels.txt"
@@ -91,7 +91,7 @@ def export_triton(ref: str, out_dir: str | Path, registry: str | Path | None = N
         raise MlopsError(f"--instance {instance!r}: expected cpu or gpu")
     if not 1 <= max_batch_size <= 4096:
         raise MlopsError(f"--max-batch-size {max_batch_size}: expected 1..4096")
-    mv = Registry(registry).get(ref, verify=True)
+    mv = Registry.open(registry).get(ref, verify=True)
     p = Predictor.from_version(mv, "cpu", variant)  # the ONNX loads; names, pad id, labels
     root = Path(out_dir)
     names = {"onnx": mv.name, "tokenizer": f"{mv.name}_tokenizer", "ensemble": f"{mv.name}_text"}
@@ -122,7 +122,7 @@ def _write_models(stage: Path, names: dict[str, str], mv: ModelVersion, p: Predi
     (onnx / "config.pbtxt").write_text(onnx_config(names["onnx"], p, max_batch, instance),
                                        encoding="utf-8")
     shutil.copyfile(TOKENIZER_SOURCE, tok / version / "model.py")
-    shutil.copyfile(mv.file("tokenizer.json"), tok / version / "tokenizer.json")
+    shutil.copyfile(mv.file(layout.TOKENIZER), tok / version / "tokenizer.json")
     (tok / "config.pbtxt").write_text(tokenizer_config(names["tokenizer"], p, max_batch),
                                       encoding="utf-8")
     (ens / LABELS_FILE).write_text(labels, encoding="utf-8")

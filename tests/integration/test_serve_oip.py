@@ -16,7 +16,13 @@ httpclient = pytest.importorskip("tritonclient.http")
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
 TOKEN = "s3cret"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def auth() -> dict:
+    """A fresh header dict per call: tritonclient writes its own headers into the one given."""
+    return {"Authorization": f"Bearer {TOKEN}"}
+
+
 TEXTS = ["love great awesome", "hate awful", "the meeting is at noon"]
 
 
@@ -51,7 +57,7 @@ def test_triton_client_health_metadata_and_infer(server, tiny_registry):
     want_probs = direct.predict_proba(TEXTS)  # (N, L)
     want = [direct.labels[i] for i in want_probs.argmax(1)]
     # binary tensors both ways (the client's default)
-    result = client.infer("tiny", [text_input(TEXTS)], headers=AUTH, request_id="req-1")
+    result = client.infer("tiny", [text_input(TEXTS)], headers=auth(), request_id="req-1")
     assert [b.decode() for b in result.as_numpy("label")] == want
     probs = result.as_numpy("probabilities")
     assert probs.dtype == np.float32 and probs.shape == (3, 3)
@@ -60,12 +66,12 @@ def test_triton_client_health_metadata_and_infer(server, tiny_registry):
     assert response["model_name"] == "tiny" and response["model_version"] == "1"
     assert response["id"] == "req-1"
     # JSON tensors both ways, one output asked for
-    result = client.infer("tiny", [text_input(TEXTS, binary=False)], headers=AUTH,
+    result = client.infer("tiny", [text_input(TEXTS, binary=False)], headers=auth(),
                           outputs=[httpclient.InferRequestedOutput("label", binary_data=False)])
     assert list(result.as_numpy("label")) == want and result.as_numpy("probabilities") is None
     lines = [json.loads(x) for x in server["log"].read_text().splitlines()]
     assert [x["label"] for x in lines[-3:]] == want and lines[-1]["version"] == 1
-    metrics = httpx.get(f"{server['url']}/metrics", headers=AUTH).text
+    metrics = httpx.get(f"{server['url']}/metrics", headers=auth()).text
     assert 'mlops_dl_requests_total{route="/v2/models/tiny/infer",status="200"} 2.0' in metrics
 
 
@@ -73,16 +79,16 @@ def test_protocol_errors_are_4xx_with_an_error_message(server):
     client = server["client"]
     cases = [
         (dict(model_name="tiny", inputs=[text_input(TEXTS)]), "401", "bearer token"),
-        (dict(model_name="other", inputs=[text_input(TEXTS)], headers=AUTH), "404",
+        (dict(model_name="other", inputs=[text_input(TEXTS)], headers=auth()), "404",
          "unknown model 'other'"),
-        (dict(model_name="tiny", model_version="7", inputs=[text_input(TEXTS)], headers=AUTH),
+        (dict(model_name="tiny", model_version="7", inputs=[text_input(TEXTS)], headers=auth()),
          "404", "version '7' is not loaded"),
-        (dict(model_name="tiny", inputs=[text_input(["a"] * 5)], headers=AUTH), "422",
+        (dict(model_name="tiny", inputs=[text_input(["a"] * 5)], headers=auth()), "422",
          "serve.max_texts=4"),
-        (dict(model_name="tiny", inputs=[text_input([""])], headers=AUTH), None, None),
-        (dict(model_name="tiny", inputs=[text_input(TEXTS, name="sentence")], headers=AUTH),
+        (dict(model_name="tiny", inputs=[text_input([""])], headers=auth()), None, None),
+        (dict(model_name="tiny", inputs=[text_input(TEXTS, name="sentence")], headers=auth()),
          "400", "unknown input 'sentence'"),
-        (dict(model_name="tiny", headers=AUTH, inputs=[text_input(TEXTS)],
+        (dict(model_name="tiny", headers=auth(), inputs=[text_input(TEXTS)],
               outputs=[httpclient.InferRequestedOutput("logits")]), "400", "unknown output"),
     ]
     for kwargs, status, message in cases:
@@ -96,9 +102,9 @@ def test_protocol_errors_are_4xx_with_an_error_message(server):
     head = json.dumps({"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES",
                                    "parameters": {"binary_data_size": len(bad_utf8)}}]}).encode()
     r = httpx.post(f"{server['url']}/v2/models/tiny/infer", content=head + bad_utf8,
-                   headers={**AUTH, "Inference-Header-Content-Length": str(len(head))})
+                   headers={**auth(), "Inference-Header-Content-Length": str(len(head))})
     assert r.status_code == 400 and "not UTF-8" in r.json()["error"]
-    r = httpx.post(f"{server['url']}/v2/models/tiny/infer", content=b"{nope", headers=AUTH)
+    r = httpx.post(f"{server['url']}/v2/models/tiny/infer", content=b"{nope", headers=auth())
     assert r.status_code == 400 and "not a valid JSON" in r.json()["error"]
     assert httpx.get(f"{server['url']}/v2/models/tiny/infer").status_code == 405
     assert httpx.get(f"{server['url']}/v2/elsewhere").json()["error"].startswith("no such")
@@ -106,12 +112,12 @@ def test_protocol_errors_are_4xx_with_an_error_message(server):
 
 def test_hot_swap_is_seen_in_model_version(server):
     client = server["client"]
-    assert client.infer("tiny", [text_input(TEXTS)], headers=AUTH).get_response()[
+    assert client.infer("tiny", [text_input(TEXTS)], headers=auth()).get_response()[
         "model_version"] == "1"
     server["registry"].promote("tiny:2", "production")
 
     def swapped():
-        response = client.infer("tiny", [text_input(TEXTS)], headers=AUTH).get_response()
+        response = client.infer("tiny", [text_input(TEXTS)], headers=auth()).get_response()
         return response["model_version"] == "2"
 
     wait_until(swapped, timeout=30, every=0.2, what="the v2 answer from tiny:2")

@@ -25,10 +25,8 @@ from fastapi.responses import JSONResponse, Response
 from mlops_dl import __version__
 from mlops_dl.registry import parse_ref
 from mlops_dl.serve import oip_tensors as tensors
-from mlops_dl.serve.batcher import QueueFull
-from mlops_dl.serve.predlog import log_predictions
 from mlops_dl.serve.requests import ApiError, check_texts, check_token, read_body, request_id
-from mlops_dl.serve.routes import ServeState
+from mlops_dl.serve.routes import ServeState, classify
 
 INPUT = "text"
 OUTPUTS = ("label", "probabilities")
@@ -140,17 +138,7 @@ async def _infer(state: ServeState, request: Request, loaded) -> Response:
     data = tensors.input_texts(doc, buffer, INPUT)
     texts = check_texts(tensors.decode_texts(data, "inputs[0].data"), cfg, "inputs[0].data")
     wanted = tensors.requested_outputs(doc, OUTPUTS)
-    try:
-        probs, predictor = await state.batcher.submit(texts)  # (N, L)
-    except QueueFull as e:
-        raise ApiError(429, "inputs", f"server busy: {e}; retry later",
-                       {"Retry-After": "1"}) from None
-    results = [predictor.result(row) for row in probs]
-    latency_ms = (time.perf_counter() - start) * 1000
-    for r in results:
-        state.telemetry.predictions.labels(r["label"]).inc()
-    if state.log is not None:
-        log_predictions(state.log, cfg.log_text, rid, texts, results, predictor, latency_ms)
+    probs, predictor, results, _ = await classify(state, texts, rid, start, "inputs")
     labels = np.array([r["label"] for r in results], dtype=object)  # (N,)
     outputs, tail = tensors.encode_outputs(
         {"label": ("BYTES", [len(texts)], labels),

@@ -17,9 +17,9 @@ from filelock import FileLock, Timeout
 from mlops_dl.errors import RegistryError
 from mlops_dl.registry import integrity, staging
 from mlops_dl.registry.bundle import MODEL_JSON, fill_stage, read_meta
-from mlops_dl.registry.refs import ModelRef, check_alias, check_name, parse_ref
+from mlops_dl.registry.refs import ModelRef, check_alias, check_name, is_ascii_number, parse_ref
 
-VERSION_RE = re.compile(r"^version-([1-9][0-9]*)$")
+VERSION_RE = re.compile(r"version-([1-9][0-9]*)")  # used with fullmatch
 LAST_VERSION = "last_version"  # highest number ever handed out (never reused after delete)
 LOCK_TIMEOUT_S = 120.0
 
@@ -227,7 +227,7 @@ class Registry:
             text = path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return None
-        if not text.isdigit():
+        if not is_ascii_number(text):
             raise RegistryError(f"{path}: alias file should hold a version number, found {text!r}")
         return int(text)
 
@@ -239,7 +239,7 @@ class Registry:
         model_dir = self.root / name
         if not model_dir.is_dir():
             return []
-        found = (VERSION_RE.match(p.name) for p in model_dir.iterdir())
+        found = (VERSION_RE.fullmatch(p.name) for p in model_dir.iterdir())
         return sorted(int(m.group(1)) for m in found if m)
 
     def _next_version(self, model_dir: Path) -> int:

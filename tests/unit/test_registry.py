@@ -47,6 +47,37 @@ def test_bad_refs_refused(bad):
         parse_ref(bad)
 
 
+@pytest.mark.parametrize("ref", ["m:\u00b2", "m:\u0661", "m:\uff11", "m:1\u0660"])
+def test_versions_are_ascii_digits_only(ref):
+    """'\u00b2'.isdigit() is True and int() fails on it; '\u0661' (Arabic-Indic 1) int()s to 1."""
+    with pytest.raises(RegistryError, match="invalid version"):
+        parse_ref(ref)
+
+
+def test_names_aliases_and_tag_keys_ending_in_newline_refused(reg, bundle):
+    """'$' matches before a final newline: 'evil\\n' must not become a folder or a file."""
+    with pytest.raises(RegistryError, match="invalid model name"):
+        reg.register("evil\n", bundle)
+    reg.register("m", bundle)
+    with pytest.raises(RegistryError, match="invalid alias"):
+        reg.promote("m:1", "prod\n")
+    with pytest.raises(RegistryError, match="invalid tag key"):
+        reg.set_tag("m:1", "owner\n", "x")
+    with pytest.raises(RegistryError, match="invalid attachment name"):
+        reg.attach("m:1", "x.json\n", {})
+    assert sorted(p.name for p in reg.root.iterdir()) == ["m"]
+    assert not (reg.root / "m" / "aliases").exists()
+    assert list((reg.root / "m" / "version-1" / "tags").iterdir()) == []
+
+
+def test_alias_file_with_non_ascii_digit_is_a_clear_error(reg, bundle):
+    reg.register("m", bundle)
+    (reg.root / "m" / "aliases").mkdir()
+    (reg.root / "m" / "aliases" / "production").write_text("\u0661\n", encoding="utf-8")
+    with pytest.raises(RegistryError, match="should hold a version number"):
+        reg.get("m@production")
+
+
 def test_bad_names_refused_on_register(reg, bundle):
     for bad in ["../escape", "a/b", "..", ".staging-x", "x" * 200]:
         with pytest.raises(RegistryError, match="invalid model name"):

@@ -100,6 +100,8 @@ def test_verify_and_delete(two_versions, capsys):
     (["registry", "show", "../etc"], "invalid model name"),
     (["registry", "show", "nope:1"], "no model named 'nope'"),
     (["registry", "show", "tiny:9"], "no version 9"),
+    (["registry", "show", "tiny:\u00b2"], "invalid version"),
+    (["registry", "show", "tiny:\u0661"], "invalid version"),
     (["registry", "promote", "tiny:1", "a/b"], "invalid alias"),
     (["registry", "delete", "tiny", "--yes"], "explicit version"),
     (["registry", "compare", "tiny:1", "tiny@missing"], "no alias 'missing'"),

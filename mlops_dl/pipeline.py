@@ -59,6 +59,7 @@ def run_pipeline(cfg: Config, config_path: str | Path, registry: str | None = No
     unknown = [s for s in force if s not in STEPS]
     if unknown:
         raise MlopsError(f"--force {', '.join(unknown)}: unknown step (steps: {', '.join(STEPS)})")
+    _check_registry_names(cfg)
     p = PipelineRun(cfg, Path(config_path), registry, tuple(force), say)
     p.state = _load_state(p)
     for name, fn in (("data", _data), ("train", _train), ("evaluate", _evaluate),
@@ -74,6 +75,16 @@ def run_pipeline(cfg: Config, config_path: str | Path, registry: str | None = No
             step.seconds = round(time.perf_counter() - start, 1)
             _save_state(p)
     return p
+
+
+def _check_registry_names(cfg: Config) -> None:
+    """The model name and the promote alias, checked before hours of training need them."""
+    from mlops_dl.registry import check_alias, check_name
+
+    what = "registry model name (export.name, else data.name)"
+    check_name(cfg.export.name or cfg.data.name, what)
+    if cfg.pipeline.canvas:
+        check_alias(cfg.pipeline.promote_to, "alias pipeline.promote_to")
 
 
 # ----------------------------------------------------------------------------- state

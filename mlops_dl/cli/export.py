@@ -32,7 +32,6 @@ def export(
     """Export a run to ONNX (fused fp32 + int8), check it against PyTorch, register it."""
     from mlops_dl.errors import ConfigError
     from mlops_dl.export import export_run
-    from mlops_dl.registry import Registry
 
     from transformers.utils import logging as hf_logging
 
@@ -45,10 +44,9 @@ def export(
     if optimize is not None:
         overrides.append(f"export.optimize={str(optimize).lower()}")
     result = export_run(run_dir, name=name or "", registry=registry, overrides=overrides,
-                        log=lambda msg: console.print(f"[dim]{msg}[/]", highlight=False))
+                        log=lambda msg: console.print(f"[dim]{msg}[/]", highlight=False),
+                        alias=alias or "")
     mv = result.version
-    if alias:
-        Registry(mv.path.parent.parent).promote(mv.ref, alias)
     if as_json:
         typer.echo(json.dumps({"ref": mv.ref, "path": str(mv.path), "validation": result.validation},
                               indent=2, default=str))

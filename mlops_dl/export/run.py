@@ -19,7 +19,7 @@ from mlops_dl.errors import ConfigError, MlopsError
 from mlops_dl.export import bundle as bundle_mod
 from mlops_dl.export import graph, validate
 from mlops_dl.export.source import RunSource, open_run
-from mlops_dl.registry import ModelVersion, Registry
+from mlops_dl.registry import ModelVersion, Registry, check_alias, check_name
 
 Log = Callable[[str], None]
 
@@ -45,16 +45,21 @@ class Reference:
 
 
 def export_run(run_dir: str | Path, name: str = "", registry: str | Path | None = None,
-               overrides=(), log: Log = lambda msg: None) -> ExportResult:
-    """Export, validate, fuse, quantize and register a run; see the module docstring."""
+               overrides=(), log: Log = lambda msg: None, alias: str = "") -> ExportResult:
+    """Export, validate, fuse, quantize and register a run (then point ``alias`` at it).
+
+    The name and alias are checked before any work, so a bad one costs nothing.
+    """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    if alias:
+        check_alias(alias)
     run = open_run(run_dir, overrides)  # 1
     ecfg = run.cfg.export
     for key in ("validation_samples", "batch_size"):
         if getattr(ecfg, key) < 1:
             raise ConfigError(f"{run.run_dir / 'config.yaml'}: export.{key} must be >= 1")
-    name = name or ecfg.name or run.cfg.data.name
+    name = check_name(name or ecfg.name or run.cfg.data.name)
     reg = Registry(registry or ecfg.registry or None)
     tokenizer = AutoTokenizer.from_pretrained(run.model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -76,6 +81,8 @@ def export_run(run_dir: str | Path, name: str = "", registry: str | Path | None 
             raise ExportError(_failure_message(run, checks))
         out = _write_bundle(work / "bundle", run, name, tokenizer, ref, files, logits, validation)  # 7
         version = reg.register(name, out)  # 8
+    if alias:
+        reg.promote(version.ref, alias)
     return ExportResult(version, validation)
 
 

@@ -30,10 +30,10 @@ def check_name(value: str, what: str = "model name") -> str:
     return value
 
 
-def check_alias(value: str) -> str:
-    check_name(value, "alias")
+def check_alias(value: str, what: str = "alias") -> str:
+    check_name(value, what)
     if value in RESERVED or is_ascii_number(value):
-        raise RegistryError(f"invalid alias {value!r}: reserved word or a bare number")
+        raise RegistryError(f"invalid {what} {value!r}: reserved word or a bare number")
     return value
 
 

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from mlops_dl.cli.common import JsonOpt, make_console
-from mlops_dl.errors import MlopsError, RegistryError
+from mlops_dl.errors import MlopsError, RegistryError, quoted
 
 RegistryOpt = Annotated[
     Optional[Path],
@@ -198,7 +198,7 @@ def tags(
     for item in set_ or []:
         key, sep, value = item.partition("=")
         if not sep:
-            raise MlopsError(f"--set {item!r}: expected key=value")
+            raise MlopsError(f"--set {quoted(item)}: expected key=value")
         reg.set_tag(ref, key.strip(), value)
     for key in unset or []:
         reg.set_tag(ref, key.strip(), None)

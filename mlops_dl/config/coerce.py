@@ -7,7 +7,7 @@ import types
 import typing
 from typing import Any, Literal
 
-from mlops_dl.errors import ConfigError
+from mlops_dl.errors import ConfigError, quoted
 
 
 def build(cls: type, raw: Any, source: str, prefix: str) -> Any:
@@ -38,7 +38,7 @@ def coerce(tp: Any, value: Any, source: str, key: str) -> Any:
     args = typing.get_args(tp)
 
     def fail(expected: str) -> ConfigError:
-        got = f"{type(value).__name__} {value!r}"
+        got = f"{type(value).__name__} {quoted(value)}"
         return ConfigError(f"{source}: key {key}: expected {expected}, got {got}")
 
     if dataclasses.is_dataclass(tp):

@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 import pandas as pd
 
 from mlops_dl.config import SourceConfig
-from mlops_dl.errors import ConfigError, DataError, MlopsError
+from mlops_dl.errors import ConfigError, DataError, MlopsError, listed, quoted
 from mlops_dl.locate import package_file
 
 COLUMNS = ["text", "raw_label", "origin", "row", "unit", "split"]
@@ -117,7 +117,7 @@ def _decode(path: Path, encoding: str) -> str:
     try:
         return data.decode(codec)
     except LookupError:
-        raise ConfigError(f"{path}: unknown encoding {encoding!r} in the source config") from None
+        raise ConfigError(f"{path}: unknown encoding {quoted(encoding)} in the source config") from None
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise DataError(
@@ -167,7 +167,7 @@ def _read_table(path: Path, src: SourceConfig) -> pd.DataFrame:
         except Exception as e:  # noqa: BLE001 - pyarrow raises many types for bad files
             raise DataError(f"{path}: not a readable parquet file: {e}") from None
     else:
-        raise DataError(f"{path}: unsupported file type {suffix!r} (use {', '.join(FILE_SUFFIXES)}"
+        raise DataError(f"{path}: unsupported file type {quoted(suffix)} (use {', '.join(FILE_SUFFIXES)}"
                         f", or kind text_labels for parallel text/label files)")
     return _select(df, path, src)
 
@@ -185,7 +185,7 @@ def _read_jsonl(path: Path, src: SourceConfig) -> pd.DataFrame:
             raise DataError(f"{path}: line {n}: expected a JSON object, got {type(obj).__name__}")
         for col in (src.text_column, src.label_column):
             if col not in obj:
-                raise DataError(f"{path}: line {n}: no field {col!r} (fields: {', '.join(obj)}); "
+                raise DataError(f"{path}: line {n}: no field {quoted(col)} (fields: {listed(obj)}); "
                                 f"set text_column / label_column in the source config")
         records.append((obj[src.text_column], obj[src.label_column], n))
     return pd.DataFrame(records, columns=[src.text_column, src.label_column, "_line"])
@@ -195,8 +195,8 @@ def _select(df: pd.DataFrame, origin: Path | str, src: SourceConfig) -> pd.DataF
     """Map the configured columns to text/raw_label; rows numbered from 1 (lines for jsonl)."""
     for key, col in (("text_column", src.text_column), ("label_column", src.label_column)):
         if col not in df.columns:
-            raise DataError(f"{origin}: no column {col!r} (columns: "
-                            f"{', '.join(map(str, df.columns))}); set {key} in the source config")
+            raise DataError(f"{origin}: no column {quoted(col)} (columns: {listed(df.columns)}); "
+                            f"set {key} in the source config")
     lines = "_line" in df.columns
     rows = df["_line"] if lines else range(1, len(df) + 1)
     text = df[src.text_column].map(lambda t: "" if t is None or t != t else str(t))

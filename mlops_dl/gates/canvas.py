@@ -17,7 +17,7 @@ from typing import ClassVar, Literal
 import yaml
 
 from mlops_dl import config as config_mod
-from mlops_dl.errors import ConfigError
+from mlops_dl.errors import ConfigError, quoted
 
 DEFAULT_PATH = "configs/canvas.yaml"
 
@@ -143,10 +143,10 @@ def check_canvas(c: CanvasConfig) -> None:
             raise bad(key, f"must be > 0, got {value}")
     if c.behaviour.positive_label not in c.labels:
         raise bad("behaviour.positive_label",
-                  f"{c.behaviour.positive_label!r} is not one of labels {c.labels}")
+                  f"{quoted(c.behaviour.positive_label)} is not one of labels {c.labels}")
     for key, value in {"feedback.dataset": c.feedback.dataset, "name": c.name}.items():
         if not value or "/" in value or "\\" in value or value.startswith("."):
-            raise bad(key, f"{value!r} must be a plain name (no path separators)")
+            raise bad(key, f"{quoted(value)} must be a plain name (no path separators)")
 
 
 def data_config_path(c: CanvasConfig) -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mlops_dl.errors import RegistryError
+from mlops_dl.errors import RegistryError, quoted
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # used with fullmatch: no trailing "\n"
 RESERVED = {"latest", "aliases", "tags", "attachments"}
@@ -24,7 +24,7 @@ def check_name(value: str, what: str = "model name") -> str:
     """Return ``value`` if it is a safe registry name, else raise RegistryError."""
     if not isinstance(value, str) or not NAME_RE.fullmatch(value) or ".." in value:
         raise RegistryError(
-            f"invalid {what} {value!r}: use 1-128 characters from letters, digits, '.', '_' "
+            f"invalid {what} {quoted(value)}: use 1-128 characters from letters, digits, '.', '_' "
             f"and '-', starting with a letter or digit (no '/', '\\' or '..')"
         )
     return value
@@ -33,7 +33,7 @@ def check_name(value: str, what: str = "model name") -> str:
 def check_alias(value: str, what: str = "alias") -> str:
     check_name(value, what)
     if value in RESERVED or is_ascii_number(value):
-        raise RegistryError(f"invalid {what} {value!r}: reserved word or a bare number")
+        raise RegistryError(f"invalid {what} {quoted(value)}: reserved word or a bare number")
     return value
 
 
@@ -68,7 +68,7 @@ def parse_ref(ref: str) -> ModelRef:
             return ModelRef(name)
         if not is_ascii_number(version) or int(version) < 1:
             raise RegistryError(
-                f"invalid version in {ref!r}: expected a positive integer in digits 0-9, "
+                f"invalid version in {quoted(ref)}: expected a positive integer in digits 0-9, "
                 f"e.g. {name}:1"
             )
         return ModelRef(name, version=int(version))

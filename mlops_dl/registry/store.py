@@ -14,7 +14,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from mlops_dl.errors import RegistryError
+from mlops_dl.errors import RegistryError, quoted
 from mlops_dl.registry import integrity, staging
 from mlops_dl.registry.bundle import MODEL_JSON, fill_stage, read_meta
 from mlops_dl.registry.refs import ModelRef, check_alias, check_name, is_ascii_number, parse_ref
@@ -39,10 +39,10 @@ class ModelVersion:
 
     def file(self, name: str) -> Path:
         if Path(name).is_absolute() or ".." in Path(name).parts:
-            raise RegistryError(f"{self.ref}: file name {name!r} points outside the version")
+            raise RegistryError(f"{self.ref}: file name {quoted(name)} points outside the version")
         path = self.path / name
         if not path.is_file():
-            raise RegistryError(f"{self.ref} has no file {name!r} (looked at {path})")
+            raise RegistryError(f"{self.ref} has no file {quoted(name)} (looked at {path})")
         return path
 
     def variant_file(self, variant: str) -> Path:
@@ -50,7 +50,7 @@ class ModelVersion:
         variants = self.meta.get("variants", {})
         if variant not in variants:
             raise RegistryError(
-                f"{self.ref} has no {variant!r} variant (has: {', '.join(variants) or 'none'})"
+                f"{self.ref} has no {quoted(variant)} variant (has: {', '.join(variants) or 'none'})"
             )
         return self.file(variants[variant])
 
@@ -143,7 +143,7 @@ class Registry:
         """Store a mutable JSON attachment (e.g. bench.json) next to a version."""
         check_name(filename, "attachment name")
         if not filename.endswith(".json"):
-            raise RegistryError(f"attachment name {filename!r} must end with .json")
+            raise RegistryError(f"attachment name {quoted(filename)} must end with .json")
         mv = self.get(ref, verify=False)
         path = mv.path / "attachments" / filename
         staging.atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
@@ -153,7 +153,7 @@ class Registry:
         """Delete ``name:N`` (an explicit version). Aliases on it block unless ``force``."""
         parsed = parse_ref(ref)
         if parsed.version is None:
-            raise RegistryError(f"delete needs an explicit version such as {parsed.name}:1, not {ref!r}")
+            raise RegistryError(f"delete needs an explicit version such as {parsed.name}:1, not {quoted(ref)}")
         mv = self.get(ref, verify=False)
         with self._lock(mv.name):
             pointing = [a for a, v in self.aliases(mv.name).items() if v == mv.version]
@@ -228,7 +228,7 @@ class Registry:
         except FileNotFoundError:
             return None
         if not is_ascii_number(text):
-            raise RegistryError(f"{path}: alias file should hold a version number, found {text!r}")
+            raise RegistryError(f"{path}: alias file should hold a version number, found {quoted(text)}")
         return int(text)
 
     # ------------------------------------------------------------------ internals

@@ -9,6 +9,7 @@ import re
 from starlette.requests import Request
 
 from mlops_dl.config import ServeConfig
+from mlops_dl.errors import bounded, clip, quoted
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -17,6 +18,7 @@ class ApiError(Exception):
     """A 4xx answer: status, the field at fault ("body", "texts[3]", a header) and a message."""
 
     def __init__(self, status: int, field: str, message: str, headers: dict | None = None):
+        message = bounded(message)
         super().__init__(message)
         self.status, self.field, self.message = status, field, message
         self.headers = headers or {}
@@ -45,10 +47,10 @@ def check_content_type(request: Request) -> None:
     ctype = request.headers.get("content-type", "")
     media, _, params = ctype.partition(";")
     if media.strip().lower() != "application/json":
-        raise ApiError(415, "Content-Type", f"expected application/json, got {ctype or 'none'!r}")
+        raise ApiError(415, "Content-Type", f"expected application/json, got {quoted(ctype or 'none')}")
     charset = params.strip().lower()
     if charset.startswith("charset=") and charset[8:].strip('"') not in ("utf-8", "utf8"):
-        raise ApiError(415, "Content-Type", f"only charset=utf-8 is accepted, got {charset!r}")
+        raise ApiError(415, "Content-Type", f"only charset=utf-8 is accepted, got {quoted(charset)}")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -56,7 +58,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
-            raise ApiError(400, "Content-Length", f"not a byte count: {declared!r}")
+            raise ApiError(400, "Content-Length", f"not a byte count: {quoted(declared)}")
         if int(declared) > limit:
             raise ApiError(413, "body", f"{declared} bytes is over serve.max_body_bytes={limit}")
     chunks, size = [], 0
@@ -86,7 +88,7 @@ def parse_texts(body: bytes, cfg: ServeConfig) -> list[str]:
                        f"{type(doc).__name__}")
     unknown = sorted(set(doc) - {"texts"})
     if unknown:
-        raise ApiError(422, unknown[0], f"unknown field {unknown[0]!r} (allowed: texts)")
+        raise ApiError(422, clip(unknown[0]), f"unknown field {quoted(unknown[0])} (allowed: texts)")
     if "texts" not in doc:
         raise ApiError(422, "texts", "missing field 'texts' (a list of strings)")
     texts = doc["texts"]

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlops_dl.errors import DataError
+from mlops_dl.errors import DataError, listed, quoted
 from mlops_dl.runtime import Predictor
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -42,7 +42,7 @@ class ScoreSummary:
 def file_format(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise DataError(f"{path}: unsupported file type {path.suffix!r} "
+        raise DataError(f"{path}: unsupported file type {quoted(path.suffix)} "
                         f"(use {', '.join(FORMATS)})")
     return fmt
 
@@ -51,7 +51,7 @@ def _csv_chunks(path: Path, column: str, rows: int, on_bytes) -> Iterator[pd.Dat
     with open(path, "rb") as f:
         head = pd.read_csv(f, nrows=0)
         if column not in head.columns:
-            raise DataError(f"{path}: no column {column!r} (columns: {', '.join(head.columns)}); "
+            raise DataError(f"{path}: no column {quoted(column)} (columns: {listed(head.columns)}); "
                             f"pick one with --text-column")
         f.seek(0)
         # the text column is read raw: "NA" stays a text and an empty cell is an empty text
@@ -89,8 +89,8 @@ def _jsonl_chunks(path: Path, column: str, rows: int, on_bytes) -> Iterator[pd.D
 def _parquet_chunks(path: Path, column: str, rows: int, on_rows) -> Iterator[pd.DataFrame]:
     pf = pq.ParquetFile(path)
     if column not in pf.schema_arrow.names:
-        raise DataError(f"{path}: no column {column!r} (columns: "
-                        f"{', '.join(pf.schema_arrow.names)}); pick one with --text-column")
+        raise DataError(f"{path}: no column {quoted(column)} (columns: "
+                        f"{listed(pf.schema_arrow.names)}); pick one with --text-column")
     done = 0
     for batch in pf.iter_batches(batch_size=rows):
         done += batch.num_rows

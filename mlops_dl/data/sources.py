@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 import pandas as pd
 
 from mlops_dl.config import SourceConfig
-from mlops_dl.errors import ConfigError, DataError, MlopsError, listed, quoted
+from mlops_dl.errors import ConfigError, DataError, MlopsError, clip, listed, quoted
 from mlops_dl.locate import package_file
 
 COLUMNS = ["text", "raw_label", "origin", "row", "unit", "split"]
@@ -179,8 +179,9 @@ def _read_jsonl(path: Path, src: SourceConfig) -> pd.DataFrame:
             continue
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}: line {n}: not valid JSON ({e.msg})") from None
+        except (ValueError, RecursionError) as e:  # also a >4300-digit integer, deep nesting
+            why = getattr(e, "msg", None) or clip(str(e) or type(e).__name__)
+            raise DataError(f"{path}: line {n}: not valid JSON ({why})") from None
         if not isinstance(obj, dict):
             raise DataError(f"{path}: line {n}: expected a JSON object, got {type(obj).__name__}")
         for col in (src.text_column, src.label_column):

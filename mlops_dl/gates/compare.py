@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlops_dl.errors import RegistryError
+from mlops_dl.errors import RegistryError, clip
 from mlops_dl.metrics import mcnemar
 from mlops_dl.registry import ModelVersion, Registry
 
@@ -123,8 +123,8 @@ def read_samples(mv: ModelVersion) -> list[dict]:
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         try:
             rows.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise RegistryError(f"{path}: line {i} is not valid JSON: {e}") from None
+        except (ValueError, RecursionError) as e:  # also a >4300-digit integer
+            raise RegistryError(f"{path}: line {i} is not valid JSON: {clip(str(e))}") from None
     return rows
 
 

@@ -122,7 +122,7 @@ def _read_file(path: Path, t0: datetime | None, t1: datetime | None, win: LogWin
                 rec = json.loads(raw.decode("utf-8"))
                 why = check_record(rec)
                 ts = None if why else parse_time(rec["ts"], "ts")
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            except (ValueError, RecursionError) as e:  # bad UTF-8 or JSON, a >4300-digit integer
                 why = f"not valid JSON ({type(e).__name__}: {str(e)[:80]})"
             except MlopsError:
                 why = f"field 'ts' {quoted(rec['ts'])} is not an ISO-8601 time"

@@ -83,6 +83,8 @@ def parse_texts(body: bytes, cfg: ServeConfig) -> list[str]:
                        f"column {e.colno}") from None
     except RecursionError:
         raise ApiError(400, "body", "JSON nested too deeply") from None
+    except ValueError as e:  # what json.loads rejects beyond syntax: a >4300-digit integer
+        raise ApiError(400, "body", f"not valid JSON: {clip(str(e))}") from None
     if not isinstance(doc, dict):
         raise ApiError(422, "body", f'expected an object {{"texts": [...]}}, got '
                        f"{type(doc).__name__}")

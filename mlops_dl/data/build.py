@@ -18,8 +18,8 @@ from mlops_dl.data.labels import check_labels, map_labels
 from mlops_dl.data.plots import label_balance_png, length_histogram_png
 from mlops_dl.data.prepared import write_prepared
 from mlops_dl.data.sources import load_source
-from mlops_dl.data.split import assign_splits, check_split
-from mlops_dl.errors import ConfigError, quoted
+from mlops_dl.data.split import EmptySplitError, assign_splits, check_split
+from mlops_dl.errors import ConfigError, DataError, quoted
 
 Progress = Callable[[str], None]
 
@@ -67,7 +67,11 @@ def prepare(
     # 2. clean (every step counted), 3. split (frozen hash test, stratified validation)
     say(f"cleaning {len(frame)} rows")
     cleaned, report = clean(frame, data.clean, data.split.test_fraction)
-    frames = assign_splits(cleaned, data.split)
+    try:
+        frames = assign_splits(cleaned, data.split)
+    except EmptySplitError as e:  # say which sources fed the split and which steps dropped rows
+        feeding = set(frame.loc[frame["split"].isin(["", e.split]), "origin"])
+        raise DataError(f"{e}. Rows by source: {report.losses(frame, feeding)}") from None
     given = sorted({s.split for s in data.sources if s.split})
     method = _split_method(given, data.split)
 

@@ -264,3 +264,32 @@ def test_piped_console_is_wide_unless_columns_is_set(monkeypatch):
     assert make_console().width == PIPED_WIDTH  # pytest's captured stdout is not a terminal
     monkeypatch.setenv("COLUMNS", "100")
     assert make_console(stderr=True).width == 100
+
+
+def test_split_empty_after_cleaning_names_the_sources_and_the_steps(tmp_path):
+    """One tsv whose only row is a length outlier, next to a test source the cleaning kept."""
+    (tmp_path / "one.tsv").write_text("text\tlabel\n" + "x" * 50 + "\tpos\n")
+    (tmp_path / "dups.tsv").write_text("text\tlabel\nsame\tneg\nsame\tneg\n")
+    (tmp_path / "test.tsv").write_text("text\tlabel\ngood text\tneg\nother text\tpos\n")
+    raw = {"name": "empty", "labels": ["neg", "pos"], "output_dir": str(tmp_path / "out"),
+           "sources": [{"kind": "file", "path": str(tmp_path / "one.tsv")},
+                       {"kind": "file", "path": str(tmp_path / "dups.tsv"), "split": "train"},
+                       {"kind": "file", "path": str(tmp_path / "test.tsv"), "split": "test"}],
+           "clean": {"max_chars": 20}}
+    with pytest.raises(DataError) as e:
+        prepare(config.from_dict({"data": raw}))
+    msg = str(e.value)
+    assert "split 'validation' is empty after cleaning" in msg
+    assert (f"{tmp_path / 'one.tsv'}: 1 loaded, 1 by drop_length_outliers "
+            "(data.clean.min_chars / max_chars), 0 left") in msg
+    assert "test.tsv" not in msg and "dups.tsv" not in msg  # they do not feed validation
+    # every row of a pooled source dropped, by three steps; validation and test given
+    (tmp_path / "one.tsv").write_text("text\tlabel\n" + "x" * 50 + "\tpos\n \tneg\nc\tneg\nc\tpos\n")
+    raw["sources"][1]["split"] = "validation"
+    with pytest.raises(DataError) as e:
+        prepare(config.from_dict({"data": raw}))
+    assert "split 'train' is empty" in str(e.value)
+    assert (f"{tmp_path / 'one.tsv'}: 4 loaded, 1 by drop_empty (data.clean.drop_empty), "
+            "1 by drop_length_outliers (data.clean.min_chars / max_chars), "
+            "2 by drop_label_conflicts (data.clean.drop_label_conflicts), 0 left") in str(e.value)
+    assert "dups.tsv" not in str(e.value)

@@ -220,3 +220,44 @@ def test_stale_staging_dirs_are_cleaned_live_ones_kept(reg, bundle):
     reg.register("m", bundle)
     assert not old.exists() and fresh.exists()
     assert [v.version for v in reg.list_versions("m")] == [1]
+
+
+def _rewrite_like_an_attacker(mv) -> None:
+    """Replace model.onnx and recompute checksums.json (what checksums alone cannot catch)."""
+    import hashlib
+
+    os.chmod(mv.path, 0o755)
+    for name in ("model.onnx", "checksums.json"):
+        os.chmod(mv.path / name, 0o644)
+    evil = b"EVIL-bytes"
+    (mv.path / "model.onnx").write_bytes(evil)
+    doc = json.loads((mv.path / "checksums.json").read_text())
+    doc["files"]["model.onnx"] = {"sha256": hashlib.sha256(evil).hexdigest(), "bytes": len(evil)}
+    (mv.path / "checksums.json").write_text(json.dumps(doc))
+
+
+def test_signing_key_catches_a_rewritten_manifest(reg, bundle, monkeypatch):
+    monkeypatch.delenv("MLOPS_DL_SIGNING_KEY", raising=False)
+    plain = reg.register("plain", bundle)
+    _rewrite_like_an_attacker(plain)
+    assert reg.get("plain:1").version == 1  # without a key: an accident detector only
+    monkeypatch.setenv("MLOPS_DL_SIGNING_KEY", "s3cret")
+    with pytest.raises(RegistryError, match="not signed but MLOPS_DL_SIGNING_KEY is set"):
+        reg.get("plain:1")
+    signed = reg.register("m", bundle)
+    assert len(json.loads((signed.path / "checksums.json").read_text())["hmac_sha256"]) == 64
+    assert reg.verify("m:1").version == 1
+    _rewrite_like_an_attacker(signed)
+    with pytest.raises(RegistryError, match="signature does not match"):
+        reg.get("m:1")
+    [row] = reg.verify_all("m")
+    assert not row["ok"] and "signature does not match" in row["problems"][0]
+    other = reg.register("m", bundle)
+    monkeypatch.setenv("MLOPS_DL_SIGNING_KEY", "another key")
+    with pytest.raises(RegistryError, match="signed with another key"):
+        reg.get(other.ref)
+    doc = json.loads((signed.path / "checksums.json").read_text())
+    doc.pop("hmac_sha256")
+    (signed.path / "checksums.json").write_text(json.dumps(doc))
+    with pytest.raises(RegistryError, match="signature was stripped"):
+        reg.get("m:1")

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops_dl import config as config_mod
+from mlops_dl import files
 from mlops_dl.config import Config
-from mlops_dl.data.sources import sha256_file as file_sha256
 from mlops_dl.errors import MlopsError
+from mlops_dl.train import rundir
 
 Say = Callable[[str], None]
 STEPS = ("data", "train", "evaluate", "export", "bench", "accept", "promote")
@@ -105,11 +105,8 @@ def _load_state(p: PipelineRun) -> dict:
 
 def _save_state(p: PipelineRun) -> None:
     path = _state_path(p)
-    path.parent.mkdir(parents=True, exist_ok=True)
     p.state["steps"] = [vars(s) for s in p.steps]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(p.state, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
+    files.write_json(path, p.state)
 
 
 def _unchanged(p: PipelineRun, step: str, key: str) -> bool:
@@ -126,17 +123,17 @@ def _data(p: PipelineRun) -> tuple[str, str]:
     from mlops_dl.data.sources import locate_source, resolve_path
 
     cfg, config_dir = p.cfg, p.config_path.resolve().parent
-    files = []
+    inputs = []
     for i, src in enumerate(cfg.data.sources):
         if src.kind == "hub":
-            files.append(f"hub:{src.hub_id}/{src.hub_config}")  # no content hash: always rerun
+            inputs.append(f"hub:{src.hub_id}/{src.hub_config}")  # no content hash: always rerun
             p.force = (*p.force, "data")
             continue
-        files.append(file_sha256(locate_source(src, i, config_dir)))
+        inputs.append(files.sha256_file(locate_source(src, i, config_dir)))
         if src.kind == "text_labels":
             labels = resolve_path(src.labels_path, config_dir, f"data.sources[{i}].labels_path")
-            files.append(file_sha256(labels))
-    key = digest(config_mod.to_dict(cfg.data), cfg.model.name, files)
+            inputs.append(files.sha256_file(labels))
+    key = digest(config_mod.to_dict(cfg.data), cfg.model.name, inputs)
     out = output_path(cfg)
     if _unchanged(p, "data", key) and (out / "data_card.json").is_file():
         return "skipped", f"{out} (sources and data config unchanged)"
@@ -157,7 +154,7 @@ def _train_key(p: PipelineRun) -> str:
 def _train(p: PipelineRun) -> tuple[str, str]:
     key = _train_key(p)
     previous = p.state.get("train", {})
-    if _unchanged(p, "train", key) and Path(previous.get("run_dir", "")).joinpath("fit.json").is_file():
+    if _unchanged(p, "train", key) and rundir.is_finished(previous.get("run_dir", "")):
         p.run_dir = Path(previous["run_dir"])
         return "skipped", f"{p.run_dir} (data fingerprints and train config unchanged)"
     if p.cfg.pipeline.search:
@@ -173,7 +170,7 @@ def _train(p: PipelineRun) -> tuple[str, str]:
         from mlops_dl.train.fitting import fit
 
         run_dir = Path(p.cfg.train.runs_dir) / f"{p.cfg.data.name}-{key[:10]}"
-        resume = run_dir if (run_dir / "checkpoints" / "last.ckpt").is_file() else None
+        resume = run_dir if rundir.has_checkpoint(run_dir) else None
         result = fit(p.cfg, run_dir=None if resume else run_dir, resume=resume)
         p.run_dir = Path(result.run_dir)
         detail = (f"{p.run_dir}: {result.global_step} steps, best val macro-F1 "
@@ -185,10 +182,9 @@ def _train(p: PipelineRun) -> tuple[str, str]:
 def _evaluate(p: PipelineRun) -> tuple[str, str]:
     from mlops_dl.train.evaluate import evaluate_run
 
-    metrics_path = p.run_dir / "metrics.json"
     key = digest(str(p.run_dir), p.state.get("train", {}).get("key"))
-    if _unchanged(p, "evaluate", key) and metrics_path.is_file():
-        m = json.loads(metrics_path.read_text(encoding="utf-8"))
+    if _unchanged(p, "evaluate", key):
+        m = rundir.read_metrics(p.run_dir)
         if "test" in m and "baseline" in m:
             return "skipped", _f1_line(m)
     m = evaluate_run(p.run_dir, split="test")
@@ -205,8 +201,8 @@ def _export(p: PipelineRun) -> tuple[str, str]:
     from mlops_dl.export.run import export_run
     from mlops_dl.registry import Registry
 
-    weights = sorted((p.run_dir / "model").glob("*.safetensors"))
-    key = digest([file_sha256(w) for w in weights], config_mod.to_dict(p.cfg.export))
+    weights = rundir.model_weights(p.run_dir)
+    key = digest([files.sha256_file(w) for w in weights], config_mod.to_dict(p.cfg.export))
     previous = p.state.get("export", {})
     if _unchanged(p, "export", key):
         try:

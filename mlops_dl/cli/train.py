@@ -35,7 +35,9 @@ def train(
     if config is None:
         if resume is None:
             raise MlopsError("train needs --config (or --resume RUN_DIR to continue a run)")
-        config = resume / "config.yaml"
+        from mlops_dl.train import rundir
+
+        config = resume / rundir.CONFIG
     cfg = load_config(config, set_)
     result = fit(cfg, resume=resume)
     summary = {"run_dir": str(result.run_dir), "best_val_macro_f1": result.best_score,
@@ -118,9 +120,9 @@ def bench_train(
     result = run_bench(cfg, steps=steps, warmup=warmup, batch_size=batch_size, repeats=repeats,
                        f1_model=f1_model, variants=variant)  # fmt: skip
     if out is not None:
-        from mlops_dl.train.rundir import atomic_json
+        from mlops_dl import files
 
-        atomic_json(out, result)
+        files.write_json(out, result)
     if json_:
         typer.echo(json.dumps(result))
         return

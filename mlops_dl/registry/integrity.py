@@ -14,20 +14,13 @@ import os
 import stat
 from pathlib import Path
 
+from mlops_dl import files
 from mlops_dl.errors import RegistryError, clip
 
 CHECKSUMS = "checksums.json"
 MUTABLE_DIRS = ("attachments", "tags")  # per-version state that is not checksummed
 SIGNING_KEY_ENV = "MLOPS_DL_SIGNING_KEY"
 SIGNATURE = "hmac_sha256"  # key in checksums.json: HMAC of the manifest (without this key)
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def immutable_files(root: Path) -> list[str]:
@@ -43,11 +36,11 @@ def immutable_files(root: Path) -> list[str]:
 
 def write_checksums(root: Path) -> dict:
     """Hash every immutable file under ``root`` into ``checksums.json``."""
-    files = {
-        rel: {"sha256": sha256_file(root / rel), "bytes": (root / rel).stat().st_size}
+    recorded = {
+        rel: {"sha256": files.sha256_file(root / rel), "bytes": (root / rel).stat().st_size}
         for rel in immutable_files(root)
     }
-    doc = {"algorithm": "sha256", "files": files}
+    doc = {"algorithm": "sha256", "files": recorded}
     key = signing_key()
     if key:
         doc[SIGNATURE] = manifest_signature(doc, key)
@@ -102,7 +95,7 @@ def find_problems(root: Path) -> list[str]:
         size = file.stat().st_size
         if size != want.get("bytes"):
             problems.append(f"{rel}: {size} bytes, recorded {want.get('bytes')} (truncated or changed)")
-        elif sha256_file(file) != want.get("sha256"):
+        elif files.sha256_file(file) != want.get("sha256"):
             problems.append(f"{rel}: sha256 differs from the recorded checksum (modified)")
     for rel in immutable_files(root):
         if rel not in recorded:

@@ -9,7 +9,6 @@ missing or not a string are reported by row number (1-based data row; for jsonl,
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mlops_dl import files
 from mlops_dl.errors import DataError, listed, quoted
 from mlops_dl.runtime import Predictor
 
@@ -166,18 +166,16 @@ def score_file(predictor: Predictor, input_path: str | Path, output_path: str | 
     report = (lambda done: progress(done, total)) if progress else (lambda done: None)
     reader = {"csv": _csv_chunks, "jsonl": _jsonl_chunks, "parquet": _parquet_chunks}[in_fmt]
     summary = ScoreSummary(model=predictor.ref, output=str(dst))
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    writer = _Writer(out_fmt, tmp)
-    try:
-        for chunk in reader(src, text_column, chunk_rows, report):
-            writer.write(_score_chunk(predictor, chunk, text_column, strict, summary, src))
-        writer.close()
-        tmp.replace(dst)
-    except BaseException:
-        writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
+
+    def score_into(tmp: Path) -> None:
+        writer = _Writer(out_fmt, tmp)
+        try:
+            for chunk in reader(src, text_column, chunk_rows, report):
+                writer.write(_score_chunk(predictor, chunk, text_column, strict, summary, src))
+        finally:
+            writer.close()
+
+    files.write_with(dst, score_into)
     return summary
 
 

@@ -290,7 +290,13 @@ class ServeConfig:
     max_chars: int = 2000
     max_body_bytes: int = 1_000_000
     queue_limit: int = 1024
-    token: str = ""  # optional bearer token ("" = none)
+    token: str = ""  # optional bearer token ("" = none; $MLOPS_DL_SERVE_TOKEN when empty)
+    allow_anonymous: bool = False  # serve without a token on a non-loopback host (--insecure)
+    header_timeout_s: float = 10.0  # request line + headers must arrive within this (and idle
+    #                                 connections that send nothing are closed after it)
+    body_timeout_s: float = 30.0  # the whole body must arrive within this after the headers
+    keep_alive_s: float = 5.0  # an idle keep-alive connection is closed after this
+    max_header_bytes: int = 16_384  # request line + headers larger than this are refused
     log_path: str = "logs/predictions.jsonl"
     log_max_bytes: int = 50_000_000
     log_backups: int = 5
@@ -304,6 +310,10 @@ class ServeConfig:
             ("max_batch_size", self.max_batch_size >= 1, "must be >= 1"),
             ("queue_limit", self.queue_limit >= 1, "must be >= 1"),
             ("swap_poll_s", self.swap_poll_s > 0, "must be > 0"),
+            ("header_timeout_s", self.header_timeout_s > 0, "must be > 0"),
+            ("body_timeout_s", self.body_timeout_s > 0, "must be > 0"),
+            ("keep_alive_s", self.keep_alive_s > 0, "must be > 0"),
+            ("max_header_bytes", self.max_header_bytes >= 1024, "must be >= 1024"),
         ])  # fmt: skip
 
 

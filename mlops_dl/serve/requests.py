@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import re
@@ -53,20 +54,32 @@ def check_content_type(request: Request) -> None:
         raise ApiError(415, "Content-Type", f"only charset=utf-8 is accepted, got {quoted(charset)}")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it passes ``limit`` bytes."""
+async def read_body(request: Request, limit: int,
+                    timeout_s: float = ServeConfig.body_timeout_s) -> bytes:
+    """The body, refused with 413 as soon as it passes ``limit`` bytes, with 408 (and the
+    connection closed) when it has not all arrived ``timeout_s`` after the headers."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise ApiError(400, "Content-Length", f"not a byte count: {quoted(declared)}")
         if int(declared) > limit:
             raise ApiError(413, "body", f"{declared} bytes is over serve.max_body_bytes={limit}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "body", f"body is over serve.max_body_bytes={limit}")
-        chunks.append(chunk)
+    chunks: list[bytes] = []
+
+    async def collect() -> None:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "body", f"body is over serve.max_body_bytes={limit}")
+            chunks.append(chunk)
+
+    try:
+        await asyncio.wait_for(collect(), timeout_s)
+    except asyncio.TimeoutError:  # TimeoutError from 3.11 on
+        arrived = sum(map(len, chunks))
+        raise ApiError(408, "body", f"body not received within serve.body_timeout_s="
+                       f"{timeout_s:g} s ({arrived} bytes arrived)", {"Connection": "close"}) from None
     return b"".join(chunks)
 
 

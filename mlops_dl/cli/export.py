@@ -47,7 +47,7 @@ def export(
                         alias=alias or "")
     mv = result.version
     if as_json:
-        echo_json({"ref": mv.ref, "path": str(mv.path), "validation": result.validation})
+        echo_json({"ref": mv.ref, "path": mv.location, "validation": result.validation})
         return
     table = Table(title=f"{mv.ref}: checks on {result.validation['n_texts']} validation texts")
     for col in ("variant", "nodes", "MB", "max|dz|", "agree", "F1", "torch F1", "dF1"):
@@ -58,4 +58,4 @@ def export(
                       f"{c['macro_f1']:.4f}", f"{c['torch_macro_f1']:.4f}",
                       f"{-c['f1_drop_points']:+.2f}")
     console_out.print(table)
-    console_out.print(f"registered [bold]{mv.ref}[/] at {mv.path}" + (f" ({mv.name}@{alias})" if alias else ""))
+    console_out.print(f"registered [bold]{mv.ref}[/] at {mv.location}" + (f" ({mv.name}@{alias})" if alias else ""))

@@ -16,9 +16,8 @@ from pathlib import Path
 
 from mlops_dl import files
 from mlops_dl.errors import RegistryError, clip
+from mlops_dl.registry.layout import CHECKSUMS, MUTABLE_DIRS
 
-CHECKSUMS = "checksums.json"
-MUTABLE_DIRS = ("attachments", "tags")  # per-version state that is not checksummed
 SIGNING_KEY_ENV = "MLOPS_DL_SIGNING_KEY"
 SIGNATURE = "hmac_sha256"  # key in checksums.json: HMAC of the manifest (without this key)
 

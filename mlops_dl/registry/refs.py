@@ -10,9 +10,10 @@ import re
 from dataclasses import dataclass
 
 from mlops_dl.errors import RegistryError, quoted
+from mlops_dl.registry.layout import ALIASES, ATTACHMENTS, TAGS
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # used with fullmatch: no trailing "\n"
-RESERVED = {"latest", "aliases", "tags", "attachments"}
+RESERVED = {"latest", ALIASES, TAGS, ATTACHMENTS}
 
 
 def is_ascii_number(text: str) -> bool:
@@ -35,6 +36,13 @@ def check_alias(value: str, what: str = "alias") -> str:
     if value in RESERVED or is_ascii_number(value):
         raise RegistryError(f"invalid {what} {quoted(value)}: reserved word or a bare number")
     return value
+
+
+def check_attachment(filename: str) -> str:
+    check_name(filename, "attachment name")
+    if not filename.endswith(".json"):
+        raise RegistryError(f"attachment name {quoted(filename)} must end with .json")
+    return filename
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import pytest
 
 from mlops_dl.errors import RegistryError
 from mlops_dl.registry import ModelRef, Registry, parse_ref
+from mlops_dl.registry.bundle import pick_variant
 
 
 def make_bundle(path: Path, payload: bytes = b"onnx-bytes", labels=("neg", "pos")) -> Path:
@@ -261,3 +262,10 @@ def test_signing_key_catches_a_rewritten_manifest(reg, bundle, monkeypatch):
     (signed.path / "checksums.json").write_text(json.dumps(doc))
     with pytest.raises(RegistryError, match="signature was stripped"):
         reg.get("m:1")
+
+
+def test_pick_variant_falls_back_to_fp32():
+    assert pick_variant({"fp32": "model.onnx", "int8": "model.int8.onnx"}) == "int8"
+    assert pick_variant({"fp32": "model.onnx"}) == "fp32"
+    assert pick_variant({"fp32", "int8"}, "fp32") == "fp32"
+    assert pick_variant(set()) == "fp32"

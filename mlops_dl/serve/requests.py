@@ -60,7 +60,7 @@ async def read_body(request: Request, limit: int,
     connection closed) when it has not all arrived ``timeout_s`` after the headers."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):  # int("²") fails
             raise ApiError(400, "Content-Length", f"not a byte count: {quoted(declared)}")
         if int(declared) > limit:
             raise ApiError(413, "body", f"{declared} bytes is over serve.max_body_bytes={limit}")

@@ -208,3 +208,20 @@ def test_cli_serve_on_all_interfaces_without_token_is_refused(tiny_registry, cap
     code = main(["serve", "tiny:1", "--host", "0.0.0.0", "--registry", str(tiny_registry)])
     err = " ".join(capsys.readouterr().err.split())
     assert code == 2 and "serve.token is empty" in err and "--insecure" in err
+
+
+def test_content_length_with_a_non_ascii_digit_is_400():
+    import asyncio
+
+    from starlette.requests import Request
+
+    from mlops_dl.serve.requests import read_body
+
+    async def receive():
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    request = Request({"type": "http", "method": "POST", "path": "/v1/predict",
+                       "headers": [(b"content-length", b"\xb2")]}, receive)  # latin-1 "²"
+    with pytest.raises(ApiError) as e:
+        asyncio.run(read_body(request, 1000))
+    assert (e.value.status, e.value.field) == (400, "Content-Length")

@@ -121,6 +121,12 @@ def _length_edges(values: np.ndarray) -> np.ndarray:
     return np.unique(np.linspace(0, top, 11).round())
 
 
+def _margin(probs: np.ndarray) -> np.ndarray:
+    """Top-1 minus top-2 probability (monitoring's confidence measure). # (N, L) -> (N,)"""
+    top2 = np.sort(probs, axis=-1)[:, -2:]  # (N, 2)
+    return top2[:, 1] - top2[:, 0]
+
+
 def reference_stats(probs: np.ndarray, gold: list[int], labels: list[str], lengths: np.ndarray,
                     texts: list[str], variant: str) -> dict:
     """Validation-time distributions that monitoring compares live traffic against."""
@@ -134,6 +140,7 @@ def reference_stats(probs: np.ndarray, gold: list[int], labels: list[str], lengt
         "predicted_label_distribution": {lab: float((pred == i).sum() / n) for i, lab in enumerate(labels)},
         "gold_label_distribution": {lab: float(np.sum(np.asarray(gold) == i) / n) for i, lab in enumerate(labels)},
         "confidence_histogram": _histogram(probs.max(-1), np.linspace(0.0, 1.0, 11)),
+        "margin_histogram": _histogram(_margin(probs), np.linspace(0.0, 1.0, 11)),
         "token_length_histogram": _histogram(lengths, _length_edges(lengths)),
         "char_length_histogram": _histogram(chars, _length_edges(chars)),
         "mean_confidence": float(probs.max(-1).mean()),

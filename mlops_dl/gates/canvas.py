@@ -61,8 +61,9 @@ class MonitoringThresholds:
     psi_warn: float = 0.10
     psi_alarm: float = 0.25
     p_value: float = 0.01  # chi-square / KS: below this the shift is significant
-    low_confidence: float = 0.50  # a prediction whose top probability is below this is "low"
-    low_confidence_share_alarm: float = 0.40  # alarm when more of the window is low-confidence
+    low_margin: float = 0.20  # "low confidence": top-1 minus top-2 probability below this
+    low_confidence_increase_alarm: float = 0.15  # alarm when the low-confidence share of the
+    #   window exceeds the reference's (validation split at export) by more than this
     oov_increase_alarm: float = 0.02  # alarm when the [UNK] token share rises this much
     min_predictions: int = 100  # fewer in the window: statistics shown, no alarm raised
 
@@ -104,11 +105,25 @@ def load_canvas(path: str | Path = DEFAULT_PATH) -> CanvasConfig:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    _refuse_renamed(raw, path)
     canvas = config_mod.build_section(CanvasConfig, raw, str(path))
     canvas.source = str(path)
     canvas.sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
     check_canvas(canvas)
     return canvas
+
+
+RENAMED = {("monitoring", "low_confidence"): "monitoring.low_margin (top-1 minus top-2 "
+           "probability, the same for any number of labels)",
+           ("monitoring", "low_confidence_share_alarm"): "monitoring.low_confidence_increase_alarm "
+           "(a rise of the share over the reference stored at export)"}
+
+
+def _refuse_renamed(raw: dict, path: Path) -> None:
+    """Keys of older canvases: name what replaced them instead of 'unknown key'."""
+    for (section, key), now in RENAMED.items():
+        if isinstance(raw, dict) and isinstance(raw.get(section), dict) and key in raw[section]:
+            raise ConfigError(f"{path}: key {section}.{key} is replaced by {now}")
 
 
 def check_canvas(c: CanvasConfig) -> None:
@@ -125,8 +140,8 @@ def check_canvas(c: CanvasConfig) -> None:
               "behaviour.invariance_min_rate": c.behaviour.invariance_min_rate,
               "behaviour.negation_min_rate": c.behaviour.negation_min_rate,
               "promotion.alpha": c.promotion.alpha, "monitoring.p_value": c.monitoring.p_value,
-              "monitoring.low_confidence": c.monitoring.low_confidence,
-              "monitoring.low_confidence_share_alarm": c.monitoring.low_confidence_share_alarm,
+              "monitoring.low_margin": c.monitoring.low_margin,
+              "monitoring.low_confidence_increase_alarm": c.monitoring.low_confidence_increase_alarm,
               "monitoring.oov_increase_alarm": c.monitoring.oov_increase_alarm}
     for key, value in shares.items():
         if not 0.0 <= value <= 1.0:
@@ -206,9 +221,9 @@ def show(c: CanvasConfig, console) -> None:
                   f"champion (lower macro-F1 with McNemar p < {c.promotion.alpha})")
     table.add_row("drift", f"PSI warn {m.psi_warn} / alarm {m.psi_alarm}; chi-square / KS "
                   f"p < {m.p_value}; min {m.min_predictions} predictions")
-    table.add_row("confidence", f"alarm when > {m.low_confidence_share_alarm:.0%} of predictions "
-                  f"have top probability < {m.low_confidence}; [UNK] share +"
-                  f"{m.oov_increase_alarm:.0%} over reference")
+    table.add_row("confidence", f"alarm when the share of predictions with margin (top-1 minus "
+                  f"top-2 probability) < {m.low_margin} rises > {m.low_confidence_increase_alarm:.0%}"
+                  f" over the reference; [UNK] share +{m.oov_increase_alarm:.0%} over reference")
     table.add_row("feedback", f"queue {f.queue_size} by {f.uncertainty}; retrain after "
                   f"{f.min_new_labels} new labels; dataset {f.dir}/{f.dataset}/")
     console.print(table)

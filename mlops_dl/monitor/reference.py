@@ -1,6 +1,6 @@
 """Reference statistics: what the validation split looks like to a version, for drift checks.
 
-Label distribution, confidence histogram, text length (characters and tokens) histograms and
+Label distribution, confidence (top probability) and margin (top-1 minus top-2) histograms, text length (characters and tokens) histograms and
 the [UNK] token share, plus value samples for KS tests. Sources, first that applies: the
 version's reference_stats.json attachment (computed before), else the validation texts and
 probabilities the export stored (eval_samples.jsonl, binned like the export's
@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from mlops_dl.errors import MlopsError
+from mlops_dl.monitor.drift import margin
 
 SCHEMA = "mlops-dl/reference-stats/1"
 MAX_VALUES = 5000  # value samples kept per statistic (for KS)
 CONFIDENCE_EDGES = np.linspace(0.0, 1.0, 11)
-EXPORT_KEYS = {"confidence": "confidence_histogram", "char_length": "char_length_histogram",
-               "token_length": "token_length_histogram"}
+EXPORT_KEYS = {"confidence": "confidence_histogram", "margin": "margin_histogram",
+               "char_length": "char_length_histogram", "token_length": "token_length_histogram"}
 
 
 def length_edges(values: np.ndarray) -> np.ndarray:
@@ -73,6 +74,7 @@ def compute_reference(texts: list[str], probs: np.ndarray, labels: list[str], to
         "schema": SCHEMA, "variant": variant, "n": n, "labels": list(labels), "source": source,
         "label_distribution": {lab: float((pred == i).sum() / n) for i, lab in enumerate(labels)},
         "confidence": histogram(conf, CONFIDENCE_EDGES),
+        "margin": histogram(margin(probs), CONFIDENCE_EDGES),
         "char_length": histogram(chars, length_edges(chars)),
         "token_length": histogram(tokens, length_edges(tokens)),
         "oov_rate": unk_count / total if total else 0.0,
@@ -90,10 +92,23 @@ def adopt_export_bins(ref: dict, export_stats: dict) -> dict:
         ref["label_distribution"] = {k: float(v) for k, v in dist.items()}
     for ours, theirs in EXPORT_KEYS.items():
         hist = export_stats.get(theirs)
-        if isinstance(hist, dict) and hist.get("bin_edges") and hist.get("counts"):
+        if isinstance(hist, dict) and hist.get("bin_edges") and hist.get("counts") and ours in ref:
             ref[ours] = {**ref[ours], "bin_edges": hist["bin_edges"], "counts": hist["counts"]}
     ref["source"] += " + export reference_stats.json bins"
     return ref
+
+
+def reference_margins(ref: dict) -> np.ndarray | None:
+    """The reference's margin sample # (N,); for a stored reference from before margins were
+    kept, derived from the top probabilities when there are two labels (margin = 2 p - 1),
+    else None."""
+    values = (ref.get("margin") or {}).get("values")
+    if values:
+        return np.asarray(values, dtype=np.float64)
+    top = (ref.get("confidence") or {}).get("values")
+    if top and len(ref.get("labels") or []) == 2:
+        return 2 * np.asarray(top, dtype=np.float64) - 1
+    return None
 
 
 def _eval_samples(mv, labels: list[str], variant: str) -> tuple[list[str], np.ndarray] | None:
@@ -136,20 +151,22 @@ def validation_dir(mv, data_dir: str | Path | None) -> Path:
 
 def reference_for(registry, mv, predictor, data_dir: str | Path | None = None,
                   store: bool = True) -> dict:
-    """The version's reference stats for ``predictor.variant``: stored, else computed + stored."""
+    """The version's reference stats for ``predictor.variant``: stored, else computed + stored.
+
+    A stored reference from before margins were kept is recomputed when that needs no data
+    (eval_samples.jsonl), else used as it is (see reference_margins)."""
     variant = predictor.variant
     stored = mv.attachment("reference_stats.json")
     if stored and stored.get("schema") == SCHEMA and stored.get("variant") == variant:
-        return stored
-    labels = predictor.labels
-    unk = unk_id(mv.path / "tokenizer.json", predictor.tokenizer)
-    samples = _eval_samples(mv, labels, variant)
+        if "margin" in stored:
+            return stored
+        samples = _eval_samples(mv, predictor.labels, variant)
+        if samples is None:
+            return stored
+        return _store(registry, mv, _from_samples(mv, samples, predictor, variant), store)
+    samples = _eval_samples(mv, predictor.labels, variant)
     if samples is not None:
-        ref = compute_reference(*samples, labels, predictor.tokenizer, unk, variant,
-                                f"{mv.ref} eval_samples.jsonl (validation texts scored at export)")
-        if (mv.path / "reference_stats.json").is_file():
-            export_stats = json.loads((mv.path / "reference_stats.json").read_text(encoding="utf-8"))
-            ref = adopt_export_bins(ref, export_stats)
+        ref = _from_samples(mv, samples, predictor, variant)
     else:
         from mlops_dl.data.prepared import load_prepared
 
@@ -157,8 +174,23 @@ def reference_for(registry, mv, predictor, data_dir: str | Path | None = None,
         texts, _ = prepared.texts_labels("validation")
         texts = texts[:MAX_VALUES]
         probs = predictor.predict_proba(texts)  # (N, L)
-        ref = compute_reference(texts, probs, labels, predictor.tokenizer, unk, variant,
+        unk = unk_id(mv.path / "tokenizer.json", predictor.tokenizer)
+        ref = compute_reference(texts, probs, predictor.labels, predictor.tokenizer, unk, variant,
                                 f"{prepared.root}/validation.parquet scored by {mv.ref} {variant}")
+    return _store(registry, mv, ref, store)
+
+
+def _from_samples(mv, samples: tuple[list[str], np.ndarray], predictor, variant: str) -> dict:
+    unk = unk_id(mv.path / "tokenizer.json", predictor.tokenizer)
+    ref = compute_reference(*samples, predictor.labels, predictor.tokenizer, unk, variant,
+                            f"{mv.ref} eval_samples.jsonl (validation texts scored at export)")
+    if (mv.path / "reference_stats.json").is_file():
+        export_stats = json.loads((mv.path / "reference_stats.json").read_text(encoding="utf-8"))
+        ref = adopt_export_bins(ref, export_stats)
+    return ref
+
+
+def _store(registry, mv, ref: dict, store: bool) -> dict:
     if store:
         try:
             registry.attach(mv.ref, "reference_stats.json", ref)

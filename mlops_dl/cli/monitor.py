@@ -71,7 +71,8 @@ def accept(ref: Annotated[str, typer.Argument(help="Version: name, name:N or nam
         for col in ("check", "value", "threshold", "result"):
             table.add_column(col)
         for name, value, threshold, ok in summary_rows(result):
-            table.add_row(name, value, threshold, "[green]pass[/]" if ok else "[red]FAIL[/]")
+            verdict = "[dim]-[/]" if ok is None else "[green]pass[/]" if ok else "[red]FAIL[/]"
+            table.add_row(name, value, threshold, verdict)
         console.print(table)
         for c in result["checks"]:
             if c["name"].startswith("latency"):

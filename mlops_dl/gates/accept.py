@@ -137,8 +137,8 @@ def accept(registry, ref: str, canvas, data_dir: str | Path | None = None,
     return result
 
 
-def summary_rows(result: dict) -> list[tuple[str, str, str, bool]]:
-    """(check, value, threshold, passed) rows for printing."""
+def summary_rows(result: dict) -> list[tuple[str, str, str, bool | None]]:
+    """(check, value, threshold, passed) rows for printing; passed None: the check was skipped."""
     rows = []
     for c in result["checks"]:
         value = f"{c['value']:.4g}" + (f" ({c['worst_class']})" if "worst_class" in c else "")
@@ -146,6 +146,9 @@ def summary_rows(result: dict) -> list[tuple[str, str, str, bool]]:
         rows.append((c["name"], value + (" ms" if op == "<=" else ""), f"{op} {c['threshold']:g}", c["passed"]))
     gate = "" if result["behaviour"]["gate"] else " (report only)"
     for c in result["behaviour"]["checks"]:
-        rows.append((c["name"] + gate, f"{c['rate']:.1%} of {c['cases']}", f">= {c['min_rate']:.0%}",
-                     c["passed"]))
+        if c.get("skipped"):
+            rows.append((c["name"], f"skipped: {c['skipped']}", f">= {c['min_rate']:.0%}", None))
+            continue
+        rows.append((c["name"] + gate, f"{c['rate']:.1%} of {c['cases']} cases",
+                     f">= {c['min_rate']:.0%}", c["passed"]))
     return rows

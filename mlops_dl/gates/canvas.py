@@ -39,6 +39,31 @@ class LatencyBudget:
     measure_texts: int = 100  # texts timed when the version has no bench.json attachment
 
 
+Switch = bool | Literal["auto"]
+
+
+@dataclass
+class InvarianceCheck:
+    """Swap a name / @mention / URL for another from ``pool``: the label must not change."""
+
+    enabled: Switch = "auto"  # auto: on when a test text contains one (names: one of pool)
+    min_rate: float | None = None  # label kept this often (null: behaviour.invariance_min_rate)
+    pool: list[str] | None = None  # replacements, two or more (null: the built-in list)
+    append: bool = False  # also append one to texts without (off: only texts that have one)
+    templates: list[str] | None = None  # extra cases, "{x}" = a pool item (null: built-in,
+    #   six English sentences for names, none for mentions / URLs)
+
+
+@dataclass
+class NegationCheck:
+    """Negating a positive statement must lower P(positive_label)."""
+
+    enabled: Switch = "auto"  # auto: on when behaviour.positive_label is a label
+    min_rate: float | None = None  # null: behaviour.negation_min_rate
+    pairs: list[str] | None = None  # "I love {x} => I don't love {x}" (null: built-in English)
+    objects: list[str] | None = None  # what {x} becomes (null: built-in, "this phone", ...)
+
+
 @dataclass
 class BehaviourSuite:
     """Behavioural tests through the ONNX Predictor (invariance + directional expectations)."""
@@ -48,6 +73,11 @@ class BehaviourSuite:
     negation_min_rate: float = 0.80  # "I love X" -> "I don't love X": P(positive) drops this often
     positive_label: str = "positive"  # the label whose probability negation must lower
     max_cases: int = 200  # test texts perturbed per invariance check
+    min_cases: int = 10  # a check that builds fewer cases is reported, not gated
+    name: InvarianceCheck = field(default_factory=InvarianceCheck)
+    mention: InvarianceCheck = field(default_factory=InvarianceCheck)
+    url: InvarianceCheck = field(default_factory=InvarianceCheck)
+    negation: NegationCheck = field(default_factory=NegationCheck)
 
 
 @dataclass
@@ -152,16 +182,36 @@ def check_canvas(c: CanvasConfig) -> None:
     for key, value in {"latency.p95_ms": c.latency.p95_ms,
                        "latency.measure_texts": c.latency.measure_texts,
                        "behaviour.max_cases": c.behaviour.max_cases,
+                       "behaviour.min_cases": c.behaviour.min_cases,
                        "feedback.queue_size": c.feedback.queue_size,
                        "feedback.min_new_labels": c.feedback.min_new_labels}.items():
         if value <= 0:
             raise bad(key, f"must be > 0, got {value}")
-    if c.behaviour.positive_label not in c.labels:
-        raise bad("behaviour.positive_label",
-                  f"{c.behaviour.positive_label!r} is not one of labels {c.labels}")
+    _check_behaviour(c.behaviour, c.labels, bad)
     for key, value in {"feedback.dataset": c.feedback.dataset, "name": c.name}.items():
         if not value or "/" in value or "\\" in value or value.startswith("."):
             raise bad(key, f"{value!r} must be a plain name (no path separators)")
+
+
+def _check_behaviour(b: BehaviourSuite, labels: list[str], bad) -> None:
+    if b.negation.enabled is True and b.positive_label not in labels:
+        raise bad("behaviour.positive_label", f"{b.positive_label!r} is not one of labels "
+                  f"{labels} (behaviour.negation.enabled is true)")
+    for kind in ("name", "mention", "url", "negation"):
+        check = getattr(b, kind)
+        if check.min_rate is not None and not 0.0 <= check.min_rate <= 1.0:
+            raise bad(f"behaviour.{kind}.min_rate", f"must be within [0, 1], got {check.min_rate}")
+    for kind in ("name", "mention", "url"):
+        check = getattr(b, kind)
+        if check.pool is not None and len(set(check.pool)) < 2:
+            raise bad(f"behaviour.{kind}.pool", f"needs two or more distinct items, got {check.pool}")
+        for t in check.templates or []:
+            if "{x}" not in t:
+                raise bad(f"behaviour.{kind}.templates", f"{t!r} has no {{x}}")
+    for pair in b.negation.pairs or []:
+        parts = pair.split(" => ")
+        if len(parts) != 2 or not all("{x}" in p for p in parts):
+            raise bad("behaviour.negation.pairs", f"{pair!r} is not 'positive {{x}} => negated {{x}}'")
 
 
 def data_config_path(c: CanvasConfig) -> Path:
@@ -214,9 +264,10 @@ def show(c: CanvasConfig, console) -> None:
     table.add_row("offline metric", f"{o.metric} >= {o.threshold:.2f} on the frozen test split; "
                   f"no class F1 below {o.per_class_f1_floor:.2f}")
     table.add_row("latency", f"p95 <= {lat.p95_ms:g} ms at batch 1 ({lat.variant}, {lat.hardware})")
+    switches = ", ".join(f"{k} {getattr(b, k).enabled}" for k in ("name", "mention", "url", "negation"))
     table.add_row("behaviour", f"invariance >= {b.invariance_min_rate:.0%}, negation lowers "
                   f"P({b.positive_label}) in >= {b.negation_min_rate:.0%} "
-                  f"({'gate' if b.gate else 'report only'})")
+                  f"({'gate' if b.gate else 'report only'}; {switches})")
     table.add_row("promotion", f"to @{c.promotion.alias}: accepted, and not worse than the "
                   f"champion (lower macro-F1 with McNemar p < {c.promotion.alpha})")
     table.add_row("drift", f"PSI warn {m.psi_warn} / alarm {m.psi_alarm}; chi-square / KS "

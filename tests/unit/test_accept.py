@@ -42,7 +42,10 @@ def test_accept_passes_and_is_stored_with_the_version(tmp_path, capsys, reg):
     assert len(acc["test_predictions"]) == acc["n_test"] > 0 and acc["test_fingerprint"]
     names = [c["name"] for c in acc["behaviour"]["checks"]]
     assert names == ["invariance_name", "invariance_mention", "invariance_url", "negation"]
-    assert all(c["cases"] > 0 and 0.0 <= c["rate"] <= 1.0 for c in acc["behaviour"]["checks"])
+    for c in acc["behaviour"]["checks"]:  # each ran on its cases, or says why it did not
+        assert (c["cases"] > 0 and 0.0 <= c["rate"] <= 1.0) or c["skipped"], c
+        assert acc["behaviour"]["cases"][c["name"]] == c["cases"]
+        assert (f"of {c['cases']} cases" if not c.get("skipped") else "skipped") in out
 
 
 def test_accept_fails_below_the_thresholds(tmp_path, capsys, reg):

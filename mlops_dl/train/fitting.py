@@ -13,7 +13,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,17 +47,20 @@ class FitResult:
 
 def fit(
     cfg: Config, run_dir: str | Path | None = None, resume: str | Path | None = None,
-    callbacks: Sequence[Callback] = (),
+    callbacks: Sequence[Callback] = (), on_run_dir: Callable[[Path], None] | None = None,
 ) -> FitResult:  # fmt: skip
     """Train ``cfg`` into a run dir; ``resume`` continues that run dir from its last.ckpt.
 
     ``callbacks`` are added to the Trainer (search passes an Optuna pruning callback that
-    watches ``val_macro_f1``).
+    watches ``val_macro_f1``). ``on_run_dir`` is called with the run dir as soon as it exists
+    (the CLI prints it, so a killed run can be found and resumed).
     """
     # 1. the run directory, and the checkpoint when resuming
     check_train_config(cfg.train)
     data = load_prepared(Path(cfg.data.output_dir) / cfg.data.name)
     run_dir, ckpt = open_run_dir(cfg, run_dir, resume)
+    if on_run_dir is not None and RUN_ID_ENV not in os.environ:  # rank 0 only
+        on_run_dir(run_dir)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)

@@ -105,6 +105,16 @@ def _pad_id(tok, tokenizer_dir: Path, meta: dict) -> int:
     return 0
 
 
+BLANK_RULE = ("an empty or white-space-only text is refused (the server answers 422 naming "
+              "texts[i]; batch predict reports the row in pred_error): it holds nothing to "
+              "classify, and data prepare drops such texts, so no model was trained on one")
+
+
+def is_blank(text: str) -> bool:
+    """The one rule for empty texts, for the server and batch predict alike (BLANK_RULE)."""
+    return not text.strip()
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax in float64. # (N, L) -> (N, L)"""
     z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)

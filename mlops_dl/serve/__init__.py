@@ -2,5 +2,5 @@
 
 app.py (FastAPI routes, validation, lifespan) · batcher.py (dynamic micro-batching across
 requests) · swap.py (hot swap when the served alias moves) · predlog.py (the prediction log)
-· telemetry.py (Prometheus metrics) · scoring.py (offline batch scoring of csv/jsonl/parquet).
+· telemetry.py (Prometheus metrics) · scoring.py (offline batch scoring of csv/tsv/jsonl/parquet, read by mlops_dl.tables).
 """

@@ -155,9 +155,10 @@ def measure(engine: dict, texts: list[str], gold: list[int] | None, shapes: list
 
 
 def _ort_engine(engine: dict):
-    from mlops_dl.runtime import Predictor, SessionSettings
+    from mlops_dl.config import ServeConfig
+    from mlops_dl.runtime import Predictor
 
-    settings = SessionSettings(**engine.get("settings", {}))
+    settings = ServeConfig(**engine.get("settings", {}))
     pred = Predictor.from_dir(engine["path"], engine["provider"], engine["variant"], settings,
                               name=engine["name"], version=engine["version"])
     vocab = pred.tokenizer.get_vocab_size()
@@ -210,7 +211,8 @@ def _busy_neighbour() -> subprocess.Popen:
 
 def tune_sessions(engine: dict, texts: list[str]) -> list[dict]:
     """Batch-1 p50 for threads x spinning, on a quiet machine and with one core taken."""
-    from mlops_dl.runtime import Predictor, SessionSettings
+    from mlops_dl.config import ServeConfig
+    from mlops_dl.runtime import Predictor
 
     rows = []
     cores = os.cpu_count() or 1
@@ -222,8 +224,8 @@ def tune_sessions(engine: dict, texts: list[str]) -> list[dict]:
             for threads, spin, level in grid:
                 if busy and level != "all":
                     continue
-                settings = SessionSettings(intra_op_threads=threads, spinning=spin,
-                                           graph_optimization=level)
+                settings = ServeConfig(intra_op_threads=threads, spinning=spin,
+                                       graph_optimization=level)
                 pred = Predictor.from_dir(engine["path"], engine["provider"], engine["variant"],
                                           settings)
                 stats = latency_b1(pred.predict_proba, texts, len(texts), warmup=5)

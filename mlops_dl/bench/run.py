@@ -79,9 +79,11 @@ def torch_model_dir(mv) -> tuple[Path | None, str]:
     path = mv.path / "lineage.json"
     if not path.is_file():
         return None, f"{mv.ref} has no lineage.json"
+    from mlops_dl.train import rundir
+
     run_dir = json.loads(path.read_text(encoding="utf-8")).get("run_dir")
-    model = Path(run_dir or "") / "model"
-    if not run_dir or not (model / "config.json").is_file():
+    model = rundir.model_dir(run_dir or "")
+    if not run_dir or not rundir.has_model(run_dir):
         return None, f"the run's model dir {model} is missing (lineage.json run_dir={run_dir})"
     return model, ""
 

@@ -11,7 +11,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mlops_dl.config.coerce import coerce
+from mlops_dl.config.coerce import RangeError, check_literals, check_ranges, coerce
 from mlops_dl.errors import ConfigError
 
 
@@ -116,6 +116,23 @@ class TrainConfig:
     progress_bar: bool = True  # rich progress bar
     max_time_min: float = 0.0  # wall-clock cap on training in minutes (0 = none)
     num_threads: int = 0  # torch intra-op threads on CPU (0 = torch's default, one per core)
+
+    def __post_init__(self) -> None:
+        """Values the Trainer would take but train badly with."""
+        check_ranges(self, [
+            ("lr", self.lr > 0, "must be > 0"),
+            ("batch_size", self.batch_size > 0, "must be > 0"),
+            ("eval_batch_size", self.eval_batch_size > 0, "must be > 0"),
+            ("epochs", self.epochs > 0 or self.max_steps > 0, "must be > 0 (or set train.max_steps)"),
+            ("warmup_ratio", 0 <= self.warmup_ratio < 1, "must be in [0, 1)"),
+            ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
+            ("grad_accum", self.grad_accum >= 1, "must be >= 1"),
+            ("grad_clip", self.grad_clip >= 0, "must be >= 0 (0 = no clipping)"),
+            ("val_check_interval", self.val_check_interval > 0, "must be > 0"),
+            ("num_nodes", self.num_nodes >= 1, "must be >= 1"),
+        ])  # fmt: skip
+        if self.precision == "16-mixed" and self.accelerator == "cpu":
+            raise RangeError("precision", "16-mixed needs a GPU; on CPU use 32-true or bf16-mixed")
 
 
 # ----------------------------------------------------------------------------- search
@@ -246,10 +263,19 @@ class ExportConfig:
     batch_size: int = 32  # texts per forward pass during validation
     reference_stats: bool = True  # store label/confidence/length distributions for monitoring
 
+    def __post_init__(self) -> None:
+        check_ranges(self, [  # max_f1_drop / atol unchecked: a negative one forces a gate failure
+            ("validation_samples", self.validation_samples >= 1, "must be >= 1"),
+            ("batch_size", self.batch_size >= 1, "must be >= 1"),
+        ])  # fmt: skip
+
 
 # ----------------------------------------------------------------------------- serve + bench
 @dataclass
 class ServeConfig:
+    """The server and its onnxruntime sessions; `runtime.Predictor` takes this as ``settings``
+    (intra_op_threads, spinning, graph_optimization, max_batch_size), so it is validated once."""
+
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -270,6 +296,15 @@ class ServeConfig:
     log_backups: int = 5
     log_text: Literal["text", "hash", "none"] = "text"
     swap_poll_s: float = 2.0  # how often the served alias is checked for a move
+
+    def __post_init__(self) -> None:
+        check_literals(self)  # also when built in code, not only from YAML
+        check_ranges(self, [
+            ("port", 0 <= self.port <= 65535, "must be in [0, 65535]"),
+            ("max_batch_size", self.max_batch_size >= 1, "must be >= 1"),
+            ("queue_limit", self.queue_limit >= 1, "must be >= 1"),
+            ("swap_poll_s", self.swap_poll_s > 0, "must be > 0"),
+        ])  # fmt: skip
 
 
 @dataclass

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from mlops_dl import config as config_mod
+from mlops_dl.train import rundir
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
@@ -36,7 +37,7 @@ def lineage(run, exporter: str) -> dict:
     import torch
     import transformers
 
-    env = run.read_json("env.json", required=False) or {}
+    env = run.read_json(rundir.ENV, required=False) or {}
     return {
         "run_id": run.run_dir.name,
         "run_dir": str(run.run_dir.resolve()),

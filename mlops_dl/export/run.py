@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mlops_dl.config import ExportConfig
-from mlops_dl.errors import ConfigError, MlopsError
+from mlops_dl.errors import MlopsError
 from mlops_dl.export import bundle as bundle_mod
 from mlops_dl.export import graph, validate
 from mlops_dl.export.source import RunSource, open_run
@@ -50,10 +50,7 @@ def export_run(run_dir: str | Path, name: str = "", registry: str | Path | None 
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     run = open_run(run_dir, overrides)  # 1
-    ecfg = run.cfg.export
-    for key in ("validation_samples", "batch_size"):
-        if getattr(ecfg, key) < 1:
-            raise ConfigError(f"{run.run_dir / 'config.yaml'}: export.{key} must be >= 1")
+    ecfg = run.cfg.export  # ranges checked when config.yaml loaded
     name = name or ecfg.name or run.cfg.data.name
     reg = Registry(registry or ecfg.registry or None)
     tokenizer = AutoTokenizer.from_pretrained(run.model_dir)

@@ -22,6 +22,7 @@ from mlops_dl.errors import MlopsError
 from mlops_dl.metrics import classification_report
 
 ATTACHMENT = "acceptance.json"
+REJECTED_EXIT = 4  # `mlops-dl accept` exit code when the version fails a check
 
 
 @dataclass

@@ -3,8 +3,8 @@
 configs/canvas.yaml names the task and labels, points at the data config, and holds the
 acceptance thresholds (offline metric, per-class floor, latency budget, behavioural suite),
 the promotion rule, the monitoring alarm levels and the feedback policy. It is validated by
-the same machinery as every config (unknown keys / wrong types -> ConfigError naming file
-and key) plus range checks here. Imports only config and errors (torch-free).
+the same machinery as every config (unknown keys / wrong types / out-of-range values ->
+ConfigError naming file and key; the ranges are checked in each dataclass's ``__post_init__``). Imports only config and errors (torch-free).
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ from typing import ClassVar, Literal
 import yaml
 
 from mlops_dl import config as config_mod
+from mlops_dl.config.coerce import RangeError, check_ranges
 from mlops_dl.errors import ConfigError
 
 DEFAULT_PATH = "configs/canvas.yaml"
+SHARE = "must be within [0, 1]"
+PLAIN = "must be a plain name (no path separators)"
 
 
 @dataclass
@@ -30,6 +33,12 @@ class OfflineGate:
     threshold: float = 0.60  # the metric must reach this
     per_class_f1_floor: float = 0.40  # no class F1 below this (0 = no floor)
 
+    def __post_init__(self) -> None:
+        check_ranges(self, [
+            ("threshold", 0.0 <= self.threshold <= 1.0, SHARE),
+            ("per_class_f1_floor", 0.0 <= self.per_class_f1_floor <= 1.0, SHARE),
+        ])  # fmt: skip
+
 
 @dataclass
 class LatencyBudget:
@@ -37,6 +46,10 @@ class LatencyBudget:
     hardware: str = "2-core x86 CPU"  # what the budget was agreed for (shown next to figures)
     variant: Literal["int8", "fp32"] = "int8"  # the ONNX variant that is served and gated
     measure_texts: int = 100  # texts timed when the version has no bench.json attachment
+
+    def __post_init__(self) -> None:
+        check_ranges(self, [("p95_ms", self.p95_ms > 0, "must be > 0"),
+                            ("measure_texts", self.measure_texts > 0, "must be > 0")])
 
 
 Switch = bool | Literal["auto"]
@@ -53,6 +66,13 @@ class InvarianceCheck:
     templates: list[str] | None = None  # extra cases, "{x}" = a pool item (null: built-in,
     #   six English sentences for names, none for mentions / URLs)
 
+    def __post_init__(self) -> None:
+        check_ranges(self, [
+            ("min_rate", self.min_rate is None or 0.0 <= self.min_rate <= 1.0, SHARE),
+            ("pool", self.pool is None or len(set(self.pool)) >= 2, "needs two or more distinct items"),
+            ("templates", all("{x}" in t for t in self.templates or []), "each needs {x}"),
+        ])  # fmt: skip
+
 
 @dataclass
 class NegationCheck:
@@ -62,6 +82,14 @@ class NegationCheck:
     min_rate: float | None = None  # null: behaviour.negation_min_rate
     pairs: list[str] | None = None  # "I love {x} => I don't love {x}" (null: built-in English)
     objects: list[str] | None = None  # what {x} becomes (null: built-in, "this phone", ...)
+
+    def __post_init__(self) -> None:
+        pairs_ok = all(len(p.split(" => ")) == 2 and all("{x}" in h for h in p.split(" => "))
+                       for p in self.pairs or [])
+        check_ranges(self, [
+            ("min_rate", self.min_rate is None or 0.0 <= self.min_rate <= 1.0, SHARE),
+            ("pairs", pairs_ok, "each must read 'positive {x} => negated {x}'"),
+        ])  # fmt: skip
 
 
 @dataclass
@@ -79,11 +107,22 @@ class BehaviourSuite:
     url: InvarianceCheck = field(default_factory=InvarianceCheck)
     negation: NegationCheck = field(default_factory=NegationCheck)
 
+    def __post_init__(self) -> None:
+        check_ranges(self, [
+            ("invariance_min_rate", 0.0 <= self.invariance_min_rate <= 1.0, SHARE),
+            ("negation_min_rate", 0.0 <= self.negation_min_rate <= 1.0, SHARE),
+            ("max_cases", self.max_cases > 0, "must be > 0"),
+            ("min_cases", self.min_cases > 0, "must be > 0"),
+        ])  # fmt: skip
+
 
 @dataclass
 class PromotionRule:
     alias: str = "production"  # the alias whose version is the champion
     alpha: float = 0.05  # McNemar p-value below which a lower macro-F1 counts as worse
+
+    def __post_init__(self) -> None:
+        check_ranges(self, [("alpha", 0.0 <= self.alpha <= 1.0, SHARE)])
 
 
 @dataclass
@@ -97,6 +136,16 @@ class MonitoringThresholds:
     oov_increase_alarm: float = 0.02  # alarm when the [UNK] token share rises this much
     min_predictions: int = 100  # fewer in the window: statistics shown, no alarm raised
 
+    def __post_init__(self) -> None:
+        check_ranges(self, [
+            ("p_value", 0.0 <= self.p_value <= 1.0, SHARE),
+            ("low_margin", 0.0 <= self.low_margin <= 1.0, SHARE),
+            ("low_confidence_increase_alarm", 0.0 <= self.low_confidence_increase_alarm <= 1.0, SHARE),
+            ("oov_increase_alarm", 0.0 <= self.oov_increase_alarm <= 1.0, SHARE),
+            ("psi_warn", 0 < self.psi_warn < self.psi_alarm,
+             f"need 0 < psi_warn < psi_alarm ({self.psi_alarm})"),
+        ])  # fmt: skip
+
 
 @dataclass
 class FeedbackPolicy:
@@ -105,6 +154,11 @@ class FeedbackPolicy:
     min_new_labels: int = 500  # new gold labels before a retrain is worth it
     dir: str = "feedback"  # feedback datasets: <dir>/<dataset>/v-N.parquet + manifest.json
     dataset: str = "feedback"  # this canvas's feedback dataset name
+
+    def __post_init__(self) -> None:
+        check_ranges(self, [("queue_size", self.queue_size > 0, "must be > 0"),
+                            ("min_new_labels", self.min_new_labels > 0, "must be > 0"),
+                            ("dataset", _plain_name(self.dataset), PLAIN)])
 
 
 @dataclass
@@ -124,6 +178,20 @@ class CanvasConfig:
     source: ClassVar[str] = ""  # set per instance by load_canvas: the file read
     sha256: ClassVar[str] = ""  # set per instance by load_canvas: the file's digest
 
+    def __post_init__(self) -> None:
+        check_ranges(self, [
+            ("labels", len(self.labels) >= 2 and len(set(self.labels)) == len(self.labels),
+             "need two or more distinct label names"),
+            ("behaviour.positive_label", self.behaviour.negation.enabled is not True
+             or self.behaviour.positive_label in self.labels,
+             f"must be one of labels {self.labels} (behaviour.negation.enabled is true)"),
+            ("name", _plain_name(self.name), PLAIN),
+        ])  # fmt: skip
+
+
+def _plain_name(value: str) -> bool:
+    return bool(value) and "/" not in value and "\\" not in value and not value.startswith(".")
+
 
 def load_canvas(path: str | Path = DEFAULT_PATH) -> CanvasConfig:
     """Read and validate a canvas file; every problem names the file and the key."""
@@ -139,7 +207,6 @@ def load_canvas(path: str | Path = DEFAULT_PATH) -> CanvasConfig:
     canvas = config_mod.build_section(CanvasConfig, raw, str(path))
     canvas.source = str(path)
     canvas.sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    check_canvas(canvas)
     return canvas
 
 
@@ -154,64 +221,6 @@ def _refuse_renamed(raw: dict, path: Path) -> None:
     for (section, key), now in RENAMED.items():
         if isinstance(raw, dict) and isinstance(raw.get(section), dict) and key in raw[section]:
             raise ConfigError(f"{path}: key {section}.{key} is replaced by {now}")
-
-
-def check_canvas(c: CanvasConfig) -> None:
-    """Range and consistency checks the type system cannot express."""
-    src = c.source or "<canvas>"
-
-    def bad(key: str, why: str) -> ConfigError:
-        return ConfigError(f"{src}: key {key}: {why}")
-
-    if len(c.labels) < 2 or len(set(c.labels)) != len(c.labels):
-        raise bad("labels", f"need two or more distinct label names, got {c.labels}")
-    shares = {"offline.threshold": c.offline.threshold,
-              "offline.per_class_f1_floor": c.offline.per_class_f1_floor,
-              "behaviour.invariance_min_rate": c.behaviour.invariance_min_rate,
-              "behaviour.negation_min_rate": c.behaviour.negation_min_rate,
-              "promotion.alpha": c.promotion.alpha, "monitoring.p_value": c.monitoring.p_value,
-              "monitoring.low_margin": c.monitoring.low_margin,
-              "monitoring.low_confidence_increase_alarm": c.monitoring.low_confidence_increase_alarm,
-              "monitoring.oov_increase_alarm": c.monitoring.oov_increase_alarm}
-    for key, value in shares.items():
-        if not 0.0 <= value <= 1.0:
-            raise bad(key, f"must be within [0, 1], got {value}")
-    if not 0 < c.monitoring.psi_warn < c.monitoring.psi_alarm:
-        raise bad("monitoring.psi_warn", f"need 0 < psi_warn ({c.monitoring.psi_warn}) < "
-                  f"psi_alarm ({c.monitoring.psi_alarm})")
-    for key, value in {"latency.p95_ms": c.latency.p95_ms,
-                       "latency.measure_texts": c.latency.measure_texts,
-                       "behaviour.max_cases": c.behaviour.max_cases,
-                       "behaviour.min_cases": c.behaviour.min_cases,
-                       "feedback.queue_size": c.feedback.queue_size,
-                       "feedback.min_new_labels": c.feedback.min_new_labels}.items():
-        if value <= 0:
-            raise bad(key, f"must be > 0, got {value}")
-    _check_behaviour(c.behaviour, c.labels, bad)
-    for key, value in {"feedback.dataset": c.feedback.dataset, "name": c.name}.items():
-        if not value or "/" in value or "\\" in value or value.startswith("."):
-            raise bad(key, f"{value!r} must be a plain name (no path separators)")
-
-
-def _check_behaviour(b: BehaviourSuite, labels: list[str], bad) -> None:
-    if b.negation.enabled is True and b.positive_label not in labels:
-        raise bad("behaviour.positive_label", f"{b.positive_label!r} is not one of labels "
-                  f"{labels} (behaviour.negation.enabled is true)")
-    for kind in ("name", "mention", "url", "negation"):
-        check = getattr(b, kind)
-        if check.min_rate is not None and not 0.0 <= check.min_rate <= 1.0:
-            raise bad(f"behaviour.{kind}.min_rate", f"must be within [0, 1], got {check.min_rate}")
-    for kind in ("name", "mention", "url"):
-        check = getattr(b, kind)
-        if check.pool is not None and len(set(check.pool)) < 2:
-            raise bad(f"behaviour.{kind}.pool", f"needs two or more distinct items, got {check.pool}")
-        for t in check.templates or []:
-            if "{x}" not in t:
-                raise bad(f"behaviour.{kind}.templates", f"{t!r} has no {{x}}")
-    for pair in b.negation.pairs or []:
-        parts = pair.split(" => ")
-        if len(parts) != 2 or not all("{x}" in p for p in parts):
-            raise bad("behaviour.negation.pairs", f"{pair!r} is not 'positive {{x}} => negated {{x}}'")
 
 
 def data_config_path(c: CanvasConfig) -> Path:

@@ -133,6 +133,9 @@ def validation_dir(mv, data_dir: str | Path | None) -> Path:
         return Path(data_dir)
     import yaml
 
+    from mlops_dl.config import DataConfig
+    from mlops_dl.data.prepared import prepared_dir
+
     candidates = []
     lineage_path, config_path = mv.path / "lineage.json", mv.path / "config.yaml"
     if lineage_path.is_file():
@@ -140,7 +143,11 @@ def validation_dir(mv, data_dir: str | Path | None) -> Path:
     if config_path.is_file():
         data = (yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}).get("data") or {}
         if data.get("name"):
-            candidates.append(str(Path(data.get("output_dir") or "artifacts/data") / data["name"]))
+            try:
+                output_dir = data.get("output_dir") or DataConfig.output_dir
+                candidates.append(str(prepared_dir(output_dir, data["name"])))
+            except MlopsError:  # a name that is not a plain directory name
+                pass
     for c in filter(None, candidates):
         if (Path(c) / "data_card.json").is_file():
             return Path(c)

@@ -67,7 +67,11 @@ class DataConfig:
     labels: list[str]  # ordered label names; label ids are indices into this list
     label_map: dict[str, str] = field(default_factory=dict)  # raw label (as text) -> label name
     output_dir: str = "artifacts/data"  # the prepared dataset goes to <output_dir>/<name>
-    max_rows_per_source: int = 0  # the first N rows of each source (0 = all rows)
+    max_rows_per_source: int = 0  # subsample: keep the first N rows of each source (0 = all);
+    #   cuts the sources max_rows_scope names; `data prepare` prints what it cut
+    max_rows_scope: Literal["train", "all"] = "train"  # train: only sources that feed training
+    #   (split train, or pooled: their cut also shrinks the test/validation drawn from them);
+    #   all: validation and test sources too
     tokenizer: str = ""  # model reference used for token-length statistics ("" = model.name)
     clean: CleanConfig = field(default_factory=CleanConfig)
     split: SplitConfig = field(default_factory=SplitConfig)

@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from pathlib import Path
+
 from mlops_dl.cli.common import (DEFAULT_CANVAS, CanvasOpt, DataOpt, JsonOpt, RegistryOpt,
                                  echo_json, load_canvas_file, make_console, open_registry)
 
@@ -38,14 +40,27 @@ def canvas_show(canvas: CanvasOpt = DEFAULT_CANVAS, as_json: JsonOpt = False) ->
     show(c, console)
 
 
+VersionCanvasOpt = Annotated[Optional[Path], typer.Option(
+    "--canvas", help="ML canvas file (default: the canvas the version's config.yaml names, "
+                     "pipeline.canvas; else required).")]
+
+
+def _canvas_for(reg, ref: str, canvas: Optional[Path]):
+    """--canvas, else the canvas named by the version's own config (never a tweet default)."""
+    from mlops_dl.gates.canvas import version_canvas
+
+    return load_canvas_file(canvas if canvas is not None else version_canvas(reg.get(ref)))
+
+
 def accept(ref: Annotated[str, typer.Argument(help="Version: name, name:N or name@alias.")],
-           canvas: CanvasOpt = DEFAULT_CANVAS, registry: RegistryOpt = None,
+           canvas: VersionCanvasOpt = None, registry: RegistryOpt = None,
            data: DataOpt = None, as_json: JsonOpt = False) -> None:
     """Acceptance test on the frozen test split vs the canvas; stored as acceptance.json."""
     from mlops_dl.gates.accept import REJECTED_EXIT, summary_rows
     from mlops_dl.gates.accept import accept as run_accept
 
-    result = run_accept(open_registry(registry), ref, load_canvas_file(canvas), data)
+    reg = open_registry(registry)
+    result = run_accept(reg, ref, _canvas_for(reg, ref, canvas), data)
     if as_json:
         echo_json({k: v for k, v in result.items() if k != "test_predictions"})
     else:
@@ -76,12 +91,13 @@ def promote(ref: Annotated[str, typer.Argument(help="Version to promote, e.g. se
             to: Annotated[Optional[str], typer.Option("--to", help="Alias (default: canvas promotion.alias).")] = None,
             force: Annotated[bool, typer.Option("--force", help="Override a refusal (needs --reason).")] = False,
             reason: Annotated[str, typer.Option("--reason", help="Why a forced promotion is right.")] = "",
-            canvas: CanvasOpt = DEFAULT_CANVAS, registry: RegistryOpt = None,
+            canvas: VersionCanvasOpt = None, registry: RegistryOpt = None,
             data: DataOpt = None, as_json: JsonOpt = False) -> None:
     """Move an alias to REF if it passed acceptance and is not worse than the champion."""
     from mlops_dl.gates.promote import promote as run_promote
 
-    d = run_promote(open_registry(registry), ref, load_canvas_file(canvas), to, force, reason, data)
+    reg = open_registry(registry)
+    d = run_promote(reg, ref, _canvas_for(reg, ref, canvas), to, force, reason, data)
     if as_json:
         echo_json(d)
         return

@@ -223,6 +223,21 @@ def _refuse_renamed(raw: dict, path: Path) -> None:
             raise ConfigError(f"{path}: key {section}.{key} is replaced by {now}")
 
 
+def version_canvas(mv) -> Path:
+    """The canvas a version was made for: ``pipeline.canvas`` of its config.yaml (relative to
+    the current directory). ConfigError when it names none or the file is not here."""
+    path = mv.path / "config.yaml"
+    raw = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
+    named = ((raw.get("pipeline") or {}).get("canvas") or "") if isinstance(raw, dict) else ""
+    if not named:
+        raise ConfigError(f"{mv.ref}: its config.yaml names no canvas (pipeline.canvas); "
+                          f"pass --canvas FILE")
+    if not Path(named).is_file():
+        raise ConfigError(f"{mv.ref}: its config.yaml names pipeline.canvas {named}, which is not "
+                          f"here (relative to {Path.cwd()}); pass --canvas FILE")
+    return Path(named)
+
+
 def data_config_path(c: CanvasConfig) -> Path:
     """The data config file: relative to the current directory first, then the canvas file."""
     raw = Path(c.data_config)

@@ -94,6 +94,7 @@ def promote(ref: Annotated[str, typer.Argument(help="Version to promote, e.g. se
             canvas: VersionCanvasOpt = None, registry: RegistryOpt = None,
             data: DataOpt = None, as_json: JsonOpt = False) -> None:
     """Move an alias to REF if it passed acceptance and is not worse than the champion."""
+    from mlops_dl.gates.promote import f1_versus
     from mlops_dl.gates.promote import promote as run_promote
 
     reg = open_registry(registry)
@@ -107,9 +108,8 @@ def promote(ref: Annotated[str, typer.Argument(help="Version to promote, e.g. se
     comp = d.get("comparison")
     if comp:
         t = comp["mcnemar"]
-        console.print(f"vs champion {comp['champion']}: macro-F1 {comp['challenger_macro_f1']:.4f} vs "
-                      f"{comp['champion_macro_f1']:.4f} ({comp['delta_macro_f1']:+.4f}), McNemar p = "
-                      f"{t['p_value']:.3g} on {comp['n_test']} test texts")
+        console.print(f"vs champion {comp['champion']}: {f1_versus(comp)}, McNemar p = "
+                      f"{t['p_value']:.3g}")
     else:
         console.print("no current champion: first promotion")
     if d["decision"] == "forced":

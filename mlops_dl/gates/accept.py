@@ -19,7 +19,7 @@ import numpy as np
 
 from mlops_dl.gates import behaviour
 from mlops_dl.errors import MlopsError
-from mlops_dl.metrics import classification_report
+from mlops_dl.metrics import classification_report, engine_label
 
 ATTACHMENT = "acceptance.json"
 REJECTED_EXIT = 4  # `mlops-dl accept` exit code when the version fails a check
@@ -141,10 +141,11 @@ def accept(registry, ref: str, canvas, data_dir: str | Path | None = None,
 def summary_rows(result: dict) -> list[tuple[str, str, str, bool | None]]:
     """(check, value, threshold, passed) rows for printing; passed None: the check was skipped."""
     rows = []
+    engine = engine_label(result["variant"])
     for c in result["checks"]:
         value = f"{c['value']:.4g}" + (f" ({c['worst_class']})" if "worst_class" in c else "")
         op = "<=" if c["name"].startswith("latency") else ">="
-        rows.append((c["name"], value + (" ms" if op == "<=" else ""), f"{op} {c['threshold']:g}", c["passed"]))
+        rows.append((f"{c['name']} ({engine})", value + (" ms" if op == "<=" else ""), f"{op} {c['threshold']:g}", c["passed"]))
     gate = "" if result["behaviour"]["gate"] else " (report only)"
     for c in result["behaviour"]["checks"]:
         if c.get("skipped"):

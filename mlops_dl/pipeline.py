@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops_dl import config as config_mod
+from mlops_dl import files
 from mlops_dl.config import Config
-from mlops_dl.data.sources import sha256_file as file_sha256
 from mlops_dl.errors import MlopsError
 from mlops_dl.metrics import engine_label
 from mlops_dl.train import rundir
@@ -96,11 +95,8 @@ def _load_state(p: PipelineRun) -> dict:
 
 def _save_state(p: PipelineRun) -> None:
     path = _state_path(p)
-    path.parent.mkdir(parents=True, exist_ok=True)
     p.state["steps"] = [vars(s) for s in p.steps]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(p.state, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
+    files.write_json(path, p.state)
 
 
 def _unchanged(p: PipelineRun, step: str, key: str) -> bool:
@@ -117,17 +113,17 @@ def _data(p: PipelineRun) -> tuple[str, str]:
     from mlops_dl.data.sources import locate_source, resolve_path
 
     cfg, config_dir = p.cfg, p.config_path.resolve().parent
-    files = []
+    inputs = []
     for i, src in enumerate(cfg.data.sources):
         if src.kind == "hub":
-            files.append(f"hub:{src.hub_id}/{src.hub_config}")  # no content hash: always rerun
+            inputs.append(f"hub:{src.hub_id}/{src.hub_config}")  # no content hash: always rerun
             p.force = (*p.force, "data")
             continue
-        files.append(file_sha256(locate_source(src, i, config_dir)))
+        inputs.append(files.sha256_file(locate_source(src, i, config_dir)))
         if src.kind == "text_labels":
             labels = resolve_path(src.labels_path, config_dir, f"data.sources[{i}].labels_path")
-            files.append(file_sha256(labels))
-    key = digest(config_mod.to_dict(cfg.data), cfg.model.name, files)
+            inputs.append(files.sha256_file(labels))
+    key = digest(config_mod.to_dict(cfg.data), cfg.model.name, inputs)
     out = output_path(cfg)
     if _unchanged(p, "data", key) and (out / "data_card.json").is_file():
         return "skipped", f"{out} (sources and data config unchanged)"
@@ -196,7 +192,7 @@ def _export(p: PipelineRun) -> tuple[str, str]:
     from mlops_dl.registry import Registry
 
     weights = rundir.model_weights(p.run_dir)
-    key = digest([file_sha256(w) for w in weights], config_mod.to_dict(p.cfg.export))
+    key = digest([files.sha256_file(w) for w in weights], config_mod.to_dict(p.cfg.export))
     previous = p.state.get("export", {})
     if _unchanged(p, "export", key):
         try:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from mlops_dl import files
 from mlops_dl.metrics import F1_CHANGE_HEAD, engine_label, format_f1_change
 
 
@@ -109,8 +110,7 @@ def write_chart(report: dict, path: str | Path) -> Path:
     fig.suptitle(f"{report['model']} - {report['hardware']['cpu']} ({report['date'][:10]})",
                  fontsize=9)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    try:
+        return files.write_with(path, lambda tmp: fig.savefig(tmp, dpi=110), ".png")
+    finally:
+        plt.close(fig)

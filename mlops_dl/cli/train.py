@@ -126,9 +126,9 @@ def bench_train(
     result = run_bench(cfg, steps=steps, warmup=warmup, batch_size=batch_size, repeats=repeats,
                        f1_model=f1_model, variants=variant)  # fmt: skip
     if out is not None:
-        from mlops_dl.train.rundir import atomic_json
+        from mlops_dl import files
 
-        atomic_json(out, result)
+        files.write_json(out, result)
     if json_:
         typer.echo(json.dumps(result))
         return

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from mlops_dl import files
 from mlops_dl.config.coerce import build
 from mlops_dl.config.schema import Config
 from mlops_dl.errors import ConfigError
@@ -57,10 +58,7 @@ def to_dict(cfg: Any) -> dict:
 
 def save(cfg: Config, path: str | Path) -> None:
     """Write the resolved config as YAML (atomically)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
-    tmp.replace(path)
+    files.write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 def replace(cfg: Config, values: dict[str, Any]) -> Config:

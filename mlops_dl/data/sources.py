@@ -13,7 +13,6 @@ Relative paths are resolved against the current directory first, then the config
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-from mlops_dl import tables
+from mlops_dl import files, tables
 from mlops_dl.config import SourceConfig
 from mlops_dl.errors import ConfigError, DataError, MlopsError
 from mlops_dl.locate import package_file
@@ -52,11 +51,11 @@ def load_source(
             labels_path = resolve_path(src.labels_path, config_dir,
                                        f"data.sources[{index}].labels_path")
             frame = _read_text_labels(path, labels_path, src.encoding)
-            info = {"path": str(path), "sha256": sha256_file(path),
-                    "labels_path": str(labels_path), "labels_sha256": sha256_file(labels_path)}
+            info = {"path": str(path), "sha256": files.sha256_file(path),
+                    "labels_path": str(labels_path), "labels_sha256": files.sha256_file(labels_path)}
         else:
             frame = _read_table(path, src)
-            info = {"path": str(path), "sha256": sha256_file(path)}
+            info = {"path": str(path), "sha256": files.sha256_file(path)}
     rows_available = len(frame)
     if max_rows > 0:
         frame = frame.iloc[:max_rows]
@@ -92,14 +91,6 @@ def resolve_path(raw: str, config_dir: Path | None, key: str) -> Path:
         if cand.is_file():
             return cand.resolve()
     raise DataError(f"{key}: file not found: {raw} (looked at {', '.join(map(str, tried))})")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def locate_source(src: SourceConfig, index: int, config_dir: Path | None) -> Path:

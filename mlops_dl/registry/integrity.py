@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
 from pathlib import Path
 
+from mlops_dl import files
 from mlops_dl.errors import RegistryError
 
 CHECKSUMS = "checksums.json"
 MUTABLE_DIRS = ("attachments", "tags")  # per-version state that is not checksummed
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def immutable_files(root: Path) -> list[str]:
@@ -35,11 +27,11 @@ def immutable_files(root: Path) -> list[str]:
 
 def write_checksums(root: Path) -> dict:
     """Hash every immutable file under ``root`` into ``checksums.json``."""
-    files = {
-        rel: {"sha256": sha256_file(root / rel), "bytes": (root / rel).stat().st_size}
+    recorded = {
+        rel: {"sha256": files.sha256_file(root / rel), "bytes": (root / rel).stat().st_size}
         for rel in immutable_files(root)
     }
-    doc = {"algorithm": "sha256", "files": files}
+    doc = {"algorithm": "sha256", "files": recorded}
     (root / CHECKSUMS).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return doc
 
@@ -62,7 +54,7 @@ def find_problems(root: Path) -> list[str]:
         size = file.stat().st_size
         if size != want.get("bytes"):
             problems.append(f"{rel}: {size} bytes, recorded {want.get('bytes')} (truncated or changed)")
-        elif sha256_file(file) != want.get("sha256"):
+        elif files.sha256_file(file) != want.get("sha256"):
             problems.append(f"{rel}: sha256 differs from the recorded checksum (modified)")
     for rel in immutable_files(root):
         if rel not in recorded:

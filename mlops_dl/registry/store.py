@@ -14,6 +14,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from mlops_dl import files
 from mlops_dl.errors import RegistryError
 from mlops_dl.registry import integrity, staging
 from mlops_dl.registry.bundle import MODEL_JSON, fill_stage, read_meta
@@ -101,7 +102,7 @@ class Registry:
                 version = self._next_version(model_dir)
                 final = model_dir / f"version-{version}"
                 os.rename(stage, final)
-                staging.atomic_write_text(model_dir / LAST_VERSION, f"{version}\n")
+                files.write_text(model_dir / LAST_VERSION, f"{version}\n")
         except BaseException:
             staging.remove_tree(stage)
             raise
@@ -117,7 +118,7 @@ class Registry:
             if not mv.path.is_dir():
                 raise RegistryError(f"{mv.ref} was deleted while being promoted")
             alias_dir.mkdir(exist_ok=True)
-            staging.atomic_write_text(alias_dir / alias, f"{mv.version}\n")
+            files.write_text(alias_dir / alias, f"{mv.version}\n")
         return mv
 
     def remove_alias(self, name: str, alias: str) -> None:
@@ -136,7 +137,7 @@ class Registry:
         if value is None:
             (tag_dir / key).unlink(missing_ok=True)
         else:
-            staging.atomic_write_text(tag_dir / key, f"{value}\n")
+            files.write_text(tag_dir / key, f"{value}\n")
         return mv
 
     def attach(self, ref: str, filename: str, data: dict) -> Path:
@@ -146,7 +147,7 @@ class Registry:
             raise RegistryError(f"attachment name {filename!r} must end with .json")
         mv = self.get(ref, verify=False)
         path = mv.path / "attachments" / filename
-        staging.atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+        files.write_text(path, json.dumps(data, indent=2, default=str) + "\n")
         return path
 
     def delete(self, ref: str, force: bool = False) -> ModelVersion:

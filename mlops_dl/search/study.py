@@ -8,7 +8,6 @@ clean up trial run dirs.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from mlops_dl import files
 from mlops_dl import config as config_mod
 from mlops_dl.config import Config
 from mlops_dl.data.prepared import load_prepared, output_path
@@ -135,6 +135,4 @@ def _write_summary(run: SearchRun) -> None:
         "winner": run.winner,
     }
     path = run.folder / "summary.json"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
+    files.write_json(path, data)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from optuna.trial import FrozenTrial
 
+from mlops_dl import files
 from mlops_dl import config as config_mod
 from mlops_dl.config import Config
 from mlops_dl.errors import MlopsError
@@ -110,6 +111,4 @@ def _read(path: Path) -> dict | None:
 
 
 def _write(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
+    files.write_json(path, data)

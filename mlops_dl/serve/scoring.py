@@ -9,7 +9,6 @@ missing or not a string are reported by row number (1-based data row; for jsonl,
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlops_dl import tables
+from mlops_dl import files, tables
 from mlops_dl.errors import DataError
 from mlops_dl.runtime import Predictor, is_blank
 
@@ -104,20 +103,18 @@ def score_file(predictor: Predictor, input_path: str | Path, output_path: str | 
     total = tables.total_for_progress(src)
     report = (lambda done: progress(done, total)) if progress else (lambda done: None)
     summary = ScoreSummary(model=predictor.ref, output=str(dst))
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    writer = _Writer(out_fmt, tmp)
-    try:
-        chunks = tables.read_chunks(src, [text_column], chunk_rows,
-                                    hint="pick one with --text-column", on_progress=report)
-        for chunk in chunks:
-            writer.write(_score_chunk(predictor, chunk, text_column, strict, summary, src))
-        writer.close()
-        tmp.replace(dst)
-    except BaseException:
-        writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
+
+    def score_into(tmp: Path) -> None:
+        writer = _Writer(out_fmt, tmp)
+        try:
+            chunks = tables.read_chunks(src, [text_column], chunk_rows,
+                                        hint="pick one with --text-column", on_progress=report)
+            for chunk in chunks:
+                writer.write(_score_chunk(predictor, chunk, text_column, strict, summary, src))
+        finally:
+            writer.close()
+
+    files.write_with(dst, score_into)
     return summary
 
 

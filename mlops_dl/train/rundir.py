@@ -22,11 +22,11 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_dl import config as config_mod
+from mlops_dl import files
 from mlops_dl.data.prepared import CARD, PreparedData, load_prepared
 from mlops_dl.errors import DataError, MlopsError
 
@@ -83,17 +83,6 @@ def model_weights(run_dir: str | Path) -> list[Path]:
 
 
 # ----------------------------------------------------------------------------- writers
-def atomic_json(path: Path, data: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, ensure_ascii=False, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_config(run_dir: str | Path, cfg: config_mod.Config) -> None:
@@ -102,12 +91,12 @@ def write_config(run_dir: str | Path, cfg: config_mod.Config) -> None:
 
 def write_env(run_dir: str | Path, env: dict | None = None) -> None:
     """env.json: ``env`` or, by default, this process's ``environment()``."""
-    atomic_json(Path(run_dir) / ENV, environment() if env is None else env)
+    files.write_json(Path(run_dir) / ENV, environment() if env is None else env)
 
 
 def write_data(run_dir: str | Path, data: PreparedData) -> None:
     """Link the run to its data: the card, the split fingerprints and the label names."""
-    atomic_json(Path(run_dir) / DATA, {
+    files.write_json(Path(run_dir) / DATA, {
         "data_dir": str(data.root.resolve()),
         "data_card": str((data.root / CARD).resolve()),
         "fingerprints": data.fingerprints,
@@ -116,7 +105,7 @@ def write_data(run_dir: str | Path, data: PreparedData) -> None:
 
 
 def write_fit(run_dir: str | Path, record: dict) -> None:
-    atomic_json(Path(run_dir) / FIT, record)
+    files.write_json(Path(run_dir) / FIT, record)
 
 
 def merge_metrics(run_dir: str | Path, values: dict) -> dict:
@@ -128,12 +117,12 @@ def merge_metrics(run_dir: str | Path, values: dict) -> dict:
             current[key].update(value)
         else:
             current[key] = value
-    atomic_json(Path(run_dir) / METRICS, current)
+    files.write_json(Path(run_dir) / METRICS, current)
     return current
 
 
 def write_confusion(run_dir: str | Path, split: str, content: dict) -> None:
-    atomic_json(confusion_path(run_dir, split), content)
+    files.write_json(confusion_path(run_dir, split), content)
 
 
 # ----------------------------------------------------------------------------- readers

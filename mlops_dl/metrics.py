@@ -91,7 +91,7 @@ def f1_change_points(check: dict) -> float | None:
 
 def format_f1_change(points: float | None) -> str:
     """'-0.95 pts' / '+0.10 pts' ('-' when unknown): the change as every command prints it."""
-    return "-" if points is None else f"{points:+.2f} pts"
+    return "-" if points is None else f"{round(points, 2) + 0.0:+.2f} pts"  # no "-0.00"
 
 
 def engine_label(variant: str | None) -> str:

@@ -29,6 +29,7 @@ PLAIN = "must be a plain name (no path separators)"
 class OfflineGate:
     """Acceptance on the frozen test split."""
 
+    # the offline metric gated on the frozen test split
     metric: Literal["macro_f1", "accuracy", "macro_precision", "macro_recall"] = "macro_f1"
     threshold: float = 0.60  # the metric must reach this
     per_class_f1_floor: float = 0.40  # no class F1 below this (0 = no floor)
@@ -127,8 +128,8 @@ class PromotionRule:
 
 @dataclass
 class MonitoringThresholds:
-    psi_warn: float = 0.10
-    psi_alarm: float = 0.25
+    psi_warn: float = 0.10  # PSI at or above this: warn
+    psi_alarm: float = 0.25  # PSI at or above this: alarm
     p_value: float = 0.01  # chi-square / KS: below this the shift is significant
     low_margin: float = 0.20  # "low confidence": top-1 minus top-2 probability below this
     low_confidence_increase_alarm: float = 0.15  # alarm when the low-confidence share of the
@@ -150,6 +151,7 @@ class MonitoringThresholds:
 @dataclass
 class FeedbackPolicy:
     queue_size: int = 200  # rows per labelling queue
+    # how the labelling queue ranks predictions (most uncertain first)
     uncertainty: Literal["margin", "entropy"] = "margin"
     min_new_labels: int = 500  # new gold labels before a retrain is worth it
     dir: str = "feedback"  # feedback datasets: <dir>/<dataset>/v-N.parquet + manifest.json

@@ -8,7 +8,6 @@ result names the model and version that produced it. Session settings are the va
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ import numpy as np
 
 from mlops_dl.config import ServeConfig
 from mlops_dl.errors import MlopsError, RegistryError
+from mlops_dl.metrics import softmax
 
 if TYPE_CHECKING:
     from mlops_dl.registry import ModelVersion, Registry
@@ -75,14 +75,13 @@ def load_tokenizer(path: Path, max_length: int):
     return tok
 
 
-def _pad_id(tok, tokenizer_dir: Path, meta: dict) -> int:
+def _pad_id(tok, tokenizer_config: dict | None, meta: dict) -> int:
     """The pad token id: model.json, else tokenizer_config.json, else common pad names."""
     if isinstance(meta.get("pad_token_id"), int):
         return meta["pad_token_id"]
     names = []
-    cfg = tokenizer_dir / "tokenizer_config.json"
-    if cfg.is_file():
-        pad = json.loads(cfg.read_text(encoding="utf-8")).get("pad_token")
+    if tokenizer_config:
+        pad = tokenizer_config.get("pad_token")
         names.append(pad.get("content") if isinstance(pad, dict) else pad)
     names += ["[PAD]", "<pad>", "<|pad|>"]
     for name in names:
@@ -99,13 +98,6 @@ BLANK_RULE = ("an empty or white-space-only text is refused (the server answers 
 def is_blank(text: str) -> bool:
     """The one rule for empty texts, for the server and batch predict alike (BLANK_RULE)."""
     return not text.strip()
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64. # (N, L) -> (N, L)"""
-    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 class Predictor:
@@ -136,42 +128,44 @@ class Predictor:
         """Load ``ref`` ("name", "name:3", "name@production") after verifying its checksums."""
         from mlops_dl.registry import Registry
 
-        reg = registry if isinstance(registry, Registry) else Registry(registry)
-        return cls.from_version(reg.get(ref, verify=True), provider, variant, settings)
+        return cls.from_version(Registry.open(registry).get(ref, verify=True), provider, variant,
+                                settings)
 
     @classmethod
     def from_version(cls, mv: "ModelVersion", provider: str = "auto", variant: str = "int8",
                      settings: ServeConfig | None = None) -> "Predictor":
-        return cls.from_dir(mv.path, provider, variant, settings, name=mv.name,
-                            version=mv.version)
+        """Load a registered version (its files through ``mv.file``)."""
+        from mlops_dl.registry import layout
+
+        meta = mv.meta
+        for key in ("labels", "max_length"):
+            if key not in meta:
+                raise RegistryError(f"{mv.location}/{layout.MODEL_JSON}: missing key {key!r}")
+        if variant not in VARIANTS:
+            raise MlopsError(f"variant {variant!r}: expected one of {', '.join(VARIANTS)}")
+        variants = meta.get("variants") or {"fp32": layout.VARIANT_FILES["fp32"]}
+        if variant not in variants or not mv.has(variants[variant]):
+            have = ", ".join(v for v in variants if mv.has(variants[v])) or "none"
+            raise RegistryError(
+                f"{mv.location}: this version has no {variant!r} variant (available: {have}); "
+                f"choose another, e.g. --set serve.variant=fp32"
+            )
+        settings = settings or ServeConfig()
+        session = make_session(mv.file(variants[variant]), provider, settings)
+        tok = load_tokenizer(mv.file(layout.TOKENIZER), int(meta["max_length"]))
+        pad_id = _pad_id(tok, mv.read_json(layout.TOKENIZER_FILES[1]), meta)
+        return cls(session, tok, meta, name=mv.name, version=mv.version, variant=variant,
+                   pad_id=pad_id, settings=settings)
 
     @classmethod
     def from_dir(cls, path: str | Path, provider: str = "auto", variant: str = "int8",
                  settings: ServeConfig | None = None, *, name: str | None = None,
                  version: int | None = None) -> "Predictor":
-        """Load a version-dir layout (model.json, tokenizer.json, ONNX variants)."""
-        path = Path(path)
-        meta_path = path / "model.json"
-        if not meta_path.is_file():
-            raise RegistryError(f"{path}: no model.json (not a model version directory)")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        for key in ("labels", "max_length"):
-            if key not in meta:
-                raise RegistryError(f"{meta_path}: missing key {key!r}")
-        if variant not in VARIANTS:
-            raise MlopsError(f"variant {variant!r}: expected one of {', '.join(VARIANTS)}")
-        variants = meta.get("variants") or {"fp32": "model.onnx"}
-        if variant not in variants or not (path / variants[variant]).is_file():
-            have = ", ".join(v for v in variants if (path / variants[v]).is_file()) or "none"
-            raise RegistryError(
-                f"{path}: this version has no {variant!r} variant (available: {have}); "
-                f"choose another, e.g. --set serve.variant=fp32"
-            )
-        settings = settings or ServeConfig()
-        session = make_session(path / variants[variant], provider, settings)
-        tok = load_tokenizer(path / "tokenizer.json", int(meta["max_length"]))
-        return cls(session, tok, meta, name=name or meta.get("name", path.name), version=version,
-                   variant=variant, pad_id=_pad_id(tok, path, meta), settings=settings)
+        """Load a bundle folder (model.json, tokenizer.json, ONNX variants), unregistered."""
+        from mlops_dl.registry.bundle import read_bundle
+
+        mv = read_bundle(path, name=name, version=version)
+        return cls.from_version(mv, provider, variant, settings)
 
     # ------------------------------------------------------------------ inference
     @property

@@ -43,10 +43,10 @@ def load_config(path: Path, overrides: Optional[list[str]]) -> config_mod.Config
 
 
 def open_registry(root: Optional[Path]):
-    """The Registry at ``--registry`` (None: the default root)."""
+    """The Registry at ``--registry`` (None: $MLOPS_DL_REGISTRY, the project default, ./registry)."""
     from mlops_dl.registry import Registry
 
-    return Registry(root)
+    return Registry.open(root)
 
 
 def load_canvas_file(path: Path):

@@ -32,7 +32,6 @@ def export(
     """Export a run to ONNX (fused fp32 + int8), check it against PyTorch, register it."""
     from mlops_dl.errors import ConfigError
     from mlops_dl.export import export_run
-    from mlops_dl.registry import Registry
 
     from transformers.utils import logging as hf_logging
 
@@ -48,9 +47,9 @@ def export(
                         log=lambda msg: console.print(f"[dim]{msg}[/]", highlight=False))
     mv = result.version
     if alias:
-        Registry(mv.path.parent.parent).promote(mv.ref, alias)
+        result.registry.promote(mv.ref, alias)
     if as_json:
-        echo_json({"ref": mv.ref, "path": str(mv.path), "validation": result.validation})
+        echo_json({"ref": mv.ref, "path": mv.location, "validation": result.validation})
         return
     table = Table(title=f"{mv.ref}: checks on {result.validation['n_texts']} validation texts")
     for col in ("variant", "nodes", "MB", "max|dz|", "agree", "macro-F1 (variant)",
@@ -63,4 +62,4 @@ def export(
                       f"{c['macro_f1']:.4f}", f"{c['torch_macro_f1']:.4f}",
                       format_f1_change(f1_change_points(c)))
     console_out.print(table)
-    console_out.print(f"registered [bold]{mv.ref}[/] at {mv.path}" + (f" ({mv.name}@{alias})" if alias else ""))
+    console_out.print(f"registered [bold]{mv.ref}[/] at {mv.location}" + (f" ({mv.name}@{alias})" if alias else ""))

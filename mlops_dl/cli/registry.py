@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -38,9 +37,9 @@ def _delta(value) -> str:
 
 
 def _version_row(reg, mv) -> dict:
-    metrics = {}
-    if (mv.path / "metrics.json").is_file():
-        metrics = json.loads((mv.path / "metrics.json").read_text(encoding="utf-8"))
+    from mlops_dl.registry import layout
+
+    metrics = mv.read_json(layout.METRICS) or {}
     aliases = [a for a, v in reg.aliases(mv.name).items() if v == mv.version]
     return {
         "ref": mv.ref, "created": mv.meta.get("created"), "aliases": aliases, "tags": mv.tags,
@@ -86,15 +85,17 @@ def show(ref: str, registry: RegistryOpt = None, as_json: JsonOpt = False) -> No
     """Show one version: model.json, metrics, validation figures, aliases, tags, files."""
     reg = open_registry(registry)
     mv = reg.get(ref)
-    doc = {**_version_row(reg, mv), "path": str(mv.path), "meta": mv.meta}
-    for name in ("validation.json", "lineage.json"):
-        if (mv.path / name).is_file():
-            doc[name.removesuffix(".json")] = json.loads((mv.path / name).read_text("utf-8"))
-    doc["files"] = {p.name: p.stat().st_size for p in sorted(mv.path.iterdir()) if p.is_file()}
-    doc["attachments"] = sorted(p.name for p in (mv.path / "attachments").glob("*.json"))
+    from mlops_dl.registry import layout
+
+    doc = {**_version_row(reg, mv), "path": mv.location, "meta": mv.meta}
+    for name in (layout.VALIDATION, layout.LINEAGE):
+        if mv.has(name):
+            doc[name.removesuffix(".json")] = mv.read_json(name)
+    doc["files"] = mv.files()
+    doc["attachments"] = mv.attachments()
     if as_json:
         return echo_json(doc)
-    console.rule(f"[bold]{mv.ref}[/]  {mv.path}")
+    console.rule(f"[bold]{mv.ref}[/]  {mv.location}")
     meta = mv.meta
     console.print(f"labels: {meta.get('labels')}   inputs: {meta.get('inputs')}   "
                   f"opset: {meta.get('opset')}   max_length: {meta.get('max_length')}")
@@ -175,6 +176,19 @@ def promote(ref: str, alias: str, registry: RegistryOpt = None) -> None:
     console.print(f"{mv.name}@{alias} -> {mv.ref}")
 
 
+@registry_app.command("alias-remove")
+def alias_remove(ref: Annotated[str, typer.Argument(help="NAME@ALIAS, e.g. sentiment@staging.")],
+                 registry: RegistryOpt = None) -> None:
+    """Remove an alias (the version it pointed at stays)."""
+    from mlops_dl.registry import parse_ref
+
+    parsed = parse_ref(ref)
+    if parsed.alias is None:
+        raise RegistryError(f"alias-remove needs NAME@ALIAS, not {ref!r}")
+    version = open_registry(registry).remove_alias(parsed.name, parsed.alias)
+    console.print(f"removed {ref} (was {parsed.name}:{version})")
+
+
 @registry_app.command()
 def tags(
     ref: str,
@@ -238,6 +252,6 @@ def delete(
     reg = open_registry(registry)
     mv = reg.get(ref, verify=False)
     if not yes:
-        typer.confirm(f"delete {mv.ref} ({mv.path})?", abort=True)
+        typer.confirm(f"delete {mv.ref} ({mv.location})?", abort=True)
     reg.delete(ref, force=force)
     console.print(f"deleted {mv.ref}")

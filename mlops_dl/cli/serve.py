@@ -98,7 +98,8 @@ def serve(
     cfg = serve_config(config, sets)
     given = {"host": host, "port": port, "workers": workers}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in given.items() if v is not None})
-    mv = open_registry(registry).get(ref, verify=True)  # fail fast, with a clear message
+    reg = open_registry(registry)
+    mv = reg.get(ref, verify=True)  # fail fast, with a clear message
     console.print(f"serving [bold]{ref}[/] (now {mv.ref}, {cfg.variant}) on "
                   f"http://{cfg.host}:{cfg.port}  docs: /docs  workers: {cfg.workers}")
-    run_server(cfg, ref, str(registry) if registry else None)
+    run_server(cfg, ref, str(reg.root))  # resolved once: every worker opens the same root

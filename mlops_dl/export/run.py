@@ -19,8 +19,9 @@ from mlops_dl.errors import MlopsError
 from mlops_dl.export import bundle as bundle_mod
 from mlops_dl.export import graph, validate
 from mlops_dl.export.source import RunSource, open_run
-from mlops_dl.registry import ModelVersion, Registry
-from mlops_dl.metrics import f1_change_points, format_f1_change
+from mlops_dl.metrics import f1_change_points, format_f1_change, softmax
+from mlops_dl.registry import ModelVersion, Registry, layout
+from mlops_dl.registry.bundle import pick_variant
 
 Log = Callable[[str], None]
 
@@ -33,6 +34,7 @@ class ExportError(MlopsError):
 class ExportResult:
     version: ModelVersion
     validation: dict
+    registry: Registry  # where the version was registered
 
 
 @dataclass
@@ -53,7 +55,7 @@ def export_run(run_dir: str | Path, name: str = "", registry: str | Path | None 
     run = open_run(run_dir, overrides)  # 1
     ecfg = run.cfg.export  # ranges checked when config.yaml loaded
     name = name or ecfg.name or run.cfg.data.name
-    reg = Registry(registry or ecfg.registry or None)
+    reg = Registry.open(registry or ecfg.registry or None)
     tokenizer = AutoTokenizer.from_pretrained(run.model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(
         run.model_dir, attn_implementation=run.cfg.model.attn_implementation).eval()
@@ -72,9 +74,11 @@ def export_run(run_dir: str | Path, name: str = "", registry: str | Path | None 
         }
         if not validation["passed"]:
             raise ExportError(_failure_message(run, checks))
-        out = _write_bundle(work / "bundle", run, name, tokenizer, ref, files, logits, validation)  # 7
-        version = reg.register(name, out)  # 8
-    return ExportResult(version, validation)
+        out, stats = _write_bundle(work / "bundle", run, name, tokenizer, ref, files, logits,
+                                   validation)  # 7
+        attachments = {layout.REFERENCE_STATS: stats} if stats is not None else {}
+        version = reg.register(name, out, attachments=attachments)  # 8
+    return ExportResult(version, validation, reg)
 
 
 def _reference(run: RunSource, tokenizer, model, log: Log) -> Reference:
@@ -123,28 +127,34 @@ def _check_variants(files: dict, graphs: dict, ref: Reference, labels: list[str]
 
 
 def _write_bundle(out: Path, run: RunSource, name: str, tokenizer, ref: Reference,
-                  files: dict, logits: dict, validation: dict) -> Path:
-    """model.json + every bundle file (7); eval samples use the variant served by default."""
+                  files: dict, logits: dict, validation: dict) -> tuple[Path, dict | None]:
+    """model.json + every bundle file (7); eval samples and the monitoring reference stats
+    use the variant served by default."""
     ecfg = run.cfg.export
-    served = "int8" if "int8" in files else "fp32"
-    probs = {v: validate.softmax(x) for v, x in logits.items()}  # each (N, L)
+    served = pick_variant(files)
+    probs = {v: softmax(x) for v, x in logits.items()}  # each (N, L)
     meta = {
         "name": name, "labels": run.labels, "max_length": run.cfg.model.max_length,
         "inputs": graph.input_names(tokenizer), "outputs": ["logits"],
-        "variants": {v: bundle_mod.VARIANT_FILES[v] for v in files},
+        "variants": {v: layout.VARIANT_FILES[v] for v in files},
         "opset": validation["graphs"]["exported"]["opset"], "optimized": ecfg.optimize,
         "exporter": ecfg.exporter, "pad_token_id": tokenizer.pad_token_id,
         "pad_token": tokenizer.pad_token, "source_run": run.run_dir.name,
     }
-    stats = None
-    if ecfg.reference_stats:
-        stats = validate.reference_stats(probs[served], ref.gold, run.labels, ref.batches.lengths,
-                                         ref.texts, served)
     samples = bundle_mod.eval_samples(ref.texts, ref.gold, run.labels, probs,
                                       ref.logits.argmax(-1), served)
-    return bundle_mod.write_bundle(
-        out, run=run, onnx_files=files, model_meta=meta, validation=validation,
-        lineage_doc=bundle_mod.lineage(run, ecfg.exporter), samples=samples, ref_stats=stats)
+    bundle_mod.write_bundle(out, run=run, onnx_files=files, model_meta=meta, validation=validation,
+                            lineage_doc=bundle_mod.lineage(run, ecfg.exporter), samples=samples)
+    stats = None
+    if ecfg.reference_stats:  # the tokenizer the runtime will use, on the bundle's own file
+        from mlops_dl.monitor.reference import compute_reference, unk_id
+        from mlops_dl.runtime import load_tokenizer
+
+        tok = load_tokenizer(out / layout.TOKENIZER, run.cfg.model.max_length)
+        stats = compute_reference(ref.texts, probs[served], run.labels, tok, unk_id(tok), served,
+                                  f"export of {run.run_dir.name}: validation texts scored by the "
+                                  f"{served} variant")
+    return out, stats
 
 
 def _failure_message(run: RunSource, checks: dict) -> str:

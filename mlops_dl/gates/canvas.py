@@ -3,8 +3,9 @@
 configs/canvas.yaml names the task and labels, points at the data config, and holds the
 acceptance thresholds (offline metric, per-class floor, latency budget, behavioural suite),
 the promotion rule, the monitoring alarm levels and the feedback policy. It is validated by
-the same machinery as every config (unknown keys / wrong types / out-of-range values ->
-ConfigError naming file and key; the ranges are checked in each dataclass's ``__post_init__``). Imports only config and errors (torch-free).
+the same machinery as every config: unknown keys, wrong types and out-of-range values (checked
+in each dataclass's ``__post_init__``) raise a ConfigError naming file and key. Imports only
+config and errors (torch-free).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import ClassVar, Literal
 import yaml
 
 from mlops_dl import config as config_mod
-from mlops_dl.config.coerce import RangeError, check_ranges
+from mlops_dl.config.coerce import check_ranges
 from mlops_dl.errors import ConfigError
 
 DEFAULT_PATH = "configs/canvas.yaml"
@@ -228,8 +229,9 @@ def _refuse_renamed(raw: dict, path: Path) -> None:
 def version_canvas(mv) -> Path:
     """The canvas a version was made for: ``pipeline.canvas`` of its config.yaml (relative to
     the current directory). ConfigError when it names none or the file is not here."""
-    path = mv.path / "config.yaml"
-    raw = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
+    from mlops_dl.registry import layout
+
+    raw = (yaml.safe_load(mv.read_text(layout.CONFIG)) or {}) if mv.has(layout.CONFIG) else {}
     named = ((raw.get("pipeline") or {}).get("canvas") or "") if isinstance(raw, dict) else ""
     if not named:
         raise ConfigError(f"{mv.ref}: its config.yaml names no canvas (pipeline.canvas); "

@@ -4,22 +4,19 @@
 (both versions scored through the Predictor on the same split; stored acceptance predictions
 are reused). ``force`` with a reason overrides a refusal and is recorded: the decision goes to
 the version's promotion.json attachment and every decision (refusals too) is appended to
-``<registry>/<name>/promotions.jsonl``.
+the model's audit log (``Registry.append_audit``: ``<registry>/<name>/promotions.jsonl``).
 """
 
 from __future__ import annotations
 
 import getpass
-import json
 from datetime import datetime, timezone
-
-from filelock import FileLock
 
 from mlops_dl.gates.accept import ATTACHMENT, load_test_split, predictor_for, stored_predictions
 from mlops_dl.errors import MlopsError
 from mlops_dl.metrics import classification_report, engine_label, format_f1_change, mcnemar
+from mlops_dl.registry.bundle import pick_variant
 
-AUDIT_LOG = "promotions.jsonl"
 REFUSED_EXIT = 4  # `mlops-dl promote` exit code when the gate refuses
 
 
@@ -56,8 +53,8 @@ def compare_to_champion(mv, champion, canvas, data_dir=None) -> dict:
     split = load_test_split(mv, data_dir)
     variant = canvas.latency.variant
     labels = list(mv.meta["labels"])
-    v_ch = variant if variant in mv.meta.get("variants", {}) else "fp32"
-    v_champ = variant if variant in champion.meta.get("variants", {}) else "fp32"
+    v_ch = pick_variant(mv.meta.get("variants", {}), variant)
+    v_champ = pick_variant(champion.meta.get("variants", {}), variant)
     pred_ch, pred_champ = _predictions(mv, split, v_ch), _predictions(champion, split, v_champ)
     f1_ch = classification_report(split.gold, pred_ch, labels)["macro_f1"]
     f1_champ = classification_report(split.gold, pred_champ, labels)["macro_f1"]
@@ -108,13 +105,13 @@ def promote(registry, ref: str, canvas, to: str | None = None, force: bool = Fal
         "reason": reason,
     }
     if problems and not force:
-        _audit(registry, mv.name, decision)
+        registry.append_audit(mv.name, decision)
         raise MlopsError(f"promotion of {mv.ref} to @{alias} refused: " + " | ".join(problems)
                          + ". Fix the cause, or override with --force --reason \"...\" (recorded).",
                          exit_code=REFUSED_EXIT)
     registry.promote(mv.ref, alias)
     registry.attach(mv.ref, "promotion.json", decision)
-    _audit(registry, mv.name, decision)
+    registry.append_audit(mv.name, decision)
     return decision
 
 
@@ -124,19 +121,3 @@ def _user() -> str:
     except (KeyError, OSError):
         return "unknown"
 
-
-def _audit(registry, name: str, decision: dict) -> None:
-    """Append one JSON line to <registry>/<name>/promotions.jsonl under a file lock."""
-    path = registry.root / name / AUDIT_LOG
-    line = json.dumps(decision, default=str) + "\n"
-    with FileLock(str(path) + ".lock", timeout=60):
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-
-
-def audit_log(registry, name: str) -> list[dict]:
-    path = registry.root / name / AUDIT_LOG
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -9,9 +9,8 @@ from pathlib import Path
 
 from mlops_dl import files
 from mlops_dl.errors import RegistryError
+from mlops_dl.registry.layout import CHECKSUMS, MUTABLE_DIRS
 
-CHECKSUMS = "checksums.json"
-MUTABLE_DIRS = ("attachments", "tags")  # per-version state that is not checksummed
 
 
 def immutable_files(root: Path) -> list[str]:

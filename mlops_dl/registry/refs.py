@@ -10,9 +10,10 @@ import re
 from dataclasses import dataclass
 
 from mlops_dl.errors import RegistryError
+from mlops_dl.registry.layout import ALIASES, ATTACHMENTS, TAGS
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-RESERVED = {"latest", "aliases", "tags", "attachments"}
+RESERVED = {"latest", ALIASES, TAGS, ATTACHMENTS}
 
 
 def check_name(value: str, what: str = "model name") -> str:
@@ -30,6 +31,13 @@ def check_alias(value: str) -> str:
     if value in RESERVED or value.isdigit():
         raise RegistryError(f"invalid alias {value!r}: reserved word or a bare number")
     return value
+
+
+def check_attachment(filename: str) -> str:
+    check_name(filename, "attachment name")
+    if not filename.endswith(".json"):
+        raise RegistryError(f"attachment name {filename!r} must end with .json")
+    return filename
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def registry_holder(cfg: ServeConfig, ref: str, registry: str | None) -> ModelHo
     """A ModelHolder that loads ``ref`` from the registry with the serve settings."""
     from mlops_dl.registry import Registry
 
-    reg = Registry(registry)
+    reg = Registry.open(registry)
     return ModelHolder.from_registry(
         ref, reg, lambda mv: Predictor.from_version(mv, cfg.provider, cfg.variant, cfg))
 

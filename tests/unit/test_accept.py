@@ -10,7 +10,7 @@ import pytest
 from mlops_dl.gates.accept import accept
 from mlops_dl.gates.canvas import load_canvas
 from mlops_dl.cli import main
-from mlops_dl.gates.promote import REFUSED_EXIT, audit_log
+from mlops_dl.gates.promote import REFUSED_EXIT
 from mlops_dl.registry import Registry
 from tests.unit.monitor_helpers import canvas_file, copy_registry, worse_bundle
 
@@ -120,7 +120,7 @@ def test_promote_gate_refuses_then_records_a_forced_promotion(tmp_path, capsys, 
     assert decision["decision"] == "forced" and decision["reason"] == "rollback drill"
     assert decision["comparison"]["worse"] is True and decision["previous"] == "tiny:1"
     assert decision["comparison"]["mcnemar"]["a_right_b_wrong"] > 0
-    assert [d["decision"] for d in audit_log(reg, "tiny")] == ["refused", "promoted", "refused", "forced"]
+    assert [d["decision"] for d in reg.read_audit("tiny")] == ["refused", "promoted", "refused", "forced"]
 
 
 def test_promote_an_equal_version_and_refuse_after_canvas_change(tmp_path, capsys, reg):
@@ -148,10 +148,9 @@ def test_test_split_location_errors_and_config_fallback(tmp_path, capsys, reg):
     rc, out = _cli(capsys, "accept", "tiny:1", "--canvas", str(canvas_file(tmp_path)),
                    "--registry", str(reg.root), "--data", str(tmp_path / "nowhere"))
     assert rc == 2 and "not a prepared dataset" in out
-    from types import SimpleNamespace
-
     from mlops_dl.errors import MlopsError
     from mlops_dl.monitor.reference import validation_dir
+    from mlops_dl.registry import ModelVersion
 
     lineage = json.loads((reg.get("tiny:1").path / "lineage.json").read_text())
     version_dir = tmp_path / "version-9"
@@ -159,7 +158,7 @@ def test_test_split_location_errors_and_config_fallback(tmp_path, capsys, reg):
     prepared = lineage["data_dir"]
     (version_dir / "config.yaml").write_text(
         f"data: {{name: {prepared.rsplit('/', 1)[1]}, output_dir: {prepared.rsplit('/', 1)[0]}}}\n")
-    mv = SimpleNamespace(ref="tiny:9", path=version_dir)
+    mv = ModelVersion("tiny", 9, version_dir, {})  # no lineage.json: config.yaml's data
     assert str(validation_dir(mv, None)) == prepared
     (version_dir / "config.yaml").write_text("data: {name: gone, output_dir: /nowhere}\n")
     with pytest.raises(MlopsError, match="looked at /nowhere/gone"):

@@ -52,8 +52,10 @@ def test_bundle_records_validation_lineage_and_samples(tiny_registry, tiny_run_d
     assert len(rows) == 45 and rows[0]["variant"] == "int8"
     assert set(rows[0]["pred_by_variant"]) == {"fp32", "int8", "torch"}
     assert abs(sum(rows[0]["probabilities"].values()) - 1) < 1e-4
-    stats = json.loads(mv.file("reference_stats.json").read_text())
-    assert sum(stats["confidence_histogram"]["counts"]) == 45
+    stats = mv.attachment("reference_stats.json")  # one format, the monitor's, one place
+    assert stats["schema"] == "mlops-dl/reference-stats/1" and stats["variant"] == "int8"
+    assert sum(stats["confidence"]["counts"]) == 45 and stats["n"] == 45
+    assert not mv.has("reference_stats.json")
     metrics = json.loads(mv.file("metrics.json").read_text())
     assert metrics == json.loads((tiny_run_dir / "metrics.json").read_text())
     for name in ("tokenizer.json", "config.yaml", "model.int8.onnx"):

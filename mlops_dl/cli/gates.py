@@ -31,13 +31,11 @@ def canvas_show(canvas: CanvasOpt = DEFAULT_CANVAS, as_json: JsonOpt = False) ->
     """Print the canvas (validated; its data config is checked against its labels)."""
     import dataclasses
 
-    from mlops_dl.gates.canvas import show
-
     c = load_canvas_file(canvas)
     if as_json:
         echo_json({**dataclasses.asdict(c), "source": c.source, "sha256": c.sha256})
         return
-    show(c, console)
+    show_canvas(c, console)
 
 
 VersionCanvasOpt = Annotated[Optional[Path], typer.Option(
@@ -116,3 +114,42 @@ def promote(ref: Annotated[str, typer.Argument(help="Version to promote, e.g. se
         console.print(f"[yellow]FORCED[/] despite: {' | '.join(d['problems'])}\nreason: {d['reason']}")
     console.print(f"[bold green]{d['ref']} is now @{d['alias']}[/] (decision recorded in "
                   f"promotion.json and promotions.jsonl)")
+
+
+def show_canvas(c, console) -> None:
+    """Print the canvas as rich tables (the `canvas show` command)."""
+    from mlops_dl.errors import ConfigError
+    from mlops_dl.gates.canvas import check_data_config
+
+    console.print(f"[bold]{c.name}[/] - {c.task}")
+    if c.value:
+        console.print(f"[dim]value:[/] {c.value}")
+    try:
+        cfg = check_data_config(c)
+        sources = ", ".join(f"{s.kind}:{s.path or s.hub_id or s.package}"
+                            + (f" ({s.split})" if s.split else "") for s in cfg.data.sources)
+        data_line = f"{c.data_config} -> data.name {cfg.data.name}; sources {sources}"
+    except ConfigError as e:
+        data_line = f"{c.data_config} [red](problem: {e})[/]"
+    console.print(f"[dim]labels:[/] {', '.join(c.labels)}   [dim]data:[/] {data_line}")
+    table = Table(title=f"canvas {c.source}", show_lines=False)
+    table.add_column("gate / policy")
+    table.add_column("rule")
+    o, lat, b, m, f = c.offline, c.latency, c.behaviour, c.monitoring, c.feedback
+    table.add_row("offline metric", f"{o.metric} >= {o.threshold:.2f} on the frozen test split; "
+                  f"no class F1 below {o.per_class_f1_floor:.2f}")
+    table.add_row("latency", f"p95 <= {lat.p95_ms:g} ms at batch 1 ({lat.variant}, {lat.hardware})")
+    switches = ", ".join(f"{k} {getattr(b, k).enabled}" for k in ("name", "mention", "url", "negation"))
+    table.add_row("behaviour", f"invariance >= {b.invariance_min_rate:.0%}, negation lowers "
+                  f"P({b.positive_label}) in >= {b.negation_min_rate:.0%} "
+                  f"({'gate' if b.gate else 'report only'}; {switches})")
+    table.add_row("promotion", f"to @{c.promotion.alias}: accepted, and not worse than the "
+                  f"champion (lower macro-F1 with McNemar p < {c.promotion.alpha})")
+    table.add_row("drift", f"PSI warn {m.psi_warn} / alarm {m.psi_alarm}; chi-square / KS "
+                  f"p < {m.p_value}; min {m.min_predictions} predictions")
+    table.add_row("confidence", f"alarm when the share of predictions with margin (top-1 minus "
+                  f"top-2 probability) < {m.low_margin} rises > {m.low_confidence_increase_alarm:.0%}"
+                  f" over the reference; [UNK] share +{m.oov_increase_alarm:.0%} over reference")
+    table.add_row("feedback", f"queue {f.queue_size} by {f.uncertainty}; retrain after "
+                  f"{f.min_new_labels} new labels; dataset {f.dir}/{f.dataset}/")
+    console.print(table)

@@ -4,7 +4,6 @@ points, '-0.95 pts' = worse), and every F1 labelled with the engine that measure
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 from mlops_dl.cli import main
@@ -12,6 +11,7 @@ from mlops_dl.gates.accept import summary_rows
 from mlops_dl.gates.promote import f1_versus
 from mlops_dl.metrics import engine_label, f1_change_points, format_f1_change
 from mlops_dl.registry import Registry
+from tests.unit.monitor_helpers import bundle_copy
 
 
 def test_change_is_variant_minus_pytorch_for_new_and_old_records():
@@ -25,11 +25,8 @@ def test_change_is_variant_minus_pytorch_for_new_and_old_records():
 def test_registry_show_labels_each_f1_and_signs_the_change(tiny_registry, tmp_path, capsys):
     root = tmp_path / "registry"
     shutil.copytree(tiny_registry, root)
-    bundle = tmp_path / "bundle"
-    shutil.copytree(root / "tiny" / "version-1", bundle, ignore=shutil.ignore_patterns("checksums.json"))
-    os.chmod(bundle, 0o755)
+    bundle = bundle_copy(root / "tiny" / "version-1", tmp_path / "bundle")
     path = bundle / "validation.json"
-    os.chmod(path, 0o644)
     val = json.loads(path.read_text())
     int8 = val["variants"]["int8"]
     int8.pop("f1_change_points", None)

@@ -20,6 +20,7 @@ from mlops_dl import config as config_mod
 from mlops_dl import files
 from mlops_dl.config import Config
 from mlops_dl.errors import MlopsError
+from mlops_dl.metrics import engine_label
 from mlops_dl.train import rundir
 
 if TYPE_CHECKING:
@@ -207,7 +208,7 @@ def _evaluate(p: PipelineRun) -> tuple[str, str]:
 
 def _f1_line(m: dict) -> str:
     base = m.get("baseline", {}).get("test", {}).get("macro_f1", float("nan"))
-    return f"test macro-F1 {m['test']['macro_f1']:.4f} (TF-IDF baseline {base:.4f})"
+    return f"test macro-F1 (PyTorch) {m['test']['macro_f1']:.4f} (TF-IDF baseline {base:.4f})"
 
 
 def _export(p: PipelineRun) -> tuple[str, str]:
@@ -285,7 +286,8 @@ def _accept(p: PipelineRun) -> tuple[str, str]:
         status = "ran"
     failed = [c["name"] for c in result["checks"] if not c["passed"]]
     verdict = "ACCEPTED" if result["passed"] else f"REJECTED ({', '.join(failed) or 'behaviour'})"
-    return status, f"{verdict}: test macro-F1 {result['metrics']['macro_f1']:.4f}"
+    return status, (f"{verdict}: test macro-F1 ({engine_label(result['variant'])}) "
+                    f"{result['metrics']['macro_f1']:.4f}")
 
 
 def _promote(p: PipelineRun) -> tuple[str, str]:

@@ -36,8 +36,8 @@ def serve_config(config: Optional[Path], sets: Optional[list[str]]) -> config_mo
 
 def predict(
     ref: RefArg,
-    input: Annotated[Path, typer.Option("--input", "-i", help="csv, jsonl or parquet file.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="csv, jsonl or parquet file.")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="csv, tsv, jsonl or parquet file (the formats data prepare reads).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="csv, tsv, jsonl or parquet file (the formats data prepare reads).")],
     text_column: Annotated[str, typer.Option("--text-column", help="Column with the text.")] = "text",
     strict: Annotated[bool, typer.Option("--strict", help="Fail on the first malformed row.")] = False,
     registry: RegistryOpt = None,

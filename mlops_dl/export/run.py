@@ -19,7 +19,7 @@ from mlops_dl.errors import MlopsError
 from mlops_dl.export import bundle as bundle_mod
 from mlops_dl.export import graph, validate
 from mlops_dl.export.source import RunSource, open_run
-from mlops_dl.metrics import softmax
+from mlops_dl.metrics import f1_change_points, format_f1_change, softmax
 from mlops_dl.registry import ModelVersion, Registry, check_alias, check_name, layout
 from mlops_dl.registry.bundle import pick_variant
 
@@ -127,9 +127,9 @@ def _check_variants(files: dict, graphs: dict, ref: Reference, labels: list[str]
         c = validate.check_variant(logits[variant], ref.logits, ref.gold, labels, atol, max_drop)
         c["graph"] = graphs["int8" if variant == "int8" else "fused" if ecfg.optimize else "exported"]
         checks[variant] = c
-        log(f"{variant}: max|dlogit| {c['max_abs_logit_diff']:.2e}, agreement "
-            f"{c['label_agreement']:.4f}, macro-F1 {c['macro_f1']:.4f} "
-            f"(torch {c['torch_macro_f1']:.4f}, drop {c['f1_drop_points']:+.2f} pts)")
+        log(f"ONNX {variant}: max|dlogit| {c['max_abs_logit_diff']:.2e}, agreement "
+            f"{c['label_agreement']:.4f}, validation macro-F1 {c['macro_f1']:.4f} (PyTorch "
+            f"{c['torch_macro_f1']:.4f}, ΔF1 {format_f1_change(f1_change_points(c))})")
     return logits, checks
 
 
@@ -171,9 +171,9 @@ def _failure_message(run: RunSource, checks: dict) -> str:
             parts.append(f"{variant}: max |logit diff| {c['max_abs_logit_diff']:.4g} > "
                          f"export.atol_{variant} {c['atol']}")
         if not c["f1_ok"]:
-            parts.append(f"{variant}: macro-F1 {c['macro_f1']:.4f} vs PyTorch "
-                         f"{c['torch_macro_f1']:.4f}, a drop of {c['f1_drop_points']:.2f} points > "
-                         f"export.max_f1_drop {c['max_f1_drop']} (label agreement "
+            parts.append(f"ONNX {variant}: validation macro-F1 {c['macro_f1']:.4f} vs PyTorch "
+                         f"{c['torch_macro_f1']:.4f}, ΔF1 {format_f1_change(f1_change_points(c))} "
+                         f"is below -export.max_f1_drop ({-c['max_f1_drop']:+.2f} pts; label agreement "
                          f"{c['label_agreement']:.4f})")
     return (f"export of {run.run_dir} refused, nothing was registered: " + "; ".join(parts)
             + ". Loosen the tolerance with --set export.<key>=..., or export without int8 "

@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from mlops_dl.config import ServeConfig
 from mlops_dl.errors import bounded, clip, quoted
+from mlops_dl.runtime import is_blank
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -117,6 +118,9 @@ def parse_texts(body: bytes, cfg: ServeConfig) -> list[str]:
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise ApiError(422, f"texts[{i}]", f"expected a string, got {type(text).__name__}")
+        if is_blank(text):
+            raise ApiError(422, f"texts[{i}]", "empty text (white space only): send at least "
+                           "one character to classify")
         if len(text) > cfg.max_chars:
             raise ApiError(422, f"texts[{i}]", f"{len(text)} characters is over "
                            f"serve.max_chars={cfg.max_chars}")

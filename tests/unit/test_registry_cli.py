@@ -12,6 +12,7 @@ import pytest
 from mlops_dl.cli import main
 from mlops_dl.gates.compare import headline_bench
 from mlops_dl.registry import Registry
+from tests.unit.monitor_helpers import bundle_copy
 
 
 @pytest.fixture
@@ -19,11 +20,8 @@ def two_versions(tiny_registry, tmp_path) -> Path:
     """A copy of the tiny registry plus tiny:2, whose int8 predictions differ on 4 texts."""
     root = tmp_path / "registry"
     shutil.copytree(tiny_registry, root)
-    bundle = tmp_path / "bundle"
-    shutil.copytree(root / "tiny" / "version-1", bundle, ignore=shutil.ignore_patterns("checksums.json"))
-    os.chmod(bundle, 0o755)
+    bundle = bundle_copy(root / "tiny" / "version-1", tmp_path / "bundle")
     samples = bundle / "eval_samples.jsonl"
-    os.chmod(samples, 0o644)
     rows = [json.loads(x) for x in samples.read_text().splitlines()]
     labels = ["negative", "neutral", "positive"]
     right = [r for r in rows if r["pred_by_variant"]["int8"] == r["label"]]

@@ -147,15 +147,19 @@ def serve(
                                                    "file; its serve section is used.")] = None,
     sets: SetOpt = None,
     registry: RegistryOpt = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Allow a non-loopback --host "
+                                           "without serve.token (serve.allow_anonymous).")] = False,
 ) -> None:
     """Serve REF over HTTP: POST /v1/predict, /healthz, /readyz, /metrics, /docs; hot swap."""
     import dataclasses
 
     from mlops_dl.serve.app import run_server
+    from mlops_dl.serve.server import check_exposure
 
     cfg = serve_config(config, sets)
-    given = {"host": host, "port": port, "workers": workers}
+    given = {"host": host, "port": port, "workers": workers, "allow_anonymous": insecure or None}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in given.items() if v is not None})
+    check_exposure(cfg)  # refused before loading anything; run_server logs the warning
     reg = open_registry(registry)
     mv = reg.get(ref, verify=True)  # fail fast, with a clear message
     console.print(f"serving [bold]{ref}[/] (now {mv.ref}, {cfg.variant}) on "

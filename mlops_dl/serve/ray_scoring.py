@@ -1,6 +1,6 @@
 """Batch scoring on Ray Data: files in, a parquet dataset out, one Predictor per actor.
 
-Reads reuse ``scoring.read_chunks`` and ``scoring.row_errors`` (so a bad row is reported
+Reads reuse ``tables.read_chunks`` and ``scoring.row_errors`` (so a bad row is reported
 exactly as single-process ``predict`` reports it); each output row carries ``source_file`` and
 ``source_row`` (the row number ``predict`` would name). The model version is resolved and
 verified once on the driver and its files travel to the actors through the object store, so
@@ -33,11 +33,11 @@ except ImportError as _e:  # one line for the CLI, naming the extra
     raise MlopsError(f"--executor ray needs Ray Data ({_e}): pip install 'mlops-dl[ray]'") \
         from None
 
+from mlops_dl import tables
 from mlops_dl.config import ServeConfig
 from mlops_dl.registry import ModelVersion, Registry, layout
 from mlops_dl.runtime import Predictor
-from mlops_dl.serve.scoring import (FORMATS, file_format, parquet_file, read_chunks,
-                                    row_errors, score_rows, to_arrow)
+from mlops_dl.serve.scoring import row_errors, score_rows, to_arrow
 
 SOURCE_COLUMNS = ("source_file", "source_row")
 ERROR_COLUMN = "__error__"
@@ -61,26 +61,26 @@ def input_files(spec: str | Path) -> list[Path]:
     """A file, a folder (its csv/tsv/jsonl/parquet files, recursively) or a glob, sorted."""
     path = Path(spec)
     if path.is_file():
-        file_format(path)
+        tables.table_format(path)
         return [path]
     if path.is_dir():
         found = [p for p in sorted(path.rglob("*")) if p.is_file()
-                 and p.suffix.lower() in FORMATS and not p.name.startswith(".")]
+                 and p.suffix.lower() in tables.FORMATS and not p.name.startswith(".")]
     elif glob.has_magic(str(spec)):
         found = [Path(p) for p in sorted(glob.glob(str(spec), recursive=True))
                  if Path(p).is_file()]
         for p in found:
-            file_format(p)
+            tables.table_format(p)
     else:
         raise DataError(f"input not found: {spec} (a file, a folder or a glob)")
     if not found:
-        raise DataError(f"{spec}: no {'/'.join(sorted(set(FORMATS.values())))} files found")
+        raise DataError(f"{spec}: no {'/'.join(sorted(set(tables.FORMATS.values())))} files found")
     return found
 
 
 class ScoringSource(Datasource):
-    """A Ray Data datasource: one read task per csv/tsv/jsonl file, per row-group range of a
-    parquet file. Blocks carry source_file, source_row and the row's error (or null)."""
+    """A Ray Data datasource: one read task per file, streaming it in chunks. Blocks carry
+    source_file, source_row and the row's error (or null)."""
 
     def __init__(self, files: list[Path], column: str, chunk_rows: int, strict: bool):
         super().__init__()
@@ -90,36 +90,19 @@ class ScoringSource(Datasource):
         return sum(p.stat().st_size for p in self.files)
 
     def get_read_tasks(self, parallelism: int, per_task_row_limit=None, data_context=None):
-        tasks = []
-        for path, groups, first_row, rows in self._pieces():
-            meta = BlockMetadata(num_rows=rows, size_bytes=None, input_files=[str(path)],
-                                 exec_stats=None)
-            tasks.append(ReadTask(self._reader(path, groups, first_row), meta))
-        return tasks
+        return [ReadTask(self._reader(path), BlockMetadata(num_rows=None, size_bytes=None,
+                                                           input_files=[str(path)],
+                                                           exec_stats=None))
+                for path in self.files]
 
-    def _pieces(self):
-        """(file, parquet row groups or None, number of the first row, rows or None)."""
-        for path in self.files:
-            if file_format(path) != "parquet":
-                yield path, None, 1, None
-                continue
-            meta = parquet_file(path).metadata
-            groups, first, rows = [], 1, 0
-            for g in range(meta.num_row_groups):
-                groups.append(g)
-                rows += meta.row_group(g).num_rows
-                if rows >= self.chunk_rows or g == meta.num_row_groups - 1:
-                    yield path, groups, first, rows
-                    groups, first, rows = [], first + rows, 0
-
-    def _reader(self, path: Path, groups, first_row: int):
+    def _reader(self, path: Path):
         column, chunk_rows, strict = self.column, self.chunk_rows, self.strict
 
         def read():
-            for chunk in read_chunks(path, column, chunk_rows, row_groups=groups,
-                                     first_row=first_row):
-                clash = [c for c in (*SOURCE_COLUMNS, ERROR_COLUMN) if c in chunk
-                         and not (c == ERROR_COLUMN and file_format(path) == "jsonl")]
+            chunks = tables.read_chunks(path, [column], chunk_rows,
+                                        hint="pick one with --text-column")
+            for chunk in chunks:
+                clash = [c for c in SOURCE_COLUMNS if c in chunk]
                 if clash:
                     raise DataError(f"{path}: input column {clash[0]!r} is a name the scorer "
                                     f"adds; rename it")
@@ -189,7 +172,7 @@ def score_on_ray(ref: str, input_spec: str | Path, output: str | Path, *,
     """Score every row of the input files with ``ref`` on Ray into the parquet dataset
     ``output`` (a folder, written under a temp name and renamed when complete)."""
     files, out = input_files(input_spec), Path(output)
-    if out.suffix.lower() in FORMATS and out.suffix.lower() != ".parquet":
+    if out.suffix.lower() in tables.FORMATS and out.suffix.lower() != ".parquet":
         raise DataError(f"{out}: --executor ray writes a parquet dataset (a folder); "
                         f"give a folder name")
     if out.exists():

@@ -1,7 +1,7 @@
-"""Offline batch scoring: csv / jsonl / parquet in, the same rows out with the prediction.
+"""Offline batch scoring: csv / tsv / jsonl / parquet in, the same rows out with the prediction.
 
-Streams in chunks (pandas chunked csv, line-by-line jsonl, pyarrow ``iter_batches`` for
-parquet) and writes incrementally to a temp file renamed at the end, so a million-row file
+Reads through mlops_dl.tables (the reader ``data prepare`` uses: same formats, streamed in
+chunks) and writes incrementally to a temp file renamed at the end, so a million-row file
 never has to fit in memory and a failed run leaves no half-written output. Rows whose text is
 missing or not a string are reported by row number (1-based data row; for jsonl, the line).
 """
@@ -9,7 +9,7 @@ missing or not a string are reported by row number (1-based data row; for jsonl,
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,15 +17,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlops_dl import files
+from mlops_dl import files, tables
 from mlops_dl.errors import DataError
-from mlops_dl.runtime import Predictor
+from mlops_dl.runtime import Predictor, is_blank
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-           ".parquet": "parquet"}
-# pandas' default missing-value strings, applied to every column except the text column
-NA_STRINGS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
-              "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
 PRED_COLUMNS = {"pred_label": pa.string(), "pred_score": pa.float64(),
                 "pred_model": pa.string(), "pred_error": pa.string()}
 
@@ -50,109 +45,13 @@ class ScoreSummary:
                 self.labels[label] = self.labels.get(label, 0) + 1
 
 
-def file_format(path: Path) -> str:
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise DataError(f"{path}: unsupported file type {path.suffix!r} "
-                        f"(use {', '.join(FORMATS)})")
-    return fmt
-
-
-def read_chunks(path: Path, column: str, rows: int, on_progress=None,
-                row_groups: list[int] | None = None, first_row: int = 1) -> Iterator[pd.DataFrame]:
-    """The rows of ``path`` in chunks of ``rows``, each with ``__row__`` (the row number errors
-    name: 1-based data row, or the line for jsonl) and, for unparsable jsonl lines, ``__error__``.
-
-    ``on_progress(done)`` gets bytes read (csv/tsv/jsonl) or rows read (parquet). For parquet,
-    ``row_groups`` reads only those groups, ``first_row`` being the number of their first row.
-    """
-    fmt = file_format(path)
-    report = on_progress or (lambda done: None)
-    if fmt == "parquet":
-        return _parquet_chunks(path, column, rows, report, row_groups, first_row)
-    if fmt == "jsonl":
-        return _jsonl_chunks(path, rows, report)
-    return _csv_chunks(path, column, rows, report, sep="\t" if fmt == "tsv" else ",")
-
-
-def _csv_chunks(path: Path, column: str, rows: int, on_bytes, sep: str) -> Iterator[pd.DataFrame]:
-    with open(path, "rb") as f:
-        try:
-            head = pd.read_csv(f, nrows=0, sep=sep)
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
-            raise DataError(f"{path}: not a readable {file_format(path)} file: {e}") from None
-        if column not in head.columns:
-            raise DataError(f"{path}: no column {column!r} (columns: {', '.join(head.columns)}); "
-                            f"pick one with --text-column")
-        f.seek(0)
-        # the text column is read raw: "NA" stays a text and an empty cell is an empty text
-        na = {c: NA_STRINGS for c in head.columns if c != column}
-        reader = pd.read_csv(f, chunksize=rows, sep=sep, dtype={column: str},
-                             keep_default_na=False, na_values=na)
-        done = 0
-        try:
-            for chunk in reader:
-                chunk["__row__"] = range(done + 1, done + len(chunk) + 1)
-                done += len(chunk)
-                on_bytes(f.tell())
-                yield chunk
-        except (pd.errors.ParserError, UnicodeDecodeError) as e:
-            raise DataError(f"{path}: not a readable {file_format(path)} file after data row "
-                            f"{done}: {e}") from None
-
-
-def _jsonl_chunks(path: Path, rows: int, on_bytes) -> Iterator[pd.DataFrame]:
-    records: list[dict] = []
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                rec = json.loads(raw)
-                if not isinstance(rec, dict):
-                    raise ValueError(f"expected a JSON object, got {type(rec).__name__}")
-            except (ValueError, UnicodeDecodeError) as e:
-                rec = {"__error__": f"invalid JSON line: {e}"}
-            rec["__row__"] = lineno
-            records.append(rec)
-            if len(records) >= rows:
-                on_bytes(f.tell())
-                yield pd.DataFrame.from_records(records)
-                records = []
-        if records:
-            on_bytes(f.tell())
-            yield pd.DataFrame.from_records(records)
-
-
-def _parquet_chunks(path: Path, column: str, rows: int, on_rows, row_groups: list[int] | None,
-                    first_row: int) -> Iterator[pd.DataFrame]:
-    pf = parquet_file(path)
-    if column not in pf.schema_arrow.names:
-        raise DataError(f"{path}: no column {column!r} (columns: "
-                        f"{', '.join(pf.schema_arrow.names)}); pick one with --text-column")
-    done = 0
-    for batch in pf.iter_batches(batch_size=rows, row_groups=row_groups):
-        chunk = batch.to_pandas()
-        chunk["__row__"] = range(first_row + done, first_row + done + len(chunk))
-        done += batch.num_rows
-        on_rows(done)
-        yield chunk
-
-
-def parquet_file(path: Path) -> pq.ParquetFile:
-    try:
-        return pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as e:
-        raise DataError(f"{path}: not a readable parquet file: {e}") from None
-
-
 def _check_text(value, column: str) -> str | None:
     """None when the cell is a usable text, else why not."""
     if value is None or (isinstance(value, float) and value != value):
         return f"missing {column!r}"
     if not isinstance(value, str):
         return f"{column!r} is {type(value).__name__}, not a string"
-    if not value.strip():
+    if is_blank(value):
         return f"empty {column!r}"
     return None
 
@@ -165,8 +64,8 @@ class _Writer:
         self.f = None if fmt == "parquet" else open(tmp, "w", encoding="utf-8", newline="")
 
     def write(self, df: pd.DataFrame) -> None:
-        if self.fmt in ("csv", "tsv"):
-            df.to_csv(self.f, header=self.first, index=False, sep="\t" if self.fmt == "tsv" else ",")
+        if self.fmt in tables.SEPARATORS:
+            df.to_csv(self.f, sep=tables.SEPARATORS[self.fmt], header=self.first, index=False)
         elif self.fmt == "jsonl":
             for rec in df.to_dict(orient="records"):
                 self.f.write(json.dumps({k: v for k, v in rec.items() if not _is_na(v)},
@@ -223,15 +122,18 @@ def score_file(predictor: Predictor, input_path: str | Path, output_path: str | 
     src, dst = Path(input_path), Path(output_path)
     if not src.is_file():
         raise DataError(f"input file not found: {src}")
-    in_fmt, out_fmt = file_format(src), file_format(dst)
-    total = parquet_file(src).metadata.num_rows if in_fmt == "parquet" else src.stat().st_size
-    report = (lambda done: progress(done, total)) if progress else None
+    tables.table_format(src)
+    out_fmt = tables.table_format(dst)
+    total = tables.total_for_progress(src)
+    report = (lambda done: progress(done, total)) if progress else (lambda done: None)
     summary = ScoreSummary(model=predictor.ref, output=str(dst))
 
     def score_into(tmp: Path) -> None:
         writer = _Writer(out_fmt, tmp)
         try:
-            for chunk in read_chunks(src, text_column, chunk_rows, report):
+            chunks = tables.read_chunks(src, [text_column], chunk_rows,
+                                        hint="pick one with --text-column", on_progress=report)
+            for chunk in chunks:
                 errors = row_errors(chunk, text_column, src, strict)
                 out = score_rows(predictor, chunk, text_column, errors)
                 summary.add(out)

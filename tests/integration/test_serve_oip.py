@@ -85,16 +85,14 @@ def test_protocol_errors_are_4xx_with_an_error_message(server):
          "404", "version '7' is not loaded"),
         (dict(model_name="tiny", inputs=[text_input(["a"] * 5)], headers=auth()), "422",
          "serve.max_texts=4"),
-        (dict(model_name="tiny", inputs=[text_input([""])], headers=auth()), None, None),
+        (dict(model_name="tiny", inputs=[text_input(["ok", " "])], headers=auth()), "422",
+         "inputs[0].data[1]: empty text"),
         (dict(model_name="tiny", inputs=[text_input(TEXTS, name="sentence")], headers=auth()),
          "400", "unknown input 'sentence'"),
         (dict(model_name="tiny", headers=auth(), inputs=[text_input(TEXTS)],
               outputs=[httpclient.InferRequestedOutput("logits")]), "400", "unknown output"),
     ]
     for kwargs, status, message in cases:
-        if status is None:  # an empty text is a text: classified like v1 does
-            assert client.infer(**kwargs).as_numpy("label").shape == (1,)
-            continue
         with pytest.raises(InferenceServerException) as e:
             client.infer(**kwargs)
         assert e.value.status() == status and message in e.value.message(), kwargs

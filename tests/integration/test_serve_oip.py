@@ -69,7 +69,13 @@ def test_triton_client_health_metadata_and_infer(server, tiny_registry):
     result = client.infer("tiny", [text_input(TEXTS, binary=False)], headers=auth(),
                           outputs=[httpclient.InferRequestedOutput("label", binary_data=False)])
     assert list(result.as_numpy("label")) == want and result.as_numpy("probabilities") is None
-    lines = [json.loads(x) for x in server["log"].read_text().splitlines()]
+
+    def logged():  # a writer thread writes the log: wait for both requests' lines
+        log = server["log"]
+        lines = log.read_text().splitlines() if log.is_file() else []
+        return [json.loads(x) for x in lines] if len(lines) >= 6 else None
+
+    lines = wait_until(logged, timeout=20, what="the prediction log lines")
     assert [x["label"] for x in lines[-3:]] == want and lines[-1]["version"] == 1
     metrics = httpx.get(f"{server['url']}/metrics", headers=auth()).text
     assert 'mlops_dl_requests_total{route="/v2/models/tiny/infer",status="200"} 2.0' in metrics

@@ -133,7 +133,7 @@ async def _infer(state: ServeState, request: Request, loaded) -> Response:
     rid = request.state.request_id = request_id(request, uuid.uuid4().hex)
     check_token(request, cfg.token)
     loaded()  # 404 for another model or version, 503 before the first load
-    body = await read_body(request, cfg.max_body_bytes)
+    body = await read_body(request, cfg.max_body_bytes, cfg.body_timeout_s)
     doc, buffer = tensors.split_body(body, request.headers.get(tensors.HEADER_LENGTH))
     data = tensors.input_texts(doc, buffer, INPUT)
     texts = check_texts(tensors.decode_texts(data, "inputs[0].data"), cfg, "inputs[0].data")

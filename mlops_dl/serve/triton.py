@@ -3,7 +3,7 @@
 Three models, Triton's pattern for Hugging Face classifiers:
 
     OUT_DIR/<name>/config.pbtxt, labels.txt, <N>/model.onnx        onnxruntime_onnx
-    OUT_DIR/<name>_tokenizer/config.pbtxt, <N>/model.py + tokenizer.json   python backend
+    OUT_DIR/<name>_tokenizer/config.pbtxt, <N>/model.py + mlops_dl_padding.py + tokenizer.json
     OUT_DIR/<name>_text/config.pbtxt, labels.txt, <N>/             ensemble: TEXT -> logits
 
 A client sends raw text to ``<name>_text`` and asks for ``logits`` with ``class_count`` to get
@@ -26,6 +26,8 @@ from mlops_dl.runtime import Predictor
 LABELS_FILE = "labels.txt"
 TEXT_INPUT = "TEXT"
 TOKENIZER_SOURCE = Path(__file__).with_name("triton_tokenizer.py")
+PADDING_SOURCE = Path(__file__).parents[1] / "padding.py"  # imported by the model as:
+PADDING_MODULE = "mlops_dl_padding.py"
 INSTANCE_KINDS = {"cpu": "KIND_CPU", "gpu": "KIND_GPU"}
 
 
@@ -122,6 +124,7 @@ def _write_models(stage: Path, names: dict[str, str], mv: ModelVersion, p: Predi
     (onnx / "config.pbtxt").write_text(onnx_config(names["onnx"], p, max_batch, instance),
                                        encoding="utf-8")
     shutil.copyfile(TOKENIZER_SOURCE, tok / version / "model.py")
+    shutil.copyfile(PADDING_SOURCE, tok / version / PADDING_MODULE)
     shutil.copyfile(mv.file(layout.TOKENIZER), tok / version / "tokenizer.json")
     (tok / "config.pbtxt").write_text(tokenizer_config(names["tokenizer"], p, max_batch),
                                       encoding="utf-8")

@@ -2,32 +2,19 @@
 
 `mlops-dl registry export-triton` copies this file as ``<name>_tokenizer/<N>/model.py`` beside
 the version's ``tokenizer.json``. It runs inside Triton's Python backend, where mlops_dl is not
-installed: it needs only ``tokenizers`` and numpy, and pads exactly like
-``mlops_dl.runtime.Predictor`` (to the longest text of the request, ``pad_id``, mask 1/0).
+installed: it needs only ``tokenizers`` and numpy, and pads with ``mlops_dl_padding.py`` (a
+copy of ``mlops_dl/padding.py``, the runtime's own padding), written beside it.
 """
 
 import json
 import os
+import sys
 
-import numpy as np
 import triton_python_backend_utils as pb_utils
 from tokenizers import Tokenizer
 
-
-def encode(tokenizer, texts, pad_id, names):
-    """Token tensors for ``texts``, padded to the longest. Each array # (B, T) int64."""
-    encodings = tokenizer.encode_batch(list(texts))
-    width = max([len(e.ids) for e in encodings] + [1])
-    ids = np.full((len(encodings), width), pad_id, dtype=np.int64)  # (B, T)
-    mask = np.zeros_like(ids)  # (B, T)
-    types = np.zeros_like(ids)  # (B, T)
-    for row, enc in enumerate(encodings):
-        n = len(enc.ids)
-        ids[row, :n] = enc.ids
-        mask[row, :n] = 1
-        types[row, :n] = enc.type_ids
-    arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-    return {name: arrays[name] for name in names}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mlops_dl_padding import pad_batch  # noqa: E402  (mlops_dl/padding.py, copied beside)
 
 
 class TritonPythonModel:
@@ -55,7 +42,7 @@ class TritonPythonModel:
                 error = pb_utils.TritonError(f"{self.input_name}: not UTF-8 text ({e})")
                 responses.append(pb_utils.InferenceResponse(output_tensors=[], error=error))
                 continue
-            arrays = encode(self.tokenizer, texts, self.pad_id, self.outputs)
+            arrays = pad_batch(self.tokenizer.encode_batch(texts), self.pad_id, self.outputs)
             tensors = [pb_utils.Tensor(name, arrays[name]) for name in self.outputs]
             responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
         return responses

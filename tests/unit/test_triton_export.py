@@ -53,7 +53,8 @@ def test_configs_parse_with_tritons_protobuf(repo, tiny_registry):
     assert tok.backend == "python" and tok.input[0].data_type == mc.TYPE_STRING
     assert tok.instance_group[0].kind == mc.ModelInstanceGroup.KIND_CPU
     assert {o.name for o in tok.output} == {i.name for i in onnx.input}
-    assert (repo / "tiny_tokenizer" / "1" / "tokenizer.json").is_file()
+    for name in ("tokenizer.json", "model.py", "mlops_dl_padding.py"):
+        assert (repo / "tiny_tokenizer" / "1" / name).is_file()
     assert ens.platform == "ensemble" and (repo / "tiny_text" / "1").is_dir()
     assert (repo / "tiny_text" / ens.output[0].label_filename).read_text().split() == labels
     # every step reads tensors that exist and names real inputs/outputs of its model
@@ -89,6 +90,8 @@ def load_tokenizer_model(repo, monkeypatch):
     fake.Tensor, fake.InferenceResponse, fake.TritonError = Tensor, InferenceResponse, str
     fake.get_input_tensor_by_name = lambda request, name: request[name]
     monkeypatch.setitem(sys.modules, "triton_python_backend_utils", fake)
+    monkeypatch.setattr(sys, "path", [*sys.path])  # model.py puts its own folder first
+    sys.modules.pop("mlops_dl_padding", None)
     path = repo / "tiny_tokenizer" / "1" / "model.py"
     spec = importlib.util.spec_from_file_location("triton_tokenizer_model", path)
     module = importlib.util.module_from_spec(spec)

@@ -24,7 +24,7 @@ def export(
     name: Annotated[Optional[str], typer.Option("--name", "-n", help="Registry model name (default: export.name, then data.name).")] = None,
     quantize: Annotated[Optional[str], typer.Option("--quantize", help="int8 or none (default: export.quantize).")] = None,
     optimize: Annotated[Optional[bool], typer.Option("--optimize/--no-optimize", help="Fuse with the onnxruntime transformers optimizer (default: export.optimize).")] = None,
-    registry: Annotated[Optional[Path], typer.Option("--registry", "-r", envvar="MLOPS_DL_REGISTRY", help="Registry root (default: $MLOPS_DL_REGISTRY or ./registry).")] = None,
+    registry: Annotated[Optional[str], typer.Option("--registry", "-r", envvar="MLOPS_DL_REGISTRY", help="Registry root: a folder or s3://bucket/prefix (default: $MLOPS_DL_REGISTRY, then the project's mlops-dl.yaml / pyproject.toml, then ./registry).")] = None,
     alias: Annotated[Optional[str], typer.Option("--alias", help="Point this alias (e.g. staging) at the new version.")] = None,
     set_: SetOpt = None,
     as_json: JsonOpt = False,

@@ -27,7 +27,7 @@ def load_canvas_file(path: Path):
     return load_canvas(path)
 
 
-def open_registry(root: Optional[Path]):
+def open_registry(root: Optional[str]):
     from mlops_dl.registry import Registry
 
     return Registry.open(root)

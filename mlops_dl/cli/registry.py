@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,9 +14,9 @@ from mlops_dl.cli.common import JsonOpt, make_console
 from mlops_dl.errors import MlopsError, RegistryError
 
 RegistryOpt = Annotated[
-    Optional[Path],
+    Optional[str],
     typer.Option("--registry", "-r", envvar="MLOPS_DL_REGISTRY",
-                 help="Registry root (default: $MLOPS_DL_REGISTRY or ./registry)."),
+                 help="Registry root: a folder or s3://bucket/prefix (default: $MLOPS_DL_REGISTRY, then the project's mlops-dl.yaml / pyproject.toml, then ./registry)."),
 ]
 console = make_console()
 registry_app = typer.Typer(help="Browse, compare, promote and verify registered models.",
@@ -23,10 +24,22 @@ registry_app = typer.Typer(help="Browse, compare, promote and verify registered 
 
 
 def register(app: typer.Typer) -> None:
+    from mlops_dl.cli import aliases  # history, rollback, alias-remove, copy
+
+    aliases.register(registry_app)
     app.add_typer(registry_app, name="registry")
 
 
-def _open(root: Optional[Path]):
+@registry_app.callback()
+def _options(cache_dir: Annotated[Optional[Path], typer.Option(
+        "--cache-dir", envvar="MLOPS_DL_CACHE_DIR",
+        help="Reader cache of s3:// registries (default: ~/.cache/mlops-dl/registry).")] = None) -> None:
+    """Browse, compare, promote and verify registered models."""
+    if cache_dir is not None:
+        os.environ["MLOPS_DL_CACHE_DIR"] = str(cache_dir)
+
+
+def _open(root: Optional[str]):
     from mlops_dl.registry import Registry
 
     return Registry.open(root)
@@ -185,19 +198,6 @@ def promote(ref: str, alias: str, registry: RegistryOpt = None) -> None:
     """Point ALIAS (e.g. production) at REF, atomically."""
     mv = _open(registry).promote(ref, alias)
     console.print(f"{mv.name}@{alias} -> {mv.ref}")
-
-
-@registry_app.command("alias-remove")
-def alias_remove(ref: Annotated[str, typer.Argument(help="NAME@ALIAS, e.g. sentiment@staging.")],
-                 registry: RegistryOpt = None) -> None:
-    """Remove an alias (the version it pointed at stays)."""
-    from mlops_dl.registry import parse_ref
-
-    parsed = parse_ref(ref)
-    if parsed.alias is None:
-        raise RegistryError(f"alias-remove needs NAME@ALIAS, not {ref!r}")
-    version = _open(registry).remove_alias(parsed.name, parsed.alias)
-    console.print(f"removed {ref} (was {parsed.name}:{version})")
 
 
 @registry_app.command()

@@ -16,9 +16,9 @@ from mlops_dl.errors import ConfigError
 console = make_console()
 RefArg = Annotated[str, typer.Argument(help="Model reference: name, name:3 or name@production.")]
 RegistryOpt = Annotated[
-    Optional[Path],
+    Optional[str],
     typer.Option("--registry", "-r", envvar="MLOPS_DL_REGISTRY",
-                 help="Registry root (default: $MLOPS_DL_REGISTRY or ./registry)."),
+                 help="Registry root: a folder or s3://bucket/prefix (default: $MLOPS_DL_REGISTRY, then the project's mlops-dl.yaml / pyproject.toml, then ./registry)."),
 ]
 ProviderOpt = Annotated[str, typer.Option("--provider", help="auto, cpu or cuda.")]
 VariantOpt = Annotated[str, typer.Option("--variant", help="ONNX variant: int8 or fp32.")]

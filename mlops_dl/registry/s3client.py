@@ -43,8 +43,11 @@ def parse_url(url: str) -> tuple[str, str]:
 
 
 def make_client():
-    import boto3
-    from botocore.config import Config
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError:
+        raise RegistryError("s3:// registries need boto3: pip install 'mlops-dl[s3]'") from None
 
     config = Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
                     retries={"max_attempts": 2, "mode": "standard"})

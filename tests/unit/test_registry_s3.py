@@ -233,3 +233,48 @@ def test_a_store_that_ignores_conditional_writes_is_refused(s3_url, tmp_path, mo
     monkeypatch.setattr(s3client, "_PROBED", set())
     with pytest.raises(RegistryError, match="ignores conditional writes"):
         Registry(s3_url).register("m", make_bundle(tmp_path / "b"))
+
+
+def test_served_s3_alias_swaps_when_another_process_moves_it(tiny_registry, s3_url, tmp_path):
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from mlops_dl.config import ServeConfig
+    from mlops_dl.serve.app import create_app
+    from tests.unit.serve_helpers import wait_until
+
+    reg = Registry(s3_url)
+    for _ in range(2):
+        Registry(tiny_registry).copy("tiny:1", reg)
+    reg.promote("tiny:1", "production")
+    cfg = ServeConfig(log_path=str(tmp_path / "pred.jsonl"), swap_poll_s=0.1, max_wait_ms=2)
+    results: list[tuple[int | None, int]] = []
+    stop = threading.Event()
+    with TestClient(create_app(cfg, "tiny@production", registry=s3_url)) as client:
+        wait_until(lambda: client.get("/readyz").status_code == 200, what="ready")
+
+        def hammer(k: int):
+            while not stop.is_set():
+                r = client.post("/v1/predict", json={"texts": [f"love great {k}", "hate"]})
+                results.append((r.json().get("version"), r.status_code))
+
+        threads = [threading.Thread(target=hammer, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        mover = _spawn(f"""
+            from mlops_dl.registry import Registry
+            Registry({s3_url!r}).promote("tiny:2", "production", reason="from another machine")
+        """)
+        assert mover.wait(timeout=60) == 0
+        moved = time.monotonic()
+        wait_until(lambda: client.get("/readyz").json()["model"]["version"] == 2, what="swap")
+        swap_s = time.monotonic() - moved
+        time.sleep(0.2)
+        stop.set()
+        for t in threads:
+            t.join()
+    assert results and all(status == 200 for _, status in results)
+    assert {v for v, _ in results} == {1, 2}
+    assert swap_s < 5.0  # poll 0.1 s + verified fetch of the new version

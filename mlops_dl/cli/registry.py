@@ -194,9 +194,10 @@ def compare(
 
 
 @registry_app.command()
-def promote(ref: str, alias: str, registry: RegistryOpt = None) -> None:
-    """Point ALIAS (e.g. production) at REF, atomically."""
-    mv = _open(registry).promote(ref, alias)
+def promote(ref: str, alias: str, registry: RegistryOpt = None,
+            reason: Annotated[str, typer.Option("--reason", help="Why (kept in the alias history).")] = "") -> None:
+    """Point ALIAS (e.g. production) at REF, atomically (the move is recorded)."""
+    mv = _open(registry).promote(ref, alias, reason=reason)
     console.print(f"{mv.name}@{alias} -> {mv.ref}")
 
 

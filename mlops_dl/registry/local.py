@@ -16,7 +16,7 @@ from mlops_dl import files
 from mlops_dl.errors import RegistryError
 from mlops_dl.registry import integrity, layout, staging
 from mlops_dl.registry.bundle import fill_stage, read_meta
-from mlops_dl.registry.refs import check_alias, check_attachment, check_name, parse_ref
+from mlops_dl.registry.refs import check_alias, check_attachment, check_name, is_valid_name, parse_ref
 from mlops_dl.registry.root import resolve_root
 from mlops_dl.registry.store import Registry, move_record
 from mlops_dl.registry.version import ModelVersion
@@ -152,7 +152,7 @@ class LocalRegistry(Registry):
             return []
         return sorted(
             p.name for p in self.root.iterdir()
-            if p.is_dir() and _valid_name(p.name) and self._versions(p.name)
+            if p.is_dir() and is_valid_name(p.name) and self._versions(p.name)
         )
 
     def aliases(self, name: str) -> dict[str, int]:
@@ -161,7 +161,7 @@ class LocalRegistry(Registry):
             return {}
         out = {}
         for p in sorted(alias_dir.iterdir()):
-            if p.is_file() and _valid_name(p.name):
+            if p.is_file() and is_valid_name(p.name):
                 target = self.alias_target(name, p.name)
                 if target is not None:
                     out[p.name] = target
@@ -236,11 +236,3 @@ def _read_lines(path: Path) -> list[dict]:
             except json.JSONDecodeError as e:
                 raise RegistryError(f"{path}: line {i} is not valid JSON: {e}") from None
     return rows
-
-
-def _valid_name(name: str) -> bool:
-    try:
-        check_name(name)
-    except RegistryError:
-        return False
-    return True

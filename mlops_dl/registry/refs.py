@@ -26,6 +26,14 @@ def check_name(value: str, what: str = "model name") -> str:
     return value
 
 
+def is_valid_name(value: str) -> bool:
+    try:
+        check_name(value)
+    except RegistryError:
+        return False
+    return True
+
+
 def check_alias(value: str) -> str:
     check_name(value, "alias")
     if value in RESERVED or value.isdigit():

@@ -23,7 +23,7 @@ from mlops_dl.errors import RegistryError
 from mlops_dl.registry import cache, layout
 from mlops_dl.registry import s3client as s3
 from mlops_dl.registry.bundle import fill_stage
-from mlops_dl.registry.refs import check_alias, check_attachment, check_name, parse_ref
+from mlops_dl.registry.refs import check_alias, check_attachment, check_name, is_valid_name, parse_ref
 from mlops_dl.registry.root import resolve_root
 from mlops_dl.registry.store import Registry, move_record
 from mlops_dl.registry.version import ModelVersion
@@ -36,59 +36,21 @@ class S3Registry(Registry):
 
     def __init__(self, root: str | None = None, cache_dir: str | Path | None = None):
         self.root = resolve_root(root)
-        self.bucket, self.prefix = s3.parse_url(self.root)
+        self.objects = s3.Objects(self.root)
+        self.bucket, self.prefix = self.objects.bucket, self.objects.prefix
         self.cache_dir = cache_dir
-        self._client = None
         self._manifests: dict[tuple[str, int], dict] = {}
         self._alias_docs: dict[str, tuple[str, dict]] = {}  # key -> (etag, doc)
 
-    def __getstate__(self) -> dict:  # picklable (bench engines): the client is made again
-        return {**self.__dict__, "_client": None}
-
-    @property
-    def client(self):
-        if self._client is None:
-            self._client = s3.make_client()
-        return self._client
-
     @property
     def cache(self) -> Path:
-        return cache.store_dir(cache.cache_root(self.cache_dir), s3.endpoint(self.client), self.root)
+        return cache.store_dir(cache.cache_root(self.cache_dir), self.objects.endpoint, self.root)
 
-    # ------------------------------------------------------------------ object helpers
     def _key(self, name: str, *parts: str) -> str:
         return self.prefix + "/".join([name, *parts])
 
-    def _call(self, op: str, **kw):
-        return s3.call(self.client, self.root, op, Bucket=self.bucket, **kw)
-
-    def _get_json(self, key: str) -> dict | None:
-        try:
-            body = self._call("get_object", Key=key)["Body"].read()
-        except FileNotFoundError:
-            return None
-        return _loads(body, f"{self.root}: {key}")
-
-    def _put_json(self, key: str, doc: dict, **cond) -> str:
-        body = (json.dumps(doc, indent=2, default=str) + "\n").encode("utf-8")
-        return self._call("put_object", Key=key, Body=body, ContentType="application/json",
-                          **cond)["ETag"]
-
-    def _list(self, prefix: str, delimiter: str = "") -> tuple[list[str], list[str]]:
-        """(keys, common prefixes) under ``prefix``, every page."""
-        keys, prefixes, token = [], [], None
-        while True:
-            kw = {"Prefix": prefix, **({"Delimiter": delimiter} if delimiter else {}),
-                  **({"ContinuationToken": token} if token else {})}
-            page = self._call("list_objects_v2", **kw)
-            keys += [o["Key"] for o in page.get("Contents", [])]
-            prefixes += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
-            if not page.get("IsTruncated"):
-                return keys, prefixes
-            token = page["NextContinuationToken"]
-
     def _numbers(self, name: str, folder: str) -> set[int]:
-        keys, _ = self._list(self._key(name, folder) + "/")
+        keys, _ = self.objects.list(self._key(name, folder) + "/")
         stems = (k.rsplit("/", 1)[1].removesuffix(".json") for k in keys)
         return {int(s) for s in stems if s.isdigit() and s[0] != "0"}
 
@@ -103,7 +65,7 @@ class S3Registry(Registry):
         bundle = Path(bundle_dir)
         if not bundle.is_dir():
             raise RegistryError(f"bundle directory {bundle} does not exist")
-        s3.check_conditional_writes(self.client, self.root, self.bucket, self.prefix)
+        self.objects.check_conditional_writes()
         upload = uuid.uuid4().hex
         with tempfile.TemporaryDirectory(prefix="mlops-dl-stage-") as tmp:
             stage = Path(tmp) / "stage"
@@ -114,7 +76,7 @@ class S3Registry(Registry):
                                          "bytes": (stage / layout.CHECKSUMS).stat().st_size}
             for rel in listing:  # 1. files first, under keys no reader lists
                 with open(stage / rel, "rb") as f:
-                    self._call("put_object", Key=self._key(name, "data", upload, rel), Body=f)
+                    self.objects.call("put_object", Key=self._key(name, "data", upload, rel), Body=f)
             meta = json.loads((stage / layout.MODEL_JSON).read_text(encoding="utf-8"))
         manifest = {"format": MANIFEST_FORMAT, "name": name, "upload": upload, "meta": meta,
                     "files": listing, "attachments": attachments or {}}
@@ -123,7 +85,7 @@ class S3Registry(Registry):
 
         def claim() -> int:  # 2. the manifest claims the number; 412 -> someone took it
             try:
-                self._put_json(self._key(name, "versions", f"{state['n']}.json"),
+                self.objects.put_json(self._key(name, "versions", f"{state['n']}.json"),
                                {**manifest, "version": state["n"]}, IfNoneMatch="*")
             except s3.Conflict:
                 state["n"] += 1
@@ -140,20 +102,20 @@ class S3Registry(Registry):
         cached = self._alias_docs.get(key)
         kw = {"IfNoneMatch": cached[0]} if cached and not fresh else {}
         try:
-            obj = self._call("get_object", Key=key, **kw)
+            obj = self.objects.call("get_object", Key=key, **kw)
         except s3.NotModified:
             return cached
         except FileNotFoundError:
             self._alias_docs.pop(key, None)
             return None, None
-        doc = _loads(obj["Body"].read(), f"{self.root}: {key}")
+        doc = s3.loads(obj["Body"].read(), f"{self.root}: {key}")
         self._alias_docs[key] = (obj["ETag"], doc)
         return obj["ETag"], doc
 
     def _set_alias(self, name: str, alias: str, version: int | None, record: dict,
                    expect: int | None = None) -> int | None:
         """Read the alias, append the move to its history, write it back If-Match (CAS)."""
-        s3.check_conditional_writes(self.client, self.root, self.bucket, self.prefix)
+        self.objects.check_conditional_writes()
         if version is not None and version not in self._versions(name):
             raise RegistryError(f"{name}:{version} does not exist (deleted meanwhile?)")
         key = self._key(name, layout.ALIASES, f"{alias}.json")
@@ -168,7 +130,7 @@ class S3Registry(Registry):
             new = {"version": version, "history": [*(doc or {}).get("history", []),
                                                    {**record, "from": before}]}
             cond = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
-            self._put_json(key, new, **cond)
+            self.objects.put_json(key, new, **cond)
             result["before"] = before
             return before
 
@@ -184,16 +146,16 @@ class S3Registry(Registry):
         mv = self.get(ref, verify=False)
         obj = self._key(mv.name, layout.TAGS, str(mv.version), key)
         if value is None:
-            self._call("delete_object", Key=obj)
+            self.objects.call("delete_object", Key=obj)
         else:
-            self._call("put_object", Key=obj, Body=f"{value}\n".encode("utf-8"))
+            self.objects.call("put_object", Key=obj, Body=f"{value}\n".encode("utf-8"))
         return mv
 
     def attach(self, ref: str, filename: str, data: dict) -> str:
         check_attachment(filename)
         mv = self.get(ref, verify=False)
         key = self._key(mv.name, layout.ATTACHMENTS, str(mv.version), filename)
-        self._put_json(key, data)
+        self.objects.put_json(key, data)
         return f"s3://{self.bucket}/{key}"
 
     def delete(self, ref: str, force: bool = False) -> ModelVersion:
@@ -207,23 +169,23 @@ class S3Registry(Registry):
                                 f"another version first or pass --force to remove the alias(es) too")
         for alias in pointing:
             self._set_alias(mv.name, alias, None, move_record(alias, None, "remove", f"{mv.ref} deleted"))
-        self._call("put_object", Key=self._key(mv.name, "deleted", str(mv.version)), Body=b"")
-        self._call("delete_object", Key=self._key(mv.name, "versions", f"{mv.version}.json"))
+        self.objects.call("put_object", Key=self._key(mv.name, "deleted", str(mv.version)), Body=b"")
+        self.objects.call("delete_object", Key=self._key(mv.name, "versions", f"{mv.version}.json"))
         upload = self._manifest(mv.name, mv.version)["upload"]
         for folder in (f"data/{upload}", f"{layout.TAGS}/{mv.version}",
                        f"{layout.ATTACHMENTS}/{mv.version}"):
-            for key in self._list(self._key(mv.name, folder) + "/")[0]:
-                self._call("delete_object", Key=key)
+            for key in self.objects.list(self._key(mv.name, folder) + "/")[0]:
+                self.objects.call("delete_object", Key=key)
         return mv
 
     def append_audit(self, name: str, record: dict) -> None:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         key = self._key(check_name(name), "promotions", f"{stamp}-{uuid.uuid4().hex[:8]}.json")
-        self._put_json(key, record, IfNoneMatch="*")
+        self.objects.put_json(key, record, IfNoneMatch="*")
 
     def read_audit(self, name: str) -> list[dict]:
-        keys, _ = self._list(self._key(check_name(name), "promotions") + "/")
-        return [self._get_json(k) or {} for k in sorted(keys)]
+        keys, _ = self.objects.list(self._key(check_name(name), "promotions") + "/")
+        return [self.objects.get_json(k) or {} for k in sorted(keys)]
 
     # ------------------------------------------------------------------ read
     def _manifest(self, name: str, version: int) -> dict:
@@ -231,9 +193,9 @@ class S3Registry(Registry):
         if (name, version) in self._manifests:
             return self._manifests[(name, version)]
         local = self.cache / name / str(version) / "manifest.json"
-        doc = _loads(local.read_bytes(), str(local)) if local.is_file() else None
+        doc = s3.loads(local.read_bytes(), str(local)) if local.is_file() else None
         if doc is None:
-            doc = self._get_json(self._key(name, "versions", f"{version}.json"))
+            doc = self.objects.get_json(self._key(name, "versions", f"{version}.json"))
             if doc is None:
                 raise RegistryError(f"{name} has no version {version} in {self.root}")
             files.write_json(local, doc)
@@ -255,7 +217,7 @@ class S3Registry(Registry):
         problems = []
         for rel, want in sorted(manifest["files"].items()):
             try:
-                body = self._call("get_object", Key=self._key(name, "data", manifest["upload"], rel))["Body"]
+                body = self.objects.call("get_object", Key=self._key(name, "data", manifest["upload"], rel))["Body"]
             except FileNotFoundError:
                 problems.append(f"{rel}: missing")
                 continue
@@ -265,7 +227,7 @@ class S3Registry(Registry):
             elif files.sha256_bytes(data) != want["sha256"]:
                 problems.append(f"{rel}: sha256 differs from the recorded checksum (modified)")
         prefix = self._key(name, "data", manifest["upload"]) + "/"
-        for key in self._list(prefix)[0]:
+        for key in self.objects.list(prefix)[0]:
             if key[len(prefix):] not in manifest["files"]:
                 problems.append(f"{key[len(prefix):]}: not in the manifest (object added after registration)")
         return problems
@@ -275,16 +237,16 @@ class S3Registry(Registry):
         return sorted(self._numbers(name, "versions") - self._numbers(name, "deleted"))
 
     def list_models(self) -> list[str]:
-        _, prefixes = self._list(self.prefix, delimiter="/")
+        _, prefixes = self.objects.list(self.prefix, delimiter="/")
         names = [p[len(self.prefix):].rstrip("/") for p in prefixes]
-        return sorted(n for n in names if _valid(n) and self._versions(n))
+        return sorted(n for n in names if is_valid_name(n) and self._versions(n))
 
     def aliases(self, name: str) -> dict[str, int]:
-        keys, _ = self._list(self._key(check_name(name), layout.ALIASES) + "/")
+        keys, _ = self.objects.list(self._key(check_name(name), layout.ALIASES) + "/")
         out = {}
         for key in sorted(keys):
             alias = key.rsplit("/", 1)[1].removesuffix(".json")
-            if _valid(alias) and (target := self.alias_target(name, alias)) is not None:
+            if is_valid_name(alias) and (target := self.alias_target(name, alias)) is not None:
                 out[alias] = target
         return out
 
@@ -308,7 +270,7 @@ class RemoteFiles:
         key = self.registry._key(self.name, "data", self.manifest["upload"], rel)
 
         def chunks():
-            body = self.registry._call("get_object", Key=key)["Body"]
+            body = self.registry.objects.call("get_object", Key=key)["Body"]
             yield from body.iter_chunks(1 << 20)
 
         label = f"{self.name}:{self.version} file {rel} ({self.location})"
@@ -316,34 +278,19 @@ class RemoteFiles:
 
     def attachment(self, filename: str) -> dict | None:
         key = self.registry._key(self.name, layout.ATTACHMENTS, str(self.version), filename)
-        doc = self.registry._get_json(key)
+        doc = self.registry.objects.get_json(key)
         return doc if doc is not None else self.manifest.get("attachments", {}).get(filename)
 
     def attachments(self) -> list[str]:
-        keys, _ = self.registry._list(
+        keys, _ = self.registry.objects.list(
             self.registry._key(self.name, layout.ATTACHMENTS, str(self.version)) + "/")
         return sorted({k.rsplit("/", 1)[1] for k in keys} | set(self.manifest.get("attachments", {})))
 
     def tags(self) -> dict[str, str]:
         prefix = self.registry._key(self.name, layout.TAGS, str(self.version)) + "/"
         out = {}
-        for key in sorted(self.registry._list(prefix)[0]):
-            body = self.registry._call("get_object", Key=key)["Body"].read()
+        for key in sorted(self.registry.objects.list(prefix)[0]):
+            body = self.registry.objects.call("get_object", Key=key)["Body"].read()
             out[key[len(prefix):]] = body.decode("utf-8").rstrip("\n")
         return out
-
-
-def _loads(data: bytes, where: str) -> dict:
-    try:
-        return json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RegistryError(f"{where}: not valid JSON ({e})") from None
-
-
-def _valid(name: str) -> bool:
-    try:
-        check_name(name)
-    except RegistryError:
-        return False
-    return True
 

@@ -7,6 +7,7 @@ Endpoint and credentials come from the environment as for any AWS tool (``AWS_EN
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
@@ -126,3 +127,63 @@ def check_conditional_writes(client, url: str, bucket: str, prefix: str) -> None
             f"each other, so it cannot hold a shared registry. Use a store with conditional writes "
             f"(AWS S3, MinIO, SeaweedFS, R2, ...)")
     _PROBED.add(key)
+
+
+class Objects:
+    """The bucket and prefix of one registry URL, with a lazily made (picklable) client."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.bucket, self.prefix = parse_url(url)
+        self._client = None
+
+    def __getstate__(self) -> dict:  # bench engines pickle versions: the client is made again
+        return {**self.__dict__, "_client": None}
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = make_client()
+        return self._client
+
+    @property
+    def endpoint(self) -> str:
+        return endpoint(self.client)
+
+    def call(self, op: str, **kw):
+        return call(self.client, self.url, op, Bucket=self.bucket, **kw)
+
+    def get_json(self, key: str) -> dict | None:
+        try:
+            body = self.call("get_object", Key=key)["Body"].read()
+        except FileNotFoundError:
+            return None
+        return loads(body, f"{self.url}: {key}")
+
+    def put_json(self, key: str, doc: dict, **cond) -> str:
+        body = (json.dumps(doc, indent=2, default=str) + "\n").encode("utf-8")
+        return self.call("put_object", Key=key, Body=body, ContentType="application/json",
+                         **cond)["ETag"]
+
+    def list(self, prefix: str, delimiter: str = "") -> tuple[list[str], list[str]]:
+        """(keys, common prefixes) under ``prefix``, every page."""
+        keys, prefixes, token = [], [], None
+        while True:
+            kw = {"Prefix": prefix, **({"Delimiter": delimiter} if delimiter else {}),
+                  **({"ContinuationToken": token} if token else {})}
+            page = self.call("list_objects_v2", **kw)
+            keys += [o["Key"] for o in page.get("Contents", [])]
+            prefixes += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+            if not page.get("IsTruncated"):
+                return keys, prefixes
+            token = page["NextContinuationToken"]
+
+    def check_conditional_writes(self) -> None:
+        check_conditional_writes(self.client, self.url, self.bucket, self.prefix)
+
+
+def loads(data: bytes, where: str) -> dict:
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RegistryError(f"{where}: not valid JSON ({e})") from None

@@ -1,4 +1,5 @@
-"""Classification metrics on label ids, numpy only (shared by evaluate, export, bench, monitor).
+"""Classification metrics on label ids, softmax and latency percentiles, numpy only (shared by
+evaluate, export, runtime, bench, monitor).
 
 No torch: the serving path uses these too.
 """
@@ -8,6 +9,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64. # (N, L) -> (N, L)"""
+    z = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def latency_percentiles(ms: Sequence[float], ps: Sequence[int] = (50, 95, 99)) -> dict:
+    """{"p50_ms": ..., "p95_ms": ..., "p99_ms": ...} of latencies in ms; {} when there are none."""
+    if not len(ms):
+        return {}
+    values = np.percentile(np.asarray(ms, dtype=np.float64), list(ps))
+    return {f"p{p}_ms": float(v) for p, v in zip(ps, values)}
 
 
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], n_labels: int) -> np.ndarray:

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_dl import files
 from mlops_dl import config as config_mod
+from mlops_dl import files
 from mlops_dl.config import Config
 from mlops_dl.errors import MlopsError
+from mlops_dl.train import rundir
 
 if TYPE_CHECKING:
     from mlops_dl.registry import Registry
@@ -155,7 +156,7 @@ def _train_key(p: PipelineRun) -> str:
 def _train(p: PipelineRun) -> tuple[str, str]:
     key = _train_key(p)
     previous = p.state.get("train", {})
-    if _unchanged(p, "train", key) and Path(previous.get("run_dir", "")).joinpath("fit.json").is_file():
+    if _unchanged(p, "train", key) and rundir.is_finished(previous.get("run_dir", "")):
         p.run_dir = Path(previous["run_dir"])
         return "skipped", f"{p.run_dir} (data fingerprints and train config unchanged)"
     if p.cfg.pipeline.search:
@@ -171,7 +172,7 @@ def _train(p: PipelineRun) -> tuple[str, str]:
         from mlops_dl.train.fitting import fit
 
         run_dir = Path(p.cfg.train.runs_dir) / f"{p.cfg.data.name}-{key[:10]}"
-        resume = run_dir if (run_dir / "checkpoints" / "last.ckpt").is_file() else None
+        resume = run_dir if rundir.has_checkpoint(run_dir) else None
         result = fit(p.cfg, run_dir=None if resume else run_dir, resume=resume)
         p.run_dir = Path(result.run_dir)
         detail = (f"{p.run_dir}: {result.global_step} steps, best val macro-F1 "
@@ -183,10 +184,9 @@ def _train(p: PipelineRun) -> tuple[str, str]:
 def _evaluate(p: PipelineRun) -> tuple[str, str]:
     from mlops_dl.train.evaluate import evaluate_run
 
-    metrics_path = p.run_dir / "metrics.json"
     key = digest(str(p.run_dir), p.state.get("train", {}).get("key"))
-    if _unchanged(p, "evaluate", key) and metrics_path.is_file():
-        m = json.loads(metrics_path.read_text(encoding="utf-8"))
+    if _unchanged(p, "evaluate", key):
+        m = rundir.read_metrics(p.run_dir)
         if "test" in m and "baseline" in m:
             return "skipped", _f1_line(m)
     m = evaluate_run(p.run_dir, split="test")
@@ -202,7 +202,7 @@ def _f1_line(m: dict) -> str:
 def _export(p: PipelineRun) -> tuple[str, str]:
     from mlops_dl.export.run import export_run
 
-    weights = sorted((p.run_dir / "model").glob("*.safetensors"))
+    weights = rundir.model_weights(p.run_dir)
     key = digest([files.sha256_file(w) for w in weights], config_mod.to_dict(p.cfg.export))
     previous = p.state.get("export", {})
     if _unchanged(p, "export", key):

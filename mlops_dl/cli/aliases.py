@@ -8,8 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from mlops_dl.cli.common import JsonOpt, make_console
-from mlops_dl.cli.registry import RegistryOpt, _open
+from mlops_dl.cli.common import JsonOpt, RegistryOpt, make_console, open_registry
 from mlops_dl.errors import RegistryError
 
 console = make_console()
@@ -29,7 +28,7 @@ def _alias_ref(ref: str) -> tuple[str, str]:
 def history(ref: AliasRef, registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
     """Every move of NAME@ALIAS: when, who, from, to, how (move, promote, rollback) and why."""
     name, alias = _alias_ref(ref)
-    rows = _open(registry).history(name, alias)
+    rows = open_registry(registry).history(name, alias)
     if as_json:
         typer.echo(json.dumps(rows, indent=2, default=str))
         return
@@ -51,14 +50,14 @@ def rollback(ref: AliasRef, reason: ReasonOpt = "",
              registry: RegistryOpt = None) -> None:
     """Move NAME@ALIAS back to the version it pointed at before (or --to N), recorded."""
     name, alias = _alias_ref(ref)
-    moved = _open(registry).rollback(name, alias, reason, to)
+    moved = open_registry(registry).rollback(name, alias, reason, to)
     console.print(f"{ref} -> {moved['ref']} (was {_v(moved['from'])}); reason: {reason}")
 
 
 def alias_remove(ref: AliasRef, reason: ReasonOpt = "", registry: RegistryOpt = None) -> None:
     """Remove an alias (the version it pointed at stays; the removal is recorded)."""
     name, alias = _alias_ref(ref)
-    version = _open(registry).remove_alias(name, alias, reason)
+    version = open_registry(registry).remove_alias(name, alias, reason)
     console.print(f"removed {ref} (was {name}:{version})")
 
 
@@ -69,7 +68,7 @@ def copy(ref: Annotated[str, typer.Argument(help="The version to copy: name, nam
     """Copy a verified version (files, attachments) into DEST under its next number there."""
     from mlops_dl.registry import Registry
 
-    src = _open(registry)
+    src = open_registry(registry)
     mv = src.copy(ref, Registry.open(dest), name)
     if as_json:
         typer.echo(json.dumps({"ref": mv.ref, "location": mv.location,

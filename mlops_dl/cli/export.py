@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from mlops_dl.cli.common import JsonOpt, SetOpt, make_console
+from mlops_dl.cli.common import JsonOpt, RegistryOpt, SetOpt, echo_json, make_console
 
 console = make_console(stderr=True)
 console_out = make_console()
@@ -24,7 +23,7 @@ def export(
     name: Annotated[Optional[str], typer.Option("--name", "-n", help="Registry model name (default: export.name, then data.name).")] = None,
     quantize: Annotated[Optional[str], typer.Option("--quantize", help="int8 or none (default: export.quantize).")] = None,
     optimize: Annotated[Optional[bool], typer.Option("--optimize/--no-optimize", help="Fuse with the onnxruntime transformers optimizer (default: export.optimize).")] = None,
-    registry: Annotated[Optional[str], typer.Option("--registry", "-r", envvar="MLOPS_DL_REGISTRY", help="Registry root: a folder or s3://bucket/prefix (default: $MLOPS_DL_REGISTRY, then the project's mlops-dl.yaml / pyproject.toml, then ./registry).")] = None,
+    registry: RegistryOpt = None,
     alias: Annotated[Optional[str], typer.Option("--alias", help="Point this alias (e.g. staging) at the new version.")] = None,
     set_: SetOpt = None,
     as_json: JsonOpt = False,
@@ -49,8 +48,7 @@ def export(
     if alias:
         result.registry.promote(mv.ref, alias)
     if as_json:
-        typer.echo(json.dumps({"ref": mv.ref, "path": mv.location, "validation": result.validation},
-                              indent=2, default=str))
+        echo_json({"ref": mv.ref, "path": mv.location, "validation": result.validation})
         return
     table = Table(title=f"{mv.ref}: checks on {result.validation['n_texts']} validation texts")
     for col in ("variant", "nodes", "MB", "max|dz|", "agree", "F1", "torch F1", "dF1"):

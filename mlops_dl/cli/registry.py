@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated, Optional
@@ -10,14 +9,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from mlops_dl.cli.common import JsonOpt, make_console
+from mlops_dl.cli.common import JsonOpt, RegistryOpt, echo_json, make_console, open_registry
 from mlops_dl.errors import MlopsError, RegistryError
 
-RegistryOpt = Annotated[
-    Optional[str],
-    typer.Option("--registry", "-r", envvar="MLOPS_DL_REGISTRY",
-                 help="Registry root: a folder or s3://bucket/prefix (default: $MLOPS_DL_REGISTRY, then the project's mlops-dl.yaml / pyproject.toml, then ./registry)."),
-]
 console = make_console()
 registry_app = typer.Typer(help="Browse, compare, promote and verify registered models.",
                            no_args_is_help=True)
@@ -37,16 +31,6 @@ def _options(cache_dir: Annotated[Optional[Path], typer.Option(
     """Browse, compare, promote and verify registered models."""
     if cache_dir is not None:
         os.environ["MLOPS_DL_CACHE_DIR"] = str(cache_dir)
-
-
-def _open(root: Optional[str]):
-    from mlops_dl.registry import Registry
-
-    return Registry.open(root)
-
-
-def _echo_json(data) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -84,7 +68,7 @@ def list_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """List models (or the versions of NAME)."""
-    reg = _open(registry)
+    reg = open_registry(registry)
     names = [name] if name else reg.list_models()
     if name and not reg.list_versions(name):
         raise RegistryError(f"no model named {name!r} in registry {reg.root}")
@@ -93,7 +77,7 @@ def list_cmd(
         latest = {r["ref"].split(":")[0]: r for r in rows}
         rows = [dict(r, versions=len(reg.list_versions(n))) for n, r in latest.items()]
     if as_json:
-        return _echo_json(rows)
+        return echo_json(rows)
     table = Table(title=f"{reg.root}" + (f" - {name}" if name else ""))
     heads = {"ref": "ref", "created": "created (UTC)", "aliases": "aliases", "variants": "variants",
              "val_macro_f1": "val F1", "test_macro_f1": "test F1", "versions": "versions"}
@@ -110,7 +94,7 @@ def list_cmd(
 @registry_app.command()
 def show(ref: str, registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
     """Show one version: model.json, metrics, validation figures, aliases, tags, files."""
-    reg = _open(registry)
+    reg = open_registry(registry)
     mv = reg.get(ref)
     from mlops_dl.registry import layout
 
@@ -121,7 +105,7 @@ def show(ref: str, registry: RegistryOpt = None, as_json: JsonOpt = False) -> No
     doc["files"] = mv.files()
     doc["attachments"] = mv.attachments()
     if as_json:
-        return _echo_json(doc)
+        return echo_json(doc)
     console.rule(f"[bold]{mv.ref}[/]  {mv.location}")
     meta = mv.meta
     console.print(f"labels: {meta.get('labels')}   inputs: {meta.get('inputs')}   "
@@ -155,11 +139,11 @@ def compare(
     """Compare two versions side by side, with McNemar's test on the stored eval texts."""
     from mlops_dl.gates.compare import compare as run_compare, headline_bench, write_png
 
-    result = run_compare(_open(registry), ref_a, ref_b, variant)
+    result = run_compare(open_registry(registry), ref_a, ref_b, variant)
     if png:
         write_png(result, png)
     if as_json:
-        return _echo_json(result)
+        return echo_json(result)
     a, b = result["a"]["ref"], result["b"]["ref"]
     sections = [(f"{s} metrics", result["metrics"][s]) for s in ("validation", "test")]
     sections += [("per-class F1 (test)", result["per_class_f1"]),
@@ -197,7 +181,7 @@ def compare(
 def promote(ref: str, alias: str, registry: RegistryOpt = None,
             reason: Annotated[str, typer.Option("--reason", help="Why (kept in the alias history).")] = "") -> None:
     """Point ALIAS (e.g. production) at REF, atomically (the move is recorded)."""
-    mv = _open(registry).promote(ref, alias, reason=reason)
+    mv = open_registry(registry).promote(ref, alias, reason=reason)
     console.print(f"{mv.name}@{alias} -> {mv.ref}")
 
 
@@ -210,7 +194,7 @@ def tags(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the tags of REF; --set k=v / --unset k change them."""
-    reg = _open(registry)
+    reg = open_registry(registry)
     for item in set_ or []:
         key, sep, value = item.partition("=")
         if not sep:
@@ -220,7 +204,7 @@ def tags(
         reg.set_tag(ref, key.strip(), None)
     current = reg.get(ref, verify=False).tags
     if as_json:
-        return _echo_json(current)
+        return echo_json(current)
     for key, value in current.items():
         console.print(f"{key}={value}", highlight=False)
 
@@ -234,14 +218,14 @@ def verify(
     """Recompute checksums; exit non-zero if any version is tampered or truncated."""
     from mlops_dl.registry import check_name, parse_ref
 
-    reg = _open(registry)
+    reg = open_registry(registry)
     if ref and (":" in ref or "@" in ref):
         mv = reg.get(ref, verify=False)
         report = [r for r in reg.verify_all(mv.name) if r["ref"] == mv.ref]
     else:
         report = reg.verify_all(check_name(parse_ref(ref).name) if ref else None)
     if as_json:
-        _echo_json(report)
+        echo_json(report)
     else:
         for r in report:
             mark = "[green]ok[/]" if r["ok"] else "[red]FAILED[/] " + "; ".join(r["problems"])
@@ -261,7 +245,7 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete one version (name:N)."""
-    reg = _open(registry)
+    reg = open_registry(registry)
     mv = reg.get(ref, verify=False)
     if not yes:
         typer.confirm(f"delete {mv.ref} ({mv.location})?", abort=True)

@@ -35,7 +35,9 @@ def train(
     if config is None:
         if resume is None:
             raise MlopsError("train needs --config (or --resume RUN_DIR to continue a run)")
-        config = resume / "config.yaml"
+        from mlops_dl.train import rundir
+
+        config = resume / rundir.CONFIG
     cfg = load_config(config, set_)
     result = fit(cfg, resume=resume)
     summary = {"run_dir": str(result.run_dir), "best_val_macro_f1": result.best_score,

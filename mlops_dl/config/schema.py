@@ -6,12 +6,11 @@ spaces) raise a ConfigError naming the dotted key; the loader adds the file.
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mlops_dl.config.coerce import coerce
+from mlops_dl.config.coerce import RangeError, check_literals, check_ranges
+from mlops_dl.config.space import SEARCHABLE_SECTIONS, check_param_space  # noqa: F401 (re-exported)
 from mlops_dl.errors import ConfigError
 
 
@@ -117,11 +116,25 @@ class TrainConfig:
     max_time_min: float = 0.0  # wall-clock cap on training in minutes (0 = none)
     num_threads: int = 0  # torch intra-op threads on CPU (0 = torch's default, one per core)
 
+    def __post_init__(self) -> None:
+        """Values the Trainer would take but train badly with."""
+        check_ranges(self, [
+            ("lr", self.lr > 0, "must be > 0"),
+            ("batch_size", self.batch_size > 0, "must be > 0"),
+            ("eval_batch_size", self.eval_batch_size > 0, "must be > 0"),
+            ("epochs", self.epochs > 0 or self.max_steps > 0, "must be > 0 (or set train.max_steps)"),
+            ("warmup_ratio", 0 <= self.warmup_ratio < 1, "must be in [0, 1)"),
+            ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
+            ("grad_accum", self.grad_accum >= 1, "must be >= 1"),
+            ("grad_clip", self.grad_clip >= 0, "must be >= 0 (0 = no clipping)"),
+            ("val_check_interval", self.val_check_interval > 0, "must be > 0"),
+            ("num_nodes", self.num_nodes >= 1, "must be >= 1"),
+        ])  # fmt: skip
+        if self.precision == "16-mixed" and self.accelerator == "cpu":
+            raise RangeError("precision", "16-mixed needs a GPU; on CPU use 32-true or bf16-mixed")
+
 
 # ----------------------------------------------------------------------------- search
-SEARCHABLE_SECTIONS = ("model", "train")  # search.space keys must be leaves of these sections
-
-
 @dataclass
 class ParamSpace:
     """One searched key: float/int in [low, high] (optionally log or stepped), or categorical."""
@@ -160,73 +173,13 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         for key, spec in self.space.items():
-            _check_param_space(key, spec)
+            check_param_space(key, spec)
         minimum = {"n_trials": 1, "workers": 1, "heartbeat_s": 1, "hyperband_min_resource": 1,
                    "hyperband_reduction_factor": 2, "startup_trials": 0, "prune_startup_trials": 0,
                    "prune_warmup_checks": 0, "max_failures": 0, "timeout_s": 0}  # fmt: skip
         for name, low in minimum.items():
             if getattr(self, name) < low:
                 raise ConfigError(f"search.{name}: must be >= {low}, got {getattr(self, name)}")
-
-
-def _check_param_space(key: str, spec: ParamSpace) -> None:
-    """Raise a ConfigError naming ``search.space.<key>`` if the space cannot be sampled."""
-    where = f"search.space.{key}"
-    hint = _leaf_type(key, where)
-    if spec.type == "categorical":
-        if not spec.choices:
-            raise ConfigError(f"{where}: categorical needs a non-empty 'choices' list")
-        if spec.low is not None or spec.high is not None or spec.log or spec.step is not None:
-            raise ConfigError(f"{where}: categorical takes only 'choices' (no low/high/log/step)")
-        for i, choice in enumerate(spec.choices):
-            if choice is not None and not isinstance(choice, (bool, int, float, str)):
-                raise ConfigError(f"{where}.choices[{i}]: must be a scalar, got {choice!r}")
-            coerce(hint, choice, where, f"choices[{i}]")
-        return
-    if spec.choices:
-        raise ConfigError(f"{where}: 'choices' is only for type categorical")
-    if spec.low is None or spec.high is None:
-        raise ConfigError(f"{where}: type {spec.type} needs both 'low' and 'high'")
-    if not spec.low < spec.high:
-        raise ConfigError(f"{where}: low ({spec.low:g}) must be < high ({spec.high:g})")
-    if spec.log and spec.low <= 0:
-        raise ConfigError(f"{where}: log scale needs low > 0, got {spec.low:g}")
-    if spec.log and spec.step is not None:
-        raise ConfigError(f"{where}: 'step' and 'log' cannot be combined")
-    if spec.step is not None and spec.step <= 0:
-        raise ConfigError(f"{where}: step must be > 0, got {spec.step:g}")
-    if spec.type == "int":
-        for name in ("low", "high", "step"):
-            value = getattr(spec, name)
-            if value is not None and not float(value).is_integer():
-                raise ConfigError(f"{where}: type int needs an integer {name}, got {value:g}")
-    elif _accepts_int_only(hint):
-        raise ConfigError(f"{where}: {key} is an integer key; use type: int")
-    coerce(hint, int(spec.low) if spec.type == "int" else spec.low, where, "low")
-
-
-def _leaf_type(key: str, where: str) -> Any:
-    """The schema type of dotted ``key`` (a leaf of a searchable section), or a ConfigError."""
-    section, _, rest = key.partition(".")
-    if section not in SEARCHABLE_SECTIONS or not rest:
-        raise ConfigError(
-            f"{where}: not a searchable key; use <section>.<field> with section one of "
-            f"{', '.join(SEARCHABLE_SECTIONS)} (e.g. train.lr)"
-        )
-    cls: Any = typing.get_type_hints(Config)[section]
-    for part in rest.split("."):
-        hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
-        if part not in hints:
-            valid = ", ".join(hints) if hints else "none: it is not a section"
-            raise ConfigError(f"{where}: unknown config key {key} (valid here: {valid})")
-        cls = hints[part]
-    if dataclasses.is_dataclass(cls):
-        raise ConfigError(f"{where}: {key} is a section, not a value")
-    return cls
-
-
-def _accepts_int_only(tp: Any) -> bool:
-    return tp is int or set(typing.get_args(tp)) - {type(None), str} == {int}
 
 
 # ----------------------------------------------------------------------------- export + registry
@@ -246,10 +199,19 @@ class ExportConfig:
     batch_size: int = 32  # texts per forward pass during validation
     reference_stats: bool = True  # store label/confidence/length distributions for monitoring
 
+    def __post_init__(self) -> None:
+        check_ranges(self, [  # max_f1_drop / atol unchecked: a negative one forces a gate failure
+            ("validation_samples", self.validation_samples >= 1, "must be >= 1"),
+            ("batch_size", self.batch_size >= 1, "must be >= 1"),
+        ])  # fmt: skip
+
 
 # ----------------------------------------------------------------------------- serve + bench
 @dataclass
 class ServeConfig:
+    """The server and its onnxruntime sessions; `runtime.Predictor` takes this as ``settings``
+    (intra_op_threads, spinning, graph_optimization, max_batch_size), so it is validated once."""
+
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -270,6 +232,15 @@ class ServeConfig:
     log_backups: int = 5
     log_text: Literal["text", "hash", "none"] = "text"
     swap_poll_s: float = 2.0  # how often the served alias is checked for a move
+
+    def __post_init__(self) -> None:
+        check_literals(self)  # also when built in code, not only from YAML
+        check_ranges(self, [
+            ("port", 0 <= self.port <= 65535, "must be in [0, 65535]"),
+            ("max_batch_size", self.max_batch_size >= 1, "must be >= 1"),
+            ("queue_limit", self.queue_limit >= 1, "must be >= 1"),
+            ("swap_poll_s", self.swap_poll_s > 0, "must be > 0"),
+        ])  # fmt: skip
 
 
 @dataclass

@@ -16,20 +16,12 @@ from mlops_dl.data import card as card_mod
 from mlops_dl.data.clean import clean
 from mlops_dl.data.labels import check_labels, map_labels
 from mlops_dl.data.plots import label_balance_png, length_histogram_png
-from mlops_dl.data.prepared import write_prepared
+from mlops_dl.data.prepared import output_path, write_prepared
 from mlops_dl.data.sources import load_source
 from mlops_dl.data.split import assign_splits, check_split
 from mlops_dl.errors import ConfigError
 
 Progress = Callable[[str], None]
-
-
-def output_path(cfg: config_mod.Config) -> Path:
-    """Where the prepared dataset of ``cfg`` lives: ``<data.output_dir>/<data.name>``."""
-    name = cfg.data.name
-    if not name or "/" in name or "\\" in name or name in (".", ".."):
-        raise ConfigError(f"data.name: {name!r} must be a plain directory name")
-    return Path(cfg.data.output_dir).expanduser() / name
 
 
 def prepare(

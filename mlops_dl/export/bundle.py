@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from mlops_dl import config as config_mod
+from mlops_dl import machine
+from mlops_dl.train import rundir
 from mlops_dl.registry import layout
 
 
 
 def _write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-
-
-def git_commit(cwd: Path) -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                             text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def lineage(run, exporter: str) -> dict:
@@ -35,7 +27,7 @@ def lineage(run, exporter: str) -> dict:
     import torch
     import transformers
 
-    env = run.read_json("env.json", required=False) or {}
+    env = run.read_json(rundir.ENV, required=False) or {}
     return {
         "run_id": run.run_dir.name,
         "run_dir": str(run.run_dir.resolve()),
@@ -44,7 +36,7 @@ def lineage(run, exporter: str) -> dict:
         "data_fingerprints": run.data_json.get("fingerprints", {}),
         "git_commit": (env.get("git") or {}).get("commit"),
         "git_dirty": (env.get("git") or {}).get("dirty"),
-        "export_git_commit": git_commit(Path(__file__).resolve().parent),
+        "export_git_commit": machine.git_commit(),
         "base_model": run.cfg.model.name,
         "exporter": exporter,
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

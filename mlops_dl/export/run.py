@@ -15,11 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from mlops_dl.config import ExportConfig
-from mlops_dl.errors import ConfigError, MlopsError
+from mlops_dl.errors import MlopsError
 from mlops_dl.export import bundle as bundle_mod
 from mlops_dl.export import graph, validate
 from mlops_dl.export.source import RunSource, open_run
+from mlops_dl.metrics import softmax
 from mlops_dl.registry import ModelVersion, Registry, layout
+from mlops_dl.registry.bundle import pick_variant
 
 Log = Callable[[str], None]
 
@@ -51,10 +53,7 @@ def export_run(run_dir: str | Path, name: str = "", registry: str | Path | None 
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     run = open_run(run_dir, overrides)  # 1
-    ecfg = run.cfg.export
-    for key in ("validation_samples", "batch_size"):
-        if getattr(ecfg, key) < 1:
-            raise ConfigError(f"{run.run_dir / 'config.yaml'}: export.{key} must be >= 1")
+    ecfg = run.cfg.export  # ranges checked when config.yaml loaded
     name = name or ecfg.name or run.cfg.data.name
     reg = Registry.open(registry or ecfg.registry or None)
     tokenizer = AutoTokenizer.from_pretrained(run.model_dir)
@@ -132,8 +131,8 @@ def _write_bundle(out: Path, run: RunSource, name: str, tokenizer, ref: Referenc
     """model.json + every bundle file (7); eval samples and the monitoring reference stats
     use the variant served by default."""
     ecfg = run.cfg.export
-    served = "int8" if "int8" in files else "fp32"
-    probs = {v: validate.softmax(x) for v, x in logits.items()}  # each (N, L)
+    served = pick_variant(files)
+    probs = {v: softmax(x) for v, x in logits.items()}  # each (N, L)
     meta = {
         "name": name, "labels": run.labels, "max_length": run.cfg.model.max_length,
         "inputs": graph.input_names(tokenizer), "outputs": ["logits"],

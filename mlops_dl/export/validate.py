@@ -63,12 +63,6 @@ def ort_logits(path: Path, batches: Batches) -> np.ndarray:
     return batches.unsort(np.concatenate(out))
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)  # (N, L)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def check_variant(
     logits: np.ndarray, reference: np.ndarray, gold: list[int], labels: list[str],
     atol: float, max_f1_drop: float | None,

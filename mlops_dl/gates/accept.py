@@ -20,8 +20,10 @@ import numpy as np
 from mlops_dl.gates import behaviour
 from mlops_dl.errors import MlopsError
 from mlops_dl.metrics import classification_report
+from mlops_dl.registry.bundle import pick_variant
 
 ATTACHMENT = "acceptance.json"
+REJECTED_EXIT = 4  # `mlops-dl accept` exit code when the version fails a check
 
 
 @dataclass
@@ -54,9 +56,8 @@ def load_test_split(mv, data_dir: str | Path | None = None) -> TestSplit:
 def predictor_for(mv, variant: str):
     from mlops_dl.runtime import Predictor
 
-    if variant not in mv.meta.get("variants", {}):
-        variant = "fp32"
-    return Predictor.from_version(mv, provider="auto", variant=variant)
+    return Predictor.from_version(mv, provider="auto",
+                                  variant=pick_variant(mv.meta.get("variants", {}), variant))
 
 
 def stored_predictions(mv, split: TestSplit, variant: str) -> list[int] | None:

@@ -3,8 +3,9 @@
 configs/canvas.yaml names the task and labels, points at the data config, and holds the
 acceptance thresholds (offline metric, per-class floor, latency budget, behavioural suite),
 the promotion rule, the monitoring alarm levels and the feedback policy. It is validated by
-the same machinery as every config (unknown keys / wrong types -> ConfigError naming file
-and key) plus range checks here. Imports only config and errors (torch-free).
+the same machinery as every config: unknown keys, wrong types and out-of-range values (checked
+in each dataclass's ``__post_init__``) raise a ConfigError naming file and key. Imports only
+config and errors (torch-free).
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from typing import ClassVar, Literal
 import yaml
 
 from mlops_dl import config as config_mod
+from mlops_dl.config.coerce import check_ranges
 from mlops_dl.errors import ConfigError
 
 DEFAULT_PATH = "configs/canvas.yaml"
+SHARE = "must be within [0, 1]"
+PLAIN = "must be a plain name (no path separators)"
 
 
 @dataclass
@@ -30,6 +34,12 @@ class OfflineGate:
     threshold: float = 0.60  # the metric must reach this
     per_class_f1_floor: float = 0.40  # no class F1 below this (0 = no floor)
 
+    def __post_init__(self) -> None:
+        check_ranges(self, [
+            ("threshold", 0.0 <= self.threshold <= 1.0, SHARE),
+            ("per_class_f1_floor", 0.0 <= self.per_class_f1_floor <= 1.0, SHARE),
+        ])  # fmt: skip
+
 
 @dataclass
 class LatencyBudget:
@@ -37,6 +47,10 @@ class LatencyBudget:
     hardware: str = "2-core x86 CPU"  # what the budget was agreed for (shown next to figures)
     variant: Literal["int8", "fp32"] = "int8"  # the ONNX variant that is served and gated
     measure_texts: int = 100  # texts timed when the version has no bench.json attachment
+
+    def __post_init__(self) -> None:
+        check_ranges(self, [("p95_ms", self.p95_ms > 0, "must be > 0"),
+                            ("measure_texts", self.measure_texts > 0, "must be > 0")])
 
 
 @dataclass
@@ -49,11 +63,21 @@ class BehaviourSuite:
     positive_label: str = "positive"  # the label whose probability negation must lower
     max_cases: int = 200  # test texts perturbed per invariance check
 
+    def __post_init__(self) -> None:
+        check_ranges(self, [
+            ("invariance_min_rate", 0.0 <= self.invariance_min_rate <= 1.0, SHARE),
+            ("negation_min_rate", 0.0 <= self.negation_min_rate <= 1.0, SHARE),
+            ("max_cases", self.max_cases > 0, "must be > 0"),
+        ])  # fmt: skip
+
 
 @dataclass
 class PromotionRule:
     alias: str = "production"  # the alias whose version is the champion
     alpha: float = 0.05  # McNemar p-value below which a lower macro-F1 counts as worse
+
+    def __post_init__(self) -> None:
+        check_ranges(self, [("alpha", 0.0 <= self.alpha <= 1.0, SHARE)])
 
 
 @dataclass
@@ -66,6 +90,16 @@ class MonitoringThresholds:
     oov_increase_alarm: float = 0.02  # alarm when the [UNK] token share rises this much
     min_predictions: int = 100  # fewer in the window: statistics shown, no alarm raised
 
+    def __post_init__(self) -> None:
+        check_ranges(self, [
+            ("p_value", 0.0 <= self.p_value <= 1.0, SHARE),
+            ("low_confidence", 0.0 <= self.low_confidence <= 1.0, SHARE),
+            ("low_confidence_share_alarm", 0.0 <= self.low_confidence_share_alarm <= 1.0, SHARE),
+            ("oov_increase_alarm", 0.0 <= self.oov_increase_alarm <= 1.0, SHARE),
+            ("psi_warn", 0 < self.psi_warn < self.psi_alarm,
+             f"need 0 < psi_warn < psi_alarm ({self.psi_alarm})"),
+        ])  # fmt: skip
+
 
 @dataclass
 class FeedbackPolicy:
@@ -74,6 +108,11 @@ class FeedbackPolicy:
     min_new_labels: int = 500  # new gold labels before a retrain is worth it
     dir: str = "feedback"  # feedback datasets: <dir>/<dataset>/v-N.parquet + manifest.json
     dataset: str = "feedback"  # this canvas's feedback dataset name
+
+    def __post_init__(self) -> None:
+        check_ranges(self, [("queue_size", self.queue_size > 0, "must be > 0"),
+                            ("min_new_labels", self.min_new_labels > 0, "must be > 0"),
+                            ("dataset", _plain_name(self.dataset), PLAIN)])
 
 
 @dataclass
@@ -93,6 +132,19 @@ class CanvasConfig:
     source: ClassVar[str] = ""  # set per instance by load_canvas: the file read
     sha256: ClassVar[str] = ""  # set per instance by load_canvas: the file's digest
 
+    def __post_init__(self) -> None:
+        check_ranges(self, [
+            ("labels", len(self.labels) >= 2 and len(set(self.labels)) == len(self.labels),
+             "need two or more distinct label names"),
+            ("behaviour.positive_label", self.behaviour.positive_label in self.labels,
+             f"must be one of labels {self.labels}"),
+            ("name", _plain_name(self.name), PLAIN),
+        ])  # fmt: skip
+
+
+def _plain_name(value: str) -> bool:
+    return bool(value) and "/" not in value and "\\" not in value and not value.startswith(".")
+
 
 def load_canvas(path: str | Path = DEFAULT_PATH) -> CanvasConfig:
     """Read and validate a canvas file; every problem names the file and the key."""
@@ -107,46 +159,7 @@ def load_canvas(path: str | Path = DEFAULT_PATH) -> CanvasConfig:
     canvas = config_mod.build_section(CanvasConfig, raw, str(path))
     canvas.source = str(path)
     canvas.sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    check_canvas(canvas)
     return canvas
-
-
-def check_canvas(c: CanvasConfig) -> None:
-    """Range and consistency checks the type system cannot express."""
-    src = c.source or "<canvas>"
-
-    def bad(key: str, why: str) -> ConfigError:
-        return ConfigError(f"{src}: key {key}: {why}")
-
-    if len(c.labels) < 2 or len(set(c.labels)) != len(c.labels):
-        raise bad("labels", f"need two or more distinct label names, got {c.labels}")
-    shares = {"offline.threshold": c.offline.threshold,
-              "offline.per_class_f1_floor": c.offline.per_class_f1_floor,
-              "behaviour.invariance_min_rate": c.behaviour.invariance_min_rate,
-              "behaviour.negation_min_rate": c.behaviour.negation_min_rate,
-              "promotion.alpha": c.promotion.alpha, "monitoring.p_value": c.monitoring.p_value,
-              "monitoring.low_confidence": c.monitoring.low_confidence,
-              "monitoring.low_confidence_share_alarm": c.monitoring.low_confidence_share_alarm,
-              "monitoring.oov_increase_alarm": c.monitoring.oov_increase_alarm}
-    for key, value in shares.items():
-        if not 0.0 <= value <= 1.0:
-            raise bad(key, f"must be within [0, 1], got {value}")
-    if not 0 < c.monitoring.psi_warn < c.monitoring.psi_alarm:
-        raise bad("monitoring.psi_warn", f"need 0 < psi_warn ({c.monitoring.psi_warn}) < "
-                  f"psi_alarm ({c.monitoring.psi_alarm})")
-    for key, value in {"latency.p95_ms": c.latency.p95_ms,
-                       "latency.measure_texts": c.latency.measure_texts,
-                       "behaviour.max_cases": c.behaviour.max_cases,
-                       "feedback.queue_size": c.feedback.queue_size,
-                       "feedback.min_new_labels": c.feedback.min_new_labels}.items():
-        if value <= 0:
-            raise bad(key, f"must be > 0, got {value}")
-    if c.behaviour.positive_label not in c.labels:
-        raise bad("behaviour.positive_label",
-                  f"{c.behaviour.positive_label!r} is not one of labels {c.labels}")
-    for key, value in {"feedback.dataset": c.feedback.dataset, "name": c.name}.items():
-        if not value or "/" in value or "\\" in value or value.startswith("."):
-            raise bad(key, f"{value!r} must be a plain name (no path separators)")
 
 
 def data_config_path(c: CanvasConfig) -> Path:

@@ -12,6 +12,7 @@ from typing import Any
 from mlops_dl.errors import RegistryError
 from mlops_dl.metrics import mcnemar
 from mlops_dl.registry import ModelVersion, Registry, layout
+from mlops_dl.registry.bundle import pick_variant
 
 METRIC_KEYS = ("accuracy", "macro_f1", "macro_precision", "macro_recall")
 VALIDATION_KEYS = ("max_abs_logit_diff", "label_agreement", "macro_f1", "f1_drop_points")
@@ -38,7 +39,7 @@ def compare(registry: Registry, ref_a: str, ref_b: str, variant: str | None = No
 
 def _common_variant(a: ModelVersion, b: ModelVersion) -> str:
     shared = set(a.meta.get("variants", {})) & set(b.meta.get("variants", {}))
-    return "int8" if "int8" in shared else "fp32"
+    return pick_variant(shared)
 
 
 def _summary(mv: ModelVersion) -> dict:

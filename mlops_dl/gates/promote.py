@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from mlops_dl.gates.accept import ATTACHMENT, load_test_split, predictor_for, stored_predictions
 from mlops_dl.errors import MlopsError
 from mlops_dl.metrics import classification_report, mcnemar
+from mlops_dl.registry.bundle import pick_variant
 
 REFUSED_EXIT = 4  # `mlops-dl promote` exit code when the gate refuses
 
@@ -52,9 +53,9 @@ def compare_to_champion(mv, champion, canvas, data_dir=None) -> dict:
     split = load_test_split(mv, data_dir)
     variant = canvas.latency.variant
     labels = list(mv.meta["labels"])
-    pred_ch = _predictions(mv, split, variant if variant in mv.meta.get("variants", {}) else "fp32")
+    pred_ch = _predictions(mv, split, pick_variant(mv.meta.get("variants", {}), variant))
     pred_champ = _predictions(champion, split,
-                              variant if variant in champion.meta.get("variants", {}) else "fp32")
+                              pick_variant(champion.meta.get("variants", {}), variant))
     f1_ch = classification_report(split.gold, pred_ch, labels)["macro_f1"]
     f1_champ = classification_report(split.gold, pred_champ, labels)["macro_f1"]
     test = mcnemar(split.gold, pred_champ, pred_ch)

@@ -23,12 +23,12 @@ __all__ = ["ALARM_EXIT", "LogWindow", "monitor_log", "read_window", "replay", "r
 
 def _predictor(ref: str, registry, variant: str):
     from mlops_dl.registry import Registry
+    from mlops_dl.registry.bundle import pick_variant
     from mlops_dl.runtime import Predictor
 
     reg = Registry.open(registry)
     mv = reg.get(ref, verify=True)
-    if variant not in mv.meta.get("variants", {}):
-        variant = "fp32"
+    variant = pick_variant(mv.meta.get("variants", {}), variant)
     return reg, mv, Predictor.from_version(mv, provider="cpu", variant=variant)
 
 

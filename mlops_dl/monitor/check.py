@@ -11,6 +11,7 @@ from collections import Counter
 
 import numpy as np
 
+from mlops_dl.metrics import latency_percentiles
 from mlops_dl.monitor import drift
 from mlops_dl.monitor.reference import token_stats
 from mlops_dl.monitor.window import LogWindow
@@ -73,8 +74,7 @@ def timeline(records: list[dict]) -> dict:
         lat = np.array(list(b["requests"].values()))
         rows.append({"start": start + k * size, "predictions": b["predictions"],
                      "requests": len(lat), "per_s": b["predictions"] / size,
-                     "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
-                     "p95_ms": float(np.percentile(lat, 95)) if len(lat) else None})
+                     "p50_ms": None, "p95_ms": None, **latency_percentiles(lat, (50, 95))})
     return {"bucket_s": size, "buckets": rows}
 
 
@@ -82,11 +82,8 @@ def latency(records: list[dict]) -> dict:
     """Per-request latency percentiles (a request's texts share one latency figure)."""
     per_request = {r.get("request_id") or id(r): float(r["latency_ms"]) for r in records
                    if isinstance(r.get("latency_ms"), (int, float))}
-    lat = np.array(list(per_request.values()))
-    if not len(lat):
-        return {"requests": 0}
-    return {"requests": len(lat), "p50_ms": float(np.percentile(lat, 50)),
-            "p95_ms": float(np.percentile(lat, 95)), "p99_ms": float(np.percentile(lat, 99))}
+    lat = list(per_request.values())
+    return {"requests": len(lat), **latency_percentiles(lat)}
 
 
 def evaluate_window(win: LogWindow, ref: dict, th, tokenizer=None, unk: int | None = None) -> dict:

@@ -101,13 +101,19 @@ def validation_dir(mv, data_dir: str | Path | None) -> Path:
         return Path(data_dir)
     import yaml
 
+    from mlops_dl.config import DataConfig
+    from mlops_dl.data.prepared import prepared_dir
     from mlops_dl.registry import layout
 
     candidates = [mv.lineage.get("data_dir")]
     if mv.has(layout.CONFIG):
         data = (yaml.safe_load(mv.read_text(layout.CONFIG)) or {}).get("data") or {}
         if data.get("name"):
-            candidates.append(str(Path(data.get("output_dir") or "artifacts/data") / data["name"]))
+            try:
+                output_dir = data.get("output_dir") or DataConfig.output_dir
+                candidates.append(str(prepared_dir(output_dir, data["name"])))
+            except MlopsError:  # a name that is not a plain directory name
+                pass
     for c in filter(None, candidates):
         if (Path(c) / "data_card.json").is_file():
             return Path(c)

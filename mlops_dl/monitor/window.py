@@ -31,10 +31,6 @@ class LogWindow:
     since: str | None = None
     until: str | None = None
 
-    @property
-    def has_text(self) -> bool:
-        return any("text" in r for r in self.records)
-
     def summary(self) -> dict:
         return {"files": self.files, "lines": self.lines, "records": len(self.records),
                 "malformed": self.malformed, "malformed_examples": self.malformed_examples,

@@ -39,7 +39,7 @@ def fmt(value, digits: int = 4) -> str:
     return esc(value)
 
 
-def table(header: list[str], rows: list[list], classes: list[str] | None = None) -> str:
+def table(header: list[str], rows: list[list]) -> str:
     """An HTML table; numbers right-aligned; a cell given as ("text", "css") gets that class."""
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = []

@@ -19,6 +19,7 @@ from mlops_dl.config import Config
 from mlops_dl.errors import MlopsError
 from mlops_dl.search.objective import trial_run_dir
 from mlops_dl.search.space import trial_config
+from mlops_dl.train import rundir
 
 WINNER_FILE = "winner.json"
 
@@ -51,7 +52,7 @@ def produce_winner(base: Config, best: FrozenTrial, folder: Path, study_name: st
         from mlops_dl.train.fitting import fit
 
         run_dir = Path(cfg.train.runs_dir) / cfg.train.run_name
-        if (run_dir / "checkpoints" / "last.ckpt").exists():
+        if rundir.has_checkpoint(run_dir):
             shutil.rmtree(run_dir)  # an interrupted retrain of this same trial: start it over
         result = fit(cfg, run_dir=run_dir)
         run_dir, retrain_val = Path(result.run_dir), result.best_score
@@ -96,8 +97,10 @@ def _headline(report: dict) -> dict:
 def _has_test(run_dir: str | None) -> bool:
     if not run_dir:
         return False
-    metrics = _read(Path(run_dir) / "metrics.json")
-    return bool(metrics and metrics.get("test"))
+    try:
+        return bool(rundir.read_metrics(run_dir).get("test"))
+    except MlopsError:  # unreadable metrics.json: evaluate again
+        return False
 
 
 def _read(path: Path) -> dict | None:

@@ -1,8 +1,6 @@
 """Fine-tuning: ``fit(cfg)`` goes from a config to a run directory with the best model in it.
 
-Run directory (``<train.runs_dir>/<run-id>/``): config.yaml, env.json, data.json,
-checkpoints/ (last.ckpt, best-*.ckpt), logs/ (CSV, optional TensorBoard), model/
-(save_pretrained, safetensors + tokenizer), metrics.json ({"validation": ...}), fit.json.
+The run directory's layout, writers and readers are `train.rundir` (the run-dir contract).
 """
 
 from __future__ import annotations
@@ -23,14 +21,13 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from mlops_dl import files
 from mlops_dl import config as config_mod
 from mlops_dl.config import Config, TrainConfig
-from mlops_dl.data.prepared import load_prepared
-from mlops_dl.train.datamodule import TextDataModule
+from mlops_dl.data.prepared import load_prepared, output_path
 from mlops_dl.errors import ConfigError, MlopsError
+from mlops_dl.train import rundir
+from mlops_dl.train.datamodule import TextDataModule
 from mlops_dl.train.model import SequenceClassifier, class_weights, load_network
-from mlops_dl.train.rundir import merge_metrics, write_data_json, write_env_json
 
 MONITOR = "val_macro_f1"
 RUN_ID_ENV = "MLOPS_DL_RUN_ID"  # set for the child processes of a multi-GPU run
@@ -56,8 +53,7 @@ def fit(
     watches ``val_macro_f1``).
     """
     # 1. the run directory, and the checkpoint when resuming
-    check_train_config(cfg.train)
-    data = load_prepared(Path(cfg.data.output_dir) / cfg.data.name)
+    data = load_prepared(output_path(cfg))
     run_dir, ckpt = open_run_dir(cfg, run_dir, resume)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     if cfg.train.num_threads > 0:
@@ -69,9 +65,9 @@ def fit(
     weights = class_weights(train_labels, len(data.labels)) if cfg.train.class_weights else None
     module = SequenceClassifier(network, cfg.train, data.labels, weights)
     # 3. the records a run dir carries
-    config_mod.save(cfg, run_dir / "config.yaml")
-    write_env_json(run_dir / "env.json")
-    write_data_json(run_dir / "data.json", data)
+    rundir.write_config(run_dir, cfg)
+    rundir.write_env(run_dir)
+    rundir.write_data(run_dir, data)
     # 4. train
     trainer = build_trainer(cfg.train, run_dir, callbacks, attempt=_attempt(run_dir, ckpt))
     start, resumed_from = time.perf_counter(), _checkpoint_step(ckpt)
@@ -83,9 +79,9 @@ def fit(
     result = FitResult(run_dir, module.best_score, trainer.global_step, best, resumed_from,
                        round(time.perf_counter() - start, 1))  # fmt: skip
     if trainer.is_global_zero:
-        files.write_json(run_dir / "fit.json", {**asdict(result), "run_dir": str(run_dir)})
+        rundir.write_fit(run_dir, {**asdict(result), "run_dir": str(run_dir)})
         if module.best_report is not None:
-            merge_metrics(run_dir, {"validation": module.best_report})
+            rundir.merge_metrics(run_dir, {"validation": module.best_report})
     return result
 
 
@@ -99,40 +95,19 @@ def _run_trainer(trainer: L.Trainer, module, datamodule, run_dir: Path, ckpt: Pa
         os.environ.pop(RUN_ID_ENV, None)
 
 
-def check_train_config(tc: TrainConfig) -> None:
-    """Reject values the Trainer would take but train badly with, naming the key."""
-    rules = [
-        ("lr", tc.lr > 0, "must be > 0"),
-        ("batch_size", tc.batch_size > 0, "must be > 0"),
-        ("eval_batch_size", tc.eval_batch_size > 0, "must be > 0"),
-        ("epochs", tc.epochs > 0 or tc.max_steps > 0, "must be > 0 (or set train.max_steps)"),
-        ("warmup_ratio", 0 <= tc.warmup_ratio < 1, "must be in [0, 1)"),
-        ("weight_decay", tc.weight_decay >= 0, "must be >= 0"),
-        ("grad_accum", tc.grad_accum >= 1, "must be >= 1"),
-        ("grad_clip", tc.grad_clip >= 0, "must be >= 0 (0 = no clipping)"),
-        ("val_check_interval", tc.val_check_interval > 0, "must be > 0"),
-        ("num_nodes", tc.num_nodes >= 1, "must be >= 1"),
-    ]
-    for key, ok, why in rules:
-        if not ok:
-            raise ConfigError(f"train.{key}={getattr(tc, key)!r} {why}")
-    if tc.precision == "16-mixed" and tc.accelerator == "cpu":
-        raise ConfigError("train.precision=16-mixed needs a GPU; on CPU use 32-true or bf16-mixed")
-
-
 def open_run_dir(cfg: Config, run_dir, resume) -> tuple[Path, Path | None]:
     """(run dir, checkpoint to resume from or None); a new run dir gets a fresh id."""
     if resume is not None:
         run_dir = Path(resume)
-        ckpt = run_dir / "checkpoints" / "last.ckpt"
+        ckpt = rundir.last_checkpoint(run_dir)
         if not ckpt.is_file():
-            raise MlopsError(f"cannot resume {run_dir}: no checkpoints/last.ckpt in it")
+            raise MlopsError(f"cannot resume {run_dir}: no {ckpt.relative_to(run_dir)} in it")
         return run_dir, ckpt
     if run_dir is None:  # DDP ranks that Lightning starts inherit rank 0's run id via the env
         run_id = cfg.train.run_name or os.environ.get(RUN_ID_ENV) or new_run_id(cfg)
         run_dir = Path(cfg.train.runs_dir) / run_id
     run_dir = Path(run_dir)
-    if (run_dir / "checkpoints" / "last.ckpt").exists():
+    if rundir.last_checkpoint(run_dir).exists():
         raise MlopsError(f"run dir {run_dir} already holds a run; use --resume {run_dir} to continue it")
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir, None
@@ -147,7 +122,7 @@ def new_run_id(cfg: Config) -> str:
 def build_trainer(tc: TrainConfig, run_dir: Path, callbacks: Sequence[Callback] = (),
                   attempt: int = 0) -> L.Trainer:  # fmt: skip
     """The Trainer for ``tc``: best/last checkpoints, early stopping, loggers, progress."""
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = rundir.checkpoints_dir(run_dir)
     every = tc.checkpoint_every_n_steps or None
     cbs: list[Callback] = [
         ModelCheckpoint(dirpath=ckpt_dir, filename="best-step{step}", monitor=MONITOR, mode="max",
@@ -161,9 +136,9 @@ def build_trainer(tc: TrainConfig, run_dir: Path, callbacks: Sequence[Callback] 
         cbs.append(EarlyStopping(MONITOR, mode="max", patience=tc.early_stopping_patience))
     cbs.append(_progress_callback(tc))
     version = "" if attempt == 0 else f"resume-{attempt}"  # a resume keeps the earlier CSV
-    loggers = [CSVLogger(run_dir, name="logs", version=version)]
+    loggers = [CSVLogger(run_dir, name=rundir.LOGS, version=version)]
     if tc.logger == "tensorboard":
-        loggers.append(TensorBoardLogger(run_dir, name="logs", version=f"tensorboard{version and '-' + version}"))
+        loggers.append(TensorBoardLogger(run_dir, name=rundir.LOGS, version=f"tensorboard{version and '-' + version}"))
     interval = int(tc.val_check_interval) if tc.val_check_interval > 1 else tc.val_check_interval
     try:
         return L.Trainer(
@@ -193,7 +168,7 @@ def _progress_callback(tc: TrainConfig) -> Callback:
         from lightning.pytorch.callbacks import RichProgressBar
 
         return RichProgressBar()
-    from mlops_dl.train.rundir import LineProgress
+    from mlops_dl.train.progress import LineProgress
 
     return LineProgress(every_n_steps=max(tc.log_every_n_steps, 1))
 
@@ -201,7 +176,7 @@ def _progress_callback(tc: TrainConfig) -> Callback:
 def _attempt(run_dir: Path, ckpt: Path | None) -> int:
     if ckpt is None:
         return 0
-    return 1 + len(list((run_dir / "logs").glob("resume-*")))
+    return 1 + len(list(rundir.logs_dir(run_dir).glob("resume-*")))
 
 
 def _checkpoint_step(ckpt: Path | None) -> int | None:
@@ -222,8 +197,8 @@ def save_best_model(trainer: L.Trainer, module: SequenceClassifier, tokenizer, r
         network_state = {k.removeprefix("network."): v for k, v in state.items() if k.startswith("network.")}
         module.network.load_state_dict(network_state)
     if trainer.is_global_zero:
-        out = run_dir / "model"
-        tmp = run_dir / ".model.tmp"
+        out = rundir.model_dir(run_dir)
+        tmp = run_dir / f".{out.name}.tmp"
         module.network.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         if out.exists():

@@ -163,3 +163,24 @@ def test_post_init_errors_name_the_file(tmp_path):
     path = write(tmp_path, MINIMAL + "search:\n  n_trials: 0\n")
     with pytest.raises(ConfigError, match=r"c\.yaml: search\.n_trials: must be >= 1"):
         config.load(path)
+
+
+@pytest.mark.parametrize("section,message", [
+    ("train:\n  lr: 0\n", r"c\.yaml: train\.lr: must be > 0, got 0\.0"),
+    ("train:\n  epochs: 0\n", r"c\.yaml: train\.epochs: must be > 0 \(or set train\.max_steps\)"),
+    ("export:\n  batch_size: 0\n", r"c\.yaml: export\.batch_size: must be >= 1, got 0"),
+    ("serve:\n  max_batch_size: 0\n", r"c\.yaml: serve\.max_batch_size: must be >= 1, got 0"),
+    ("serve:\n  port: 70000\n", r"c\.yaml: serve\.port: must be in \[0, 65535\]"),
+])  # fmt: skip
+def test_range_checks_fail_at_load_naming_file_and_key(tmp_path, section, message):
+    with pytest.raises(ConfigError, match=message):
+        config.load(write(tmp_path, MINIMAL + section))
+
+
+def test_range_checks_apply_to_overrides_and_to_dataclasses_built_in_code(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    with pytest.raises(ConfigError, match=r"c\.yaml: train\.warmup_ratio: must be in \[0, 1\)"):
+        config.load(path, ["train.warmup_ratio=1"])
+    with pytest.raises(ConfigError, match=r"^grad_accum: must be >= 1, got 0$"):
+        config.TrainConfig(grad_accum=0)
+    assert config.load(path, ["train.epochs=0", "train.max_steps=5"]).train.max_steps == 5

@@ -96,7 +96,7 @@ def test_dynamo_exporter_is_correct_too(tiny_run_dir, tmp_path):
 def test_bad_export_settings_refused(tiny_run_dir, tmp_path):
     from mlops_dl.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="export.validation_samples must be >= 1"):
+    with pytest.raises(ConfigError, match=r"config\.yaml: export\.validation_samples: must be >= 1"):
         export_run(tiny_run_dir, registry=tmp_path, overrides=["export.validation_samples=0"])
     with pytest.raises(ConfigError, match="export.quantize"):
         export_run(tiny_run_dir, registry=tmp_path, overrides=["export.quantize=int4"])

@@ -10,6 +10,7 @@ import pytest
 
 from mlops_dl.errors import RegistryError
 from mlops_dl.registry import ModelRef, Registry, parse_ref
+from mlops_dl.registry.bundle import pick_variant
 
 
 def make_bundle(path: Path, payload: bytes = b"onnx-bytes", labels=("neg", "pos")) -> Path:
@@ -189,3 +190,10 @@ def test_stale_staging_dirs_are_cleaned_live_ones_kept(reg, bundle):
     reg.register("m", bundle)
     assert not old.exists() and fresh.exists()
     assert [v.version for v in reg.list_versions("m")] == [1]
+
+
+def test_pick_variant_falls_back_to_fp32():
+    assert pick_variant({"fp32": "model.onnx", "int8": "model.int8.onnx"}) == "int8"
+    assert pick_variant({"fp32": "model.onnx"}) == "fp32"
+    assert pick_variant({"fp32", "int8"}, "fp32") == "fp32"
+    assert pick_variant(set()) == "fp32"

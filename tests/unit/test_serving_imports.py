@@ -11,6 +11,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SERVING = ["mlops_dl.registry", "mlops_dl.gates.compare", "mlops_dl.runtime", "mlops_dl.serve",
+           "mlops_dl.serve.app", "mlops_dl.serve.routes", "mlops_dl.serve.v1",
            "mlops_dl.bench.run", "mlops_dl.monitor"]
 HEAVY = ["torch", "lightning", "pytorch_lightning", "transformers"]
 

@@ -36,9 +36,8 @@ class ModelVersion:
         return self.path / name
 
     def has(self, name: str) -> bool:
-        if self.remote is not None:
-            return self._path(name) and name in self.remote.listing
-        return self._path(name).is_file()
+        path = self._path(name)
+        return name in self.remote.listing if self.remote is not None else path.is_file()
 
     def file(self, name: str) -> Path:
         """A local path to the file ``name`` (to hand to onnxruntime, tokenizers, ...); a

@@ -18,7 +18,7 @@ from mlops_dl.registry import integrity, layout, staging
 from mlops_dl.registry.bundle import fill_stage, read_meta
 from mlops_dl.registry.refs import check_alias, check_attachment, check_name, is_valid_name, parse_ref
 from mlops_dl.registry.root import resolve_root
-from mlops_dl.registry.store import Registry, move_record
+from mlops_dl.registry.store import Registry, check_registration, move_record
 from mlops_dl.registry.version import ModelVersion
 
 VERSION_RE = re.compile(rf"^{layout.VERSION_PREFIX}([1-9][0-9]*)$")
@@ -36,12 +36,7 @@ class LocalRegistry(Registry):
                  attachments: dict[str, dict] | None = None) -> ModelVersion:
         """Copy a bundle (and first ``attachments``) in as the next version of ``name``,
         atomically; return it."""
-        check_name(name)
-        for filename in attachments or {}:
-            check_attachment(filename)
-        bundle = Path(bundle_dir)
-        if not bundle.is_dir():
-            raise RegistryError(f"bundle directory {bundle} does not exist")
+        bundle = check_registration(name, bundle_dir, attachments)
         model_dir = self.root / name
         model_dir.mkdir(parents=True, exist_ok=True)
         staging.clean_stale(model_dir)

@@ -25,7 +25,7 @@ from mlops_dl.registry import s3client as s3
 from mlops_dl.registry.bundle import fill_stage
 from mlops_dl.registry.refs import check_alias, check_attachment, check_name, is_valid_name, parse_ref
 from mlops_dl.registry.root import resolve_root
-from mlops_dl.registry.store import Registry, move_record
+from mlops_dl.registry.store import Registry, check_registration, move_record
 from mlops_dl.registry.version import ModelVersion
 
 MANIFEST_FORMAT = "mlops-dl/s3-version/1"
@@ -59,12 +59,7 @@ class S3Registry(Registry):
                  attachments: dict[str, dict] | None = None) -> ModelVersion:
         """Upload the files under a fresh upload id, then claim the next number with the
         manifest (If-None-Match: *); a lost claim takes the next number."""
-        check_name(name)
-        for filename in attachments or {}:
-            check_attachment(filename)
-        bundle = Path(bundle_dir)
-        if not bundle.is_dir():
-            raise RegistryError(f"bundle directory {bundle} does not exist")
+        bundle = check_registration(name, bundle_dir, attachments)
         self.objects.check_conditional_writes()
         upload = uuid.uuid4().hex
         with tempfile.TemporaryDirectory(prefix="mlops-dl-stage-") as tmp:

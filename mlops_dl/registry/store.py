@@ -18,7 +18,7 @@ from typing import Any
 
 from mlops_dl.errors import RegistryError
 from mlops_dl.registry import layout
-from mlops_dl.registry.refs import ModelRef, check_alias, check_name, parse_ref
+from mlops_dl.registry.refs import ModelRef, check_alias, check_attachment, check_name, parse_ref
 from mlops_dl.registry.root import is_remote, resolve_root
 from mlops_dl.registry.version import ModelVersion
 
@@ -182,6 +182,17 @@ class Registry:
             attachments = {a: mv.attachment(a) for a in mv.attachments()}
             bundle.mkdir(parents=True, exist_ok=True)
             return dest.register(target, bundle, metadata=meta, attachments=attachments)
+
+
+def check_registration(name: str, bundle_dir: str | Path, attachments: dict | None) -> Path:
+    """Refuse a bad name, attachment name or missing bundle before any work; the bundle."""
+    check_name(name)
+    for filename in attachments or {}:
+        check_attachment(filename)
+    bundle = Path(bundle_dir)
+    if not bundle.is_dir():
+        raise RegistryError(f"bundle directory {bundle} does not exist")
+    return bundle
 
 
 def move_record(alias: str, version: int | None, action: str, reason: str) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -22,15 +21,6 @@ def register(app: typer.Typer) -> None:
 
     aliases.register(registry_app)
     app.add_typer(registry_app, name="registry")
-
-
-@registry_app.callback()
-def _options(cache_dir: Annotated[Optional[Path], typer.Option(
-        "--cache-dir", envvar="MLOPS_DL_CACHE_DIR",
-        help="Reader cache of s3:// registries (default: ~/.cache/mlops-dl/registry).")] = None) -> None:
-    """Browse, compare, promote and verify registered models."""
-    if cache_dir is not None:
-        os.environ["MLOPS_DL_CACHE_DIR"] = str(cache_dir)
 
 
 def _fmt(value, digits: int = 4) -> str:

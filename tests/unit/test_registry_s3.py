@@ -41,7 +41,7 @@ def any_registry(request, tmp_path) -> Registry:
     return Registry(request.getfixturevalue("s3_url"))
 
 
-def test_tiny_model_round_trip_predicts_like_local(tiny_registry, s3_url, capsys):
+def test_tiny_model_round_trip_predicts_like_local(tiny_registry, s3_url, capsys, tmp_path):
     from mlops_dl.runtime import Predictor
 
     local = Registry(tiny_registry)
@@ -63,6 +63,12 @@ def test_tiny_model_round_trip_predicts_like_local(tiny_registry, s3_url, capsys
     assert main(["registry", "list", "tiny", "--registry", s3_url, "--json"]) == 0
     assert [r["aliases"] for r in json.loads(capsys.readouterr().out)] == [["production"]]
     assert main(["registry", "verify", "--registry", s3_url]) == 0
+    (tmp_path / "in.csv").write_text("text\nlove it\nawful day\n")
+    assert main(["--cache-dir", str(tmp_path / "cli-cache"), "predict", "tiny@production",
+                 "--registry", s3_url, "-i", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"),
+                 "--variant", "int8", "--provider", "cpu", "--json"]) == 0
+    assert len((tmp_path / "out.csv").read_text().splitlines()) == 3
+    assert list((tmp_path / "cli-cache").rglob("model.int8.onnx"))  # --cache-dir honoured
     back = reg.copy("tiny@production", Registry(tiny_registry.parent / "back"), name="tiny-back")
     assert Registry(tiny_registry.parent / "back").verify("tiny-back:1").meta["copied_from"][-1]["ref"] == "tiny:1"
     assert back.attachment(layout.REFERENCE_STATS) == got.attachment(layout.REFERENCE_STATS)

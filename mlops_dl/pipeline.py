@@ -20,6 +20,7 @@ from mlops_dl import config as config_mod
 from mlops_dl import files
 from mlops_dl.config import Config
 from mlops_dl.errors import MlopsError
+from mlops_dl.metrics import engine_label
 from mlops_dl.train import rundir
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ def run_pipeline(cfg: Config, config_path: str | Path, registry: str | None = No
     unknown = [s for s in force if s not in STEPS]
     if unknown:
         raise MlopsError(f"--force {', '.join(unknown)}: unknown step (steps: {', '.join(STEPS)})")
+    _check_registry_names(cfg)
     p = new_run(cfg, config_path, registry, force, say)
     p.state = _load_state(p)
     for name, fn in (("data", _data), ("train", _train), ("evaluate", _evaluate),
@@ -87,6 +89,16 @@ def run_pipeline(cfg: Config, config_path: str | Path, registry: str | None = No
             step.seconds = round(time.perf_counter() - start, 1)
             _save_state(p)
     return p
+
+
+def _check_registry_names(cfg: Config) -> None:
+    """The model name and the promote alias, checked before hours of training need them."""
+    from mlops_dl.registry import check_alias, check_name
+
+    what = "registry model name (export.name, else data.name)"
+    check_name(cfg.export.name or cfg.data.name, what)
+    if cfg.pipeline.canvas:
+        check_alias(cfg.pipeline.promote_to, "alias pipeline.promote_to")
 
 
 # ----------------------------------------------------------------------------- state
@@ -196,7 +208,7 @@ def _evaluate(p: PipelineRun) -> tuple[str, str]:
 
 def _f1_line(m: dict) -> str:
     base = m.get("baseline", {}).get("test", {}).get("macro_f1", float("nan"))
-    return f"test macro-F1 {m['test']['macro_f1']:.4f} (TF-IDF baseline {base:.4f})"
+    return f"test macro-F1 (PyTorch) {m['test']['macro_f1']:.4f} (TF-IDF baseline {base:.4f})"
 
 
 def _export(p: PipelineRun) -> tuple[str, str]:
@@ -274,7 +286,8 @@ def _accept(p: PipelineRun) -> tuple[str, str]:
         status = "ran"
     failed = [c["name"] for c in result["checks"] if not c["passed"]]
     verdict = "ACCEPTED" if result["passed"] else f"REJECTED ({', '.join(failed) or 'behaviour'})"
-    return status, f"{verdict}: test macro-F1 {result['metrics']['macro_f1']:.4f}"
+    return status, (f"{verdict}: test macro-F1 ({engine_label(result['variant'])}) "
+                    f"{result['metrics']['macro_f1']:.4f}")
 
 
 def _promote(p: PipelineRun) -> tuple[str, str]:

@@ -90,6 +90,16 @@ def _pad_id(tok, tokenizer_config: dict | None, meta: dict) -> int:
     return 0
 
 
+BLANK_RULE = ("an empty or white-space-only text is refused (the server answers 422 naming "
+              "texts[i]; batch predict reports the row in pred_error): it holds nothing to "
+              "classify, and data prepare drops such texts, so no model was trained on one")
+
+
+def is_blank(text: str) -> bool:
+    """The one rule for empty texts, for the server and batch predict alike (BLANK_RULE)."""
+    return not text.strip()
+
+
 class Predictor:
     """Text in, labels and probabilities out, for one model version and ONNX variant."""
 

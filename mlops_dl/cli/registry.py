@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from mlops_dl.cli.common import JsonOpt, RegistryOpt, echo_json, make_console, open_registry
-from mlops_dl.errors import MlopsError, RegistryError
+from mlops_dl.errors import MlopsError, RegistryError, quoted
+from mlops_dl.metrics import F1_CHANGE_HEAD, engine_label, f1_change_points, format_f1_change
 
 console = make_console()
 registry_app = typer.Typer(help="Browse, compare, promote and verify registered models.",
@@ -70,7 +71,8 @@ def list_cmd(
         return echo_json(rows)
     table = Table(title=f"{reg.root}" + (f" - {name}" if name else ""))
     heads = {"ref": "ref", "created": "created (UTC)", "aliases": "aliases", "variants": "variants",
-             "val_macro_f1": "val F1", "test_macro_f1": "test F1", "versions": "versions"}
+             "val_macro_f1": "val F1 (PyTorch)", "test_macro_f1": "test F1 (PyTorch)",
+             "versions": "versions"}
     cols = [c for c in heads if name is None or c != "versions"]
     for col in cols + ["tags"]:
         table.add_column(heads.get(col, col), no_wrap=col in ("ref", "created"))
@@ -102,17 +104,20 @@ def show(ref: str, registry: RegistryOpt = None, as_json: JsonOpt = False) -> No
                   f"opset: {meta.get('opset')}   max_length: {meta.get('max_length')}")
     console.print(f"aliases: {', '.join(doc['aliases']) or '-'}   tags: {doc['tags'] or '-'}   "
                   f"attachments: {', '.join(doc['attachments']) or '-'}")
-    console.print(f"val macro-F1: {_fmt(doc['val_macro_f1'])}   test macro-F1: {_fmt(doc['test_macro_f1'])}")
+    console.print(f"PyTorch run (before export): val macro-F1 {_fmt(doc['val_macro_f1'])}   "
+                  f"test macro-F1 {_fmt(doc['test_macro_f1'])}")
     lineage = doc.get("lineage", {})
     console.print(f"run: {lineage.get('run_id')}   base model: {lineage.get('base_model')}   "
                   f"git: {lineage.get('git_commit')}")
-    table = Table(title="export validation")
-    for col in ("variant", "max |logit diff|", "atol", "agreement", "macro-F1", "F1 drop (pts)", "nodes"):
+    table = Table(title="export validation (validation split, each ONNX variant vs the PyTorch model)")
+    for col in ("variant", "max |logit diff|", "atol", "agreement", "macro-F1 (variant)",
+                "macro-F1 (PyTorch)", F1_CHANGE_HEAD, "nodes"):
         table.add_column(col)
     for variant, v in doc.get("validation", {}).get("variants", {}).items():
-        table.add_row(variant, _fmt(v.get("max_abs_logit_diff"), 6), _fmt(v.get("atol")),
+        table.add_row(engine_label(variant), _fmt(v.get("max_abs_logit_diff"), 6), _fmt(v.get("atol")),
                       _fmt(v.get("label_agreement")), _fmt(v.get("macro_f1")),
-                      _fmt(v.get("f1_drop_points"), 2), _fmt(v.get("graph", {}).get("nodes")))
+                      _fmt(v.get("torch_macro_f1")), format_f1_change(f1_change_points(v)),
+                      _fmt(v.get("graph", {}).get("nodes")))
     console.print(table)
     console.print("files: " + ", ".join(f"{k} ({v / 1e6:.2f} MB)" for k, v in doc["files"].items()))
 
@@ -188,7 +193,7 @@ def tags(
     for item in set_ or []:
         key, sep, value = item.partition("=")
         if not sep:
-            raise MlopsError(f"--set {item!r}: expected key=value")
+            raise MlopsError(f"--set {quoted(item)}: expected key=value")
         reg.set_tag(ref, key.strip(), value)
     for key in unset or []:
         reg.set_tag(ref, key.strip(), None)

@@ -36,8 +36,8 @@ def serve_config(config: Optional[Path], sets: Optional[list[str]]) -> config_mo
 
 def predict(
     ref: RefArg,
-    input: Annotated[Path, typer.Option("--input", "-i", help="csv, jsonl or parquet file.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="csv, jsonl or parquet file.")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="csv, tsv, jsonl or parquet file (the formats data prepare reads).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="csv, tsv, jsonl or parquet file (the formats data prepare reads).")],
     text_column: Annotated[str, typer.Option("--text-column", help="Column with the text.")] = "text",
     strict: Annotated[bool, typer.Option("--strict", help="Fail on the first malformed row.")] = False,
     registry: RegistryOpt = None,
@@ -89,15 +89,19 @@ def serve(
                                                    "file; its serve section is used.")] = None,
     sets: SetOpt = None,
     registry: RegistryOpt = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Allow a non-loopback --host "
+                                           "without serve.token (serve.allow_anonymous).")] = False,
 ) -> None:
     """Serve REF over HTTP: POST /v1/predict, /healthz, /readyz, /metrics, /docs; hot swap."""
     import dataclasses
 
     from mlops_dl.serve.app import run_server
+    from mlops_dl.serve.server import check_exposure
 
     cfg = serve_config(config, sets)
-    given = {"host": host, "port": port, "workers": workers}
+    given = {"host": host, "port": port, "workers": workers, "allow_anonymous": insecure or None}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in given.items() if v is not None})
+    check_exposure(cfg)  # refused before loading anything; run_server logs the warning
     reg = open_registry(registry)
     mv = reg.get(ref, verify=True)  # fail fast, with a clear message
     console.print(f"serving [bold]{ref}[/] (now {mv.ref}, {cfg.variant}) on "

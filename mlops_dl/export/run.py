@@ -19,8 +19,8 @@ from mlops_dl.errors import MlopsError
 from mlops_dl.export import bundle as bundle_mod
 from mlops_dl.export import graph, validate
 from mlops_dl.export.source import RunSource, open_run
-from mlops_dl.metrics import softmax
-from mlops_dl.registry import ModelVersion, Registry, layout
+from mlops_dl.metrics import f1_change_points, format_f1_change, softmax
+from mlops_dl.registry import ModelVersion, Registry, check_alias, check_name, layout
 from mlops_dl.registry.bundle import pick_variant
 
 Log = Callable[[str], None]
@@ -48,13 +48,18 @@ class Reference:
 
 
 def export_run(run_dir: str | Path, name: str = "", registry: str | Path | None = None,
-               overrides=(), log: Log = lambda msg: None) -> ExportResult:
-    """Export, validate, fuse, quantize and register a run; see the module docstring."""
+               overrides=(), log: Log = lambda msg: None, alias: str = "") -> ExportResult:
+    """Export, validate, fuse, quantize and register a run (then point ``alias`` at it).
+
+    The name and alias are checked before any work, so a bad one costs nothing.
+    """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    if alias:
+        check_alias(alias)
     run = open_run(run_dir, overrides)  # 1
     ecfg = run.cfg.export  # ranges checked when config.yaml loaded
-    name = name or ecfg.name or run.cfg.data.name
+    name = check_name(name or ecfg.name or run.cfg.data.name)
     reg = Registry.open(registry or ecfg.registry or None)
     tokenizer = AutoTokenizer.from_pretrained(run.model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -78,6 +83,8 @@ def export_run(run_dir: str | Path, name: str = "", registry: str | Path | None 
                                    validation)  # 7
         attachments = {layout.REFERENCE_STATS: stats} if stats is not None else {}
         version = reg.register(name, out, attachments=attachments)  # 8
+    if alias:
+        reg.promote(version.ref, alias)
     return ExportResult(version, validation, reg)
 
 
@@ -120,9 +127,9 @@ def _check_variants(files: dict, graphs: dict, ref: Reference, labels: list[str]
         c = validate.check_variant(logits[variant], ref.logits, ref.gold, labels, atol, max_drop)
         c["graph"] = graphs["int8" if variant == "int8" else "fused" if ecfg.optimize else "exported"]
         checks[variant] = c
-        log(f"{variant}: max|dlogit| {c['max_abs_logit_diff']:.2e}, agreement "
-            f"{c['label_agreement']:.4f}, macro-F1 {c['macro_f1']:.4f} "
-            f"(torch {c['torch_macro_f1']:.4f}, drop {c['f1_drop_points']:+.2f} pts)")
+        log(f"ONNX {variant}: max|dlogit| {c['max_abs_logit_diff']:.2e}, agreement "
+            f"{c['label_agreement']:.4f}, validation macro-F1 {c['macro_f1']:.4f} (PyTorch "
+            f"{c['torch_macro_f1']:.4f}, ΔF1 {format_f1_change(f1_change_points(c))})")
     return logits, checks
 
 
@@ -164,9 +171,9 @@ def _failure_message(run: RunSource, checks: dict) -> str:
             parts.append(f"{variant}: max |logit diff| {c['max_abs_logit_diff']:.4g} > "
                          f"export.atol_{variant} {c['atol']}")
         if not c["f1_ok"]:
-            parts.append(f"{variant}: macro-F1 {c['macro_f1']:.4f} vs PyTorch "
-                         f"{c['torch_macro_f1']:.4f}, a drop of {c['f1_drop_points']:.2f} points > "
-                         f"export.max_f1_drop {c['max_f1_drop']} (label agreement "
+            parts.append(f"ONNX {variant}: validation macro-F1 {c['macro_f1']:.4f} vs PyTorch "
+                         f"{c['torch_macro_f1']:.4f}, ΔF1 {format_f1_change(f1_change_points(c))} "
+                         f"is below -export.max_f1_drop ({-c['max_f1_drop']:+.2f} pts; label agreement "
                          f"{c['label_agreement']:.4f})")
     return (f"export of {run.run_dir} refused, nothing was registered: " + "; ".join(parts)
             + ". Loosen the tolerance with --set export.<key>=..., or export without int8 "

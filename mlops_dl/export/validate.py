@@ -84,7 +84,8 @@ def check_variant(
         "accuracy": report["accuracy"],
         "macro_f1": report["macro_f1"],
         "torch_macro_f1": ref_f1,
-        "f1_drop_points": drop,
+        "f1_drop_points": drop,  # PyTorch minus variant (the export.max_f1_drop gate's sense)
+        "f1_change_points": -drop,  # variant minus PyTorch: what every command prints
         "mcnemar_vs_torch": mcnemar(gold, ref_pred.tolist(), pred.tolist()),
         "max_f1_drop": max_f1_drop,
         "f1_ok": f1_ok,

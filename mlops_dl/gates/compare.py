@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from mlops_dl.errors import RegistryError
-from mlops_dl.metrics import mcnemar
+from mlops_dl.metrics import f1_change_points, mcnemar
 from mlops_dl.registry import ModelVersion, Registry, layout
 from mlops_dl.registry.bundle import pick_variant
 
 METRIC_KEYS = ("accuracy", "macro_f1", "macro_precision", "macro_recall")
-VALIDATION_KEYS = ("max_abs_logit_diff", "label_agreement", "macro_f1", "f1_drop_points")
+VALIDATION_KEYS = ("max_abs_logit_diff", "label_agreement", "macro_f1", "f1_change_points")
 # bench.json keys worth a table row (the rest stays in --json)
 BENCH_HEADLINE = ("batch1.p50_ms", "batch1.p99_ms", "stream_sorted.sent_per_s", "macro_f1",
                   "peak_rss_mb", "stream_speedup", "b1_p50_speedup", "f1_loss_pts")
@@ -79,8 +79,10 @@ def _validation_rows(a: ModelVersion, b: ModelVersion) -> list[dict]:
     vb = (b.read_json(layout.VALIDATION) or {}).get("variants", {})
     rows = []
     for variant in dict.fromkeys([*va, *vb]):
+        ca = {**va.get(variant, {}), "f1_change_points": f1_change_points(va.get(variant, {}))}
+        cb = {**vb.get(variant, {}), "f1_change_points": f1_change_points(vb.get(variant, {}))}
         for key in VALIDATION_KEYS:
-            x, y = va.get(variant, {}).get(key), vb.get(variant, {}).get(key)
+            x, y = ca.get(key), cb.get(key)
             if x is not None or y is not None:
                 rows.append(_row(f"{variant}.{key}", x, y))
     return rows

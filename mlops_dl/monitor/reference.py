@@ -1,7 +1,7 @@
 """Reference statistics: what the validation split looks like to a version, for drift checks.
 
 The one owner of the format (schema ``mlops-dl/reference-stats/1``): label distribution,
-confidence histogram, text length (characters and tokens) histograms and the [UNK] token share,
+confidence (top probability) and margin (top-1 minus top-2) histograms, text length (characters and tokens) histograms and the [UNK] token share,
 plus value samples for KS tests. Export computes them with ``compute_reference`` and registers
 them as the version's ``reference_stats.json`` attachment. For a variant or a version without
 them (versions exported before, whose ``reference_stats.json`` version file had another format,
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mlops_dl.errors import MlopsError
+from mlops_dl.monitor.drift import margin
 
 SCHEMA = "mlops-dl/reference-stats/1"
 MAX_VALUES = 5000  # value samples kept per statistic (for KS)
@@ -73,12 +74,26 @@ def compute_reference(texts: list[str], probs: np.ndarray, labels: list[str], to
         "schema": SCHEMA, "variant": variant, "n": n, "labels": list(labels), "source": source,
         "label_distribution": {lab: float((pred == i).sum() / n) for i, lab in enumerate(labels)},
         "confidence": histogram(conf, CONFIDENCE_EDGES),
+        "margin": histogram(margin(probs), CONFIDENCE_EDGES),
         "char_length": histogram(chars, length_edges(chars)),
         "token_length": histogram(tokens, length_edges(tokens)),
         "oov_rate": unk_count / total if total else 0.0,
         "oov_tokens": unk_count, "tokens": total,
         "mean_confidence": float(conf.mean()),
     }
+
+
+def reference_margins(ref: dict) -> np.ndarray | None:
+    """The reference's margin sample # (N,); for a stored reference from before margins were
+    kept, derived from the top probabilities when there are two labels (margin = 2 p - 1),
+    else None."""
+    values = (ref.get("margin") or {}).get("values")
+    if values:
+        return np.asarray(values, dtype=np.float64)
+    top = (ref.get("confidence") or {}).get("values")
+    if top and len(ref.get("labels") or []) == 2:
+        return 2 * np.asarray(top, dtype=np.float64) - 1
+    return None
 
 
 def _eval_samples(mv, labels: list[str], variant: str) -> tuple[list[str], np.ndarray] | None:
@@ -124,16 +139,20 @@ def validation_dir(mv, data_dir: str | Path | None) -> Path:
 
 def reference_for(registry, mv, predictor, data_dir: str | Path | None = None,
                   store: bool = True) -> dict:
-    """The version's reference stats for ``predictor.variant``: stored, else computed + stored."""
+    """The version's reference stats for ``predictor.variant``: stored, else computed + stored.
+
+    A stored reference from before margins were kept is recomputed when that needs no data
+    (eval_samples.jsonl), else used as it is (see reference_margins)."""
     from mlops_dl.registry import layout
 
     variant = predictor.variant
-    stored = mv.attachment(layout.REFERENCE_STATS)
-    if stored and stored.get("schema") == SCHEMA and stored.get("variant") == variant:
-        return stored
     labels = predictor.labels
+    stored = mv.attachment(layout.REFERENCE_STATS)
+    current = stored and stored.get("schema") == SCHEMA and stored.get("variant") == variant
+    samples = None if current and "margin" in stored else _eval_samples(mv, labels, variant)
+    if current and ("margin" in stored or samples is None):
+        return stored
     unk = unk_id(predictor.tokenizer)
-    samples = _eval_samples(mv, labels, variant)
     if samples is not None:
         ref = compute_reference(*samples, labels, predictor.tokenizer, unk, variant,
                                 f"{mv.ref} eval_samples.jsonl (validation texts scored at export)")

@@ -7,7 +7,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mlops_dl.errors import RegistryError
+from mlops_dl.errors import RegistryError, clip
 from mlops_dl.registry import integrity
 from mlops_dl.registry import layout
 from mlops_dl.registry.layout import MODEL_JSON
@@ -24,9 +24,10 @@ def pick_variant(available, wanted: str = "int8") -> str:
 def read_meta(path: Path, strict: bool = True) -> dict:
     try:
         return json.loads((path / MODEL_JSON).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError) as e:
+    except (FileNotFoundError, ValueError, RecursionError) as e:  # ValueError: bad JSON too
         if strict:
-            raise RegistryError(f"{path / MODEL_JSON}: missing or not valid JSON ({e})") from None
+            raise RegistryError(f"{path / MODEL_JSON}: missing or not valid JSON "
+                                f"({clip(str(e))})") from None
         return {}
 
 

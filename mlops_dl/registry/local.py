@@ -13,15 +13,16 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from mlops_dl import files
-from mlops_dl.errors import RegistryError
+from mlops_dl.errors import RegistryError, quoted
 from mlops_dl.registry import integrity, layout, staging
 from mlops_dl.registry.bundle import fill_stage, read_meta
-from mlops_dl.registry.refs import check_alias, check_attachment, check_name, is_valid_name, parse_ref
+from mlops_dl.registry.refs import (check_alias, check_attachment, check_name, is_ascii_number,
+                                    is_valid_name, parse_ref)
 from mlops_dl.registry.root import resolve_root
 from mlops_dl.registry.store import Registry, check_registration, move_record
 from mlops_dl.registry.version import ModelVersion
 
-VERSION_RE = re.compile(rf"^{layout.VERSION_PREFIX}([1-9][0-9]*)$")
+VERSION_RE = re.compile(rf"{layout.VERSION_PREFIX}([1-9][0-9]*)")  # used with fullmatch
 LOCK_TIMEOUT_S = 120.0
 
 
@@ -103,7 +104,7 @@ class LocalRegistry(Registry):
         """Delete ``name:N`` (an explicit version). Aliases on it block unless ``force``."""
         parsed = parse_ref(ref)
         if parsed.version is None:
-            raise RegistryError(f"delete needs an explicit version such as {parsed.name}:1, not {ref!r}")
+            raise RegistryError(f"delete needs an explicit version such as {parsed.name}:1, not {quoted(ref)}")
         mv = self.get(ref, verify=False)
         with self._lock(mv.name):
             pointing = [a for a, v in self.aliases(mv.name).items() if v == mv.version]
@@ -168,8 +169,8 @@ class LocalRegistry(Registry):
             text = path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return None
-        if not text.isdigit():
-            raise RegistryError(f"{path}: alias file should hold a version number, found {text!r}")
+        if not is_ascii_number(text):
+            raise RegistryError(f"{path}: alias file should hold a version number, found {quoted(text)}")
         return int(text)
 
     # ------------------------------------------------------------------ internals
@@ -183,7 +184,7 @@ class LocalRegistry(Registry):
         model_dir = self.root / name
         if not model_dir.is_dir():
             return []
-        found = (VERSION_RE.match(p.name) for p in model_dir.iterdir())
+        found = (VERSION_RE.fullmatch(p.name) for p in model_dir.iterdir())
         return sorted(int(m.group(1)) for m in found if m)
 
     def _next_version(self, model_dir: Path) -> int:

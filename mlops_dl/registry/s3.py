@@ -19,11 +19,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mlops_dl import files
-from mlops_dl.errors import RegistryError
-from mlops_dl.registry import cache, layout
+from mlops_dl.errors import RegistryError, quoted
+from mlops_dl.registry import cache, integrity, layout
 from mlops_dl.registry import s3client as s3
 from mlops_dl.registry.bundle import fill_stage
-from mlops_dl.registry.refs import check_alias, check_attachment, check_name, is_valid_name, parse_ref
+from mlops_dl.registry.refs import (check_alias, check_attachment, check_name, is_ascii_number,
+                                    is_valid_name, parse_ref)
 from mlops_dl.registry.root import resolve_root
 from mlops_dl.registry.store import Registry, check_registration, move_record
 from mlops_dl.registry.version import ModelVersion
@@ -52,7 +53,7 @@ class S3Registry(Registry):
     def _numbers(self, name: str, folder: str) -> set[int]:
         keys, _ = self.objects.list(self._key(name, folder) + "/")
         stems = (k.rsplit("/", 1)[1].removesuffix(".json") for k in keys)
-        return {int(s) for s in stems if s.isdigit() and s[0] != "0"}
+        return {int(s) for s in stems if is_ascii_number(s) and s[0] != "0"}
 
     # ------------------------------------------------------------------ write
     def register(self, name: str, bundle_dir: str | Path, metadata: dict | None = None,
@@ -156,7 +157,7 @@ class S3Registry(Registry):
     def delete(self, ref: str, force: bool = False) -> ModelVersion:
         parsed = parse_ref(ref)
         if parsed.version is None:
-            raise RegistryError(f"delete needs an explicit version such as {parsed.name}:1, not {ref!r}")
+            raise RegistryError(f"delete needs an explicit version such as {parsed.name}:1, not {quoted(ref)}")
         mv = self.get(ref, verify=False)
         pointing = [a for a, v in self.aliases(mv.name).items() if v == mv.version]
         if pointing and not force:
@@ -204,6 +205,10 @@ class S3Registry(Registry):
         if verify:
             for rel in manifest["files"]:
                 remote.fetch(rel)
+            problem = _disagreement(mv, manifest)
+            if problem:
+                raise RegistryError(f"{mv.ref} ({mv.location}) failed verification and will not "
+                                    f"be used: {problem}")
         return mv
 
     def _problems(self, name: str, version: int) -> list[str]:
@@ -289,3 +294,16 @@ class RemoteFiles:
             out[key[len(prefix):]] = body.decode("utf-8").rstrip("\n")
         return out
 
+
+
+def _disagreement(mv: ModelVersion, manifest: dict) -> str | None:
+    """Why the manifest disagrees with the version's own model.json / checksums.json (and,
+    with $MLOPS_DL_SIGNING_KEY, the checksums' signature); None when they agree."""
+    if s3.loads(mv.file(layout.MODEL_JSON).read_bytes(), layout.MODEL_JSON) != manifest["meta"]:
+        return f"the manifest's meta differs from {layout.MODEL_JSON} (manifest rewritten)"
+    doc = s3.loads(mv.file(layout.CHECKSUMS).read_bytes(), layout.CHECKSUMS)
+    listed = {rel: w for rel, w in manifest["files"].items() if rel != layout.CHECKSUMS}
+    if listed != doc.get("files"):
+        return f"the manifest's file list differs from {layout.CHECKSUMS} (manifest rewritten)"
+    key = integrity.signing_key()
+    return integrity.signature_problem(doc, key) if key else None

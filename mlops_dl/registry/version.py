@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops_dl.errors import RegistryError
+from mlops_dl.errors import RegistryError, clip, quoted
 from mlops_dl.registry import integrity, layout
 
 
@@ -32,7 +32,7 @@ class ModelVersion:
 
     def _path(self, name: str) -> Path:
         if Path(name).is_absolute() or ".." in Path(name).parts:
-            raise RegistryError(f"{self.ref}: file name {name!r} points outside the version")
+            raise RegistryError(f"{self.ref}: file name {quoted(name)} points outside the version")
         return self.path / name
 
     def has(self, name: str) -> bool:
@@ -46,7 +46,7 @@ class ModelVersion:
         if self.remote is not None and self.has(name):
             return self.remote.fetch(name)
         if not path.is_file():
-            raise RegistryError(f"{self.ref} has no file {name!r} (looked at {self.location})")
+            raise RegistryError(f"{self.ref} has no file {quoted(name)} (looked at {self.location})")
         return path
 
     def size(self, name: str) -> int:
@@ -71,8 +71,8 @@ class ModelVersion:
             return None
         try:
             return json.loads(self.read_text(name))
-        except json.JSONDecodeError as e:
-            raise RegistryError(f"{self.ref}: {name} is not valid JSON: {e}") from None
+        except (ValueError, RecursionError) as e:  # also a >4300-digit integer
+            raise RegistryError(f"{self.ref}: {name} is not valid JSON: {clip(str(e))}") from None
 
     def read_jsonl(self, name: str) -> list[dict] | None:
         """The JSON-lines file ``name`` as a list of rows, or None when there is none."""
@@ -84,8 +84,8 @@ class ModelVersion:
                 continue
             try:
                 rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise RegistryError(f"{self.ref}: {name} line {i} is not valid JSON: {e}") from None
+            except (ValueError, RecursionError) as e:  # also a >4300-digit integer
+                raise RegistryError(f"{self.ref}: {name} line {i} is not valid JSON: {clip(str(e))}") from None
         return rows
 
     @property
@@ -98,7 +98,7 @@ class ModelVersion:
         variants = self.meta.get("variants", {})
         if variant not in variants:
             raise RegistryError(
-                f"{self.ref} has no {variant!r} variant (has: {', '.join(variants) or 'none'})"
+                f"{self.ref} has no {quoted(variant)} variant (has: {', '.join(variants) or 'none'})"
             )
         return self.file(variants[variant])
 
@@ -110,8 +110,8 @@ class ModelVersion:
             return None
         try:
             return json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise RegistryError(f"{path}: attachment is not valid JSON: {e}") from None
+        except (ValueError, RecursionError) as e:  # also a >4300-digit integer
+            raise RegistryError(f"{path}: attachment is not valid JSON: {clip(str(e))}") from None
 
     def attachments(self) -> list[str]:
         if self.remote is not None:

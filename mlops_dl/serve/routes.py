@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from mlops_dl.config import ServeConfig
+from mlops_dl.errors import clip
 from mlops_dl.serve.batcher import MicroBatcher
 from mlops_dl.serve.predlog import PredictionLog
 from mlops_dl.serve.requests import ApiError, check_token, request_id
@@ -19,6 +21,7 @@ from mlops_dl.serve.swap import ModelHolder
 from mlops_dl.serve.telemetry import CONTENT_TYPE_LATEST, Telemetry
 
 log = logging.getLogger("mlops_dl.serve")
+CLIENT_CLOSED = 499  # not sent (nobody is listening); what telemetry counts
 
 
 @dataclass
@@ -41,6 +44,10 @@ def error_response(status: int, field: str, message: str, request: Request,
                         headers={**(headers or {}), "X-Request-ID": rid})
 
 
+def route_paths(app: FastAPI) -> set[str]:
+    return {path for route in app.routes if (path := getattr(route, "path", None))}
+
+
 def add_error_handlers(app: FastAPI) -> None:
     """ApiError, HTTP errors (404/405/...) and anything unexpected answer as error_response."""
 
@@ -51,9 +58,19 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException):
         field = "path" if e.status_code in (404, 405) else "request"
+        path = request.url.path
+        hint = ""
+        if e.status_code == 404 and path.endswith("/") and path.rstrip("/") in route_paths(app):
+            hint = f" (no trailing slash: {path.rstrip('/')})"
         return error_response(e.status_code, field,
-                              f"{e.detail}: {request.method} {request.url.path}",
+                              f"{e.detail}: {request.method} {clip(path)}{hint}",
                               request, getattr(e, "headers", None))
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, e: ClientDisconnect):
+        """The client hung up mid-request: counted as 499 (nginx's code), no traceback."""
+        log.info("client disconnected: %s %s", request.method, request.url.path)
+        return error_response(CLIENT_CLOSED, "request", "client closed the connection", request)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, e: Exception):

@@ -52,7 +52,7 @@ def add_v1_routes(app: FastAPI, state: ServeState) -> None:
         rid = request.state.request_id = request_id(request, uuid.uuid4().hex)
         check_token(request, cfg.token)
         check_content_type(request)
-        texts = parse_texts(await read_body(request, cfg.max_body_bytes), cfg)
+        texts = parse_texts(await read_body(request, cfg.max_body_bytes, cfg.body_timeout_s), cfg)
         if not holder.ready:
             raise ApiError(503, "model", f"model {holder.ref} is not loaded yet",
                            {"Retry-After": "1"})

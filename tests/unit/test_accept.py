@@ -42,7 +42,10 @@ def test_accept_passes_and_is_stored_with_the_version(tmp_path, capsys, reg):
     assert len(acc["test_predictions"]) == acc["n_test"] > 0 and acc["test_fingerprint"]
     names = [c["name"] for c in acc["behaviour"]["checks"]]
     assert names == ["invariance_name", "invariance_mention", "invariance_url", "negation"]
-    assert all(c["cases"] > 0 and 0.0 <= c["rate"] <= 1.0 for c in acc["behaviour"]["checks"])
+    for c in acc["behaviour"]["checks"]:  # each ran on its cases, or says why it did not
+        assert (c["cases"] > 0 and 0.0 <= c["rate"] <= 1.0) or c["skipped"], c
+        assert acc["behaviour"]["cases"][c["name"]] == c["cases"]
+        assert (f"of {c['cases']} cases" if not c.get("skipped") else "skipped") in out
 
 
 def test_accept_fails_below_the_thresholds(tmp_path, capsys, reg):
@@ -160,3 +163,31 @@ def test_test_split_location_errors_and_config_fallback(tmp_path, capsys, reg):
     (version_dir / "config.yaml").write_text("data: {name: gone, output_dir: /nowhere}\n")
     with pytest.raises(MlopsError, match="looked at /nowhere/gone"):
         validation_dir(mv, None)
+
+
+def _with_canvas(reg, tmp_path, name: str, canvas: str) -> str:
+    """tiny:1 registered again with pipeline.canvas set to ``canvas`` in its config.yaml."""
+    import yaml
+
+    bundle = worse_bundle(reg.get("tiny:1").path, tmp_path / name, shift=0.0)
+    cfg = yaml.safe_load((bundle / "config.yaml").read_text())
+    cfg["pipeline"]["canvas"] = canvas
+    (bundle / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return reg.register("tiny", bundle).ref
+
+
+def test_default_canvas_is_the_one_the_version_names_else_required(tmp_path, capsys, reg):
+    """No silent fallback to the tweet canvas: the version's pipeline.canvas, else --canvas."""
+    own = canvas_file(tmp_path, name="own-canvas.yaml", offline={"threshold": 0.0})
+    named = _with_canvas(reg, tmp_path, "named", str(own))
+    rc, out = _cli(capsys, "accept", named, "--registry", str(reg.root), "--json")
+    assert rc == 0 and json.loads(out)["canvas"] == str(own)
+    rc, out = _cli(capsys, "promote", named, "--registry", str(reg.root), "--json")
+    assert rc == 0 and json.loads(out)["alias"] == "production"
+    unnamed = _with_canvas(reg, tmp_path, "unnamed", "")
+    for cmd in ("accept", "promote"):
+        rc, out = _cli(capsys, cmd, unnamed, "--registry", str(reg.root))
+        assert rc != 0 and f"{unnamed}: its config.yaml names no canvas (pipeline.canvas); pass --canvas FILE" in out
+    missing = _with_canvas(reg, tmp_path, "missing", "configs/no-such-canvas.yaml")
+    rc, out = _cli(capsys, "accept", missing, "--registry", str(reg.root))
+    assert rc != 0 and "names pipeline.canvas configs/no-such-canvas.yaml, which is not here" in out

@@ -64,7 +64,8 @@ def test_bundle_records_validation_lineage_and_samples(tiny_registry, tiny_run_d
 
 def test_int8_gate_refuses_and_registers_nothing(tiny_run_dir, tmp_path):
     root = tmp_path / "registry"
-    with pytest.raises(ExportError, match=r"int8: macro-F1 .* > export.max_f1_drop -1.0"):
+    with pytest.raises(ExportError, match=r"ONNX int8: validation macro-F1 .* ΔF1 [+-]\d+\.\d\d pts "
+                                          r"is below -export.max_f1_drop \(\+1.00 pts"):
         export_run(tiny_run_dir, name="tiny", registry=root, overrides=["export.max_f1_drop=-1"])
     assert Registry(root).list_models() == []
     assert not root.exists() or not any(root.rglob("version-*"))

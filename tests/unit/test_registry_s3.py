@@ -284,3 +284,24 @@ def test_served_s3_alias_swaps_when_another_process_moves_it(tiny_registry, s3_u
     assert results and all(status == 200 for _, status in results)
     assert {v for v, _ in results} == {1, 2}
     assert swap_s < 5.0  # poll 0.1 s + verified fetch of the new version
+
+
+def test_a_rewritten_manifest_is_refused_and_signing_holds_on_s3(s3_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLOPS_DL_SIGNING_KEY", "team-secret")
+    reg = Registry(s3_url)
+    reg.register("m", make_bundle(tmp_path / "b"))
+    assert reg.get("m:1", verify=True).meta["labels"] == ["neg", "pos"]
+    client = _s3_client()
+    bucket, prefix = s3_url[5:].split("/", 1)
+    key = f"{prefix}/m/versions/1.json"
+    manifest = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    manifest["meta"]["labels"] = ["pos", "neg"]  # swap the labels without touching model.json
+    client.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest).encode())
+    monkeypatch.setenv("MLOPS_DL_CACHE_DIR", str(tmp_path / "fresh"))
+    with pytest.raises(RegistryError, match="meta differs from model.json"):
+        Registry(s3_url).get("m:1", verify=True)
+    monkeypatch.setenv("MLOPS_DL_SIGNING_KEY", "another-key")
+    reg.register("m", make_bundle(tmp_path / "b"))  # signed with another key ...
+    monkeypatch.setenv("MLOPS_DL_SIGNING_KEY", "team-secret")
+    with pytest.raises(RegistryError, match="signature does not match"):
+        Registry(s3_url).get("m:2", verify=True)  # ... refused under the team's key

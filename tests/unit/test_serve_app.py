@@ -80,6 +80,8 @@ BAD = [
     ("not an object", {"json": ["hello"]}, 422, "body"),
     ("non-string", {"json": {"texts": ["ok", 3]}}, 422, "texts[1]"),
     ("null text", {"json": {"texts": [None]}}, 422, "texts[0]"),
+    ("empty text", {"json": {"texts": ["ok", ""]}}, 422, "texts[1]"),
+    ("blank text", {"json": {"texts": [" \t\n"]}}, 422, "texts[0]"),
     ("huge text", {"json": {"texts": ["x" * 201]}}, 422, "texts[0]"),
     ("huge batch", {"json": {"texts": ["x"] * 9}}, 422, "texts"),
     ("huge body", {"content": b'{"texts": ["' + b"x" * 5000 + b'"]}'}, 413, "body"),

@@ -124,6 +124,15 @@ def test_tags_attachments_audit_delete_on_s3(s3_url, tmp_path):
     reg.register("m", bundle)  # numbers are never reused
     assert [v.version for v in reg.list_versions("m")] == [2, 3]
     assert reg.list_models() == ["m"]
+    import pickle  # bench hands versions to spawned engine processes
+
+    again = pickle.loads(pickle.dumps(reg.get("m:2")))
+    assert again.file("model.onnx").read_bytes() == b"onnx-bytes"
+    local = tmp_path / "local"  # the CLI copy: S3 -> a folder, recorded in model.json
+    assert main(["registry", "copy", "m@prod", str(local), "--name", "mm", "--registry", s3_url]) == 0
+    copied = Registry(local).verify("mm:1")
+    assert copied.meta["copied_from"][-1] == {**copied.meta["copied_from"][-1],
+                                              "registry": s3_url, "ref": "m:2"}
 
 
 def test_parallel_registrations_get_distinct_versions_on_s3(s3_url, tmp_path):

@@ -18,6 +18,9 @@ registry_app = typer.Typer(help="Browse, compare, promote and verify registered 
 
 
 def register(app: typer.Typer) -> None:
+    from mlops_dl.cli import aliases  # history, rollback, alias-remove, copy
+
+    aliases.register(registry_app)
     app.add_typer(registry_app, name="registry")
 
 
@@ -170,23 +173,11 @@ def compare(
 
 
 @registry_app.command()
-def promote(ref: str, alias: str, registry: RegistryOpt = None) -> None:
-    """Point ALIAS (e.g. production) at REF, atomically."""
-    mv = open_registry(registry).promote(ref, alias)
+def promote(ref: str, alias: str, registry: RegistryOpt = None,
+            reason: Annotated[str, typer.Option("--reason", help="Why (kept in the alias history).")] = "") -> None:
+    """Point ALIAS (e.g. production) at REF, atomically (the move is recorded)."""
+    mv = open_registry(registry).promote(ref, alias, reason=reason)
     console.print(f"{mv.name}@{alias} -> {mv.ref}")
-
-
-@registry_app.command("alias-remove")
-def alias_remove(ref: Annotated[str, typer.Argument(help="NAME@ALIAS, e.g. sentiment@staging.")],
-                 registry: RegistryOpt = None) -> None:
-    """Remove an alias (the version it pointed at stays)."""
-    from mlops_dl.registry import parse_ref
-
-    parsed = parse_ref(ref)
-    if parsed.alias is None:
-        raise RegistryError(f"alias-remove needs NAME@ALIAS, not {ref!r}")
-    version = open_registry(registry).remove_alias(parsed.name, parsed.alias)
-    console.print(f"removed {ref} (was {parsed.name}:{version})")
 
 
 @registry_app.command()

@@ -9,10 +9,8 @@ machine with the same fingerprint (CPU model, flags, cores), else timed here in 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from pathlib import Path
 
 from mlops_dl import machine
 from mlops_dl import variants as variants_mod
@@ -20,14 +18,13 @@ from mlops_dl.errors import MlopsError, RegistryError
 
 log = logging.getLogger("mlops_dl.choice")
 CALIBRATION_S = 5.0
-SAMPLES_FILE = "eval_samples.jsonl"  # written by export: validation texts of the version
 FALLBACK_TEXTS = ["great service, would come again", "no", "the meeting moved to noon " * 6,
                   "this is the worst phone I have ever owned and support never answered"]
 
 
-def candidates(path: Path, meta: dict, ref: str, engine: str, variant: str
-               ) -> tuple[list[tuple[str, str]], dict[str, str]]:
-    """[(engine, variant)] that can run here, and {engine: why skipped}."""
+def candidates(mv, engine: str, variant: str) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """[(engine, variant)] of version ``mv`` that can run here, and {engine: why skipped}."""
+    meta, ref = mv.meta, variants_mod.ref_of(mv)
     engines = variants_mod.ENGINES if engine == "auto" else (engine,)
     found, skipped = [], {}
     for eng in engines:
@@ -39,7 +36,7 @@ def candidates(path: Path, meta: dict, ref: str, engine: str, variant: str
                 raise RegistryError(why) if "re-export" in why else MlopsError(why)
             skipped[eng] = why
             continue
-        names = variants_mod.available(path, meta, eng, distinct=variant == "auto")
+        names = variants_mod.available(mv, eng, distinct=variant == "auto")
         found += [(eng, v) for v in names if variant in ("auto", v)]
     if not found:
         raise RegistryError(f"{ref}: nothing to run for engine {engine}, variant {variant} "
@@ -55,13 +52,12 @@ def _openvino_missing() -> str:
     return ""
 
 
-def choose(path: Path, meta: dict, ref: str, engine: str, variant: str, provider: str,
-           settings) -> dict:
+def choose(mv, engine: str, variant: str, provider: str, settings) -> dict:
     """{engine, variant, source, reason, skipped, texts_per_s}; logged."""
-    pairs, skipped = candidates(Path(path), meta, ref, engine, variant)
-    speeds, source = from_bench(Path(path), meta, pairs), "bench.json"
+    pairs, skipped = candidates(mv, engine, variant)
+    speeds, source = from_bench(mv, pairs), "bench.json"
     if not speeds:
-        speeds, source = calibrate(Path(path), meta, pairs, provider, settings), "calibration"
+        speeds, source = calibrate(mv, pairs, provider, settings), "calibration"
     best = max(speeds, key=speeds.get)
     eng, var = best.split(":")
     runner_up = sorted(speeds.values())[-2] if len(speeds) > 1 else None
@@ -73,18 +69,16 @@ def choose(path: Path, meta: dict, ref: str, engine: str, variant: str, provider
               f"{speeds[best]:.0f} texts/s{margin}, from {where}")
     if skipped:
         reason += "; skipped " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
-    log.info("auto choice for %s: %s", ref, reason)
+    log.info("auto choice for %s: %s", variants_mod.ref_of(mv), reason)
     return {"engine": eng, "variant": var, "source": source, "reason": reason,
             "skipped": skipped, "texts_per_s": {k: round(v, 1) for k, v in speeds.items()}}
 
 
-def from_bench(path: Path, meta: dict, pairs: list[tuple[str, str]]) -> dict[str, float]:
+def from_bench(mv, pairs: list[tuple[str, str]]) -> dict[str, float]:
     """{"engine:variant": texts/s} from the attached bench.json of this machine; {} if none."""
-    from mlops_dl.registry import ModelVersion
-
     try:
-        report = ModelVersion(meta.get("name", path.name), 0, path, meta).attachment("bench.json")
-    except RegistryError:
+        report = mv.attachment("bench.json")
+    except (RegistryError, OSError):
         return {}
     if not report or report.get("hardware", {}).get("fingerprint") != machine.fingerprint():
         return {}
@@ -97,28 +91,26 @@ def from_bench(path: Path, meta: dict, pairs: list[tuple[str, str]]) -> dict[str
     return speeds if len(speeds) == len(pairs) else {}
 
 
-def calibration_texts(path: Path, n: int = 64) -> list[str]:
+def calibration_texts(mv, n: int = 64) -> list[str]:
     """The version's validation texts (eval samples), else a few fixed texts."""
-    samples = path / SAMPLES_FILE
-    texts = []
-    if samples.is_file():
-        for line in samples.read_text(encoding="utf-8").splitlines()[:n]:
-            text = json.loads(line).get("text")
-            if isinstance(text, str) and text:
-                texts.append(text)
+    from mlops_dl.registry import layout
+
+    rows = (mv.read_jsonl(layout.EVAL_SAMPLES) or []) if mv.has(layout.EVAL_SAMPLES) else []
+    texts = [r["text"] for r in rows[:n] if isinstance(r.get("text"), str) and r["text"]]
     return texts or FALLBACK_TEXTS
 
 
-def calibrate(path: Path, meta: dict, pairs: list[tuple[str, str]], provider: str, settings,
-              budget_s: float = CALIBRATION_S) -> dict[str, float]:
+def calibrate(mv, pairs: list[tuple[str, str]], provider: str, settings,
+              budget_s: float | None = None) -> dict[str, float]:
     """Texts/s of each candidate, timed here within ``budget_s`` seconds in all."""
     from mlops_dl.runtime import Predictor
 
-    texts = calibration_texts(path)
+    budget_s = CALIBRATION_S if budget_s is None else budget_s
+    texts = calibration_texts(mv)
     deadline = time.perf_counter() + budget_s
     speeds = {}
     for i, (eng, var) in enumerate(pairs):
-        pred = Predictor.from_dir(path, provider, var, settings, engine=eng)
+        pred = Predictor.from_version(mv, provider, var, settings, engine=eng)
         pred.logits(texts[: settings.max_batch_size])  # warm-up
         share = max(0.05, (deadline - time.perf_counter()) / (len(pairs) - i))
         stop, done, spent = time.perf_counter() + share, 0, 0.0

@@ -1,7 +1,9 @@
-"""The machine we run on: CPU model and flags, GPU name, bf16 support and a fingerprint.
+"""The machine and the code we run on: CPU model and flags, GPU name, bf16 support, a
+fingerprint, the git commit of this checkout.
 
-One owner for what benchmarks record, what `engine: auto` compares stored results against and
-what `train.precision: auto` decides on. Stdlib only (torch is asked only if already imported).
+One owner for what run dirs, exports and benchmarks record about where they ran, what
+`engine: auto` compares stored results against and what `train.precision: auto` decides on.
+Stdlib only (the serving path may import it; torch is asked only if already imported).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import subprocess
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +20,7 @@ from pathlib import Path
 RELEVANT_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni",
                   "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile", "avx512_fp16")
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 @lru_cache(maxsize=1)
@@ -71,3 +75,30 @@ def fingerprint() -> str:
     """A short hash of CPU model, relevant flags and core count: same value = comparable timings."""
     raw = "|".join([cpu_name(), ",".join(cpu_flags()), str(os.cpu_count())])
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def cpu_info() -> dict:
+    """{"name": CPU model, "flags": its performance-relevant flags}."""
+    return {"name": cpu_name(), "flags": cpu_flags()}
+
+
+def _git(root: Path, *args: str) -> str:
+    out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def git_commit(root: Path = PACKAGE_DIR) -> str | None:
+    """HEAD of the checkout holding ``root`` (this package by default); None outside git."""
+    try:
+        return _git(root, "rev-parse", "HEAD") or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def git_state(root: Path = PACKAGE_DIR) -> dict:
+    """{"commit": HEAD or "", "dirty": tracked files changed (None when git cannot say)}."""
+    try:
+        return {"commit": _git(root, "rev-parse", "HEAD"),
+                "dirty": bool(_git(root, "status", "--porcelain", "-uno"))}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "", "dirty": None}

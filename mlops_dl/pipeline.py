@@ -14,12 +14,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops_dl import config as config_mod
 from mlops_dl import files
 from mlops_dl.config import Config
 from mlops_dl.errors import MlopsError
+from mlops_dl.metrics import engine_label
 from mlops_dl.train import rundir
+
+if TYPE_CHECKING:
+    from mlops_dl.registry import Registry
 
 Say = Callable[[str], None]
 STEPS = ("data", "train", "evaluate", "export", "bench", "accept", "promote")
@@ -38,7 +43,7 @@ class Step:
 class PipelineRun:
     cfg: Config
     config_path: Path
-    registry: str | None = None
+    registry: "Registry | None" = None  # export.registry of the config unless --registry
     force: tuple[str, ...] = ()  # steps to rerun even when unchanged
     say: Say = lambda msg: None
     steps: list[Step] = field(default_factory=list)
@@ -53,13 +58,23 @@ def digest(*parts) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+def new_run(cfg: Config, config_path: str | Path, registry=None, force: tuple[str, ...] = (),
+            say: Say = lambda msg: None) -> PipelineRun:
+    """A run whose every step uses one registry: ``registry``, else the config's export.registry."""
+    from mlops_dl.registry import Registry
+
+    reg = Registry.open(registry or cfg.export.registry or None)
+    return PipelineRun(cfg, Path(config_path), reg, tuple(force), say)
+
+
 def run_pipeline(cfg: Config, config_path: str | Path, registry: str | None = None,
                  force: tuple[str, ...] = (), say: Say = lambda msg: None) -> PipelineRun:
     """Run every step in order; a MlopsError in a step stops the cycle (promote refusals don't)."""
     unknown = [s for s in force if s not in STEPS]
     if unknown:
         raise MlopsError(f"--force {', '.join(unknown)}: unknown step (steps: {', '.join(STEPS)})")
-    p = PipelineRun(cfg, Path(config_path), registry, tuple(force), say)
+    _check_registry_names(cfg)
+    p = new_run(cfg, config_path, registry, force, say)
     p.state = _load_state(p)
     for name, fn in (("data", _data), ("train", _train), ("evaluate", _evaluate),
                      ("export", _export), ("bench", _bench), ("accept", _accept),
@@ -74,6 +89,16 @@ def run_pipeline(cfg: Config, config_path: str | Path, registry: str | None = No
             step.seconds = round(time.perf_counter() - start, 1)
             _save_state(p)
     return p
+
+
+def _check_registry_names(cfg: Config) -> None:
+    """The model name and the promote alias, checked before hours of training need them."""
+    from mlops_dl.registry import check_alias, check_name
+
+    what = "registry model name (export.name, else data.name)"
+    check_name(cfg.export.name or cfg.data.name, what)
+    if cfg.pipeline.canvas:
+        check_alias(cfg.pipeline.promote_to, "alias pipeline.promote_to")
 
 
 # ----------------------------------------------------------------------------- state
@@ -183,19 +208,18 @@ def _evaluate(p: PipelineRun) -> tuple[str, str]:
 
 def _f1_line(m: dict) -> str:
     base = m.get("baseline", {}).get("test", {}).get("macro_f1", float("nan"))
-    return f"test macro-F1 {m['test']['macro_f1']:.4f} (TF-IDF baseline {base:.4f})"
+    return f"test macro-F1 (PyTorch) {m['test']['macro_f1']:.4f} (TF-IDF baseline {base:.4f})"
 
 
 def _export(p: PipelineRun) -> tuple[str, str]:
     from mlops_dl.export.run import export_run
-    from mlops_dl.registry import Registry
 
     weights = rundir.model_weights(p.run_dir)
     key = digest([files.sha256_file(w) for w in weights], config_mod.to_dict(p.cfg.export))
     previous = p.state.get("export", {})
     if _unchanged(p, "export", key):
         try:
-            p.ref = Registry(p.registry).get(previous["ref"], verify=True).ref
+            p.ref = p.registry.get(previous["ref"], verify=True).ref
             return "skipped", f"{p.ref} (same weights and export config, verified)"
         except MlopsError as e:
             p.say(f"[yellow]registered version is not usable ({e}); exporting again[/]")
@@ -210,11 +234,10 @@ def _export(p: PipelineRun) -> tuple[str, str]:
 
 def _bench(p: PipelineRun) -> tuple[str, str]:
     from mlops_dl.bench.run import run_bench
-    from mlops_dl.registry import Registry
 
     if not p.cfg.pipeline.bench:
         return "off", "pipeline.bench is false"
-    mv = Registry(p.registry).get(p.ref, verify=False)
+    mv = p.registry.get(p.ref, verify=False)
     if "bench" not in p.force and mv.attachment("bench.json"):
         return "skipped", f"{p.ref} already has bench.json"
     texts, labels = _test_split_files(p)
@@ -249,12 +272,11 @@ def _canvas(p: PipelineRun):
 def _accept(p: PipelineRun) -> tuple[str, str]:
     from mlops_dl.gates.accept import ATTACHMENT, accept
     from mlops_dl.data import output_path
-    from mlops_dl.registry import Registry
 
     canvas = _canvas(p)
     if canvas is None:
         return "off", "no pipeline.canvas"
-    reg = Registry(p.registry)
+    reg = p.registry
     stored = reg.get(p.ref, verify=False).attachment(ATTACHMENT)
     if "accept" not in p.force and stored and stored.get("canvas_sha256") == canvas.sha256:
         result = stored
@@ -264,19 +286,19 @@ def _accept(p: PipelineRun) -> tuple[str, str]:
         status = "ran"
     failed = [c["name"] for c in result["checks"] if not c["passed"]]
     verdict = "ACCEPTED" if result["passed"] else f"REJECTED ({', '.join(failed) or 'behaviour'})"
-    return status, f"{verdict}: test macro-F1 {result['metrics']['macro_f1']:.4f}"
+    return status, (f"{verdict}: test macro-F1 ({engine_label(result['variant'])}) "
+                    f"{result['metrics']['macro_f1']:.4f}")
 
 
 def _promote(p: PipelineRun) -> tuple[str, str]:
     from mlops_dl.data import output_path
     from mlops_dl.gates.promote import REFUSED_EXIT, promote
-    from mlops_dl.registry import Registry
 
     canvas = _canvas(p)
     if canvas is None:
         return "off", "no pipeline.canvas"
     try:
-        decision = promote(Registry(p.registry), p.ref, canvas, to=p.cfg.pipeline.promote_to,
+        decision = promote(p.registry, p.ref, canvas, to=p.cfg.pipeline.promote_to,
                            data_dir=output_path(p.cfg))
     except MlopsError as e:
         if e.exit_code != REFUSED_EXIT:

@@ -10,7 +10,6 @@ result names the model and version that produced it. Session settings are the va
 from __future__ import annotations
 
 import gc
-import json
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,8 @@ import numpy as np
 from mlops_dl import variants as variants_mod
 from mlops_dl.config import ServeConfig
 from mlops_dl.errors import MlopsError, RegistryError
+from mlops_dl.metrics import softmax
+from mlops_dl.padding import pad_batch
 
 if TYPE_CHECKING:
     from mlops_dl.registry import ModelVersion, Registry
@@ -79,20 +80,29 @@ def load_tokenizer(path: Path, max_length: int):
     return tok
 
 
-def _pad_id(tok, tokenizer_dir: Path, meta: dict) -> int:
+def _pad_id(tok, tokenizer_config: dict | None, meta: dict) -> int:
     """The pad token id: model.json, else tokenizer_config.json, else common pad names."""
     if isinstance(meta.get("pad_token_id"), int):
         return meta["pad_token_id"]
     names = []
-    cfg = tokenizer_dir / "tokenizer_config.json"
-    if cfg.is_file():
-        pad = json.loads(cfg.read_text(encoding="utf-8")).get("pad_token")
+    if tokenizer_config:
+        pad = tokenizer_config.get("pad_token")
         names.append(pad.get("content") if isinstance(pad, dict) else pad)
     names += ["[PAD]", "<pad>", "<|pad|>"]
     for name in names:
         if isinstance(name, str) and tok.token_to_id(name) is not None:
             return int(tok.token_to_id(name))
     return 0
+
+
+BLANK_RULE = ("an empty or white-space-only text is refused (the server answers 422 naming "
+              "texts[i]; batch predict reports the row in pred_error): it holds nothing to "
+              "classify, and data prepare drops such texts, so no model was trained on one")
+
+
+def is_blank(text: str) -> bool:
+    """The one rule for empty texts, for the server and batch predict alike (BLANK_RULE)."""
+    return not text.strip()
 
 
 def freeze_heap() -> None:
@@ -102,13 +112,6 @@ def freeze_heap() -> None:
     the shared 2-core machine, 0.002 ms after this; one landing in a request was its tail."""
     gc.collect()
     gc.freeze()
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64. # (N, L) -> (N, L)"""
-    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 class Predictor:
@@ -143,34 +146,23 @@ class Predictor:
         """Load ``ref`` ("name", "name:3", "name@production") after verifying its checksums."""
         from mlops_dl.registry import Registry
 
-        reg = registry if isinstance(registry, Registry) else Registry(registry)
-        return cls.from_version(reg.get(ref, verify=True), provider, variant, settings, engine)
+        return cls.from_version(Registry.open(registry).get(ref, verify=True), provider, variant,
+                                settings, engine)
 
     @classmethod
     def from_version(cls, mv: "ModelVersion", provider: str = "auto", variant: str = "int8",
                      settings: ServeConfig | None = None,
                      engine: str = "onnxruntime") -> "Predictor":
-        return cls.from_dir(mv.path, provider, variant, settings, name=mv.name,
-                            version=mv.version, engine=engine)
-
-    @classmethod
-    def from_dir(cls, path: str | Path, provider: str = "auto", variant: str = "int8",
-                 settings: ServeConfig | None = None, *, name: str | None = None,
-                 version: int | None = None, engine: str = "onnxruntime") -> "Predictor":
-        """Load a version-dir layout (model.json, tokenizer.json, ONNX variants).
+        """Load a registered version (its files through ``mv.file``).
 
         ``engine``/``variant`` "auto": the fastest gated pair on this machine (mlops_dl.choice).
         """
-        path = Path(path)
-        meta_path = path / "model.json"
-        if not meta_path.is_file():
-            raise RegistryError(f"{path}: no model.json (not a model version directory)")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        from mlops_dl.registry import layout
+
+        meta = mv.meta
         for key in ("labels", "max_length"):
             if key not in meta:
-                raise RegistryError(f"{meta_path}: missing key {key!r}")
-        name = name or meta.get("name", path.name)
-        ref = f"{name}:{version}" if version is not None else str(path)
+                raise RegistryError(f"{mv.location}/{layout.MODEL_JSON}: missing key {key!r}")
         variants_mod.check_choice(engine, variant)
         if provider not in PROVIDERS:
             raise MlopsError(f"provider {provider!r}: expected one of {', '.join(PROVIDERS)}")
@@ -179,19 +171,29 @@ class Predictor:
         if "auto" in (engine, variant):
             from mlops_dl.choice import choose
 
-            choice = choose(path, meta, ref, engine, variant, provider, settings)
+            choice = choose(mv, engine, variant, provider, settings)
             engine, variant = choice["engine"], choice["variant"]
-        model_file = variants_mod.resolve(path, meta, engine, variant, ref)
+        model_file = variants_mod.resolve(mv, engine, variant)
         if engine == "openvino":
             from mlops_dl.openvino_session import OpenVinoSession
 
             session = OpenVinoSession(model_file, settings.intra_op_threads)
         else:
             session = make_session(model_file, provider, settings)
-        tok = load_tokenizer(path / "tokenizer.json", int(meta["max_length"]))
-        return cls(session, tok, meta, name=name, version=version, variant=variant,
-                   pad_id=_pad_id(tok, path, meta), settings=settings, engine=engine,
-                   choice=choice)
+        tok = load_tokenizer(mv.file(layout.TOKENIZER), int(meta["max_length"]))
+        pad_id = _pad_id(tok, mv.read_json(layout.TOKENIZER_FILES[1]), meta)
+        return cls(session, tok, meta, name=mv.name, version=mv.version, variant=variant,
+                   pad_id=pad_id, settings=settings, engine=engine, choice=choice)
+
+    @classmethod
+    def from_dir(cls, path: str | Path, provider: str = "auto", variant: str = "int8",
+                 settings: ServeConfig | None = None, *, name: str | None = None,
+                 version: int | None = None, engine: str = "onnxruntime") -> "Predictor":
+        """Load a bundle folder (model.json, tokenizer.json, ONNX variants), unregistered."""
+        from mlops_dl.registry.bundle import read_bundle
+
+        mv = read_bundle(path, name=name, version=version)
+        return cls.from_version(mv, provider, variant, settings, engine)
 
     # ------------------------------------------------------------------ inference
     @property
@@ -204,17 +206,7 @@ class Predictor:
 
     def _feeds(self, encodings: list[Any]) -> dict[str, np.ndarray]:
         """Pad a batch to its longest encoding. Each array # (B, T) int64."""
-        width = max(len(e.ids) for e in encodings)
-        ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)  # (B, T)
-        mask = np.zeros_like(ids)  # (B, T)
-        types = np.zeros_like(ids)  # (B, T)
-        for row, enc in enumerate(encodings):
-            n = len(enc.ids)
-            ids[row, :n] = enc.ids
-            mask[row, :n] = 1
-            types[row, :n] = enc.type_ids
-        arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        return {name: arrays[name] for name in self.input_names}
+        return pad_batch(encodings, self.pad_id, self.input_names)
 
     def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """One ONNX run -> logits # (B, L); CUDA goes through IO binding."""

@@ -9,8 +9,12 @@ engine existed has no ``openvino`` table.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops_dl.errors import MlopsError, RegistryError
+
+if TYPE_CHECKING:
+    from mlops_dl.registry import ModelVersion
 
 ENGINES = ("onnxruntime", "openvino")
 VARIANTS = ("int8", "fp32", "int8-static", "int8-nncf")
@@ -37,12 +41,12 @@ def table(meta: dict, engine: str) -> dict[str, str]:
     return dict(meta.get("variants") or {"fp32": FILES["fp32"]})
 
 
-def available(path: Path, meta: dict, engine: str, distinct: bool = False) -> list[str]:
-    """The variants of ``engine`` whose files exist in the version dir (``distinct``: one name
-    per file, so an alias such as OpenVINO's int8 is not listed twice)."""
+def available(mv: "ModelVersion", engine: str, distinct: bool = False) -> list[str]:
+    """The variants of ``engine`` whose files the version holds (``distinct``: one name per
+    file, so an alias such as OpenVINO's int8 is not listed twice)."""
     seen, out = set(), []
-    for variant, name in table(meta, engine).items():
-        if (Path(path) / name).is_file() and not (distinct and name in seen):
+    for variant, name in table(mv.meta, engine).items():
+        if mv.has(name) and not (distinct and name in seen):
             seen.add(name)
             out.append(variant)
     return out
@@ -57,18 +61,23 @@ def unavailable_reason(meta: dict, engine: str, ref: str) -> str:
     return ""
 
 
-def resolve(path: Path, meta: dict, engine: str, variant: str, ref: str) -> Path:
+def ref_of(mv: "ModelVersion") -> str:
+    return mv.ref if mv.version is not None else mv.location
+
+
+def resolve(mv: "ModelVersion", engine: str, variant: str) -> Path:
     """The file ``engine`` runs for ``variant``; a clear RegistryError when there is none."""
     check_choice(engine, variant)
-    why = unavailable_reason(meta, engine, ref)
+    ref = ref_of(mv)
+    why = unavailable_reason(mv.meta, engine, ref)
     if why:
         raise RegistryError(why)
-    files = table(meta, engine)
-    if variant not in files or not (Path(path) / files[variant]).is_file():
-        have = ", ".join(available(path, meta, engine)) or "none"
+    files = table(mv.meta, engine)
+    if variant not in files or not mv.has(files[variant]):
+        have = ", ".join(available(mv, engine)) or "none"
         flag = "--variant" if engine == "onnxruntime" else f"--engine {engine} --variant"
         raise RegistryError(
             f"{ref}: no {variant!r} variant for {engine} (available: {have}); choose another, "
             f"e.g. {flag} {have.split(', ')[0]} or --set serve.variant=..."
         )
-    return Path(path) / files[variant]
+    return mv.file(files[variant])

@@ -8,14 +8,13 @@ from multiprocessing import get_context
 
 import numpy as np
 
-from mlops_dl.metrics import macro_f1
 
 
 def measure_round_robin(engines: list[dict], texts: list[str], gold: list[int] | None,
                         shapes: list, opts: dict, say=lambda *a: None) -> dict:
     """Every engine in its own spawned process; measurements interleaved in ``opts['rounds']``
     rounds (engine order rotating), so time-varying load on a shared machine hits all alike."""
-    from mlops_dl.bench.engines import load_engine, percentiles, task
+    from mlops_dl.bench.engines import engine_figures, load_engine, stream_stats, task
 
     ctx = get_context("spawn")
     pools = {e["label"]: ProcessPoolExecutor(1, mp_context=ctx, initializer=load_engine,
@@ -47,27 +46,19 @@ def measure_round_robin(engines: list[dict], texts: list[str], gold: list[int] |
                     runs[k][policy][0] += seconds
                     runs[k][policy][1].append(probs)
         say("[dim]fixed shapes, session tuning, memory[/]")
+        figures = {k: {} for k in labels}
         for shape in shapes:
             for k in labels:
-                res[k].setdefault("shapes", {}).update(
-                    call(k, "shapes", [shape], opts["shape_budget_s"]))
-        for e in engines:
-            if e.get("tune") and opts.get("tune_n"):
-                res[e["label"]]["tuning"] = call(e["label"], "tune", texts[: opts["tune_n"]])
+                figures[k].update(call(k, "shapes", [shape], opts["shape_budget_s"]))
+        tuning = {e["label"]: call(e["label"], "tune", texts[: opts["tune_n"]])
+                  for e in engines if e.get("tune") and opts.get("tune_n") and e["label"] in pools}
         for k in labels:
-            res[k]["peak_rss_mb"] = call(k, "rss")
-            res[k]["gc"] = call(k, "gc")
-            res[k]["batch1"] = percentiles(lat[k])
-            for policy, (seconds, parts) in runs[k].items():
-                window = opts["window"] if policy == "stream_sorted" else 0
-                res[k][policy] = {"texts": len(texts), "batch": opts["batch"], "window": window,
-                                  "seconds": seconds, "sent_per_s": len(texts) / seconds}
-                if gold is not None:
-                    pred = np.concatenate(parts).argmax(axis=1)
-                    key = "macro_f1" if policy == "stream" else "macro_f1_sorted"
-                    res[k][key] = macro_f1(gold, pred, parts[0].shape[1])
-                    if policy == "stream":
-                        res[k]["accuracy"] = float((pred == np.asarray(gold)).mean())
+            streams = {policy: (stream_stats(len(texts), opts["batch"],
+                                             opts["window"] if policy == "stream_sorted" else 0,
+                                             seconds), np.concatenate(parts))
+                       for policy, (seconds, parts) in runs[k].items()}
+            res[k] = {**engine_figures(res[k], lat[k], streams, gold, figures[k], call(k, "rss"),
+                                       tuning.get(k)), "gc": call(k, "gc")}
         res.update({k: {"skipped": why} for k, why in failed.items()})
         return res
     finally:

@@ -102,12 +102,12 @@ def _read_labels(data: Path, labels: Path | None, names: list[str], n: int) -> l
 
 def torch_model_dir(mv) -> tuple[Path | None, str]:
     """The run's save_pretrained dir via lineage.json, or None and why not."""
-    path = mv.path / "lineage.json"
-    if not path.is_file():
-        return None, f"{mv.ref} has no lineage.json"
+    from mlops_dl.registry import layout
     from mlops_dl.train import rundir
 
-    run_dir = json.loads(path.read_text(encoding="utf-8")).get("run_dir")
+    if not mv.has(layout.LINEAGE):
+        return None, f"{mv.ref} has no {layout.LINEAGE}"
+    run_dir = mv.lineage.get("run_dir")
     model = rundir.model_dir(run_dir or "")
     if not run_dir or not rundir.has_model(run_dir):
         return None, f"the run's model dir {model} is missing (lineage.json run_dir={run_dir})"
@@ -142,7 +142,7 @@ def plan_engines(mv, provider: str, torch_baseline: bool, which: str = "auto",
 
     if which not in BENCH_ENGINES:
         raise DataError(f"--engine {which!r}: expected one of {', '.join(BENCH_ENGINES)}")
-    base = {"name": mv.name, "version": mv.version, "path": str(mv.path), "provider": provider,
+    base = {"name": mv.name, "version": mv.version, "provider": provider,
             "max_length": int(mv.meta["max_length"])}
     engines, skipped = [], {}
     model_dir, why = torch_model_dir(mv)
@@ -157,12 +157,12 @@ def plan_engines(mv, provider: str, torch_baseline: bool, which: str = "auto",
                 continue
             engines.append({**base, "kind": "pytorch", "torch": kind, "label": label,
                             "path": str(model_dir)})
-    pairs, engine_skips = candidates(mv.path, mv.meta, mv.ref, which, "auto")
+    pairs, engine_skips = candidates(mv, which, "auto")
     skipped.update({f"{eng}-*": reason for eng, reason in engine_skips.items()})
     for runtime, variant in pairs:
         prefix = "onnx" if runtime == "onnxruntime" else runtime
         engines.append({**base, "kind": "onnx", "runtime": runtime, "variant": variant,
-                        "label": f"{prefix}-{variant}",
+                        "label": f"{prefix}-{variant}", "model_version": mv,
                         "tune": (runtime, variant) == ("onnxruntime", "int8")})
     return engines, skipped, status
 
@@ -179,9 +179,10 @@ def measure_peaks(provider: str, seconds: float) -> dict:
 
 def stream_tokens(mv, texts: list[str]) -> list[int]:
     """Unpadded token count of each text, truncated like the runtime does."""
+    from mlops_dl.registry import layout
     from mlops_dl.runtime import load_tokenizer
 
-    tok = load_tokenizer(mv.path / "tokenizer.json", int(mv.meta["max_length"]))
+    tok = load_tokenizer(mv.file(layout.TOKENIZER), int(mv.meta["max_length"]))
     return [len(e.ids) for e in tok.encode_batch(texts)]
 
 
@@ -192,7 +193,7 @@ def architecture(mv) -> dict | None:
     model_dir, _ = torch_model_dir(mv)
     if model_dir is None:
         return None
-    cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    cfg = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
     keys = {"layers": "num_hidden_layers", "hidden": "hidden_size",
             "intermediate": "intermediate_size", "heads": "num_attention_heads"}
     arch = {k: cfg.get(v) for k, v in keys.items()}
@@ -208,7 +209,7 @@ def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None 
     from mlops_dl.bench.rounds import measure_round_robin
     from mlops_dl.registry import Registry
 
-    reg = Registry(registry)
+    reg = Registry.open(registry)
     mv = reg.get(ref, verify=True)
     opts = {**OPTS, **(opts or {})}
     texts, gold, source = bench_texts(mv, data, labels, limit)  # labels checked before any work

@@ -76,8 +76,9 @@ def _print_monitor(report: dict, html: Optional[Path]) -> None:
     console.print(table)
     low, lat = report["low_confidence"], report["latency"]
     if low["share"] is not None:
-        console.print(f"low confidence (< {low['threshold']}): {low['share']:.1%} (reference "
-                      f"{low['reference_share']:.1%}); latency p50 {lat.get('p50_ms', float('nan')):.1f} ms, "
+        ref_share = "-" if low["reference_share"] is None else f"{low['reference_share']:.1%}"
+        console.print(f"low confidence (margin < {low['threshold']}): {low['share']:.1%} (reference "
+                      f"{ref_share}); latency p50 {lat.get('p50_ms', float('nan')):.1f} ms, "
                       f"p95 {lat.get('p95_ms', float('nan')):.1f} ms over {lat['requests']} requests")
     for note in report["notes"]:
         console.print(f"[dim]note: {note}[/]")

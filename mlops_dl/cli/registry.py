@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,7 +9,8 @@ import typer
 from rich.table import Table
 
 from mlops_dl.cli.common import JsonOpt, RegistryOpt, echo_json, make_console, open_registry
-from mlops_dl.errors import MlopsError, RegistryError
+from mlops_dl.errors import MlopsError, RegistryError, quoted
+from mlops_dl.metrics import F1_CHANGE_HEAD, engine_label, f1_change_points, format_f1_change
 
 console = make_console()
 registry_app = typer.Typer(help="Browse, compare, promote and verify registered models.",
@@ -18,6 +18,9 @@ registry_app = typer.Typer(help="Browse, compare, promote and verify registered 
 
 
 def register(app: typer.Typer) -> None:
+    from mlops_dl.cli import aliases  # history, rollback, alias-remove, copy
+
+    aliases.register(registry_app)
     app.add_typer(registry_app, name="registry")
 
 
@@ -37,9 +40,9 @@ def _delta(value) -> str:
 
 
 def _version_row(reg, mv) -> dict:
-    metrics = {}
-    if (mv.path / "metrics.json").is_file():
-        metrics = json.loads((mv.path / "metrics.json").read_text(encoding="utf-8"))
+    from mlops_dl.registry import layout
+
+    metrics = mv.read_json(layout.METRICS) or {}
     aliases = [a for a, v in reg.aliases(mv.name).items() if v == mv.version]
     return {
         "ref": mv.ref, "created": mv.meta.get("created"), "aliases": aliases, "tags": mv.tags,
@@ -68,7 +71,8 @@ def list_cmd(
         return echo_json(rows)
     table = Table(title=f"{reg.root}" + (f" - {name}" if name else ""))
     heads = {"ref": "ref", "created": "created (UTC)", "aliases": "aliases", "variants": "variants",
-             "val_macro_f1": "val F1", "test_macro_f1": "test F1", "versions": "versions"}
+             "val_macro_f1": "val F1 (PyTorch)", "test_macro_f1": "test F1 (PyTorch)",
+             "versions": "versions"}
     cols = [c for c in heads if name is None or c != "versions"]
     for col in cols + ["tags"]:
         table.add_column(heads.get(col, col), no_wrap=col in ("ref", "created"))
@@ -84,31 +88,36 @@ def show(ref: str, registry: RegistryOpt = None, as_json: JsonOpt = False) -> No
     """Show one version: model.json, metrics, validation figures, aliases, tags, files."""
     reg = open_registry(registry)
     mv = reg.get(ref)
-    doc = {**_version_row(reg, mv), "path": str(mv.path), "meta": mv.meta}
-    for name in ("validation.json", "lineage.json"):
-        if (mv.path / name).is_file():
-            doc[name.removesuffix(".json")] = json.loads((mv.path / name).read_text("utf-8"))
-    doc["files"] = {p.name: p.stat().st_size for p in sorted(mv.path.iterdir()) if p.is_file()}
-    doc["attachments"] = sorted(p.name for p in (mv.path / "attachments").glob("*.json"))
+    from mlops_dl.registry import layout
+
+    doc = {**_version_row(reg, mv), "path": mv.location, "meta": mv.meta}
+    for name in (layout.VALIDATION, layout.LINEAGE):
+        if mv.has(name):
+            doc[name.removesuffix(".json")] = mv.read_json(name)
+    doc["files"] = mv.files()
+    doc["attachments"] = mv.attachments()
     if as_json:
         return echo_json(doc)
-    console.rule(f"[bold]{mv.ref}[/]  {mv.path}")
+    console.rule(f"[bold]{mv.ref}[/]  {mv.location}")
     meta = mv.meta
     console.print(f"labels: {meta.get('labels')}   inputs: {meta.get('inputs')}   "
                   f"opset: {meta.get('opset')}   max_length: {meta.get('max_length')}")
     console.print(f"aliases: {', '.join(doc['aliases']) or '-'}   tags: {doc['tags'] or '-'}   "
                   f"attachments: {', '.join(doc['attachments']) or '-'}")
-    console.print(f"val macro-F1: {_fmt(doc['val_macro_f1'])}   test macro-F1: {_fmt(doc['test_macro_f1'])}")
+    console.print(f"PyTorch run (before export): val macro-F1 {_fmt(doc['val_macro_f1'])}   "
+                  f"test macro-F1 {_fmt(doc['test_macro_f1'])}")
     lineage = doc.get("lineage", {})
     console.print(f"run: {lineage.get('run_id')}   base model: {lineage.get('base_model')}   "
                   f"git: {lineage.get('git_commit')}")
-    table = Table(title="export validation")
-    for col in ("variant", "max |logit diff|", "atol", "agreement", "macro-F1", "F1 drop (pts)", "nodes"):
+    table = Table(title="export validation (validation split, each ONNX variant vs the PyTorch model)")
+    for col in ("variant", "max |logit diff|", "atol", "agreement", "macro-F1 (variant)",
+                "macro-F1 (PyTorch)", F1_CHANGE_HEAD, "nodes"):
         table.add_column(col)
     for variant, v in doc.get("validation", {}).get("variants", {}).items():
-        table.add_row(variant, _fmt(v.get("max_abs_logit_diff"), 6), _fmt(v.get("atol")),
+        table.add_row(engine_label(variant), _fmt(v.get("max_abs_logit_diff"), 6), _fmt(v.get("atol")),
                       _fmt(v.get("label_agreement")), _fmt(v.get("macro_f1")),
-                      _fmt(v.get("f1_drop_points"), 2), _fmt(v.get("graph", {}).get("nodes")))
+                      _fmt(v.get("torch_macro_f1")), format_f1_change(f1_change_points(v)),
+                      _fmt(v.get("graph", {}).get("nodes")))
     console.print(table)
     console.print("files: " + ", ".join(f"{k} ({v / 1e6:.2f} MB)" for k, v in doc["files"].items()))
 
@@ -164,9 +173,10 @@ def compare(
 
 
 @registry_app.command()
-def promote(ref: str, alias: str, registry: RegistryOpt = None) -> None:
-    """Point ALIAS (e.g. production) at REF, atomically."""
-    mv = open_registry(registry).promote(ref, alias)
+def promote(ref: str, alias: str, registry: RegistryOpt = None,
+            reason: Annotated[str, typer.Option("--reason", help="Why (kept in the alias history).")] = "") -> None:
+    """Point ALIAS (e.g. production) at REF, atomically (the move is recorded)."""
+    mv = open_registry(registry).promote(ref, alias, reason=reason)
     console.print(f"{mv.name}@{alias} -> {mv.ref}")
 
 
@@ -183,7 +193,7 @@ def tags(
     for item in set_ or []:
         key, sep, value = item.partition("=")
         if not sep:
-            raise MlopsError(f"--set {item!r}: expected key=value")
+            raise MlopsError(f"--set {quoted(item)}: expected key=value")
         reg.set_tag(ref, key.strip(), value)
     for key in unset or []:
         reg.set_tag(ref, key.strip(), None)
@@ -233,6 +243,33 @@ def delete(
     reg = open_registry(registry)
     mv = reg.get(ref, verify=False)
     if not yes:
-        typer.confirm(f"delete {mv.ref} ({mv.path})?", abort=True)
+        typer.confirm(f"delete {mv.ref} ({mv.location})?", abort=True)
     reg.delete(ref, force=force)
     console.print(f"deleted {mv.ref}")
+
+
+@registry_app.command("export-triton")
+def export_triton(
+    ref: Annotated[str, typer.Argument(help="name, name:N or name@alias.")],
+    out_dir: Annotated[Path, typer.Argument(help="Triton model repository (created if needed).")],
+    variant: Annotated[str, typer.Option("--variant", help="ONNX variant: int8 or fp32.")] = "int8",
+    max_batch_size: Annotated[int, typer.Option("--max-batch-size", help="Triton "
+                              "max_batch_size of the three models.")] = 32,
+    instance: Annotated[str, typer.Option("--instance", help="Where the ONNX model runs: cpu "
+                        "or gpu (the tokenizer stays on CPU).")] = "cpu",
+    registry: RegistryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write REF as a Triton model repository: ONNX model, Python tokenizer, text ensemble."""
+    from mlops_dl.serve.triton import export_triton as write_repository
+
+    done = write_repository(ref, out_dir, registry, variant, max_batch_size, instance)
+    result = {"ref": done.ref, "variant": done.variant, "repository": str(done.root),
+              "models": {role: str(path) for role, path in done.models.items()}}
+    if as_json:
+        return echo_json(result)
+    console.print(f"wrote {done.ref} ({done.variant}) to Triton repository {done.root}:")
+    for role, path in done.models.items():
+        console.print(f"  {path.name:<24} {role}")
+    console.print(f"serve it: tritonserver --model-repository={done.root.resolve()}  "
+                  f"(send TEXT to {done.models['ensemble'].name})", highlight=False)

@@ -39,7 +39,13 @@ def train(
 
         config = resume / rundir.CONFIG
     cfg = load_config(config, set_)
-    result = fit(cfg, resume=resume)
+
+    def announce(run_dir: Path) -> None:  # first, so a killed run can be found and resumed
+        out = make_console(stderr=True) if json_ else console
+        out.print(f"run dir: {run_dir} (if interrupted: mlops-dl train --resume {run_dir})",
+                  highlight=False, soft_wrap=True)
+
+    result = fit(cfg, resume=resume, on_run_dir=announce)
     summary = {"run_dir": str(result.run_dir), "best_val_macro_f1": result.best_score,
                "global_step": result.global_step, "resumed_from_step": result.resumed_from_step,
                "duration_s": result.duration_s}  # fmt: skip

@@ -7,7 +7,7 @@ import types
 import typing
 from typing import Any, Literal
 
-from mlops_dl.errors import ConfigError
+from mlops_dl.errors import ConfigError, quoted
 
 
 class RangeError(ConfigError):
@@ -23,7 +23,7 @@ def check_ranges(obj: Any, rules: list[tuple[str, bool, str]]) -> None:
     """Raise a RangeError for the first ``(key, ok, why)`` rule that fails (shows the value)."""
     for key, ok, why in rules:
         if not ok:
-            raise RangeError(key, f"{why}, got {_dotted(obj, key)!r}")
+            raise RangeError(key, f"{why}, got {quoted(_dotted(obj, key))}")
 
 
 def check_literals(obj: Any) -> None:
@@ -32,7 +32,7 @@ def check_literals(obj: Any) -> None:
         choices = typing.get_args(tp) if typing.get_origin(tp) is Literal else ()
         if choices and getattr(obj, name) not in choices:
             raise RangeError(name, f"expected one of {', '.join(map(repr, choices))}, "
-                                   f"got {getattr(obj, name)!r}")
+                                   f"got {quoted(getattr(obj, name))}")
 
 
 def _dotted(obj: Any, key: str) -> Any:
@@ -71,7 +71,7 @@ def coerce(tp: Any, value: Any, source: str, key: str) -> Any:
     args = typing.get_args(tp)
 
     def fail(expected: str) -> ConfigError:
-        got = f"{type(value).__name__} {value!r}"
+        got = f"{type(value).__name__} {quoted(value)}"
         return ConfigError(f"{source}: key {key}: expected {expected}, got {got}")
 
     if dataclasses.is_dataclass(tp):

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 from filelock import FileLock
 
-from mlops_dl.errors import ConfigError, DataError
+from mlops_dl.errors import ConfigError, DataError, quoted
 
 SPLITS = ("train", "validation", "test")
 CARD = "data_card.json"
@@ -66,7 +66,7 @@ def prepared_dir(output_dir: str, name: str) -> Path:
     is built (prepare, train, search, pipeline through ``output_path``; monitor from a
     version's config.yaml)."""
     if not name or "/" in name or "\\" in name or name in (".", ".."):
-        raise ConfigError(f"data.name: {name!r} must be a plain directory name")
+        raise ConfigError(f"data.name: {quoted(name)} must be a plain directory name")
     return Path(output_dir).expanduser() / name
 
 

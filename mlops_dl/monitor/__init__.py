@@ -23,12 +23,12 @@ __all__ = ["ALARM_EXIT", "LogWindow", "monitor_log", "read_window", "replay", "r
 
 def _predictor(ref: str, registry, variant: str):
     from mlops_dl.registry import Registry
+    from mlops_dl.registry.bundle import pick_variant
     from mlops_dl.runtime import Predictor
 
-    reg = registry if isinstance(registry, Registry) else Registry(registry)
+    reg = Registry.open(registry)
     mv = reg.get(ref, verify=True)
-    if variant not in mv.meta.get("variants", {}):
-        variant = "fp32"
+    variant = pick_variant(mv.meta.get("variants", {}), variant)
     return reg, mv, Predictor.from_version(mv, provider="cpu", variant=variant)
 
 
@@ -42,7 +42,7 @@ def monitor_log(logs: list[str | Path], ref: str, canvas, registry=None,
     reg, mv, predictor = _predictor(ref, registry, variant)
     ref_stats = reference_for(reg, mv, predictor, data_dir)
     report = evaluate_window(win, ref_stats, canvas.monitoring, predictor.tokenizer,
-                             unk_id(mv.path / "tokenizer.json", predictor.tokenizer))
+                             unk_id(predictor.tokenizer))
     report["ref"] = mv.ref
     report["canvas"] = canvas.source
     served = set(report["versions"])

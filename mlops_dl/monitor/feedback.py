@@ -22,7 +22,7 @@ from filelock import FileLock
 
 from mlops_dl import files
 from mlops_dl.data.clean import mask_pii, normalize_whitespace
-from mlops_dl.errors import DataError, MlopsError
+from mlops_dl.errors import DataError, MlopsError, listed, quoted
 from mlops_dl.monitor.drift import entropy, margin
 
 QUEUE_COLUMNS = ["id", "text", "model_label", "confidence", "uncertainty", "probabilities",
@@ -90,14 +90,14 @@ def read_annotations(path: str | Path, labels: list[str]) -> tuple[pd.DataFrame,
         missing = [c for c in ("text", "gold") if c not in (reader.fieldnames or [])]
         if missing:
             raise DataError(f"{path}: missing column(s) {', '.join(missing)} (header: "
-                            f"{', '.join(reader.fieldnames or []) or 'none'}); use the queue CSV")
+                            f"{listed(reader.fieldnames or []) or 'none'}); use the queue CSV")
         for row in reader:
             where = f"row {reader.line_num}"
             gold, text = (row.get("gold") or "").strip(), (row.get("text") or "").strip()
             if not gold:
                 blank += 1
             elif gold.lower() not in by_lower:
-                errors.append(f"{where}: gold {gold!r} is not a known label ({', '.join(labels)})")
+                errors.append(f"{where}: gold {quoted(gold)} is not a known label ({', '.join(labels)})")
             elif not text:
                 errors.append(f"{where}: empty text")
             else:

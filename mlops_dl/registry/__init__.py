@@ -1,8 +1,10 @@
-"""The file model registry: versions, aliases, tags, attachments, locks and checksums.
+"""The model registry: versions, aliases (with history), tags, attachments and checksums,
+in a folder (staging + rename + file lock) or in S3-compatible storage (conditional writes).
 
-Stdlib + filelock only (the serving path imports it). Layout: registry/README.md.
+Stdlib + filelock (+ boto3 for s3://, imported only then); the serving path imports it.
+Layout: registry/README.md.
 
-    reg = Registry("registry")
+    reg = Registry("registry")                     # or Registry("s3://bucket/prefix")
     mv = reg.register("sentiment", "bundle/")     # -> sentiment:1
     reg.promote("sentiment:1", "production")
     reg.get("sentiment@production").file("model.onnx")
@@ -10,6 +12,9 @@ Stdlib + filelock only (the serving path imports it). Layout: registry/README.md
 
 from mlops_dl.errors import RegistryError
 from mlops_dl.registry.refs import ModelRef, check_alias, check_name, parse_ref
-from mlops_dl.registry.store import ModelVersion, Registry
+from mlops_dl.registry.root import resolve_root
+from mlops_dl.registry.store import Registry
+from mlops_dl.registry.version import ModelVersion
 
-__all__ = ["ModelRef", "ModelVersion", "Registry", "RegistryError", "check_alias", "check_name", "parse_ref"]
+__all__ = ["ModelRef", "ModelVersion", "Registry", "RegistryError", "check_alias", "check_name",
+           "parse_ref", "resolve_root"]

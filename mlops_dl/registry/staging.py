@@ -62,7 +62,7 @@ def is_stale(path: Path, now: float | None = None) -> bool:
     if age > STALE_AFTER_S:
         return True
     this_host = socket.gethostname().replace("-", "_") or "host"
-    return host == this_host and pid_text.isdigit() and not _pid_alive(int(pid_text))
+    return host == this_host and pid_text.isascii() and pid_text.isdigit() and not _pid_alive(int(pid_text))
 
 
 def clean_stale(model_dir: Path) -> list[Path]:

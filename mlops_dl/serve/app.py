@@ -2,7 +2,8 @@
 Prometheus metrics, bearer auth, a prediction log and hot swap. Build it with create_app().
 
 create_app() builds the shared ServeState, then each route group adds itself:
-routes.py (errors, /healthz, /readyz, /metrics) and one module per protocol (v1.py)."""
+routes.py (errors, /healthz, /readyz, /metrics) and one module per protocol (v1.py, oip.py:
+the Open Inference Protocol v2)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from mlops_dl import config as config_mod
 from mlops_dl.config import ServeConfig
 from mlops_dl.errors import ConfigError
 from mlops_dl.runtime import Predictor, freeze_heap
-from mlops_dl.serve import v1
+from mlops_dl.registry import parse_ref
+from mlops_dl.serve import oip, server, v1
 from mlops_dl.serve.batcher import MicroBatcher
 from mlops_dl.serve.predlog import PredictionLog
 from mlops_dl.serve.routes import (ServeState, add_error_handlers, add_health_routes,
@@ -36,7 +38,7 @@ def registry_holder(cfg: ServeConfig, ref: str, registry: str | None) -> ModelHo
     """A ModelHolder that loads ``ref`` from the registry with the serve settings."""
     from mlops_dl.registry import Registry
 
-    reg = Registry(registry)
+    reg = Registry.open(registry)
     return ModelHolder.from_registry(
         ref, reg, lambda mv: Predictor.from_version(mv, cfg.provider, cfg.variant, cfg,
                                                     cfg.engine))
@@ -47,21 +49,24 @@ def create_app(cfg: ServeConfig, ref: str, registry: str | None = None,
     """The FastAPI app serving ``ref``; ``holder`` replaces the registry loader in tests."""
     state = serve_state(cfg, holder or registry_holder(cfg, ref, registry))
     app = FastAPI(title="mlops-dl", version="1", lifespan=lifespan(state),
-                  description=f"Sentiment classification with `{ref}` on onnxruntime.")
+                  description=f"Sentiment classification with `{ref}` on onnxruntime.",
+                  redirect_slashes=False)  # /v1/predict/ is a 404 JSON, not a 307
     app.state.serve = state
     app.state.holder, app.state.batcher = state.holder, state.batcher
     app.state.telemetry = state.telemetry
+    app.add_middleware(_AsgiWrap, wrap=lambda inner: server.limit_head(inner, cfg.max_header_bytes))
     app.add_middleware(_AsgiWrap, wrap=state.telemetry.middleware)
     add_error_handlers(app)
     add_health_routes(app, state)
     add_metrics_route(app, state)
     v1.add_v1_routes(app, state)
+    oip.add_oip_routes(app, state)
     return app
 
 
 def serve_state(cfg: ServeConfig, holder: ModelHolder) -> ServeState:
     """Telemetry, a batcher over ``holder`` and the swap hook that keeps the model metric."""
-    telemetry = Telemetry(ROUTES)
+    telemetry = Telemetry(ROUTES | oip.routes(parse_ref(holder.ref).name))
     batcher = MicroBatcher(holder.current, cfg.max_batch_size, cfg.max_wait_ms,
                            cfg.queue_limit, on_batch=telemetry.batch_size.observe)
 
@@ -137,16 +142,20 @@ def app_from_env() -> FastAPI:
 
 
 def run_server(cfg: ServeConfig, ref: str, registry: str | None = None) -> None:
-    """Serve with uvicorn; ``cfg.workers`` > 1 starts that many processes (one model each)."""
-    import uvicorn
+    """Serve with uvicorn; ``cfg.workers`` > 1 starts that many processes (one model each).
 
-    kw = dict(host=cfg.host, port=cfg.port, log_level="info", access_log=False,
-              timeout_graceful_shutdown=30)
+    A host other than loopback needs serve.token (or $MLOPS_DL_SERVE_TOKEN) or
+    serve.allow_anonymous; reads are bounded as server.py describes.
+    """
+    cfg, warning = server.check_exposure(cfg)
+    if warning:
+        log.warning(warning)
     if cfg.workers <= 1:
-        uvicorn.run(create_app(cfg, ref, registry), **kw)
+        server.serve_forever(server.uvicorn_config(cfg, create_app(cfg, ref, registry)))
         return
     if cfg.intra_op_threads == 0:  # N processes share the cores instead of each taking all
         cfg = dataclasses.replace(cfg, intra_op_threads=max(1, (os.cpu_count() or 1) // cfg.workers))
     os.environ[SPEC_ENV] = json.dumps({"ref": ref, "registry": registry, "per_worker_log": True,
                                        "serve": dataclasses.asdict(cfg)})
-    uvicorn.run("mlops_dl.serve.app:app_from_env", factory=True, workers=cfg.workers, **kw)
+    server.serve_forever(server.uvicorn_config(cfg, "mlops_dl.serve.app:app_from_env",
+                                               factory=True, workers=cfg.workers))

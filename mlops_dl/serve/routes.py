@@ -4,21 +4,25 @@ metrics. A protocol module (v1.py, ...) adds its own routes with ``add_*_routes(
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from mlops_dl.config import ServeConfig
-from mlops_dl.serve.batcher import MicroBatcher
-from mlops_dl.serve.predlog import PredictionLog
+from mlops_dl.errors import clip
+from mlops_dl.serve.batcher import MicroBatcher, QueueFull
+from mlops_dl.serve.predlog import PredictionLog, log_predictions
 from mlops_dl.serve.requests import ApiError, check_token, request_id
 from mlops_dl.serve.swap import ModelHolder
 from mlops_dl.serve.telemetry import CONTENT_TYPE_LATEST, Telemetry
 
 log = logging.getLogger("mlops_dl.serve")
+CLIENT_CLOSED = 499  # not sent (nobody is listening); what telemetry counts
 
 
 @dataclass
@@ -41,6 +45,10 @@ def error_response(status: int, field: str, message: str, request: Request,
                         headers={**(headers or {}), "X-Request-ID": rid})
 
 
+def route_paths(app: FastAPI) -> set[str]:
+    return {path for route in app.routes if (path := getattr(route, "path", None))}
+
+
 def add_error_handlers(app: FastAPI) -> None:
     """ApiError, HTTP errors (404/405/...) and anything unexpected answer as error_response."""
 
@@ -51,9 +59,19 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException):
         field = "path" if e.status_code in (404, 405) else "request"
+        path = request.url.path
+        hint = ""
+        if e.status_code == 404 and path.endswith("/") and path.rstrip("/") in route_paths(app):
+            hint = f" (no trailing slash: {path.rstrip('/')})"
         return error_response(e.status_code, field,
-                              f"{e.detail}: {request.method} {request.url.path}",
+                              f"{e.detail}: {request.method} {clip(path)}{hint}",
                               request, getattr(e, "headers", None))
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, e: ClientDisconnect):
+        """The client hung up mid-request: counted as 499 (nginx's code), no traceback."""
+        log.info("client disconnected: %s %s", request.method, request.url.path)
+        return error_response(CLIENT_CLOSED, "request", "client closed the connection", request)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, e: Exception):
@@ -85,3 +103,23 @@ def add_metrics_route(app: FastAPI, state: ServeState) -> None:
     async def metrics(request: Request):
         check_token(request, state.cfg.token)
         return Response(state.telemetry.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def classify(state: ServeState, texts: list[str], rid: str, start: float,
+                   field: str) -> tuple[object, object, list[dict], float]:
+    """Every protocol's inference: the micro-batcher (429 naming ``field`` when its queue is
+    full), the predictions-by-label metric and the prediction log.
+    Returns (probabilities # (N, L), the Predictor that answered, results, latency ms)."""
+    try:
+        probs, predictor = await state.batcher.submit(texts)  # (N, L)
+    except QueueFull as e:
+        raise ApiError(429, field, f"server busy: {e}; retry later",
+                       {"Retry-After": "1"}) from None
+    results = [predictor.result(row) for row in probs]
+    latency_ms = (time.perf_counter() - start) * 1000
+    for r in results:
+        state.telemetry.predictions.labels(r["label"]).inc()
+    if state.log is not None:
+        log_predictions(state.log, state.cfg.log_text, rid, texts, results, predictor,
+                        latency_ms)
+    return probs, predictor, results, latency_ms

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +22,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMon
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from mlops_dl import config as config_mod
+from mlops_dl import quiet
 from mlops_dl.config import Config, TrainConfig
 from mlops_dl.data.prepared import load_prepared, output_path
 from mlops_dl.errors import ConfigError, MlopsError
@@ -31,6 +32,7 @@ from mlops_dl.train.model import SequenceClassifier, class_weights, load_network
 from mlops_dl.train.precision import resolve_precision
 
 MONITOR = "val_macro_f1"
+LIGHTNING_LOG = "lightning.pytorch.utilities.rank_zero"  # where Lightning's info notices go
 RUN_ID_ENV = "MLOPS_DL_RUN_ID"  # set for the child processes of a multi-GPU run
 
 
@@ -46,16 +48,19 @@ class FitResult:
 
 def fit(
     cfg: Config, run_dir: str | Path | None = None, resume: str | Path | None = None,
-    callbacks: Sequence[Callback] = (),
+    callbacks: Sequence[Callback] = (), on_run_dir: Callable[[Path], None] | None = None,
 ) -> FitResult:  # fmt: skip
     """Train ``cfg`` into a run dir; ``resume`` continues that run dir from its last.ckpt.
 
     ``callbacks`` are added to the Trainer (search passes an Optuna pruning callback that
-    watches ``val_macro_f1``).
+    watches ``val_macro_f1``). ``on_run_dir`` is called with the run dir as soon as it exists
+    (the CLI prints it, so a killed run can be found and resumed).
     """
     # 1. the run directory, and the checkpoint when resuming
     data = load_prepared(output_path(cfg))
     run_dir, ckpt = open_run_dir(cfg, run_dir, resume)
+    if on_run_dir is not None and RUN_ID_ENV not in os.environ:  # rank 0 only
+        on_run_dir(run_dir)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
@@ -70,11 +75,12 @@ def fit(
     rundir.write_env(run_dir)
     rundir.write_data(run_dir, data)
     # 4. train
-    trainer = build_trainer(cfg.train, run_dir, callbacks, attempt=_attempt(run_dir, ckpt))
-    start, resumed_from = time.perf_counter(), _checkpoint_step(ckpt)
-    _run_trainer(trainer, module, datamodule, run_dir, ckpt)
-    if module.best_score is None and cfg.train.limit_val_batches > 0:  # stopped before any check
-        trainer.validate(module, datamodule=datamodule, verbose=False)
+    with quiet.drop_messages(LIGHTNING_LOG, *quiet.LIGHTNING_NOTICES):  # adverts, hardware lines
+        trainer = build_trainer(cfg.train, run_dir, callbacks, attempt=_attempt(run_dir, ckpt))
+        start, resumed_from = time.perf_counter(), _checkpoint_step(ckpt)
+        _run_trainer(trainer, module, datamodule, run_dir, ckpt)
+        if module.best_score is None and cfg.train.limit_val_batches > 0:  # stopped before any check
+            trainer.validate(module, datamodule=datamodule, verbose=False)
     # 5. the best weights, as a save_pretrained model
     best = save_best_model(trainer, module, tokenizer, run_dir)
     result = FitResult(run_dir, module.best_score, trainer.global_step, best, resumed_from,
@@ -91,6 +97,7 @@ def _run_trainer(trainer: L.Trainer, module, datamodule, run_dir: Path, ckpt: Pa
     try:
         with warnings.catch_warnings():  # the datamodule skips the batches already trained on
             warnings.filterwarnings("ignore", message=".*ended before the epoch ended.*")
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")  # Lightning-internal
             trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None)
     finally:
         os.environ.pop(RUN_ID_ENV, None)

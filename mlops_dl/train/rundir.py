@@ -21,12 +21,11 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_dl import config as config_mod
-from mlops_dl import files
+from mlops_dl import files, machine
 from mlops_dl.data.prepared import CARD, PreparedData, load_prepared
 from mlops_dl.errors import DataError, MlopsError
 
@@ -224,33 +223,10 @@ def environment() -> dict:
         "transformers": transformers.__version__,
         "lightning": lightning.__version__,
         "platform": platform.platform(),
-        "cpu": _cpu_model(),
+        "cpu": machine.cpu_name(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.version.cuda,
         "gpus": gpus,
-        "git": _git_state(),
+        "git": machine.git_state(),
     }
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def _git_state() -> dict:
-    root = Path(__file__).resolve().parents[1]
-
-    def git(*args: str) -> str:
-        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() if out.returncode == 0 else ""
-
-    try:
-        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "-uno"))}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": "", "dirty": None}

@@ -55,8 +55,10 @@ def test_bundle_records_validation_lineage_and_samples(tiny_registry, tiny_run_d
     assert set(rows[0]["pred_by_variant"]) == {"fp32", "fp32-plain", "int8", "int8-static",
                                                "int8-nncf", "torch"}
     assert abs(sum(rows[0]["probabilities"].values()) - 1) < 1e-4
-    stats = json.loads(mv.file("reference_stats.json").read_text())
-    assert sum(stats["confidence_histogram"]["counts"]) == 45
+    stats = mv.attachment("reference_stats.json")  # one format, the monitor's, one place
+    assert stats["schema"] == "mlops-dl/reference-stats/1" and stats["variant"] == "int8"
+    assert sum(stats["confidence"]["counts"]) == 45 and stats["n"] == 45
+    assert not mv.has("reference_stats.json")
     metrics = json.loads(mv.file("metrics.json").read_text())
     assert metrics == json.loads((tiny_run_dir / "metrics.json").read_text())
     for name in ("tokenizer.json", "config.yaml", "model.int8.onnx"):
@@ -65,7 +67,8 @@ def test_bundle_records_validation_lineage_and_samples(tiny_registry, tiny_run_d
 
 def test_int8_gate_refuses_and_registers_nothing(tiny_run_dir, tmp_path):
     root = tmp_path / "registry"
-    with pytest.raises(ExportError, match=r"int8: macro-F1 .* > export.max_f1_drop -1.0"):
+    with pytest.raises(ExportError, match=r"ONNX int8: validation macro-F1 .* ΔF1 [+-]\d+\.\d\d pts "
+                                          r"is below -export.max_f1_drop \(\+1.00 pts"):
         export_run(tiny_run_dir, name="tiny", registry=root, overrides=["export.max_f1_drop=-1"])
     assert Registry(root).list_models() == []
     assert not root.exists() or not any(root.rglob("version-*"))

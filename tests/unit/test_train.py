@@ -193,3 +193,16 @@ def test_resume_after_sigkill_continues_the_step_count(data_root, tiny_model_dir
     resumed_log = pd.read_csv(tmp_path / "runs" / "killed" / "logs" / "resume-1" / "metrics.csv")
     assert resumed_log["step"].min() >= killed_at  # no step was re-counted from zero
     assert (result.run_dir / "model" / "model.safetensors").is_file()
+
+
+def test_train_prints_its_run_dir_before_the_work(data_root, tmp_path, capsys):
+    """A run that dies (here: no model) has already said where its run dir is."""
+    from mlops_dl.cli import main
+
+    cfg = tiny_config(data_root, tmp_path / "absent-model", tmp_path / "runs", run_name="early")
+    config_mod.save(cfg, tmp_path / "cfg.yaml")
+    rc = main(["train", "--config", str(tmp_path / "cfg.yaml")])
+    captured = capsys.readouterr()
+    run_dir = tmp_path / "runs" / "early"
+    assert rc != 0 and "does not exist" in captured.err
+    assert f"run dir: {run_dir} (if interrupted: mlops-dl train --resume {run_dir})" in captured.out

@@ -88,5 +88,5 @@ def test_static_int8_failing_the_gate_is_not_registered(tiny_run_dir, tmp_path, 
     assert not (result.version.path / FILES["int8-static"]).exists()
     assert {"fp32", "int8"} <= set(meta["variants"])  # the rest is registered
     why = result.validation["dropped"]["int8-static"]
-    assert "macro-F1" in why and "export.max_f1_drop 5" in why
+    assert "macro-F1" in why and "-export.max_f1_drop (-5.00 pts" in why
     assert any(m.startswith("int8-static not registered: ") for m in messages)

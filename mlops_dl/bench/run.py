@@ -68,7 +68,9 @@ def bench_texts(mv, data: Path | None, labels: Path | None, limit: int
     from mlops_dl.monitor.reference import load_test_split
 
     split = load_test_split(mv)  # refuses data labels the model does not have
-    keep = [i for i, t in enumerate(split.texts) if t][: limit or None]
+    keep = [i for i, t in enumerate(split.texts) if t]
+    if limit and limit < len(keep):  # a seeded sample: split files keep source order (by label)
+        keep = sorted(np.random.default_rng(0).permutation(keep)[:limit].tolist())
     gold = [split.gold[i] for i in keep]
     check_label_ids(gold, list(mv.meta["labels"]), split.data_dir)
     return [split.texts[i] for i in keep], gold, f"{split.data_dir}/test (frozen test split)"

@@ -27,7 +27,7 @@ app = typer.Typer(
 err_console = make_console(stderr=True)
 
 # Stage modules in lifecycle order; each adds its commands to `app`.
-STAGES = ("data", "train", "search", "export", "registry", "serve", "monitor", "pipeline")
+STAGES = ("data", "train", "search", "export", "registry", "serve", "monitor", "pipeline", "ui")
 
 
 def _register_all() -> None:

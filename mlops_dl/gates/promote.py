@@ -112,6 +112,18 @@ def promote(registry, ref: str, canvas, to: str | None = None, force: bool = Fal
     return decision
 
 
+def rollback(registry, name: str, alias: str, version: int, user: str, reason: str = "") -> dict:
+    """Move ``name@alias`` back to an earlier ``version`` (no gate: it served before); the
+    decision is recorded in promotions.jsonl like any promotion."""
+    previous = registry.alias_target(name, alias)
+    mv = registry.promote(f"{name}:{version}", alias)
+    decision = {"ref": mv.ref, "alias": alias, "date": datetime.now(timezone.utc).isoformat(
+        timespec="seconds"), "user": user, "previous": f"{name}:{previous}" if previous else None,
+        "decision": "rollback", "problems": [], "reason": reason}
+    _audit(registry, name, decision)
+    return decision
+
+
 def _user() -> str:
     try:
         return getpass.getuser()

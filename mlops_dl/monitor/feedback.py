@@ -132,6 +132,14 @@ def read_manifest(folder: Path) -> dict:
         raise DataError(f"{path}: not valid JSON: {e}") from None
 
 
+def labelled_ids(folder: Path) -> set[str]:
+    """Text ids already in the latest version of a feedback dataset (the queue skips them)."""
+    manifest = read_manifest(Path(folder))
+    if not manifest.get("latest"):
+        return set()
+    return set(pd.read_parquet(Path(folder) / f"v-{manifest['latest']}.parquet")["id"])
+
+
 def _atomic_bytes(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)

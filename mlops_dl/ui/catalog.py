@@ -1,0 +1,156 @@
+"""What the models, model and version pages show, read through ``mlops_dl.registry``."""
+
+from __future__ import annotations
+
+import json
+
+from mlops_dl.errors import RegistryError
+from mlops_dl.gates.accept import ATTACHMENT as ACCEPTANCE
+from mlops_dl.gates.compare import quantization_delta
+from mlops_dl.gates.promote import audit_log
+from mlops_dl.registry import ModelVersion, Registry
+from mlops_dl.ui import charts
+
+PRODUCTION = "production"
+MOVES = ("promoted", "forced", "rollback")  # history decisions that moved an alias
+
+
+def stored_json(mv: ModelVersion, name: str) -> dict:
+    """A JSON file of the version ({} when absent or unreadable: the page says what it lacks)."""
+    path = mv.path / name
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except json.JSONDecodeError:
+        return {}
+
+
+def _by_version(aliases: dict[str, int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for alias, version in aliases.items():
+        out.setdefault(version, []).append(alias)
+    return out
+
+
+def models_overview(reg: Registry) -> list[dict]:
+    """One row per model: versions, aliases, the production version and its test macro-F1."""
+    rows = []
+    for name in reg.list_models():
+        versions = reg.list_versions(name)
+        aliases = reg.aliases(name)
+        prod = aliases.get(PRODUCTION)
+        shown = next((mv for mv in versions if mv.version == prod), versions[-1])
+        test = stored_json(shown, "metrics.json").get("test", {})
+        rows.append({"name": name, "versions": len(versions), "latest": versions[-1].version,
+                     "aliases": aliases, "production": prod, "shown": shown.version,
+                     "test_macro_f1": test.get("macro_f1")})
+    return rows
+
+
+def _bench_headline(bench: dict) -> dict:
+    """Engines measured and the batch-1 latency of the served ONNX engine (int8, else fp32)."""
+    engines = bench.get("engines") or {}
+    pick = next((engines[k] for k in ("onnx-int8", "onnx-fp32") if k in engines), {})
+    b1 = pick.get("batch1") or {}
+    return {"engines": sorted(engines), "p50_ms": b1.get("p50_ms"), "p95_ms": b1.get("p95_ms")}
+
+
+def version_row(mv: ModelVersion, aliases: list[str]) -> dict:
+    """One line of the versions table."""
+    test = stored_json(mv, "metrics.json").get("test", {})
+    per_class = test.get("per_class") or {}
+    weakest = min(per_class.items(), key=lambda kv: kv[1].get("f1", 1.0), default=None)
+    acc = mv.attachment(ACCEPTANCE) or {}
+    variants = mv.meta.get("variants", {})
+    size = sum((mv.path / f).stat().st_size for f in variants.values() if (mv.path / f).is_file())
+    return {"version": mv.version, "ref": mv.ref, "created": mv.meta.get("created"),
+            "aliases": aliases, "tags": mv.tags, "test_macro_f1": test.get("macro_f1"),
+            "weakest": {"label": weakest[0], "f1": weakest[1].get("f1")} if weakest else None,
+            "variants": sorted(variants), "size_bytes": size,
+            **_bench_headline(mv.attachment("bench.json") or {}),
+            "accepted": acc.get("passed") if acc else None, "accepted_on": acc.get("date")}
+
+
+def model_page(reg: Registry, name: str) -> dict:
+    """The versions table, the metric-across-versions chart and the alias history."""
+    versions = reg.list_versions(name)
+    if not versions:
+        raise RegistryError(f"no model named {name!r} in registry {reg.root}")
+    aliases = reg.aliases(name)
+    by_version = _by_version(aliases)
+    rows = [version_row(mv, by_version.get(mv.version, [])) for mv in versions]
+    points = []
+    for mv, row in zip(versions, rows):
+        val = stored_json(mv, "metrics.json").get("validation", {}).get("macro_f1")
+        for metric, value in (("test macro-F1", row["test_macro_f1"]), ("validation macro-F1", val),
+                              ("weakest class F1", (row["weakest"] or {}).get("f1"))):
+            if value is not None:
+                points.append({"version": mv.version, "metric": metric, "value": value})
+    return {"name": name, "rows": rows[::-1], "aliases": aliases,
+            "history": alias_history(reg, name, {mv.version for mv in versions}),
+            "metric_chart": charts.metric_across_versions(points)}
+
+
+def alias_history(reg: Registry, name: str, existing: set[int]) -> list[dict]:
+    """Alias decisions, newest first (promotions.jsonl); ``rollback_to`` on the entries whose
+    version an alias could go back to (it moved there before, still exists, not there now)."""
+    current = reg.aliases(name)
+    out = []
+    for entry in reversed(audit_log(reg, name)):
+        version = int(str(entry.get("ref", "")).rpartition(":")[2] or 0)
+        alias = entry.get("alias")
+        can = (entry.get("decision") in MOVES and version in existing
+               and alias in current and current[alias] != version)
+        out.append({**entry, "version": version, "rollback_to": version if can else None})
+    return out
+
+
+def version_card(reg: Registry, name: str, version: int) -> dict:
+    """Model card: lineage, export checks, bench, confusion matrix, per-class, acceptance."""
+    mv = reg.get(f"{name}:{version}", verify=False)
+    metrics = stored_json(mv, "metrics.json")
+    split = "test" if "test" in metrics else "validation"
+    report = metrics.get(split, {})
+    labels = report.get("labels") or mv.meta.get("labels", [])
+    bench = mv.attachment("bench.json") or {}
+    return {"mv": mv, "meta": mv.meta, "aliases": [a for a, v in reg.aliases(name).items() if v == version],
+            "tags": mv.tags, "lineage": stored_json(mv, "lineage.json"),
+            "validation": stored_json(mv, "validation.json"), "split": split, "report": report,
+            "acceptance": mv.attachment(ACCEPTANCE), "bench": bench, "int8": quantization_delta(mv),
+            "config": (mv.path / "config.yaml").read_text(encoding="utf-8")
+            if (mv.path / "config.yaml").is_file() else None,
+            "charts": _card_charts(report, labels, bench)}
+
+
+def _card_charts(report: dict, labels: list[str], bench: dict) -> dict:
+    out = {}
+    cm = report.get("confusion_matrix")
+    if cm and labels:
+        cells = []
+        for i, gold in enumerate(labels):
+            total = max(sum(cm[i]), 1)
+            cells += [{"gold": gold, "predicted": pred, "count": cm[i][j], "share": cm[i][j] / total}
+                      for j, pred in enumerate(labels)]
+        out["confusion"] = charts.heatmap("confusion matrix (rows: gold)", cells, "predicted", "gold",
+                                          "share", "count", "predicted", "gold", [0, 1])
+    per_class = report.get("per_class") or {}
+    if per_class:
+        rows = [{"label": lab, "metric": m, "value": v.get(m)} for lab, v in per_class.items()
+                for m in ("precision", "recall", "f1")]
+        out["per_class"] = charts.grouped_bars("per-class precision / recall / F1", rows, "label",
+                                               "value", "metric", "score", [0, 1])
+    rows = [{"engine": engine, "percentile": p, "ms": (e.get("batch1") or {}).get(f"{p}_ms")}
+            for engine, e in (bench.get("engines") or {}).items() for p in ("p50", "p95", "p99")]
+    rows = [r for r in rows if r["ms"] is not None]
+    if rows:
+        out["bench"] = charts.grouped_bars("batch-1 latency per engine (bench.json)", rows,
+                                           "engine", "ms", "percentile", "ms")
+    return out
+
+
+def verify_state(reg: Registry, name: str, version: int) -> str | None:
+    """None when the version's checksums hold, else the registry's message naming the files."""
+    try:
+        reg.verify(f"{name}:{version}")
+    except RegistryError as e:
+        return str(e)
+    return None

@@ -85,10 +85,9 @@ def _run_with_logs(run_dir: Path, dest: Path) -> Path:
 
 
 def _study(folder: Path) -> Path:
-    """A small Optuna study with its trials.csv and summary.json, as `mlops-dl search` writes."""
+    """A small Optuna study with trials.csv and summary.json in the layout `mlops-dl search`
+    writes (search.report; not imported here: the search package pulls in the training stack)."""
     import optuna
-
-    from mlops_dl.search import report
 
     folder.mkdir(parents=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -96,8 +95,10 @@ def _study(folder: Path) -> Path:
                                 storage=f"sqlite:///{folder / 'study.db'}",
                                 sampler=optuna.samplers.RandomSampler(seed=0))
     study.optimize(lambda t: 1 - (t.suggest_float("lr", 1e-5, 1e-3, log=True) * 1e3 - 0.3) ** 2, n_trials=6)
-    report.write_trials_csv(study, folder / "trials.csv")
-    summary = {"study": folder.name, "storage": f"sqlite:///{folder / 'study.db'}", **report.summary_counts(study)}
+    study.trials_dataframe(attrs=("number", "state", "value", "duration", "params", "user_attrs")).to_csv(
+        folder / "trials.csv", index=False)
+    summary = {"study": folder.name, "storage": f"sqlite:///{folder / 'study.db'}",
+               "n_trials": len(study.trials), "complete": len(study.trials), "best_value": study.best_value}
     (folder / "summary.json").write_text(json.dumps(summary, default=str))
     return folder
 
@@ -106,7 +107,7 @@ def build_ui_world(tiny_registry: Path, tiny_run_dir: Path, tmp: Path) -> dict:
     """Registry (3 versions, history), log with a <script> text, canvas, runs dir, study."""
     reg = Registry(copy_registry(tiny_registry, tmp / "registry"))
     v1 = reg.get("tiny:1")
-    for index, shift, variants in ((1, 4.0, ["fp32"]), (2, 3.0, ["fp32", "int8"])):
+    for index, shift, variants in ((1, 5.0, ["fp32"]), (2, 5.0, ["fp32", "int8"])):
         bundle = worse_bundle(v1.path, tmp / f"bundle-{index}", shift=shift, index=index)
         _rescore(bundle, variants)
         reg.register("tiny", bundle)
@@ -127,3 +128,20 @@ def build_ui_world(tiny_registry: Path, tiny_run_dir: Path, tmp: Path) -> dict:
     _study(studies / "tiny-study")
     return {"registry": reg.root, "log": log, "canvas": canvas_path, "runs": runs_dir,
             "studies": studies, "annotations": tmp / "annotations.csv", "tmp": tmp}
+
+
+def ui_settings(world: dict, token: str | None = "ui-test-token", registry: Path | None = None):
+    from mlops_dl.ui import UISettings
+
+    return UISettings(registry=registry or world["registry"], logs=[str(world["log"])], token=token,
+                      canvas=world["canvas"], annotations=world["annotations"], runs_dir=world["runs"],
+                      studies_dir=world["studies"])
+
+
+def expected_flips(registry: Path, a: int, b: int, variant: str) -> set[tuple[str, str, str]]:
+    """(text, A label, B label) read straight from the two versions' eval_samples.jsonl."""
+    rows = {}
+    for v in (a, b):
+        path = Registry(registry).get(f"tiny:{v}", verify=False).path / "eval_samples.jsonl"
+        rows[v] = {r["text"]: r["pred_by_variant"][variant] for r in map(json.loads, path.read_text().splitlines())}
+    return {(t, rows[a][t], rows[b][t]) for t in rows[a] if t in rows[b] and rows[a][t] != rows[b][t]}

@@ -159,10 +159,12 @@ def sample_agreement(a: ModelVersion, b: ModelVersion, variant: str) -> dict:
     }
 
 
-def _confidence(row: dict, label: str, variant: str) -> float | None:
-    """P(label) when the row's probabilities were stored for ``variant``, else None."""
-    probs = row.get("probabilities") or {}
-    return probs.get(label) if row.get("variant", variant) == variant else None
+def _confidence(row: dict, label: str) -> float | None:
+    """P(label) from the row's stored probabilities (of the variant it was scored with) when
+    that variant also predicted ``label``; else None (its probabilities say another label)."""
+    stored = row.get("variant")
+    same = _prediction(row, stored) == label if stored else row.get("pred") == label
+    return (row.get("probabilities") or {}).get(label) if same else None
 
 
 def flipped_examples(a: ModelVersion, b: ModelVersion, variant: str) -> list[dict]:
@@ -176,8 +178,7 @@ def flipped_examples(a: ModelVersion, b: ModelVersion, variant: str) -> list[dic
         la, lb = _prediction(ra, variant), _prediction(rb, variant)
         if la != lb:
             out.append({"text": text, "gold": ra.get("label"), "a": la, "b": lb,
-                        "a_confidence": _confidence(ra, la, variant),
-                        "b_confidence": _confidence(rb, lb, variant)})
+                        "a_confidence": _confidence(ra, la), "b_confidence": _confidence(rb, lb)})
     return out
 
 

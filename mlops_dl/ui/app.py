@@ -110,8 +110,8 @@ def _num(value, digits: int = 4) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        if value != 0 and abs(value) < 10 ** -digits:
-            return f"{value:.2e}"
+        if value != 0 and abs(value) < 0.01:
+            return f"{value:.3g}"
         return f"{value:.{digits}f}"
     return str(value)
 

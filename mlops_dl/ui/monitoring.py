@@ -5,6 +5,8 @@ from __future__ import annotations
 from mlops_dl.monitor import monitor_slices
 from mlops_dl.ui import charts
 
+WARN, ALARM = "#d97706", "#dc2626"  # the canvas's warn / alarm lines
+
 
 def _psi_rows(slices: list[dict]) -> list[dict]:
     return [{"time": s["window"]["since"], "statistic": c["name"], "psi": c["psi"]}
@@ -43,8 +45,8 @@ def monitoring_page(logs: list[str], canvas, registry, ref: str | None, slices: 
         return out
     out["charts"]["psi"] = charts.lines_over_time(
         "PSI per statistic and time slice", _psi_rows(parts), "psi", "statistic", "PSI",
-        [{"value": th.psi_warn, "label": f"warn {th.psi_warn}"},
-         {"value": th.psi_alarm, "label": f"alarm {th.psi_alarm}"}])
+        [{"value": th.psi_warn, "label": f"warn {th.psi_warn}", "color": WARN},
+         {"value": th.psi_alarm, "label": f"alarm {th.psi_alarm}", "color": ALARM}], y_scale="symlog")
     mix = _mix_rows(parts)
     if mix:
         out["charts"]["mix"] = charts.class_mix(mix)
@@ -57,5 +59,5 @@ def monitoring_page(logs: list[str], canvas, registry, ref: str | None, slices: 
         alarm = th.low_confidence_share_alarm
         out["charts"]["low_confidence"] = charts.lines_over_time(
             f"share of predictions with confidence < {th.low_confidence}", low, "share", "series",
-            "share", [{"value": alarm, "label": f"alarm {alarm}"}])
+            "share", [{"value": alarm, "label": f"alarm {alarm}", "color": ALARM}])
     return out

@@ -11,13 +11,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SERVING = ["mlops_dl.registry", "mlops_dl.gates.compare", "mlops_dl.runtime", "mlops_dl.serve",
-           "mlops_dl.bench.run", "mlops_dl.monitor"]
+           "mlops_dl.bench.run", "mlops_dl.monitor", "mlops_dl.ui", "mlops_dl.ui.routes", "mlops_dl.cli.ui"]
 HEAVY = ["torch", "lightning", "pytorch_lightning", "transformers"]
 
 
 def test_serving_modules_do_not_import_torch():
     present = [m for m in SERVING if importlib.util.find_spec(m) is not None]
     assert "mlops_dl.registry" in present and "mlops_dl.gates.compare" in present
+    assert "mlops_dl.ui" in present
     code = (
         "import importlib, json, sys\n"
         f"for m in {present!r}: importlib.import_module(m)\n"

@@ -56,7 +56,8 @@ def _bench_headline(bench: dict) -> dict:
 
 def version_row(mv: ModelVersion, aliases: list[str]) -> dict:
     """One line of the versions table."""
-    test = stored_json(mv, "metrics.json").get("test", {})
+    metrics = stored_json(mv, "metrics.json")
+    test = metrics.get("test", {})
     per_class = test.get("per_class") or {}
     weakest = min(per_class.items(), key=lambda kv: kv[1].get("f1", 1.0), default=None)
     acc = mv.attachment(ACCEPTANCE) or {}
@@ -64,6 +65,7 @@ def version_row(mv: ModelVersion, aliases: list[str]) -> dict:
     size = sum((mv.path / f).stat().st_size for f in variants.values() if (mv.path / f).is_file())
     return {"version": mv.version, "ref": mv.ref, "created": mv.meta.get("created"),
             "aliases": aliases, "tags": mv.tags, "test_macro_f1": test.get("macro_f1"),
+            "val_macro_f1": metrics.get("validation", {}).get("macro_f1"),
             "weakest": {"label": weakest[0], "f1": weakest[1].get("f1")} if weakest else None,
             "variants": sorted(variants), "size_bytes": size,
             **_bench_headline(mv.attachment("bench.json") or {}),
@@ -79,12 +81,12 @@ def model_page(reg: Registry, name: str) -> dict:
     by_version = _by_version(aliases)
     rows = [version_row(mv, by_version.get(mv.version, [])) for mv in versions]
     points = []
-    for mv, row in zip(versions, rows):
-        val = stored_json(mv, "metrics.json").get("validation", {}).get("macro_f1")
-        for metric, value in (("test macro-F1", row["test_macro_f1"]), ("validation macro-F1", val),
+    for row in rows:
+        for metric, value in (("test macro-F1", row["test_macro_f1"]),
+                              ("validation macro-F1", row["val_macro_f1"]),
                               ("weakest class F1", (row["weakest"] or {}).get("f1"))):
             if value is not None:
-                points.append({"version": mv.version, "metric": metric, "value": value})
+                points.append({"version": row["version"], "metric": metric, "value": value})
     return {"name": name, "rows": rows[::-1], "aliases": aliases,
             "history": alias_history(reg, name, {mv.version for mv in versions}),
             "metric_chart": charts.metric_across_versions(points)}

@@ -7,6 +7,7 @@ Read-only unless started with a token; rollback and labelling then need it (form
 from __future__ import annotations
 
 import hmac
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -54,6 +55,7 @@ class UI:
                                autoescape=select_autoescape(default=True, default_for_string=True))
         self.env.filters["num"] = _num
         self.cache: dict = {}
+        self.cache_lock = threading.Lock()
 
     def canvas(self):
         from mlops_dl.gates.canvas import load_canvas
@@ -67,11 +69,16 @@ class UI:
         return HTMLResponse(html, status_code=status)
 
     def cached(self, key, compute):
-        if key not in self.cache:
+        """``compute()`` once per key (the monitoring report of unchanged log files)."""
+        with self.cache_lock:
+            if key in self.cache:
+                return self.cache[key]
+        value = compute()
+        with self.cache_lock:
             if len(self.cache) >= 16:
                 self.cache.pop(next(iter(self.cache)))
-            self.cache[key] = compute()
-        return self.cache[key]
+            self.cache[key] = value
+        return value
 
     async def require_token(self, request: Request) -> None:
         """Raise Forbidden unless the UI has a token and the request carries it."""

@@ -22,7 +22,7 @@ def read_gold(path: Path) -> dict[str, str]:
                 if row.get("id") and (row.get("gold") or "").strip()}
 
 
-def queue(logs: list[str], canvas, annotations: Path) -> pd.DataFrame:
+def queue(logs: list[str], canvas) -> pd.DataFrame:
     """The canvas-sized uncertainty queue, skipping texts already in the feedback dataset."""
     fb = canvas.feedback
     done = feedback.labelled_ids(Path(fb.dir) / fb.dataset)
@@ -31,7 +31,7 @@ def queue(logs: list[str], canvas, annotations: Path) -> pd.DataFrame:
 
 
 def labelling_page(logs: list[str], canvas, annotations: Path) -> dict:
-    q = queue(logs, canvas, annotations)
+    q = queue(logs, canvas)
     gold = read_gold(annotations)
     rows = [{**row, "gold": gold.get(row["id"], "")} for row in q.to_dict("records")]
     return {"rows": rows, "labels": canvas.labels, "annotations": str(annotations),
@@ -47,7 +47,7 @@ def annotate(logs: list[str], canvas, annotations: Path, text_id: str, gold: str
     """Write ``gold`` for the queued text ``text_id`` (a later click replaces it); the row."""
     if gold not in canvas.labels:
         raise MlopsError(f"label {gold!r} is not one of the canvas labels ({', '.join(canvas.labels)})")
-    q = queue(logs, canvas, annotations)
+    q = queue(logs, canvas)
     match = q[q["id"] == text_id]
     if match.empty:
         raise MlopsError(f"text id {text_id!r} is not in the labelling queue (already imported, "

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops_dl import config as config_mod
+from mlops_dl import files
 from mlops_dl.config import Config
-from mlops_dl.data.sources import sha256_file as file_sha256
 from mlops_dl.errors import MlopsError
+from mlops_dl.metrics import engine_label
+from mlops_dl.train import rundir
+
+if TYPE_CHECKING:
+    from mlops_dl.registry import Registry
 
 Say = Callable[[str], None]
 STEPS = ("data", "train", "evaluate", "export", "bench", "accept", "promote")
@@ -38,7 +43,7 @@ class Step:
 class PipelineRun:
     cfg: Config
     config_path: Path
-    registry: str | None = None
+    registry: "Registry | None" = None  # export.registry of the config unless --registry
     force: tuple[str, ...] = ()  # steps to rerun even when unchanged
     say: Say = lambda msg: None
     steps: list[Step] = field(default_factory=list)
@@ -53,13 +58,23 @@ def digest(*parts) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+def new_run(cfg: Config, config_path: str | Path, registry=None, force: tuple[str, ...] = (),
+            say: Say = lambda msg: None) -> PipelineRun:
+    """A run whose every step uses one registry: ``registry``, else the config's export.registry."""
+    from mlops_dl.registry import Registry
+
+    reg = Registry.open(registry or cfg.export.registry or None)
+    return PipelineRun(cfg, Path(config_path), reg, tuple(force), say)
+
+
 def run_pipeline(cfg: Config, config_path: str | Path, registry: str | None = None,
                  force: tuple[str, ...] = (), say: Say = lambda msg: None) -> PipelineRun:
     """Run every step in order; a MlopsError in a step stops the cycle (promote refusals don't)."""
     unknown = [s for s in force if s not in STEPS]
     if unknown:
         raise MlopsError(f"--force {', '.join(unknown)}: unknown step (steps: {', '.join(STEPS)})")
-    p = PipelineRun(cfg, Path(config_path), registry, tuple(force), say)
+    _check_registry_names(cfg)
+    p = new_run(cfg, config_path, registry, force, say)
     p.state = _load_state(p)
     for name, fn in (("data", _data), ("train", _train), ("evaluate", _evaluate),
                      ("export", _export), ("bench", _bench), ("accept", _accept),
@@ -74,6 +89,16 @@ def run_pipeline(cfg: Config, config_path: str | Path, registry: str | None = No
             step.seconds = round(time.perf_counter() - start, 1)
             _save_state(p)
     return p
+
+
+def _check_registry_names(cfg: Config) -> None:
+    """The model name and the promote alias, checked before hours of training need them."""
+    from mlops_dl.registry import check_alias, check_name
+
+    what = "registry model name (export.name, else data.name)"
+    check_name(cfg.export.name or cfg.data.name, what)
+    if cfg.pipeline.canvas:
+        check_alias(cfg.pipeline.promote_to, "alias pipeline.promote_to")
 
 
 # ----------------------------------------------------------------------------- state
@@ -94,11 +119,8 @@ def _load_state(p: PipelineRun) -> dict:
 
 def _save_state(p: PipelineRun) -> None:
     path = _state_path(p)
-    path.parent.mkdir(parents=True, exist_ok=True)
     p.state["steps"] = [vars(s) for s in p.steps]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(p.state, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
+    files.write_json(path, p.state)
 
 
 def _unchanged(p: PipelineRun, step: str, key: str) -> bool:
@@ -115,17 +137,17 @@ def _data(p: PipelineRun) -> tuple[str, str]:
     from mlops_dl.data.sources import locate_source, resolve_path
 
     cfg, config_dir = p.cfg, p.config_path.resolve().parent
-    files = []
+    inputs = []
     for i, src in enumerate(cfg.data.sources):
         if src.kind == "hub":
-            files.append(f"hub:{src.hub_id}/{src.hub_config}")  # no content hash: always rerun
+            inputs.append(f"hub:{src.hub_id}/{src.hub_config}")  # no content hash: always rerun
             p.force = (*p.force, "data")
             continue
-        files.append(file_sha256(locate_source(src, i, config_dir)))
+        inputs.append(files.sha256_file(locate_source(src, i, config_dir)))
         if src.kind == "text_labels":
             labels = resolve_path(src.labels_path, config_dir, f"data.sources[{i}].labels_path")
-            files.append(file_sha256(labels))
-    key = digest(config_mod.to_dict(cfg.data), cfg.model.name, files)
+            inputs.append(files.sha256_file(labels))
+    key = digest(config_mod.to_dict(cfg.data), cfg.model.name, inputs)
     out = output_path(cfg)
     if _unchanged(p, "data", key) and (out / "data_card.json").is_file():
         return "skipped", f"{out} (sources and data config unchanged)"
@@ -146,7 +168,7 @@ def _train_key(p: PipelineRun) -> str:
 def _train(p: PipelineRun) -> tuple[str, str]:
     key = _train_key(p)
     previous = p.state.get("train", {})
-    if _unchanged(p, "train", key) and Path(previous.get("run_dir", "")).joinpath("fit.json").is_file():
+    if _unchanged(p, "train", key) and rundir.is_finished(previous.get("run_dir", "")):
         p.run_dir = Path(previous["run_dir"])
         return "skipped", f"{p.run_dir} (data fingerprints and train config unchanged)"
     if p.cfg.pipeline.search:
@@ -162,7 +184,7 @@ def _train(p: PipelineRun) -> tuple[str, str]:
         from mlops_dl.train.fitting import fit
 
         run_dir = Path(p.cfg.train.runs_dir) / f"{p.cfg.data.name}-{key[:10]}"
-        resume = run_dir if (run_dir / "checkpoints" / "last.ckpt").is_file() else None
+        resume = run_dir if rundir.has_checkpoint(run_dir) else None
         result = fit(p.cfg, run_dir=None if resume else run_dir, resume=resume)
         p.run_dir = Path(result.run_dir)
         detail = (f"{p.run_dir}: {result.global_step} steps, best val macro-F1 "
@@ -174,10 +196,9 @@ def _train(p: PipelineRun) -> tuple[str, str]:
 def _evaluate(p: PipelineRun) -> tuple[str, str]:
     from mlops_dl.train.evaluate import evaluate_run
 
-    metrics_path = p.run_dir / "metrics.json"
     key = digest(str(p.run_dir), p.state.get("train", {}).get("key"))
-    if _unchanged(p, "evaluate", key) and metrics_path.is_file():
-        m = json.loads(metrics_path.read_text(encoding="utf-8"))
+    if _unchanged(p, "evaluate", key):
+        m = rundir.read_metrics(p.run_dir)
         if "test" in m and "baseline" in m:
             return "skipped", _f1_line(m)
     m = evaluate_run(p.run_dir, split="test")
@@ -187,19 +208,18 @@ def _evaluate(p: PipelineRun) -> tuple[str, str]:
 
 def _f1_line(m: dict) -> str:
     base = m.get("baseline", {}).get("test", {}).get("macro_f1", float("nan"))
-    return f"test macro-F1 {m['test']['macro_f1']:.4f} (TF-IDF baseline {base:.4f})"
+    return f"test macro-F1 (PyTorch) {m['test']['macro_f1']:.4f} (TF-IDF baseline {base:.4f})"
 
 
 def _export(p: PipelineRun) -> tuple[str, str]:
     from mlops_dl.export.run import export_run
-    from mlops_dl.registry import Registry
 
-    weights = sorted((p.run_dir / "model").glob("*.safetensors"))
-    key = digest([file_sha256(w) for w in weights], config_mod.to_dict(p.cfg.export))
+    weights = rundir.model_weights(p.run_dir)
+    key = digest([files.sha256_file(w) for w in weights], config_mod.to_dict(p.cfg.export))
     previous = p.state.get("export", {})
     if _unchanged(p, "export", key):
         try:
-            p.ref = Registry(p.registry).get(previous["ref"], verify=True).ref
+            p.ref = p.registry.get(previous["ref"], verify=True).ref
             return "skipped", f"{p.ref} (same weights and export config, verified)"
         except MlopsError as e:
             p.say(f"[yellow]registered version is not usable ({e}); exporting again[/]")
@@ -214,11 +234,10 @@ def _export(p: PipelineRun) -> tuple[str, str]:
 
 def _bench(p: PipelineRun) -> tuple[str, str]:
     from mlops_dl.bench.run import run_bench
-    from mlops_dl.registry import Registry
 
     if not p.cfg.pipeline.bench:
         return "off", "pipeline.bench is false"
-    mv = Registry(p.registry).get(p.ref, verify=False)
+    mv = p.registry.get(p.ref, verify=False)
     if "bench" not in p.force and mv.attachment("bench.json"):
         return "skipped", f"{p.ref} already has bench.json"
     texts, labels = _test_split_files(p)
@@ -253,12 +272,11 @@ def _canvas(p: PipelineRun):
 def _accept(p: PipelineRun) -> tuple[str, str]:
     from mlops_dl.gates.accept import ATTACHMENT, accept
     from mlops_dl.data import output_path
-    from mlops_dl.registry import Registry
 
     canvas = _canvas(p)
     if canvas is None:
         return "off", "no pipeline.canvas"
-    reg = Registry(p.registry)
+    reg = p.registry
     stored = reg.get(p.ref, verify=False).attachment(ATTACHMENT)
     if "accept" not in p.force and stored and stored.get("canvas_sha256") == canvas.sha256:
         result = stored
@@ -268,19 +286,19 @@ def _accept(p: PipelineRun) -> tuple[str, str]:
         status = "ran"
     failed = [c["name"] for c in result["checks"] if not c["passed"]]
     verdict = "ACCEPTED" if result["passed"] else f"REJECTED ({', '.join(failed) or 'behaviour'})"
-    return status, f"{verdict}: test macro-F1 {result['metrics']['macro_f1']:.4f}"
+    return status, (f"{verdict}: test macro-F1 ({engine_label(result['variant'])}) "
+                    f"{result['metrics']['macro_f1']:.4f}")
 
 
 def _promote(p: PipelineRun) -> tuple[str, str]:
     from mlops_dl.data import output_path
     from mlops_dl.gates.promote import REFUSED_EXIT, promote
-    from mlops_dl.registry import Registry
 
     canvas = _canvas(p)
     if canvas is None:
         return "off", "no pipeline.canvas"
     try:
-        decision = promote(Registry(p.registry), p.ref, canvas, to=p.cfg.pipeline.promote_to,
+        decision = promote(p.registry, p.ref, canvas, to=p.cfg.pipeline.promote_to,
                            data_dir=output_path(p.cfg))
     except MlopsError as e:
         if e.exit_code != REFUSED_EXIT:

@@ -2,20 +2,21 @@
 
 Texts are tokenized once (truncated to model.json ``max_length``), sorted by length, cut into
 batches padded to the longest text in each batch, run, and put back in input order. Every
-result names the model and version that produced it.
+result names the model and version that produced it. Session settings are the validated
+``ServeConfig`` (intra_op_threads, spinning, graph_optimization, max_batch_size).
 """
 
 from __future__ import annotations
 
-import json
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlops_dl.config import ServeConfig
 from mlops_dl.errors import MlopsError, RegistryError
+from mlops_dl.metrics import softmax
 
 if TYPE_CHECKING:
     from mlops_dl.registry import ModelVersion, Registry
@@ -24,25 +25,15 @@ VARIANTS = ("int8", "fp32")
 PROVIDERS = ("auto", "cpu", "cuda")
 
 
-@dataclass(frozen=True)
-class SessionSettings:
-    """onnxruntime session options; defaults are the ones measured best on a shared 2-core CPU."""
-
-    intra_op_threads: int = 0  # 0 = onnxruntime default (one per physical core)
-    spinning: bool = False  # busy-wait threads: faster when the machine is quiet, slower when shared
-    graph_optimization: str = "all"  # disable | basic | extended | all
-    batch_size: int = 32  # texts per ONNX run after length sorting
-
-
 _OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
                "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 
 
-def make_session(model_path: Path, provider: str = "auto", settings: SessionSettings | None = None):
+def make_session(model_path: Path, provider: str = "auto", settings: ServeConfig | None = None):
     """An InferenceSession on ``provider`` ("auto" = CUDA when onnxruntime has it, else CPU)."""
     import onnxruntime as ort
 
-    settings = settings or SessionSettings()
+    settings = settings or ServeConfig()
     if provider not in PROVIDERS:
         raise MlopsError(f"provider {provider!r}: expected one of {', '.join(PROVIDERS)}")
     available = ort.get_available_providers()
@@ -53,12 +44,7 @@ def make_session(model_path: Path, provider: str = "auto", settings: SessionSett
             f"(available: {', '.join(available)}); install onnxruntime-gpu or use --provider cpu"
         )
     use_cuda = provider == "cuda" or (provider == "auto" and has_cuda)
-    opts = ort.SessionOptions()
-    if settings.graph_optimization not in _OPT_LEVELS:
-        raise MlopsError(
-            f"graph_optimization {settings.graph_optimization!r}: expected one of "
-            f"{', '.join(_OPT_LEVELS)}"
-        )
+    opts = ort.SessionOptions()  # settings.graph_optimization: checked by ServeConfig
     opts.graph_optimization_level = getattr(
         ort.GraphOptimizationLevel, _OPT_LEVELS[settings.graph_optimization]
     )
@@ -89,14 +75,13 @@ def load_tokenizer(path: Path, max_length: int):
     return tok
 
 
-def _pad_id(tok, tokenizer_dir: Path, meta: dict) -> int:
+def _pad_id(tok, tokenizer_config: dict | None, meta: dict) -> int:
     """The pad token id: model.json, else tokenizer_config.json, else common pad names."""
     if isinstance(meta.get("pad_token_id"), int):
         return meta["pad_token_id"]
     names = []
-    cfg = tokenizer_dir / "tokenizer_config.json"
-    if cfg.is_file():
-        pad = json.loads(cfg.read_text(encoding="utf-8")).get("pad_token")
+    if tokenizer_config:
+        pad = tokenizer_config.get("pad_token")
         names.append(pad.get("content") if isinstance(pad, dict) else pad)
     names += ["[PAD]", "<pad>", "<|pad|>"]
     for name in names:
@@ -105,18 +90,21 @@ def _pad_id(tok, tokenizer_dir: Path, meta: dict) -> int:
     return 0
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64. # (N, L) -> (N, L)"""
-    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+BLANK_RULE = ("an empty or white-space-only text is refused (the server answers 422 naming "
+              "texts[i]; batch predict reports the row in pred_error): it holds nothing to "
+              "classify, and data prepare drops such texts, so no model was trained on one")
+
+
+def is_blank(text: str) -> bool:
+    """The one rule for empty texts, for the server and batch predict alike (BLANK_RULE)."""
+    return not text.strip()
 
 
 class Predictor:
     """Text in, labels and probabilities out, for one model version and ONNX variant."""
 
     def __init__(self, session, tokenizer, meta: dict, *, name: str, version: int | None,
-                 variant: str, pad_id: int = 0, settings: SessionSettings | None = None):
+                 variant: str, pad_id: int = 0, settings: ServeConfig | None = None):
         self.session = session
         self.tokenizer = tokenizer
         self.meta = meta
@@ -126,7 +114,7 @@ class Predictor:
         self.version = version
         self.variant = variant
         self.pad_id = pad_id
-        self.settings = settings or SessionSettings()
+        self.settings = settings or ServeConfig()
         self.provider = session.get_providers()[0]
         session_inputs = {i.name for i in session.get_inputs()}
         self.input_names = [n for n in meta.get("inputs", session_inputs) if n in session_inputs]
@@ -136,46 +124,48 @@ class Predictor:
     @classmethod
     def from_registry(cls, ref: str, registry: "Registry | str | Path | None" = None,
                       provider: str = "auto", variant: str = "int8",
-                      settings: SessionSettings | None = None) -> "Predictor":
+                      settings: ServeConfig | None = None) -> "Predictor":
         """Load ``ref`` ("name", "name:3", "name@production") after verifying its checksums."""
         from mlops_dl.registry import Registry
 
-        reg = registry if isinstance(registry, Registry) else Registry(registry)
-        return cls.from_version(reg.get(ref, verify=True), provider, variant, settings)
+        return cls.from_version(Registry.open(registry).get(ref, verify=True), provider, variant,
+                                settings)
 
     @classmethod
     def from_version(cls, mv: "ModelVersion", provider: str = "auto", variant: str = "int8",
-                     settings: SessionSettings | None = None) -> "Predictor":
-        return cls.from_dir(mv.path, provider, variant, settings, name=mv.name,
-                            version=mv.version)
+                     settings: ServeConfig | None = None) -> "Predictor":
+        """Load a registered version (its files through ``mv.file``)."""
+        from mlops_dl.registry import layout
+
+        meta = mv.meta
+        for key in ("labels", "max_length"):
+            if key not in meta:
+                raise RegistryError(f"{mv.location}/{layout.MODEL_JSON}: missing key {key!r}")
+        if variant not in VARIANTS:
+            raise MlopsError(f"variant {variant!r}: expected one of {', '.join(VARIANTS)}")
+        variants = meta.get("variants") or {"fp32": layout.VARIANT_FILES["fp32"]}
+        if variant not in variants or not mv.has(variants[variant]):
+            have = ", ".join(v for v in variants if mv.has(variants[v])) or "none"
+            raise RegistryError(
+                f"{mv.location}: this version has no {variant!r} variant (available: {have}); "
+                f"choose another, e.g. --set serve.variant=fp32"
+            )
+        settings = settings or ServeConfig()
+        session = make_session(mv.file(variants[variant]), provider, settings)
+        tok = load_tokenizer(mv.file(layout.TOKENIZER), int(meta["max_length"]))
+        pad_id = _pad_id(tok, mv.read_json(layout.TOKENIZER_FILES[1]), meta)
+        return cls(session, tok, meta, name=mv.name, version=mv.version, variant=variant,
+                   pad_id=pad_id, settings=settings)
 
     @classmethod
     def from_dir(cls, path: str | Path, provider: str = "auto", variant: str = "int8",
-                 settings: SessionSettings | None = None, *, name: str | None = None,
+                 settings: ServeConfig | None = None, *, name: str | None = None,
                  version: int | None = None) -> "Predictor":
-        """Load a version-dir layout (model.json, tokenizer.json, ONNX variants)."""
-        path = Path(path)
-        meta_path = path / "model.json"
-        if not meta_path.is_file():
-            raise RegistryError(f"{path}: no model.json (not a model version directory)")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        for key in ("labels", "max_length"):
-            if key not in meta:
-                raise RegistryError(f"{meta_path}: missing key {key!r}")
-        if variant not in VARIANTS:
-            raise MlopsError(f"variant {variant!r}: expected one of {', '.join(VARIANTS)}")
-        variants = meta.get("variants") or {"fp32": "model.onnx"}
-        if variant not in variants or not (path / variants[variant]).is_file():
-            have = ", ".join(v for v in variants if (path / variants[v]).is_file()) or "none"
-            raise RegistryError(
-                f"{path}: this version has no {variant!r} variant (available: {have}); "
-                f"choose another, e.g. --set serve.variant=fp32"
-            )
-        settings = settings or SessionSettings()
-        session = make_session(path / variants[variant], provider, settings)
-        tok = load_tokenizer(path / "tokenizer.json", int(meta["max_length"]))
-        return cls(session, tok, meta, name=name or meta.get("name", path.name), version=version,
-                   variant=variant, pad_id=_pad_id(tok, path, meta), settings=settings)
+        """Load a bundle folder (model.json, tokenizer.json, ONNX variants), unregistered."""
+        from mlops_dl.registry.bundle import read_bundle
+
+        mv = read_bundle(path, name=name, version=version)
+        return cls.from_version(mv, provider, variant, settings)
 
     # ------------------------------------------------------------------ inference
     @property
@@ -214,7 +204,7 @@ class Predictor:
 
     def logits(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
         """Length-sorted batched inference; rows in input order. # (N, L)"""
-        batch_size = batch_size or self.settings.batch_size
+        batch_size = batch_size or self.settings.max_batch_size
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)  # (N, L)
         if not texts:
             return out

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mlops_dl.metrics import macro_f1
+from mlops_dl.metrics import latency_percentiles, macro_f1
 
 Run = Callable[[list[str]], np.ndarray]  # texts -> probabilities (N, L)
 RunFixed = Callable[[int, int], Callable[[], None]]  # (B, T) -> a zero-argument call
@@ -23,8 +23,7 @@ RunFixed = Callable[[int, int], Callable[[], None]]  # (B, T) -> a zero-argument
 
 def percentiles(ms: list[float]) -> dict:
     a = np.asarray(ms)
-    return {"p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)),
-            "p99_ms": float(np.percentile(a, 99)), "mean_ms": float(a.mean()), "n": len(ms)}
+    return {**latency_percentiles(a), "mean_ms": float(a.mean()), "n": len(ms)}
 
 
 def b1_times(run: Run, texts: list[str], warmup: int = 5) -> list[float]:
@@ -66,9 +65,33 @@ def stream(run: Run, texts: list[str], batch: int, window: int = 0) -> tuple[dic
                 out = np.zeros((len(chunk), p.shape[1]))
             out[rows] = p
         probs.append(out)
-    seconds = time.perf_counter() - start
-    return {"texts": len(texts), "batch": batch, "window": window, "seconds": seconds,
-            "sent_per_s": len(texts) / seconds}, np.concatenate(probs)
+    return stream_stats(len(texts), batch, window, time.perf_counter() - start), np.concatenate(probs)
+
+
+def stream_stats(n: int, batch: int, window: int, seconds: float) -> dict:
+    return {"texts": n, "batch": batch, "window": window, "seconds": seconds,
+            "sent_per_s": n / seconds}
+
+
+def engine_figures(info: dict, b1_ms: list[float], streams: dict[str, tuple[dict, np.ndarray]],
+                   gold: list[int] | None, shapes: dict, rss_mb: float,
+                   tuning: list | None = None) -> dict:
+    """One engine's entry of bench.json. ``streams``: {"stream"|"stream_sorted": (stats, probs
+    (N, L))}; with ``gold``: macro-F1 and accuracy in order, macro-F1 on the sorted run."""
+    result = {**info, "batch1": percentiles(b1_ms)}
+    for policy, (stats, _) in streams.items():
+        result[policy] = stats
+    if gold is not None:
+        probs, sorted_probs = streams["stream"][1], streams["stream_sorted"][1]  # each (N, L)
+        pred = probs.argmax(axis=1)
+        result["macro_f1"] = macro_f1(gold, pred, probs.shape[1])
+        result["accuracy"] = float((pred == np.asarray(gold)).mean())
+        result["macro_f1_sorted"] = macro_f1(gold, sorted_probs.argmax(axis=1), probs.shape[1])
+    result["shapes"] = shapes
+    if tuning is not None:
+        result["tuning"] = tuning
+    result["peak_rss_mb"] = rss_mb
+    return result
 
 
 def fixed_shapes(run_fixed: RunFixed, shapes: list[tuple[int, int]], budget_s: float) -> dict:
@@ -138,28 +161,23 @@ def measure(engine: dict, texts: list[str], gold: list[int] | None, shapes: list
     start = time.perf_counter()
     factory = factory or (_torch_engine if engine["kind"] == "pytorch" else _ort_engine)
     run, run_fixed, info = factory(engine)
-    result = {"engine": engine["label"], **info, "load_s": time.perf_counter() - start}
-    result["batch1"] = latency_b1(run, texts, opts["latency_n"])
-    result["stream"], probs = stream(run, texts, opts["batch"])
-    result["stream_sorted"], sorted_probs = stream(run, texts, opts["batch"], opts["window"])
-    if gold is not None:
-        pred = probs.argmax(axis=1)
-        result["macro_f1"] = macro_f1(gold, pred, probs.shape[1])
-        result["accuracy"] = float((pred == np.asarray(gold)).mean())
-        result["macro_f1_sorted"] = macro_f1(gold, sorted_probs.argmax(axis=1), probs.shape[1])
-    result["shapes"] = fixed_shapes(run_fixed, shapes, opts["shape_budget_s"])
-    if engine.get("tune") and opts.get("tune_n"):
-        result["tuning"] = tune_sessions(engine, texts[: opts["tune_n"]])
-    result["peak_rss_mb"] = peak_rss_mb()
-    return result
+    info = {"engine": engine["label"], **info, "load_s": time.perf_counter() - start}
+    b1_ms = b1_times(run, texts[: opts["latency_n"]], warmup=10)
+    streams = {"stream": stream(run, texts, opts["batch"]),
+               "stream_sorted": stream(run, texts, opts["batch"], opts["window"])}
+    figures = fixed_shapes(run_fixed, shapes, opts["shape_budget_s"])
+    tuning = (tune_sessions(engine, texts[: opts["tune_n"]])
+              if engine.get("tune") and opts.get("tune_n") else None)
+    return engine_figures(info, b1_ms, streams, gold, figures, peak_rss_mb(), tuning)
 
 
 def _ort_engine(engine: dict):
-    from mlops_dl.runtime import Predictor, SessionSettings
+    from mlops_dl.config import ServeConfig
+    from mlops_dl.runtime import Predictor
 
-    settings = SessionSettings(**engine.get("settings", {}))
-    pred = Predictor.from_dir(engine["path"], engine["provider"], engine["variant"], settings,
-                              name=engine["name"], version=engine["version"])
+    settings = ServeConfig(**engine.get("settings", {}))
+    pred = Predictor.from_version(engine["model_version"], engine["provider"], engine["variant"],
+                                  settings)
     vocab = pred.tokenizer.get_vocab_size()
 
     def run_fixed(b: int, t: int):
@@ -210,7 +228,8 @@ def _busy_neighbour() -> subprocess.Popen:
 
 def tune_sessions(engine: dict, texts: list[str]) -> list[dict]:
     """Batch-1 p50 for threads x spinning, on a quiet machine and with one core taken."""
-    from mlops_dl.runtime import Predictor, SessionSettings
+    from mlops_dl.config import ServeConfig
+    from mlops_dl.runtime import Predictor
 
     rows = []
     cores = os.cpu_count() or 1
@@ -222,10 +241,10 @@ def tune_sessions(engine: dict, texts: list[str]) -> list[dict]:
             for threads, spin, level in grid:
                 if busy and level != "all":
                     continue
-                settings = SessionSettings(intra_op_threads=threads, spinning=spin,
-                                           graph_optimization=level)
-                pred = Predictor.from_dir(engine["path"], engine["provider"], engine["variant"],
-                                          settings)
+                settings = ServeConfig(intra_op_threads=threads, spinning=spin,
+                                       graph_optimization=level)
+                pred = Predictor.from_version(engine["model_version"], engine["provider"],
+                                              engine["variant"], settings)
                 stats = latency_b1(pred.predict_proba, texts, len(texts), warmup=5)
                 rows.append({"threads": threads, "spinning": spin, "graph": level,
                              "neighbour": "busy core" if busy else "quiet",

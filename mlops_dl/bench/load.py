@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from mlops_dl.errors import MlopsError
+from mlops_dl.metrics import latency_percentiles
 
 MAX_CLIENTS, MAX_DURATION_S = 256, 600.0
 
@@ -154,7 +155,7 @@ def summarise(out: dict, elapsed: float, started: float) -> dict:
             v = versions.setdefault(str(version), {"requests": 0, "first_s": t0 - started})
             v["requests"] += 1
             v["last_s"] = t0 - started
-    pct = {f"p{p}_ms": float(np.percentile(lat, p)) for p in (50, 95, 99)} if len(lat) else {}
+    pct = latency_percentiles(lat)
     return {"requests": len(rows), "ok": len(ok), "errors": len(rows) - len(ok),
             "error_samples": out["errors"][:5], "statuses": statuses,
             "sent_per_s": len(ok) / elapsed, "elapsed_s": elapsed, "latency": pct,

@@ -6,6 +6,9 @@ from pathlib import Path
 
 from rich.table import Table
 
+from mlops_dl import files
+from mlops_dl.metrics import F1_CHANGE_HEAD, engine_label, format_f1_change
+
 
 def _f(value, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
@@ -57,8 +60,9 @@ def print_report(report: dict, console) -> None:
             console.print(f"  batch-1 p50 speed-up: {r['b1_p50_speedup']:.2f}x "
                           f"(target >= 6x: {mark[met['b1_p50_speedup']]})")
         if "f1_loss_pts" in r:
-            console.print(f"  macro-F1 loss: {r['f1_loss_pts']:+.2f} pt "
-                          f"(target <= 0.5: {mark[met['f1_loss']]})")
+            console.print(f"  {F1_CHANGE_HEAD} of {engine_label(r['best_variant'].removeprefix('onnx-'))}: "
+                          f"{format_f1_change(-r['f1_loss_pts'])} (target >= -0.50 pts: "
+                          f"{mark[met['f1_loss']]})")
         console.print(f"  p99/p50 at batch 1: {r['p99_over_p50']:.2f} "
                       f"(target <= 1.5: {mark[met['p99_over_p50']]})")
     console.print(f"PyTorch baseline: {report['pytorch_baseline']}; Optimum peer: "
@@ -106,8 +110,7 @@ def write_chart(report: dict, path: str | Path) -> Path:
     fig.suptitle(f"{report['model']} - {report['hardware']['cpu']} ({report['date'][:10]})",
                  fontsize=9)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    try:
+        return files.write_with(path, lambda tmp: fig.savefig(tmp, dpi=110), ".png")
+    finally:
+        plt.close(fig)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mlops_dl import machine
 from mlops_dl.errors import DataError
-from mlops_dl.metrics import macro_f1
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/tweeteval-sentiment/test_text.txt"
 SHAPES = [(1, 32), (1, 128), (8, 32), (8, 128), (32, 32), (32, 128)]
@@ -76,27 +76,23 @@ def _read_labels(data: Path, labels: Path | None, names: list[str], n: int) -> l
 
 def torch_model_dir(mv) -> tuple[Path | None, str]:
     """The run's save_pretrained dir via lineage.json, or None and why not."""
-    path = mv.path / "lineage.json"
-    if not path.is_file():
-        return None, f"{mv.ref} has no lineage.json"
-    run_dir = json.loads(path.read_text(encoding="utf-8")).get("run_dir")
-    model = Path(run_dir or "") / "model"
-    if not run_dir or not (model / "config.json").is_file():
+    from mlops_dl.registry import layout
+    from mlops_dl.train import rundir
+
+    if not mv.has(layout.LINEAGE):
+        return None, f"{mv.ref} has no {layout.LINEAGE}"
+    run_dir = mv.lineage.get("run_dir")
+    model = rundir.model_dir(run_dir or "")
+    if not run_dir or not rundir.has_model(run_dir):
         return None, f"the run's model dir {model} is missing (lineage.json run_dir={run_dir})"
     return model, ""
 
 
 def hardware() -> dict:
-    cpu = ""
-    if Path("/proc/cpuinfo").is_file():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     import numpy
     import onnxruntime
 
-    return {"cpu": cpu or platform.processor(), "cores": os.cpu_count(),
+    return {"cpu": machine.cpu_name(), "cores": os.cpu_count(),
             "machine": platform.machine(), "python": platform.python_version(),
             "onnxruntime": onnxruntime.__version__, "numpy": numpy.__version__,
             "providers": onnxruntime.get_available_providers()}
@@ -106,7 +102,7 @@ def measure_round_robin(engines: list[dict], texts: list[str], gold: list[int] |
                         shapes: list, opts: dict, say=lambda *a: None) -> dict:
     """Every engine in its own spawned process; measurements interleaved in ``opts['rounds']``
     rounds (engine order rotating), so time-varying load on a shared machine hits all alike."""
-    from mlops_dl.bench.engines import load_engine, percentiles, task
+    from mlops_dl.bench.engines import engine_figures, load_engine, stream_stats, task
 
     ctx = get_context("spawn")
     pools = {e["label"]: ProcessPoolExecutor(1, mp_context=ctx, initializer=load_engine,
@@ -117,7 +113,7 @@ def measure_round_robin(engines: list[dict], texts: list[str], gold: list[int] |
         return pools[label].submit(task, *args).result()
 
     try:
-        res = {k: dict(call(k, "info")) for k in labels}
+        info = {k: dict(call(k, "info")) for k in labels}
         rounds = max(1, int(opts.get("rounds", 4)))
         lat = {k: [] for k in labels}
         runs = {k: {"stream": [0.0, []], "stream_sorted": [0.0, []]} for k in labels}
@@ -132,26 +128,20 @@ def measure_round_robin(engines: list[dict], texts: list[str], gold: list[int] |
                     runs[k][policy][0] += seconds
                     runs[k][policy][1].append(probs)
         say("[dim]fixed shapes, session tuning, memory[/]")
+        figures = {k: {} for k in labels}
         for shape in shapes:
             for k in labels:
-                res[k].setdefault("shapes", {}).update(
-                    call(k, "shapes", [shape], opts["shape_budget_s"]))
-        for e in engines:
-            if e.get("tune") and opts.get("tune_n"):
-                res[e["label"]]["tuning"] = call(e["label"], "tune", texts[: opts["tune_n"]])
+                figures[k].update(call(k, "shapes", [shape], opts["shape_budget_s"]))
+        tuning = {e["label"]: call(e["label"], "tune", texts[: opts["tune_n"]])
+                  for e in engines if e.get("tune") and opts.get("tune_n")}
+        res = {}
         for k in labels:
-            res[k]["peak_rss_mb"] = call(k, "rss")
-            res[k]["batch1"] = percentiles(lat[k])
-            for policy, (seconds, parts) in runs[k].items():
-                window = opts["window"] if policy == "stream_sorted" else 0
-                res[k][policy] = {"texts": len(texts), "batch": opts["batch"], "window": window,
-                                  "seconds": seconds, "sent_per_s": len(texts) / seconds}
-                if gold is not None:
-                    pred = np.concatenate(parts).argmax(axis=1)
-                    key = "macro_f1" if policy == "stream" else "macro_f1_sorted"
-                    res[k][key] = macro_f1(gold, pred, parts[0].shape[1])
-                    if policy == "stream":
-                        res[k]["accuracy"] = float((pred == np.asarray(gold)).mean())
+            streams = {policy: (stream_stats(len(texts), opts["batch"],
+                                             opts["window"] if policy == "stream_sorted" else 0,
+                                             seconds), np.concatenate(parts))
+                       for policy, (seconds, parts) in runs[k].items()}
+            res[k] = engine_figures(info[k], lat[k], streams, gold, figures[k], call(k, "rss"),
+                                    tuning.get(k))
         return res
     finally:
         for pool in pools.values():
@@ -165,12 +155,12 @@ def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None 
     """Measure every engine on the same texts; return (and attach) the bench.json dict."""
     from mlops_dl.registry import Registry
 
-    reg = Registry(registry)
+    reg = Registry.open(registry)
     mv = reg.get(ref, verify=True)
     opts = {**OPTS, **(opts or {})}
     texts, gold, source = read_texts(data, labels, mv.meta["labels"], limit)
     say = progress.print if progress is not None else (lambda *a, **k: None)
-    base = {"name": mv.name, "version": mv.version, "path": str(mv.path), "provider": provider,
+    base = {"name": mv.name, "version": mv.version, "provider": provider,
             "max_length": int(mv.meta["max_length"])}
     engines = []
     model_dir, why = torch_model_dir(mv)
@@ -180,7 +170,7 @@ def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None 
     for variant in ("fp32", "int8"):
         if variant in mv.meta.get("variants", {}):
             engines.append({**base, "kind": "onnx", "label": f"onnx-{variant}",
-                            "variant": variant, "tune": variant == "int8"})
+                            "model_version": mv, "variant": variant, "tune": variant == "int8"})
     say(f"[dim]loading {', '.join(e['label'] for e in engines)}; {len(texts)} texts[/]")
     results = measure_round_robin(engines, texts, gold, shapes, opts, say)
     peer = read_peer(mv)

@@ -27,7 +27,8 @@ app = typer.Typer(
 err_console = make_console(stderr=True)
 
 # Stage modules in lifecycle order; each adds its commands to `app`.
-STAGES = ("data", "train", "search", "export", "registry", "serve", "monitor", "pipeline", "ui")
+STAGES = ("data", "train", "search", "export", "registry", "serve", "bench", "gates", "monitor",
+          "label", "report", "pipeline", "ui")
 
 
 def _register_all() -> None:
@@ -39,7 +40,6 @@ def _register_all() -> None:
                 continue  # that stage has no commands in this build
             raise
         module.register(app)
-
 
 
 @app.callback()

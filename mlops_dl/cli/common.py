@@ -1,7 +1,8 @@
-"""Options and helpers shared by the CLI stage modules."""
+"""Options and helpers shared by the CLI stage modules: config, registry, canvas, log window."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Optional
@@ -19,10 +20,43 @@ SetOpt = Annotated[
     typer.Option("--set", help="Override a config key, e.g. --set train.lr=3e-5 (repeatable)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+RegistryOpt = Annotated[
+    Optional[Path],
+    typer.Option("--registry", "-r", envvar="MLOPS_DL_REGISTRY",
+                 help="Registry root (default: $MLOPS_DL_REGISTRY or ./registry)."),
+]
+RefArg = Annotated[str, typer.Argument(help="Model reference: name, name:3 or name@production.")]
+
+# the canvas-driven commands (gates, monitor, label, report)
+DEFAULT_CANVAS = Path("configs/canvas.yaml")
+CanvasOpt = Annotated[Path, typer.Option("--canvas", help="ML canvas file (thresholds, policies).")]
+DataOpt = Annotated[Optional[Path], typer.Option(
+    "--data", help="Prepared dataset dir (default: the version's lineage.json data_dir).")]
+LogOpt = Annotated[Optional[list[str]], typer.Option(
+    "--log", help="Prediction log (rotations path.1..N are read too; globs allowed; repeatable).")]
+SinceOpt = Annotated[Optional[str], typer.Option("--since", help="Window start, ISO-8601 (UTC if no zone).")]
+UntilOpt = Annotated[Optional[str], typer.Option("--until", help="Window end (exclusive), ISO-8601.")]
 
 
 def load_config(path: Path, overrides: Optional[list[str]]) -> config_mod.Config:
     return config_mod.load(path, overrides or ())
+
+
+def open_registry(root: Optional[Path]):
+    """The Registry at ``--registry`` (None: $MLOPS_DL_REGISTRY, the project default, ./registry)."""
+    from mlops_dl.registry import Registry
+
+    return Registry.open(root)
+
+
+def load_canvas_file(path: Path):
+    from mlops_dl.gates.canvas import load_canvas
+
+    return load_canvas(path)
+
+
+def echo_json(data) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
 
 
 def make_console(stderr: bool = False) -> Console:

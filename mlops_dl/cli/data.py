@@ -27,16 +27,20 @@ def prepare(config: ConfigOpt, set_: SetOpt = None, as_json: JsonOpt = False) ->
     """Load the configured sources, clean, split and write <data.output_dir>/<data.name>."""
     from mlops_dl.data import load_prepared
     from mlops_dl.data import prepare as prepare_data
+    from mlops_dl.data.build import subsample_lines
 
     cfg = load_config(config, set_)
     with err_console.status("preparing data") as status:
         root = prepare_data(cfg, config_path=config, progress=lambda m: status.update(m))
     card = load_prepared(root).card
+    cuts = subsample_lines(card)
     if as_json:
         typer.echo(json.dumps({"path": str(root), "cleaning": card["cleaning"],
-                               "splits": card["splits"], "fingerprints": card["fingerprints"]},
-                              indent=2))
+                               "splits": card["splits"], "fingerprints": card["fingerprints"],
+                               "subsample": cuts}, indent=2))
         return
+    for line in cuts:
+        console.print(f"[yellow]{line}[/]", highlight=False, soft_wrap=True)
     console.print(cleaning_table(card))
     console.print(splits_table(card))
     plots = ", ".join(f"plots/{p.name}" for p in sorted((root / "plots").glob("*.png")))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from mlops_dl.cli.common import JsonOpt, SetOpt, make_console
+from mlops_dl.cli.common import JsonOpt, RegistryOpt, SetOpt, echo_json, make_console
+from mlops_dl.metrics import F1_CHANGE_HEAD, engine_label, f1_change_points, format_f1_change
 
 console = make_console(stderr=True)
 console_out = make_console()
@@ -24,7 +24,7 @@ def export(
     name: Annotated[Optional[str], typer.Option("--name", "-n", help="Registry model name (default: export.name, then data.name).")] = None,
     quantize: Annotated[Optional[str], typer.Option("--quantize", help="int8 or none (default: export.quantize).")] = None,
     optimize: Annotated[Optional[bool], typer.Option("--optimize/--no-optimize", help="Fuse with the onnxruntime transformers optimizer (default: export.optimize).")] = None,
-    registry: Annotated[Optional[Path], typer.Option("--registry", "-r", envvar="MLOPS_DL_REGISTRY", help="Registry root (default: $MLOPS_DL_REGISTRY or ./registry).")] = None,
+    registry: RegistryOpt = None,
     alias: Annotated[Optional[str], typer.Option("--alias", help="Point this alias (e.g. staging) at the new version.")] = None,
     set_: SetOpt = None,
     as_json: JsonOpt = False,
@@ -32,7 +32,6 @@ def export(
     """Export a run to ONNX (fused fp32 + int8), check it against PyTorch, register it."""
     from mlops_dl.errors import ConfigError
     from mlops_dl.export import export_run
-    from mlops_dl.registry import Registry
 
     from transformers.utils import logging as hf_logging
 
@@ -45,21 +44,21 @@ def export(
     if optimize is not None:
         overrides.append(f"export.optimize={str(optimize).lower()}")
     result = export_run(run_dir, name=name or "", registry=registry, overrides=overrides,
-                        log=lambda msg: console.print(f"[dim]{msg}[/]", highlight=False))
+                        log=lambda msg: console.print(f"[dim]{msg}[/]", highlight=False),
+                        alias=alias or "")
     mv = result.version
-    if alias:
-        Registry(mv.path.parent.parent).promote(mv.ref, alias)
     if as_json:
-        typer.echo(json.dumps({"ref": mv.ref, "path": str(mv.path), "validation": result.validation},
-                              indent=2, default=str))
+        echo_json({"ref": mv.ref, "path": mv.location, "validation": result.validation})
         return
     table = Table(title=f"{mv.ref}: checks on {result.validation['n_texts']} validation texts")
-    for col in ("variant", "nodes", "MB", "max|dz|", "agree", "F1", "torch F1", "dF1"):
+    for col in ("variant", "nodes", "MB", "max|dz|", "agree", "macro-F1 (variant)",
+                "macro-F1 (PyTorch)", F1_CHANGE_HEAD):
         table.add_column(col, no_wrap=True)
     for variant, c in result.validation["variants"].items():
-        table.add_row(variant, str(c["graph"]["nodes"]), f"{c['graph']['bytes'] / 1e6:.1f}",
+        table.add_row(engine_label(variant), str(c["graph"]["nodes"]),
+                      f"{c['graph']['bytes'] / 1e6:.1f}",
                       f"{c['max_abs_logit_diff']:.1e}", f"{c['label_agreement']:.4f}",
                       f"{c['macro_f1']:.4f}", f"{c['torch_macro_f1']:.4f}",
-                      f"{-c['f1_drop_points']:+.2f}")
+                      format_f1_change(f1_change_points(c)))
     console_out.print(table)
-    console_out.print(f"registered [bold]{mv.ref}[/] at {mv.path}" + (f" ({mv.name}@{alias})" if alias else ""))
+    console_out.print(f"registered [bold]{mv.ref}[/] at {mv.location}" + (f" ({mv.name}@{alias})" if alias else ""))

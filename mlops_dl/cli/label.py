@@ -7,10 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from mlops_dl.cli.common import JsonOpt
-from mlops_dl.cli.monitor_options import (DEFAULT_CANVAS, CanvasOpt, LogOpt, SinceOpt, UntilOpt,
-                                          load_canvas_file, echo_json, console)
+from mlops_dl.cli.common import (DEFAULT_CANVAS, CanvasOpt, JsonOpt, LogOpt, SinceOpt, UntilOpt,
+                                 echo_json, load_canvas_file, make_console)
 from mlops_dl.errors import MlopsError
+
+console = make_console()
 
 label_app = typer.Typer(help="Labelling queue from the log; import annotations as feedback.",
                         no_args_is_help=True)

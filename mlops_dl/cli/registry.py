@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from mlops_dl.cli.common import JsonOpt, make_console
-from mlops_dl.errors import MlopsError, RegistryError
+from mlops_dl.cli.common import JsonOpt, RegistryOpt, echo_json, make_console, open_registry
+from mlops_dl.errors import MlopsError, RegistryError, quoted
+from mlops_dl.metrics import F1_CHANGE_HEAD, engine_label, f1_change_points, format_f1_change
 
-RegistryOpt = Annotated[
-    Optional[Path],
-    typer.Option("--registry", "-r", envvar="MLOPS_DL_REGISTRY",
-                 help="Registry root (default: $MLOPS_DL_REGISTRY or ./registry)."),
-]
 console = make_console()
 registry_app = typer.Typer(help="Browse, compare, promote and verify registered models.",
                            no_args_is_help=True)
@@ -24,16 +19,6 @@ registry_app = typer.Typer(help="Browse, compare, promote and verify registered 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(registry_app, name="registry")
-
-
-def _open(root: Optional[Path]):
-    from mlops_dl.registry import Registry
-
-    return Registry(root)
-
-
-def _echo_json(data) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -52,9 +37,9 @@ def _delta(value) -> str:
 
 
 def _version_row(reg, mv) -> dict:
-    metrics = {}
-    if (mv.path / "metrics.json").is_file():
-        metrics = json.loads((mv.path / "metrics.json").read_text(encoding="utf-8"))
+    from mlops_dl.registry import layout
+
+    metrics = mv.read_json(layout.METRICS) or {}
     aliases = [a for a, v in reg.aliases(mv.name).items() if v == mv.version]
     return {
         "ref": mv.ref, "created": mv.meta.get("created"), "aliases": aliases, "tags": mv.tags,
@@ -71,7 +56,7 @@ def list_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """List models (or the versions of NAME)."""
-    reg = _open(registry)
+    reg = open_registry(registry)
     names = [name] if name else reg.list_models()
     if name and not reg.list_versions(name):
         raise RegistryError(f"no model named {name!r} in registry {reg.root}")
@@ -80,10 +65,11 @@ def list_cmd(
         latest = {r["ref"].split(":")[0]: r for r in rows}
         rows = [dict(r, versions=len(reg.list_versions(n))) for n, r in latest.items()]
     if as_json:
-        return _echo_json(rows)
+        return echo_json(rows)
     table = Table(title=f"{reg.root}" + (f" - {name}" if name else ""))
     heads = {"ref": "ref", "created": "created (UTC)", "aliases": "aliases", "variants": "variants",
-             "val_macro_f1": "val F1", "test_macro_f1": "test F1", "versions": "versions"}
+             "val_macro_f1": "val F1 (PyTorch)", "test_macro_f1": "test F1 (PyTorch)",
+             "versions": "versions"}
     cols = [c for c in heads if name is None or c != "versions"]
     for col in cols + ["tags"]:
         table.add_column(heads.get(col, col), no_wrap=col in ("ref", "created"))
@@ -97,33 +83,38 @@ def list_cmd(
 @registry_app.command()
 def show(ref: str, registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
     """Show one version: model.json, metrics, validation figures, aliases, tags, files."""
-    reg = _open(registry)
+    reg = open_registry(registry)
     mv = reg.get(ref)
-    doc = {**_version_row(reg, mv), "path": str(mv.path), "meta": mv.meta}
-    for name in ("validation.json", "lineage.json"):
-        if (mv.path / name).is_file():
-            doc[name.removesuffix(".json")] = json.loads((mv.path / name).read_text("utf-8"))
-    doc["files"] = {p.name: p.stat().st_size for p in sorted(mv.path.iterdir()) if p.is_file()}
-    doc["attachments"] = sorted(p.name for p in (mv.path / "attachments").glob("*.json"))
+    from mlops_dl.registry import layout
+
+    doc = {**_version_row(reg, mv), "path": mv.location, "meta": mv.meta}
+    for name in (layout.VALIDATION, layout.LINEAGE):
+        if mv.has(name):
+            doc[name.removesuffix(".json")] = mv.read_json(name)
+    doc["files"] = mv.files()
+    doc["attachments"] = mv.attachments()
     if as_json:
-        return _echo_json(doc)
-    console.rule(f"[bold]{mv.ref}[/]  {mv.path}")
+        return echo_json(doc)
+    console.rule(f"[bold]{mv.ref}[/]  {mv.location}")
     meta = mv.meta
     console.print(f"labels: {meta.get('labels')}   inputs: {meta.get('inputs')}   "
                   f"opset: {meta.get('opset')}   max_length: {meta.get('max_length')}")
     console.print(f"aliases: {', '.join(doc['aliases']) or '-'}   tags: {doc['tags'] or '-'}   "
                   f"attachments: {', '.join(doc['attachments']) or '-'}")
-    console.print(f"val macro-F1: {_fmt(doc['val_macro_f1'])}   test macro-F1: {_fmt(doc['test_macro_f1'])}")
+    console.print(f"PyTorch run (before export): val macro-F1 {_fmt(doc['val_macro_f1'])}   "
+                  f"test macro-F1 {_fmt(doc['test_macro_f1'])}")
     lineage = doc.get("lineage", {})
     console.print(f"run: {lineage.get('run_id')}   base model: {lineage.get('base_model')}   "
                   f"git: {lineage.get('git_commit')}")
-    table = Table(title="export validation")
-    for col in ("variant", "max |logit diff|", "atol", "agreement", "macro-F1", "F1 drop (pts)", "nodes"):
+    table = Table(title="export validation (validation split, each ONNX variant vs the PyTorch model)")
+    for col in ("variant", "max |logit diff|", "atol", "agreement", "macro-F1 (variant)",
+                "macro-F1 (PyTorch)", F1_CHANGE_HEAD, "nodes"):
         table.add_column(col)
     for variant, v in doc.get("validation", {}).get("variants", {}).items():
-        table.add_row(variant, _fmt(v.get("max_abs_logit_diff"), 6), _fmt(v.get("atol")),
+        table.add_row(engine_label(variant), _fmt(v.get("max_abs_logit_diff"), 6), _fmt(v.get("atol")),
                       _fmt(v.get("label_agreement")), _fmt(v.get("macro_f1")),
-                      _fmt(v.get("f1_drop_points"), 2), _fmt(v.get("graph", {}).get("nodes")))
+                      _fmt(v.get("torch_macro_f1")), format_f1_change(f1_change_points(v)),
+                      _fmt(v.get("graph", {}).get("nodes")))
     console.print(table)
     console.print("files: " + ", ".join(f"{k} ({v / 1e6:.2f} MB)" for k, v in doc["files"].items()))
 
@@ -140,11 +131,11 @@ def compare(
     """Compare two versions side by side, with McNemar's test on the stored eval texts."""
     from mlops_dl.gates.compare import compare as run_compare, headline_bench, write_png
 
-    result = run_compare(_open(registry), ref_a, ref_b, variant)
+    result = run_compare(open_registry(registry), ref_a, ref_b, variant)
     if png:
         write_png(result, png)
     if as_json:
-        return _echo_json(result)
+        return echo_json(result)
     a, b = result["a"]["ref"], result["b"]["ref"]
     sections = [(f"{s} metrics", result["metrics"][s]) for s in ("validation", "test")]
     sections += [("per-class F1 (test)", result["per_class_f1"]),
@@ -181,8 +172,21 @@ def compare(
 @registry_app.command()
 def promote(ref: str, alias: str, registry: RegistryOpt = None) -> None:
     """Point ALIAS (e.g. production) at REF, atomically."""
-    mv = _open(registry).promote(ref, alias)
+    mv = open_registry(registry).promote(ref, alias)
     console.print(f"{mv.name}@{alias} -> {mv.ref}")
+
+
+@registry_app.command("alias-remove")
+def alias_remove(ref: Annotated[str, typer.Argument(help="NAME@ALIAS, e.g. sentiment@staging.")],
+                 registry: RegistryOpt = None) -> None:
+    """Remove an alias (the version it pointed at stays)."""
+    from mlops_dl.registry import parse_ref
+
+    parsed = parse_ref(ref)
+    if parsed.alias is None:
+        raise RegistryError(f"alias-remove needs NAME@ALIAS, not {ref!r}")
+    version = open_registry(registry).remove_alias(parsed.name, parsed.alias)
+    console.print(f"removed {ref} (was {parsed.name}:{version})")
 
 
 @registry_app.command()
@@ -194,17 +198,17 @@ def tags(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the tags of REF; --set k=v / --unset k change them."""
-    reg = _open(registry)
+    reg = open_registry(registry)
     for item in set_ or []:
         key, sep, value = item.partition("=")
         if not sep:
-            raise MlopsError(f"--set {item!r}: expected key=value")
+            raise MlopsError(f"--set {quoted(item)}: expected key=value")
         reg.set_tag(ref, key.strip(), value)
     for key in unset or []:
         reg.set_tag(ref, key.strip(), None)
     current = reg.get(ref, verify=False).tags
     if as_json:
-        return _echo_json(current)
+        return echo_json(current)
     for key, value in current.items():
         console.print(f"{key}={value}", highlight=False)
 
@@ -218,14 +222,14 @@ def verify(
     """Recompute checksums; exit non-zero if any version is tampered or truncated."""
     from mlops_dl.registry import check_name, parse_ref
 
-    reg = _open(registry)
+    reg = open_registry(registry)
     if ref and (":" in ref or "@" in ref):
         mv = reg.get(ref, verify=False)
         report = [r for r in reg.verify_all(mv.name) if r["ref"] == mv.ref]
     else:
         report = reg.verify_all(check_name(parse_ref(ref).name) if ref else None)
     if as_json:
-        _echo_json(report)
+        echo_json(report)
     else:
         for r in report:
             mark = "[green]ok[/]" if r["ok"] else "[red]FAILED[/] " + "; ".join(r["problems"])
@@ -245,9 +249,9 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete one version (name:N)."""
-    reg = _open(registry)
+    reg = open_registry(registry)
     mv = reg.get(ref, verify=False)
     if not yes:
-        typer.confirm(f"delete {mv.ref} ({mv.path})?", abort=True)
+        typer.confirm(f"delete {mv.ref} ({mv.location})?", abort=True)
     reg.delete(ref, force=force)
     console.print(f"deleted {mv.ref}")

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from mlops_dl.cli.monitor_options import open_registry, console
-from mlops_dl.cli.registry import RegistryOpt
+from mlops_dl.cli.common import RegistryOpt, make_console, open_registry
+
+console = make_console()
 
 report_app = typer.Typer(help="Self-contained HTML reports (plots embedded).", no_args_is_help=True)
 

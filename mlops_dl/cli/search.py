@@ -53,7 +53,7 @@ def search(
         w = run.winner
         console.print(
             f"winner: trial {w['trial']} (val macro-F1 {w['trial_val_macro_f1']:.4f}) -> "
-            f"run {w['run_dir']}: test macro-F1 {w['test'].get('macro_f1', float('nan')):.4f}"
+            f"run {w['run_dir']}: test macro-F1 (PyTorch) {w['test'].get('macro_f1', float('nan')):.4f}"
         )
         console.print(f"best config: {run.best_config}")
         console.print(f"next: mlops-dl export {w['run_dir']}")

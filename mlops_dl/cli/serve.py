@@ -1,25 +1,18 @@
-"""`mlops-dl predict | serve | bench`: score files, serve HTTP, measure. No torch on these paths
-(bench imports it lazily for the PyTorch baseline only)."""
+"""`mlops-dl predict | serve`: score files, serve HTTP. No torch on these paths."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from mlops_dl import config as config_mod
-from mlops_dl.cli.common import JsonOpt, SetOpt, load_config, make_console
+from mlops_dl.cli.common import (JsonOpt, RefArg, RegistryOpt, SetOpt, echo_json, load_config,
+                                 make_console, open_registry)
 from mlops_dl.errors import ConfigError
 
 console = make_console()
-RefArg = Annotated[str, typer.Argument(help="Model reference: name, name:3 or name@production.")]
-RegistryOpt = Annotated[
-    Optional[Path],
-    typer.Option("--registry", "-r", envvar="MLOPS_DL_REGISTRY",
-                 help="Registry root (default: $MLOPS_DL_REGISTRY or ./registry)."),
-]
 ProviderOpt = Annotated[str, typer.Option("--provider", help="auto, cpu or cuda.")]
 VariantOpt = Annotated[str, typer.Option("--variant", help="ONNX variant: int8 or fp32.")]
 
@@ -27,7 +20,6 @@ VariantOpt = Annotated[str, typer.Option("--variant", help="ONNX variant: int8 o
 def register(app: typer.Typer) -> None:
     app.command("predict")(predict)
     app.command("serve")(serve)
-    app.command("bench")(bench)
 
 
 def serve_config(config: Optional[Path], sets: Optional[list[str]]) -> config_mod.ServeConfig:
@@ -44,8 +36,8 @@ def serve_config(config: Optional[Path], sets: Optional[list[str]]) -> config_mo
 
 def predict(
     ref: RefArg,
-    input: Annotated[Path, typer.Option("--input", "-i", help="csv, jsonl or parquet file.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="csv, jsonl or parquet file.")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="csv, tsv, jsonl or parquet file (the formats data prepare reads).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="csv, tsv, jsonl or parquet file (the formats data prepare reads).")],
     text_column: Annotated[str, typer.Option("--text-column", help="Column with the text.")] = "text",
     strict: Annotated[bool, typer.Option("--strict", help="Fail on the first malformed row.")] = False,
     registry: RegistryOpt = None,
@@ -73,7 +65,7 @@ def predict(
               "malformed": len(summary.malformed), "labels": summary.labels,
               "malformed_rows": [{"row": r, "reason": why} for r, why in summary.malformed[:100]]}
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
+        echo_json(result)
         return
     console.print(f"[green]wrote[/] {summary.output}: {summary.scored}/{summary.rows} rows "
                   f"scored by {summary.model} ({predictor.variant}); labels {summary.labels}")
@@ -97,64 +89,21 @@ def serve(
                                                    "file; its serve section is used.")] = None,
     sets: SetOpt = None,
     registry: RegistryOpt = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Allow a non-loopback --host "
+                                           "without serve.token (serve.allow_anonymous).")] = False,
 ) -> None:
     """Serve REF over HTTP: POST /v1/predict, /healthz, /readyz, /metrics, /docs; hot swap."""
     import dataclasses
 
-    from mlops_dl.registry import Registry
     from mlops_dl.serve.app import run_server
+    from mlops_dl.serve.server import check_exposure
 
     cfg = serve_config(config, sets)
-    given = {"host": host, "port": port, "workers": workers}
+    given = {"host": host, "port": port, "workers": workers, "allow_anonymous": insecure or None}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in given.items() if v is not None})
-    mv = Registry(registry).get(ref, verify=True)  # fail fast, with a clear message
+    check_exposure(cfg)  # refused before loading anything; run_server logs the warning
+    reg = open_registry(registry)
+    mv = reg.get(ref, verify=True)  # fail fast, with a clear message
     console.print(f"serving [bold]{ref}[/] (now {mv.ref}, {cfg.variant}) on "
                   f"http://{cfg.host}:{cfg.port}  docs: /docs  workers: {cfg.workers}")
-    run_server(cfg, ref, str(registry) if registry else None)
-
-
-def bench(
-    ref: RefArg,
-    provider: Annotated[str, typer.Option("--provider", help="cpu or cuda.")] = "cpu",
-    data: Annotated[Optional[Path], typer.Option("--data", help="Texts, one per line, or a "
-                    "prepared split .parquet (text, label) such as the frozen test split "
-                    "(default: TweetEval test tweets in ../shared/data).")] = None,
-    labels: Annotated[Optional[Path], typer.Option("--labels", help="Label ids, one per line, "
-                      "parallel to --data (default: the file beside it).")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="Texts from the real stream "
-                                       "(0 = all).")] = 2000,
-    load: Annotated[Optional[str], typer.Option("--load", help="Load-test a running server "
-                    "instead, e.g. http://127.0.0.1:8000 (loopback only).")] = None,
-    clients: Annotated[int, typer.Option("--clients", help="Load mode: concurrent "
-                                         "clients.")] = 32,
-    duration: Annotated[float, typer.Option("--duration", help="Load mode: seconds.")] = 20.0,
-    token: Annotated[str, typer.Option("--token", envvar="MLOPS_DL_TOKEN",
-                                       help="Load mode: bearer token.")] = "",
-    no_torch: Annotated[bool, typer.Option("--no-torch", help="Skip the PyTorch "
-                                           "baseline.")] = False,
-    attach: Annotated[bool, typer.Option("--attach/--no-attach", help="Store bench.json in "
-                                         "the registry version.")] = True,
-    chart: Annotated[Optional[Path], typer.Option("--chart", help="PNG chart path.")] = None,
-    registry: RegistryOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Benchmark REF: PyTorch eager vs ONNX fp32 vs int8 (+ Optimum peer), or --load a server."""
-    if load is not None:
-        from mlops_dl.bench.load import print_load, run_load
-
-        result = run_load(load, texts_file=data, clients=clients, duration_s=duration,
-                          token=token, registry=registry)
-        if as_json:
-            typer.echo(json.dumps(result, indent=2))
-        else:
-            print_load(result, console)
-        return
-    from mlops_dl.bench.run import print_bench, run_bench
-
-    result = run_bench(ref, registry=registry, provider=provider, data=data, labels=labels,
-                       limit=limit, torch_baseline=not no_torch, attach=attach, chart=chart,
-                       progress=None if as_json else console)
-    if as_json:
-        typer.echo(json.dumps(result, indent=2))
-    else:
-        print_bench(result, console)
+    run_server(cfg, ref, str(reg.root))  # resolved once: every worker opens the same root

@@ -35,9 +35,17 @@ def train(
     if config is None:
         if resume is None:
             raise MlopsError("train needs --config (or --resume RUN_DIR to continue a run)")
-        config = resume / "config.yaml"
+        from mlops_dl.train import rundir
+
+        config = resume / rundir.CONFIG
     cfg = load_config(config, set_)
-    result = fit(cfg, resume=resume)
+
+    def announce(run_dir: Path) -> None:  # first, so a killed run can be found and resumed
+        out = make_console(stderr=True) if json_ else console
+        out.print(f"run dir: {run_dir} (if interrupted: mlops-dl train --resume {run_dir})",
+                  highlight=False, soft_wrap=True)
+
+    result = fit(cfg, resume=resume, on_run_dir=announce)
     summary = {"run_dir": str(result.run_dir), "best_val_macro_f1": result.best_score,
                "global_step": result.global_step, "resumed_from_step": result.resumed_from_step,
                "duration_s": result.duration_s}  # fmt: skip
@@ -118,9 +126,9 @@ def bench_train(
     result = run_bench(cfg, steps=steps, warmup=warmup, batch_size=batch_size, repeats=repeats,
                        f1_model=f1_model, variants=variant)  # fmt: skip
     if out is not None:
-        from mlops_dl.train.rundir import atomic_json
+        from mlops_dl import files
 
-        atomic_json(out, result)
+        files.write_json(out, result)
     if json_:
         typer.echo(json.dumps(result))
         return

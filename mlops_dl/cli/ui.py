@@ -7,9 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mlops_dl.cli.common import make_console
-from mlops_dl.cli.monitor_options import DEFAULT_CANVAS, CanvasOpt, LogOpt
-from mlops_dl.cli.registry import RegistryOpt
+from mlops_dl.cli.common import DEFAULT_CANVAS, CanvasOpt, LogOpt, RegistryOpt, make_console
 from mlops_dl.errors import MlopsError
 
 console = make_console()

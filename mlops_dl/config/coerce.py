@@ -7,7 +7,38 @@ import types
 import typing
 from typing import Any, Literal
 
-from mlops_dl.errors import ConfigError
+from mlops_dl.errors import ConfigError, quoted
+
+
+class RangeError(ConfigError):
+    """A value out of range, raised by a schema ``__post_init__`` with the key relative to its
+    dataclass; ``build`` names the file and the full dotted key."""
+
+    def __init__(self, key: str, why: str):
+        super().__init__(f"{key}: {why}")
+        self.key, self.why = key, why
+
+
+def check_ranges(obj: Any, rules: list[tuple[str, bool, str]]) -> None:
+    """Raise a RangeError for the first ``(key, ok, why)`` rule that fails (shows the value)."""
+    for key, ok, why in rules:
+        if not ok:
+            raise RangeError(key, f"{why}, got {quoted(_dotted(obj, key))}")
+
+
+def check_literals(obj: Any) -> None:
+    """Raise a RangeError for a Literal-typed field holding a value outside its choices."""
+    for name, tp in typing.get_type_hints(type(obj)).items():
+        choices = typing.get_args(tp) if typing.get_origin(tp) is Literal else ()
+        if choices and getattr(obj, name) not in choices:
+            raise RangeError(name, f"expected one of {', '.join(map(repr, choices))}, "
+                                   f"got {quoted(getattr(obj, name))}")
+
+
+def _dotted(obj: Any, key: str) -> Any:
+    for part in key.split("."):
+        obj = getattr(obj, part, None)
+    return obj
 
 
 def build(cls: type, raw: Any, source: str, prefix: str) -> Any:
@@ -28,6 +59,8 @@ def build(cls: type, raw: Any, source: str, prefix: str) -> Any:
             raise ConfigError(f"{source}: missing required key {prefix}{name}")
     try:
         return cls(**kwargs)  # __post_init__ checks (ranges, search spaces) raise without source
+    except RangeError as e:
+        raise ConfigError(f"{source}: {prefix}{e.key}: {e.why}") from None
     except ConfigError as e:
         msg = str(e)
         raise ConfigError(msg if msg.startswith(f"{source}: ") else f"{source}: {msg}") from None
@@ -38,7 +71,7 @@ def coerce(tp: Any, value: Any, source: str, key: str) -> Any:
     args = typing.get_args(tp)
 
     def fail(expected: str) -> ConfigError:
-        got = f"{type(value).__name__} {value!r}"
+        got = f"{type(value).__name__} {quoted(value)}"
         return ConfigError(f"{source}: key {key}: expected {expected}, got {got}")
 
     if dataclasses.is_dataclass(tp):

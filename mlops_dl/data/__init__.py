@@ -4,7 +4,7 @@
 opens one (the contract the training, export and monitoring stages read).
 """
 
-from mlops_dl.data.build import output_path, prepare
-from mlops_dl.data.prepared import PreparedData, fingerprint, load_prepared
+from mlops_dl.data.build import prepare
+from mlops_dl.data.prepared import PreparedData, fingerprint, load_prepared, output_path
 
 __all__ = ["prepare", "output_path", "load_prepared", "PreparedData", "fingerprint"]

@@ -16,20 +16,12 @@ from mlops_dl.data import card as card_mod
 from mlops_dl.data.clean import clean
 from mlops_dl.data.labels import check_labels, map_labels
 from mlops_dl.data.plots import label_balance_png, length_histogram_png
-from mlops_dl.data.prepared import write_prepared
+from mlops_dl.data.prepared import output_path, write_prepared
 from mlops_dl.data.sources import load_source
-from mlops_dl.data.split import assign_splits, check_split
-from mlops_dl.errors import ConfigError
+from mlops_dl.data.split import EmptySplitError, assign_splits, check_split
+from mlops_dl.errors import ConfigError, DataError
 
 Progress = Callable[[str], None]
-
-
-def output_path(cfg: config_mod.Config) -> Path:
-    """Where the prepared dataset of ``cfg`` lives: ``<data.output_dir>/<data.name>``."""
-    name = cfg.data.name
-    if not name or "/" in name or "\\" in name or name in (".", ".."):
-        raise ConfigError(f"data.name: {name!r} must be a plain directory name")
-    return Path(cfg.data.output_dir).expanduser() / name
 
 
 def prepare(
@@ -55,7 +47,8 @@ def prepare(
     loaded = []
     for i, src in enumerate(data.sources):
         say(f"loading source {i} ({src.kind})")
-        loaded.append(load_source(src, i, config_dir, data.max_rows_per_source))
+        loaded.append(load_source(src, i, config_dir, row_limit(data, src)))
+        loaded[-1].info["max_rows"] = row_limit(data, src)
     frame = pd.concat([s.frame for s in loaded], ignore_index=True)
     frame["label"] = map_labels(frame, data)
     sources = [s.info for s in loaded]
@@ -67,7 +60,11 @@ def prepare(
     # 2. clean (every step counted), 3. split (frozen hash test, stratified validation)
     say(f"cleaning {len(frame)} rows")
     cleaned, report = clean(frame, data.clean, data.split.test_fraction)
-    frames = assign_splits(cleaned, data.split)
+    try:
+        frames = assign_splits(cleaned, data.split)
+    except EmptySplitError as e:  # say which sources fed the split and which steps dropped rows
+        feeding = set(frame.loc[frame["split"].isin(["", e.split]), "origin"])
+        raise DataError(f"{e}. Rows by source: {report.losses(frame, feeding)}") from None
     given = sorted({s.split for s in data.sources if s.split})
     method = _split_method(given, data.split)
 
@@ -88,6 +85,31 @@ def prepare(
         "length_histogram.png": length_histogram_png(tok["raw"], data.name, cfg.model.max_length),
     }
     return write_prepared(root, frames, card, plots)
+
+
+def row_limit(data: config_mod.DataConfig, src: config_mod.SourceConfig) -> int:
+    """The rows ``data.max_rows_per_source`` keeps of ``src`` (0 = all): train-bound sources
+    (split train or pooled) only, unless data.max_rows_scope is all."""
+    bound = data.max_rows_scope == "all" or src.split in ("", "train")
+    return data.max_rows_per_source if bound else 0
+
+
+def subsample_lines(card: dict) -> list[str]:
+    """What data.max_rows_per_source did, one line per source, for `data prepare` to print."""
+    limit = (card.get("config") or {}).get("max_rows_per_source") or 0
+    if not limit:
+        return []
+    lines = []
+    for i, info in enumerate(card.get("sources", [])):
+        where = info.get("path") or info.get("hub_id") or f"source {i}"
+        split = info.get("split", "pooled")
+        if info.get("max_rows"):
+            lines.append(f"data.max_rows_per_source {limit}: source {i} ({where}, {split}) kept "
+                         f"{info['rows']} of {info['rows_available']} rows")
+        else:
+            lines.append(f"data.max_rows_per_source {limit}: source {i} ({where}, {split}) not cut "
+                         f"(data.max_rows_scope: train; set it to all to cut {split} sources)")
+    return lines
 
 
 def _split_method(given: list[str], split: config_mod.SplitConfig) -> str:

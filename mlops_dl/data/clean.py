@@ -24,6 +24,7 @@ import pandas as pd
 
 from mlops_dl.config import CleanConfig
 from mlops_dl.data.split import frozen_test_mask
+from mlops_dl.errors import clip
 
 URL = re.compile(r"(?i)(?:https?://|\bwww\.)\S+?(?=[.,;:!?)\]'\"]*(?:\s|$))")  # not the final "."
 EMAIL = re.compile(r"(?i)(?<![\w.+-])[\w.+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
@@ -31,6 +32,10 @@ MENTION = re.compile(r"(?<![\w@])@\w+")
 PHONE_CANDIDATE = re.compile(r"(?<![\w+])\+?\(?\d[\d\s().-]{6,}\d(?![\w])")
 WHITESPACE = re.compile(r"\s+")
 SPLIT_PRIORITY = {"test": 0, "validation": 1, "train": 2, "": 3}
+STEP_KEYS = {"drop_empty": "data.clean.drop_empty",
+             "drop_length_outliers": "data.clean.min_chars / max_chars",
+             "drop_label_conflicts": "data.clean.drop_label_conflicts",
+             "drop_duplicates": "data.clean.drop_duplicates"}
 
 
 @dataclass
@@ -59,6 +64,21 @@ class CleanReport:
                 f"cleaning lost rows: {self.rows_in} in != {self.rows_out} out + "
                 f"{sum(self.dropped.values())} dropped ({self.dropped})"
             )
+
+    def losses(self, frame: pd.DataFrame, origins: set[str] | None = None,
+               max_sources: int = 10) -> str:
+        """Per source of ``frame`` (the rows cleaned): rows loaded, dropped by which step, left."""
+        parts = []
+        for origin, n in frame["origin"].value_counts(sort=False).items():
+            if origins is not None and origin not in origins:
+                continue
+            drops = [(s["step"], s.get("by_source", {}).get(origin, 0)) for s in self.steps]
+            why = [f"{k} by {step} ({STEP_KEYS[step]})" for step, k in drops if k]
+            left = n - sum(k for _, k in drops)
+            parts.append(f"{clip(str(origin))}: {n} loaded, "
+                         f"{', '.join(why) or 'none dropped'}, {left} left")
+        more = len(parts) - max_sources
+        return "; ".join(parts[:max_sources]) + (f"; … ({more} more sources)" if more > 0 else "")
 
     def as_dict(self) -> dict:
         return {"rows_in": self.rows_in, "rows_out": self.rows_out, "steps": self.steps,
@@ -131,8 +151,11 @@ def clean(frame: pd.DataFrame, cfg: CleanConfig,
     for name, enabled, mask_fn in drops:
         if enabled:
             mask = mask_fn(df)
-            report.steps.append({"step": name, "dropped": int(mask.sum()),
-                                 "rows": int(len(df) - mask.sum())})
+            entry = {"step": name, "dropped": int(mask.sum()), "rows": int(len(df) - mask.sum())}
+            if mask.any() and "origin" in df:  # rows dropped per source, for errors and the card
+                counts = df.loc[mask.to_numpy(), "origin"].value_counts()
+                entry["by_source"] = {str(k): int(v) for k, v in counts.items()}
+            report.steps.append(entry)
             df = df[~mask]
     report.check()
     return df.reset_index(drop=True), report

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from mlops_dl.config import DataConfig
-from mlops_dl.errors import ConfigError, DataError
+from mlops_dl.errors import ConfigError, DataError, clip, listed, quoted
 
 
 def check_labels(cfg: DataConfig) -> None:
@@ -21,7 +21,7 @@ def check_labels(cfg: DataConfig) -> None:
     for raw, name in cfg.label_map.items():
         if name not in cfg.labels:
             raise ConfigError(
-                f"data.label_map.{raw}: {name!r} is not one of data.labels "
+                f"data.label_map.{clip(str(raw))}: {quoted(name)} is not one of data.labels "
                 f"({', '.join(cfg.labels)})"
             )
 
@@ -53,10 +53,10 @@ def map_labels(frame: pd.DataFrame, cfg: DataConfig) -> pd.Series:
         first = frame.index[bad.to_numpy()][0]
         unknown = sorted(set(keys[bad]))
         row = frame.loc[first]
-        shown = ", ".join(repr(u) for u in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+        shown = listed((quoted(u) for u in unknown), max_items=10)
         raise DataError(
             f"{row['origin']}: {row.get('unit', 'row')} {row['row']}: "
-            f"unknown label {keys[first]!r} "
+            f"unknown label {quoted(keys[first])} "
             f"({int(bad.sum())} row(s) with unknown labels: {shown}). Known labels: "
             f"{', '.join(cfg.labels)} (or their 0-based ids); map other values with data.label_map"
         )

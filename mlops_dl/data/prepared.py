@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 from filelock import FileLock
 
-from mlops_dl.errors import DataError
+from mlops_dl.errors import ConfigError, DataError, quoted
 
 SPLITS = ("train", "validation", "test")
 CARD = "data_card.json"
@@ -54,6 +54,20 @@ class PreparedData:
     @property
     def fingerprints(self) -> dict[str, str]:
         return dict(self.card.get("fingerprints", {}))
+
+
+def output_path(cfg) -> Path:
+    """Where the prepared dataset of a Config lives: ``<data.output_dir>/<data.name>``."""
+    return prepared_dir(cfg.data.output_dir, cfg.data.name)
+
+
+def prepared_dir(output_dir: str, name: str) -> Path:
+    """``<output_dir>/<name>`` with ``~`` expanded and ``name`` checked: the one place this path
+    is built (prepare, train, search, pipeline through ``output_path``; monitor from a
+    version's config.yaml)."""
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise ConfigError(f"data.name: {quoted(name)} must be a plain directory name")
+    return Path(output_dir).expanduser() / name
 
 
 def load_prepared(root: str | Path) -> PreparedData:

@@ -13,9 +13,6 @@ Relative paths are resolved against the current directory first, then the config
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import os
 import socket
 from dataclasses import dataclass, field
@@ -24,12 +21,12 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
+from mlops_dl import files, tables
 from mlops_dl.config import SourceConfig
-from mlops_dl.errors import ConfigError, DataError, MlopsError
+from mlops_dl.errors import ConfigError, DataError, MlopsError, listed, quoted
 from mlops_dl.locate import package_file
 
 COLUMNS = ["text", "raw_label", "origin", "row", "unit", "split"]
-FILE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 HUB_PROBE_TIMEOUT_S = 3.0
 
 
@@ -54,11 +51,11 @@ def load_source(
             labels_path = resolve_path(src.labels_path, config_dir,
                                        f"data.sources[{index}].labels_path")
             frame = _read_text_labels(path, labels_path, src.encoding)
-            info = {"path": str(path), "sha256": sha256_file(path),
-                    "labels_path": str(labels_path), "labels_sha256": sha256_file(labels_path)}
+            info = {"path": str(path), "sha256": files.sha256_file(path),
+                    "labels_path": str(labels_path), "labels_sha256": files.sha256_file(labels_path)}
         else:
             frame = _read_table(path, src)
-            info = {"path": str(path), "sha256": sha256_file(path)}
+            info = {"path": str(path), "sha256": files.sha256_file(path)}
     rows_available = len(frame)
     if max_rows > 0:
         frame = frame.iloc[:max_rows]
@@ -96,14 +93,6 @@ def resolve_path(raw: str, config_dir: Path | None, key: str) -> Path:
     raise DataError(f"{key}: file not found: {raw} (looked at {', '.join(map(str, tried))})")
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def locate_source(src: SourceConfig, index: int, config_dir: Path | None) -> Path:
     if src.kind == "package":
         return package_file(src.package, src.path)
@@ -117,7 +106,7 @@ def _decode(path: Path, encoding: str) -> str:
     try:
         return data.decode(codec)
     except LookupError:
-        raise ConfigError(f"{path}: unknown encoding {encoding!r} in the source config") from None
+        raise ConfigError(f"{path}: unknown encoding {quoted(encoding)} in the source config") from None
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise DataError(
@@ -148,61 +137,37 @@ def _read_text_labels(path: Path, labels_path: Path, encoding: str) -> pd.DataFr
 
 
 def _read_table(path: Path, src: SourceConfig) -> pd.DataFrame:
-    """csv / tsv / jsonl / parquet by suffix -> text, raw_label columns."""
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv"):
-        sep = "\t" if suffix == ".tsv" else ","
-        try:
-            df = pd.read_csv(io.StringIO(_decode(path, src.encoding)), sep=sep, dtype=str,
-                             keep_default_na=False)
-        except pd.errors.EmptyDataError:
-            raise DataError(f"{path}: the file is empty (no header, no rows)") from None
-        except pd.errors.ParserError as e:
-            raise DataError(f"{path}: not a valid {suffix[1:]} file: {e}") from None
-    elif suffix == ".jsonl":
-        df = _read_jsonl(path, src)
-    elif suffix == ".parquet":
-        try:
-            df = pd.read_parquet(path)
-        except Exception as e:  # noqa: BLE001 - pyarrow raises many types for bad files
-            raise DataError(f"{path}: not a readable parquet file: {e}") from None
-    else:
-        raise DataError(f"{path}: unsupported file type {suffix!r} (use {', '.join(FILE_SUFFIXES)}"
-                        f", or kind text_labels for parallel text/label files)")
-    return _select(df, path, src)
+    """csv / tsv / jsonl / parquet through mlops_dl.tables (predict's reader too) -> text,
+    raw_label columns."""
+    try:
+        fmt = tables.table_format(path)
+    except DataError as e:
+        raise DataError(f"{e}, or kind text_labels for parallel text/label files") from None
+    if fmt != "parquet":
+        _decode(path, src.encoding)  # undecodable bytes -> DataError naming the line
+    cols = [src.text_column, src.label_column]
+    chunks = list(tables.read_chunks(path, cols, rows=1 << 16, encoding=src.encoding,
+                                     hint="set text_column / label_column in the source config"))
+    df = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=["__row__", *cols])
+    if "__error__" in df.columns:
+        bad = df[df["__error__"].notna()]
+        if len(bad):
+            row = bad.iloc[0]
+            hint = "; set text_column / label_column in the source config" if "no field" in row["__error__"] else ""
+            raise DataError(f"{path}: line {row['__row__']}: {row['__error__']}{hint}")
+    return _select(df, path, src, "line" if fmt == "jsonl" else "row")
 
 
-def _read_jsonl(path: Path, src: SourceConfig) -> pd.DataFrame:
-    records = []
-    for n, line in enumerate(_lines(_decode(path, src.encoding)), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}: line {n}: not valid JSON ({e.msg})") from None
-        if not isinstance(obj, dict):
-            raise DataError(f"{path}: line {n}: expected a JSON object, got {type(obj).__name__}")
-        for col in (src.text_column, src.label_column):
-            if col not in obj:
-                raise DataError(f"{path}: line {n}: no field {col!r} (fields: {', '.join(obj)}); "
-                                f"set text_column / label_column in the source config")
-        records.append((obj[src.text_column], obj[src.label_column], n))
-    return pd.DataFrame(records, columns=[src.text_column, src.label_column, "_line"])
-
-
-def _select(df: pd.DataFrame, origin: Path | str, src: SourceConfig) -> pd.DataFrame:
+def _select(df: pd.DataFrame, origin: Path | str, src: SourceConfig, unit: str = "row") -> pd.DataFrame:
     """Map the configured columns to text/raw_label; rows numbered from 1 (lines for jsonl)."""
     for key, col in (("text_column", src.text_column), ("label_column", src.label_column)):
         if col not in df.columns:
-            raise DataError(f"{origin}: no column {col!r} (columns: "
-                            f"{', '.join(map(str, df.columns))}); set {key} in the source config")
-    lines = "_line" in df.columns
-    rows = df["_line"] if lines else range(1, len(df) + 1)
+            raise DataError(f"{origin}: no column {quoted(col)} (columns: {listed(df.columns)}); "
+                            f"set {key} in the source config")
+    rows = df["__row__"] if "__row__" in df.columns else range(1, len(df) + 1)
     text = df[src.text_column].map(lambda t: "" if t is None or t != t else str(t))
     return pd.DataFrame({"text": text.to_numpy(), "raw_label": df[src.label_column].to_numpy(),
-                         "origin": str(origin), "row": list(rows),
-                         "unit": "line" if lines else "row"})
+                         "origin": str(origin), "row": list(rows), "unit": unit})
 
 
 # ----------------------------------------------------------------------------- hub

@@ -21,6 +21,14 @@ from mlops_dl.errors import ConfigError, DataError
 from mlops_dl.data.prepared import SPLITS
 
 
+class EmptySplitError(DataError):
+    """A split with no rows left; ``split`` names it (the caller adds why rows were lost)."""
+
+    def __init__(self, message: str, split: str):
+        super().__init__(message)
+        self.split = split
+
+
 def hash_fraction(text: str) -> float:
     """A stable number in [0, 1) from the text's sha256 (first 8 bytes)."""
     digest = hashlib.sha256(text.encode("utf-8")).digest()
@@ -76,8 +84,7 @@ def assign_splits(frame: pd.DataFrame, cfg: SplitConfig) -> dict[str, pd.DataFra
              "test": "raise data.split.test_fraction"}
     for name, df in frames.items():
         if df.empty:
-            raise DataError(
+            raise EmptySplitError(
                 f"split {name!r} is empty after cleaning ({len(frame)} rows in all); add data, "
-                f"{hints[name]} or give a source with split: {name}"
-            )
+                f"{hints[name]} or give a source with split: {name}", name)
     return frames

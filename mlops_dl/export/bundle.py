@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from mlops_dl import config as config_mod
+from mlops_dl import machine
+from mlops_dl.train import rundir
+from mlops_dl.registry import layout
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 
 
 def _write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-
-
-def git_commit(cwd: Path) -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                             text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def lineage(run, exporter: str) -> dict:
@@ -36,7 +27,7 @@ def lineage(run, exporter: str) -> dict:
     import torch
     import transformers
 
-    env = run.read_json("env.json", required=False) or {}
+    env = run.read_json(rundir.ENV, required=False) or {}
     return {
         "run_id": run.run_dir.name,
         "run_dir": str(run.run_dir.resolve()),
@@ -45,7 +36,7 @@ def lineage(run, exporter: str) -> dict:
         "data_fingerprints": run.data_json.get("fingerprints", {}),
         "git_commit": (env.get("git") or {}).get("commit"),
         "git_dirty": (env.get("git") or {}).get("dirty"),
-        "export_git_commit": git_commit(Path(__file__).resolve().parent),
+        "export_git_commit": machine.git_commit(),
         "base_model": run.cfg.model.name,
         "exporter": exporter,
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -73,23 +64,20 @@ def eval_samples(texts: list[str], gold: list[int], labels: list[str],
 
 
 def write_bundle(out: Path, *, run, onnx_files: dict[str, Path], model_meta: dict,
-                 validation: dict, lineage_doc: dict, samples: list[dict],
-                 ref_stats: dict | None) -> Path:
+                 validation: dict, lineage_doc: dict, samples: list[dict]) -> Path:
     """Write every bundle file into ``out`` (the registry adds checksums.json)."""
     out.mkdir(parents=True, exist_ok=True)
     for variant, src in onnx_files.items():
-        shutil.copyfile(src, out / VARIANT_FILES[variant])
-    for name in TOKENIZER_FILES:
+        shutil.copyfile(src, out / layout.VARIANT_FILES[variant])
+    for name in layout.TOKENIZER_FILES:
         if (run.model_dir / name).is_file():
             shutil.copyfile(run.model_dir / name, out / name)
-    _write_json(out / "model.json", model_meta)
-    config_mod.save(run.cfg, out / "config.yaml")
-    _write_json(out / "metrics.json", run.metrics)
-    _write_json(out / "validation.json", validation)
-    _write_json(out / "lineage.json", lineage_doc)
-    with open(out / "eval_samples.jsonl", "w", encoding="utf-8") as f:
+    _write_json(out / layout.MODEL_JSON, model_meta)
+    config_mod.save(run.cfg, out / layout.CONFIG)
+    _write_json(out / layout.METRICS, run.metrics)
+    _write_json(out / layout.VALIDATION, validation)
+    _write_json(out / layout.LINEAGE, lineage_doc)
+    with open(out / layout.EVAL_SAMPLES, "w", encoding="utf-8") as f:
         for row in samples:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    if ref_stats is not None:
-        _write_json(out / "reference_stats.json", ref_stats)
     return out

@@ -9,10 +9,12 @@ but only reaches 241 -> 187 nodes (no Attention or EmbedLayerNormalization fusio
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections import Counter
 from pathlib import Path
 
+from mlops_dl import quiet
 from mlops_dl.errors import MlopsError
 
 TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -81,10 +83,13 @@ def quantize_int8(src: Path, dst: Path, per_channel: bool = True) -> dict:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(
-        str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
+    # onnxruntime advises shape-inference pre-processing (for static quantization); the graph
+    # here is already fused and dynamic quantization needs no calibration: the advice is dropped
+    with quiet.drop_messages(logging.getLogger(), quiet.ORT_PREPROCESS):
+        quantize_dynamic(
+            str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
     return {"method": "dynamic", "weight_type": "QInt8", "per_channel": per_channel}
 
 

@@ -15,11 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from mlops_dl.config import ExportConfig
-from mlops_dl.errors import ConfigError, MlopsError
+from mlops_dl.errors import MlopsError
 from mlops_dl.export import bundle as bundle_mod
 from mlops_dl.export import graph, validate
 from mlops_dl.export.source import RunSource, open_run
-from mlops_dl.registry import ModelVersion, Registry
+from mlops_dl.metrics import f1_change_points, format_f1_change, softmax
+from mlops_dl.registry import ModelVersion, Registry, check_alias, check_name, layout
+from mlops_dl.registry.bundle import pick_variant
 
 Log = Callable[[str], None]
 
@@ -32,6 +34,7 @@ class ExportError(MlopsError):
 class ExportResult:
     version: ModelVersion
     validation: dict
+    registry: Registry  # where the version was registered
 
 
 @dataclass
@@ -45,17 +48,19 @@ class Reference:
 
 
 def export_run(run_dir: str | Path, name: str = "", registry: str | Path | None = None,
-               overrides=(), log: Log = lambda msg: None) -> ExportResult:
-    """Export, validate, fuse, quantize and register a run; see the module docstring."""
+               overrides=(), log: Log = lambda msg: None, alias: str = "") -> ExportResult:
+    """Export, validate, fuse, quantize and register a run (then point ``alias`` at it).
+
+    The name and alias are checked before any work, so a bad one costs nothing.
+    """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    if alias:
+        check_alias(alias)
     run = open_run(run_dir, overrides)  # 1
-    ecfg = run.cfg.export
-    for key in ("validation_samples", "batch_size"):
-        if getattr(ecfg, key) < 1:
-            raise ConfigError(f"{run.run_dir / 'config.yaml'}: export.{key} must be >= 1")
-    name = name or ecfg.name or run.cfg.data.name
-    reg = Registry(registry or ecfg.registry or None)
+    ecfg = run.cfg.export  # ranges checked when config.yaml loaded
+    name = check_name(name or ecfg.name or run.cfg.data.name)
+    reg = Registry.open(registry or ecfg.registry or None)
     tokenizer = AutoTokenizer.from_pretrained(run.model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(
         run.model_dir, attn_implementation=run.cfg.model.attn_implementation).eval()
@@ -74,9 +79,13 @@ def export_run(run_dir: str | Path, name: str = "", registry: str | Path | None 
         }
         if not validation["passed"]:
             raise ExportError(_failure_message(run, checks))
-        out = _write_bundle(work / "bundle", run, name, tokenizer, ref, files, logits, validation)  # 7
-        version = reg.register(name, out)  # 8
-    return ExportResult(version, validation)
+        out, stats = _write_bundle(work / "bundle", run, name, tokenizer, ref, files, logits,
+                                   validation)  # 7
+        attachments = {layout.REFERENCE_STATS: stats} if stats is not None else {}
+        version = reg.register(name, out, attachments=attachments)  # 8
+    if alias:
+        reg.promote(version.ref, alias)
+    return ExportResult(version, validation, reg)
 
 
 def _reference(run: RunSource, tokenizer, model, log: Log) -> Reference:
@@ -118,35 +127,41 @@ def _check_variants(files: dict, graphs: dict, ref: Reference, labels: list[str]
         c = validate.check_variant(logits[variant], ref.logits, ref.gold, labels, atol, max_drop)
         c["graph"] = graphs["int8" if variant == "int8" else "fused" if ecfg.optimize else "exported"]
         checks[variant] = c
-        log(f"{variant}: max|dlogit| {c['max_abs_logit_diff']:.2e}, agreement "
-            f"{c['label_agreement']:.4f}, macro-F1 {c['macro_f1']:.4f} "
-            f"(torch {c['torch_macro_f1']:.4f}, drop {c['f1_drop_points']:+.2f} pts)")
+        log(f"ONNX {variant}: max|dlogit| {c['max_abs_logit_diff']:.2e}, agreement "
+            f"{c['label_agreement']:.4f}, validation macro-F1 {c['macro_f1']:.4f} (PyTorch "
+            f"{c['torch_macro_f1']:.4f}, ΔF1 {format_f1_change(f1_change_points(c))})")
     return logits, checks
 
 
 def _write_bundle(out: Path, run: RunSource, name: str, tokenizer, ref: Reference,
-                  files: dict, logits: dict, validation: dict) -> Path:
-    """model.json + every bundle file (7); eval samples use the variant served by default."""
+                  files: dict, logits: dict, validation: dict) -> tuple[Path, dict | None]:
+    """model.json + every bundle file (7); eval samples and the monitoring reference stats
+    use the variant served by default."""
     ecfg = run.cfg.export
-    served = "int8" if "int8" in files else "fp32"
-    probs = {v: validate.softmax(x) for v, x in logits.items()}  # each (N, L)
+    served = pick_variant(files)
+    probs = {v: softmax(x) for v, x in logits.items()}  # each (N, L)
     meta = {
         "name": name, "labels": run.labels, "max_length": run.cfg.model.max_length,
         "inputs": graph.input_names(tokenizer), "outputs": ["logits"],
-        "variants": {v: bundle_mod.VARIANT_FILES[v] for v in files},
+        "variants": {v: layout.VARIANT_FILES[v] for v in files},
         "opset": validation["graphs"]["exported"]["opset"], "optimized": ecfg.optimize,
         "exporter": ecfg.exporter, "pad_token_id": tokenizer.pad_token_id,
         "pad_token": tokenizer.pad_token, "source_run": run.run_dir.name,
     }
-    stats = None
-    if ecfg.reference_stats:
-        stats = validate.reference_stats(probs[served], ref.gold, run.labels, ref.batches.lengths,
-                                         ref.texts, served)
     samples = bundle_mod.eval_samples(ref.texts, ref.gold, run.labels, probs,
                                       ref.logits.argmax(-1), served)
-    return bundle_mod.write_bundle(
-        out, run=run, onnx_files=files, model_meta=meta, validation=validation,
-        lineage_doc=bundle_mod.lineage(run, ecfg.exporter), samples=samples, ref_stats=stats)
+    bundle_mod.write_bundle(out, run=run, onnx_files=files, model_meta=meta, validation=validation,
+                            lineage_doc=bundle_mod.lineage(run, ecfg.exporter), samples=samples)
+    stats = None
+    if ecfg.reference_stats:  # the tokenizer the runtime will use, on the bundle's own file
+        from mlops_dl.monitor.reference import compute_reference, unk_id
+        from mlops_dl.runtime import load_tokenizer
+
+        tok = load_tokenizer(out / layout.TOKENIZER, run.cfg.model.max_length)
+        stats = compute_reference(ref.texts, probs[served], run.labels, tok, unk_id(tok), served,
+                                  f"export of {run.run_dir.name}: validation texts scored by the "
+                                  f"{served} variant")
+    return out, stats
 
 
 def _failure_message(run: RunSource, checks: dict) -> str:
@@ -156,9 +171,9 @@ def _failure_message(run: RunSource, checks: dict) -> str:
             parts.append(f"{variant}: max |logit diff| {c['max_abs_logit_diff']:.4g} > "
                          f"export.atol_{variant} {c['atol']}")
         if not c["f1_ok"]:
-            parts.append(f"{variant}: macro-F1 {c['macro_f1']:.4f} vs PyTorch "
-                         f"{c['torch_macro_f1']:.4f}, a drop of {c['f1_drop_points']:.2f} points > "
-                         f"export.max_f1_drop {c['max_f1_drop']} (label agreement "
+            parts.append(f"ONNX {variant}: validation macro-F1 {c['macro_f1']:.4f} vs PyTorch "
+                         f"{c['torch_macro_f1']:.4f}, ΔF1 {format_f1_change(f1_change_points(c))} "
+                         f"is below -export.max_f1_drop ({-c['max_f1_drop']:+.2f} pts; label agreement "
                          f"{c['label_agreement']:.4f})")
     return (f"export of {run.run_dir} refused, nothing was registered: " + "; ".join(parts)
             + ". Loosen the tolerance with --set export.<key>=..., or export without int8 "

@@ -1,49 +1,24 @@
-"""A training run dir read per the run-dir contract: config, metrics, data link, model dir."""
+"""The run dir export reads, through the run-dir contract (`train.rundir`), plus its validation texts."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mlops_dl import config as config_mod
 from mlops_dl.data.prepared import load_prepared
-from mlops_dl.errors import DataError, MlopsError
+from mlops_dl.errors import DataError
+from mlops_dl.train import rundir
 
-RUN_FILES = ("config.yaml", "metrics.json", "data.json", "model/config.json", "model/tokenizer.json")
 
-
-@dataclass
-class RunSource:
-    """A training run dir, read per the run-dir contract."""
-
-    run_dir: Path
-    cfg: config_mod.Config
-    data_json: dict
-    metrics: dict
-    labels: list[str]
-
-    @property
-    def model_dir(self) -> Path:
-        return self.run_dir / "model"
-
-    def read_json(self, name: str, required: bool = True) -> dict | None:
-        path = self.run_dir / name
-        if not path.is_file():
-            if required:
-                raise MlopsError(f"run {self.run_dir}: {name} is missing")
-            return None
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise MlopsError(f"{path}: not valid JSON: {e}") from None
+class RunSource(rundir.RunRecord):
+    """A finished training run dir, as export reads it."""
 
     def validation_split(self, n: int) -> tuple[list[str], list[int]]:
+        """A seeded sample of ``n`` validation texts and gold ids from the run's prepared data."""
         data_dir = self.data_json.get("data_dir")
         if not data_dir or not Path(data_dir).is_dir():
-            raise DataError(f"{self.run_dir / 'data.json'}: data_dir {data_dir!r} does not exist; "
+            raise DataError(f"{self.run_dir / rundir.DATA}: data_dir {data_dir!r} does not exist; "
                             f"the validation texts are needed to check the export")
         data = load_prepared(data_dir)
         if data.labels != self.labels:
@@ -58,18 +33,6 @@ class RunSource:
 
 
 def open_run(run_dir: str | Path, overrides=()) -> RunSource:
-    run_dir = Path(run_dir)
-    missing = [f for f in RUN_FILES if not (run_dir / f).is_file()]
-    if missing:
-        raise MlopsError(f"{run_dir} is not a complete training run dir: missing {', '.join(missing)}")
-    cfg = config_mod.load(run_dir / "config.yaml", overrides)
-    model_cfg = json.loads((run_dir / "model" / "config.json").read_text(encoding="utf-8"))
-    id2label = model_cfg.get("id2label") or {}
-    labels = [id2label[k] for k in sorted(id2label, key=int)]
-    run = RunSource(run_dir, cfg, {}, {}, labels)
-    run.data_json = run.read_json("data.json")
-    run.metrics = run.read_json("metrics.json")
-    if run.data_json.get("labels") and run.data_json["labels"] != labels:
-        raise MlopsError(f"{run_dir}: model labels {labels} differ from data.json labels "
-                         f"{run.data_json['labels']}")
-    return run
+    """Open a finished run dir for export (``overrides``: ``export.x=v`` on its config.yaml)."""
+    record = rundir.read_run(run_dir, overrides)
+    return RunSource(record.run_dir, record.cfg, record.data_json, record.metrics, record.labels)

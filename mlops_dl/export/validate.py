@@ -63,12 +63,6 @@ def ort_logits(path: Path, batches: Batches) -> np.ndarray:
     return batches.unsort(np.concatenate(out))
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)  # (N, L)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def check_variant(
     logits: np.ndarray, reference: np.ndarray, gold: list[int], labels: list[str],
     atol: float, max_f1_drop: float | None,
@@ -90,7 +84,8 @@ def check_variant(
         "accuracy": report["accuracy"],
         "macro_f1": report["macro_f1"],
         "torch_macro_f1": ref_f1,
-        "f1_drop_points": drop,
+        "f1_drop_points": drop,  # PyTorch minus variant (the export.max_f1_drop gate's sense)
+        "f1_change_points": -drop,  # variant minus PyTorch: what every command prints
         "mcnemar_vs_torch": mcnemar(gold, ref_pred.tolist(), pred.tolist()),
         "max_f1_drop": max_f1_drop,
         "f1_ok": f1_ok,
@@ -108,34 +103,3 @@ def tokenizer_parity(tokenizer_json: Path, texts: list[str], hf_tokenizer, max_l
     ours = [e.ids for e in fast.encode_batch(texts)]
     ref = hf_tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
     return float(np.mean([a == list(b) for a, b in zip(ours, ref)])) if texts else 1.0
-
-
-def _histogram(values: np.ndarray, edges: np.ndarray) -> dict:
-    counts, edges = np.histogram(values, bins=edges)
-    return {"bin_edges": [float(e) for e in edges], "counts": counts.tolist()}
-
-
-def _length_edges(values: np.ndarray) -> np.ndarray:
-    """Ten integer-ish bins from 0 to the longest value (fewer when values are short)."""
-    top = max(int(values.max(initial=1)), 1)
-    return np.unique(np.linspace(0, top, 11).round())
-
-
-def reference_stats(probs: np.ndarray, gold: list[int], labels: list[str], lengths: np.ndarray,
-                    texts: list[str], variant: str) -> dict:
-    """Validation-time distributions that monitoring compares live traffic against."""
-    pred = probs.argmax(-1)  # (N,)
-    chars = np.array([len(t) for t in texts])  # (N,)
-    n = len(pred)
-    return {
-        "variant": variant,
-        "n": n,
-        "labels": labels,
-        "predicted_label_distribution": {lab: float((pred == i).sum() / n) for i, lab in enumerate(labels)},
-        "gold_label_distribution": {lab: float(np.sum(np.asarray(gold) == i) / n) for i, lab in enumerate(labels)},
-        "confidence_histogram": _histogram(probs.max(-1), np.linspace(0.0, 1.0, 11)),
-        "token_length_histogram": _histogram(lengths, _length_edges(lengths)),
-        "char_length_histogram": _histogram(chars, _length_edges(chars)),
-        "mean_confidence": float(probs.max(-1).mean()),
-        "mean_token_length": float(lengths.mean()),
-    }

@@ -19,9 +19,11 @@ import numpy as np
 
 from mlops_dl.gates import behaviour
 from mlops_dl.errors import MlopsError
-from mlops_dl.metrics import classification_report
+from mlops_dl.metrics import classification_report, engine_label
+from mlops_dl.registry.bundle import pick_variant
 
 ATTACHMENT = "acceptance.json"
+REJECTED_EXIT = 4  # `mlops-dl accept` exit code when the version fails a check
 
 
 @dataclass
@@ -54,9 +56,8 @@ def load_test_split(mv, data_dir: str | Path | None = None) -> TestSplit:
 def predictor_for(mv, variant: str):
     from mlops_dl.runtime import Predictor
 
-    if variant not in mv.meta.get("variants", {}):
-        variant = "fp32"
-    return Predictor.from_version(mv, provider="auto", variant=variant)
+    return Predictor.from_version(mv, provider="auto",
+                                  variant=pick_variant(mv.meta.get("variants", {}), variant))
 
 
 def stored_predictions(mv, split: TestSplit, variant: str) -> list[int] | None:
@@ -137,15 +138,19 @@ def accept(registry, ref: str, canvas, data_dir: str | Path | None = None,
     return result
 
 
-def summary_rows(result: dict) -> list[tuple[str, str, str, bool]]:
-    """(check, value, threshold, passed) rows for printing."""
+def summary_rows(result: dict) -> list[tuple[str, str, str, bool | None]]:
+    """(check, value, threshold, passed) rows for printing; passed None: the check was skipped."""
     rows = []
+    engine = engine_label(result["variant"])
     for c in result["checks"]:
         value = f"{c['value']:.4g}" + (f" ({c['worst_class']})" if "worst_class" in c else "")
         op = "<=" if c["name"].startswith("latency") else ">="
-        rows.append((c["name"], value + (" ms" if op == "<=" else ""), f"{op} {c['threshold']:g}", c["passed"]))
+        rows.append((f"{c['name']} ({engine})", value + (" ms" if op == "<=" else ""), f"{op} {c['threshold']:g}", c["passed"]))
     gate = "" if result["behaviour"]["gate"] else " (report only)"
     for c in result["behaviour"]["checks"]:
-        rows.append((c["name"] + gate, f"{c['rate']:.1%} of {c['cases']}", f">= {c['min_rate']:.0%}",
-                     c["passed"]))
+        if c.get("skipped"):
+            rows.append((c["name"], f"skipped: {c['skipped']}", f">= {c['min_rate']:.0%}", None))
+            continue
+        rows.append((c["name"] + gate, f"{c['rate']:.1%} of {c['cases']} cases",
+                     f">= {c['min_rate']:.0%}", c["passed"]))
     return rows

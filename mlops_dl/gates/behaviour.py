@@ -2,7 +2,9 @@
 
 Invariance: swapping a person name, an @mention or a URL for another must not change the
 label. Directional: negating a positive statement ("I love X" -> "I don't love X") must move
-probability mass away from the positive label. Each check returns its figures and failures.
+probability mass away from the positive label. The canvas ``behaviour`` section switches each
+check on or off ("auto": on when the test texts contain what it perturbs), sets its pool,
+templates and threshold. Each check returns its figures, its case count and failures.
 """
 
 from __future__ import annotations
@@ -12,52 +14,61 @@ import re
 
 import numpy as np
 
+from mlops_dl.gates.canvas import BehaviourSuite, InvarianceCheck
+
 NAMES = ["James", "Maria", "Wei", "Aisha", "Carlos", "Olga", "Kenji", "Fatima", "John", "Priya",
          "Emma", "Liam", "Sofia", "Ahmed", "Chloe", "Mateo", "Hana", "David", "Amara", "Lucas"]
 HANDLES = ["@jane_doe", "@mike_t", "@newsdesk", "@coffee_lover", "@k_nguyen", "@user"]
 URLS = ["https://t.co/a1B2c3", "http://example.com/news/42", "<url>", "www.shop.example/deal"]
+POOLS = {"name": NAMES, "mention": HANDLES, "url": URLS}
 MENTION = re.compile(r"(?<![\w@])@\w+")
 URL = re.compile(r"(?i)(?:https?://\S+|www\.\S+|<url>)")
-NAME = re.compile(r"\b(" + "|".join(NAMES) + r")\b")
-NAME_TEMPLATES = ["{name} said the hotel was lovely.", "{name} thinks the new update is terrible.",
-                  "Going to see {name} at the concert tonight.",
-                  "{name} was late again and I am so annoyed.",
-                  "Had dinner with {name}, the food was fine.", "{name} just won the game!"]
-POSITIVE = ["I love {x}", "I like {x}", "{x} is great", "{x} was amazing", "I enjoy {x}",
-            "I really love {x}"]
-NEGATED = ["I don't love {x}", "I don't like {x}", "{x} is not great", "{x} was not amazing",
-           "I do not enjoy {x}", "I really don't love {x}"]
+WHAT = {"name": "a name of the pool", "mention": "an @mention", "url": "a URL"}
+TEMPLATES = {"name": ["{x} said the hotel was lovely.", "{x} thinks the new update is terrible.",
+                      "Going to see {x} at the concert tonight.",
+                      "{x} was late again and I am so annoyed.",
+                      "Had dinner with {x}, the food was fine.", "{x} just won the game!"],
+             "mention": [], "url": []}
+PAIRS = ["I love {x} => I don't love {x}", "I like {x} => I don't like {x}",
+         "{x} is great => {x} is not great", "{x} was amazing => {x} was not amazing",
+         "I enjoy {x} => I do not enjoy {x}", "I really love {x} => I really don't love {x}"]
 OBJECTS = ["this phone", "the new album", "my job", "this airline", "the movie", "the service",
            "this game", "the update", "the food", "the team"]
 EXAMPLES = 5  # failing cases quoted per check
+PER_TEMPLATE = 3  # pairs built from each template
 
 
-def _swap(text: str, pattern: re.Pattern, pool: list[str], rng: random.Random) -> tuple[str, str]:
-    """(text with every match set to one pool item, the same with another), or append both."""
-    a, b = rng.sample(pool, 2)
-    if pattern.search(text):
-        return pattern.sub(a, text), pattern.sub(b, text)
-    return f"{text} {a}", f"{text} {b}"
-
-
-def invariance_cases(texts: list[str], kind: str, max_cases: int, seed: int = 0) -> list[tuple[str, str]]:
-    """Pairs that differ only in a name / mention / URL."""
-    rng = random.Random(seed)
-    texts = texts[:max_cases]
+def pattern_for(kind: str, pool: list[str]) -> re.Pattern:
+    """What an invariance check swaps: @mentions, URLs, or the names of ``pool``."""
     if kind == "mention":
-        return [_swap(t, MENTION, HANDLES, rng) for t in texts]
+        return MENTION
     if kind == "url":
-        return [_swap(t, URL, URLS, rng) for t in texts]
+        return URL
+    return re.compile(r"\b(" + "|".join(re.escape(n) for n in pool) + r")\b")
+
+
+def invariance_cases(texts: list[str], kind: str, max_cases: int,
+                     check: InvarianceCheck | None = None, seed: int = 0) -> list[tuple[str, str]]:
+    """Pairs that differ only in a name / mention / URL: test texts that contain one (plus, with
+    ``check.append``, texts with one appended), at most ``max_cases``, then the templates."""
+    check = check or InvarianceCheck()
+    pool = check.pool or POOLS[kind]
+    pattern = pattern_for(kind, pool)
+    rng = random.Random(seed)
     pairs = []
     for t in texts:
-        if NAME.search(t):
-            a, b = rng.sample(NAMES, 2)
-            pairs.append((NAME.sub(a, t), NAME.sub(b, t)))
-    for template in NAME_TEMPLATES:  # names are rare in tweets: templates make the check count
-        for _ in range(3):
-            a, b = rng.sample(NAMES, 2)
-            pairs.append((template.format(name=a), template.format(name=b)))
-    return pairs[: max_cases + 3 * len(NAME_TEMPLATES)]
+        if len(pairs) >= max_cases:
+            break
+        a, b = rng.sample(pool, 2)
+        if pattern.search(t):
+            pairs.append((pattern.sub(a, t), pattern.sub(b, t)))
+        elif check.append:
+            pairs.append((f"{t} {a}", f"{t} {b}"))
+    for template in TEMPLATES[kind] if check.templates is None else check.templates:
+        for _ in range(PER_TEMPLATE):
+            a, b = rng.sample(pool, 2)
+            pairs.append((template.replace("{x}", a), template.replace("{x}", b)))
+    return pairs
 
 
 def invariance(predictor, pairs: list[tuple[str, str]], min_rate: float, kind: str) -> dict:
@@ -73,26 +84,77 @@ def invariance(predictor, pairs: list[tuple[str, str]], min_rate: float, kind: s
             "min_rate": min_rate, "passed": rate >= min_rate, "failures": failures}
 
 
-def negation(predictor, positive_label: str, min_rate: float) -> dict:
-    """Share of templates where negation lowers P(positive_label)."""
-    pos = [t.format(x=x) for t in POSITIVE for x in OBJECTS]
-    neg = [t.format(x=x) for t in NEGATED for x in OBJECTS]
+def negation_cases(pairs: list[str] | None = None, objects: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """(positive texts, their negations) from "positive {x} => negated {x}" pairs."""
+    split = [p.split(" => ") for p in (PAIRS if pairs is None else pairs)]
+    objs = OBJECTS if objects is None else objects
+    pos = [a.replace("{x}", x) for a, _ in split for x in objs]
+    neg = [b.replace("{x}", x) for _, b in split for x in objs]
+    return pos, neg
+
+
+def negation(predictor, positive_label: str, min_rate: float,
+             cases: tuple[list[str], list[str]] | None = None) -> dict:
+    """Share of positive statements whose negation lowers P(positive_label)."""
+    pos, neg = cases or negation_cases()
     k = predictor.labels.index(positive_label)
     probs = predictor.predict_proba(pos + neg)  # (2P, L)
     p_pos, p_neg = probs[: len(pos), k], probs[len(pos):, k]  # (P,) each
     lowered = p_neg < p_pos
     failures = [{"a": pos[i], "b": neg[i], "p_a": float(p_pos[i]), "p_b": float(p_neg[i])}
                 for i in np.flatnonzero(~lowered)[:EXAMPLES]]
-    rate = float(lowered.mean())
+    rate = float(lowered.mean()) if len(pos) else 1.0
     return {"name": "negation", "cases": len(pos), "rate": rate, "min_rate": min_rate,
-            "passed": rate >= min_rate, "mean_drop": float((p_pos - p_neg).mean()),
+            "passed": rate >= min_rate, "mean_drop": float((p_pos - p_neg).mean()) if len(pos) else 0.0,
             "positive_label": positive_label, "failures": failures}
 
 
-def run_suite(predictor, texts: list[str], suite) -> dict:
-    """All behavioural checks of the canvas ``behaviour`` section on ``texts``."""
-    checks = [invariance(predictor, invariance_cases(texts, kind, suite.max_cases), suite.invariance_min_rate, kind)
-              for kind in ("name", "mention", "url")]
-    if suite.positive_label in predictor.labels:
-        checks.append(negation(predictor, suite.positive_label, suite.negation_min_rate))
-    return {"checks": checks, "passed": all(c["passed"] for c in checks), "gate": suite.gate}
+def _switch(kind: str, suite: BehaviourSuite, texts: list[str], labels: list[str]) -> tuple[bool, str]:
+    """(on?, why) for one check: the canvas's true/false, or "auto" decided by the data."""
+    enabled = getattr(suite, kind).enabled
+    if enabled is not True and enabled is not False:  # "auto"
+        if kind == "negation":
+            on = suite.positive_label in labels
+            return on, f"auto: positive_label {suite.positive_label!r} is {'' if on else 'not '}a label"
+        check = getattr(suite, kind)
+        pattern = pattern_for(kind, check.pool or POOLS[kind])
+        hits = sum(1 for t in texts if pattern.search(t))
+        return hits > 0, f"auto: {hits} of {len(texts)} test texts contain {WHAT[kind]}"
+    return enabled, f"behaviour.{kind}.enabled: {str(enabled).lower()}"
+
+
+def _skipped(name: str, why: str, min_rate: float, cases: int = 0) -> dict:
+    return {"name": name, "cases": cases, "rate": None, "min_rate": min_rate, "passed": True,
+            "skipped": why, "failures": []}
+
+
+def run_suite(predictor, texts: list[str], suite: BehaviourSuite) -> dict:
+    """The behavioural checks the canvas ``behaviour`` section switches on, run on ``texts``.
+
+    Every check is listed with the number of cases it built; one that is off, or built fewer
+    than ``suite.min_cases``, carries ``skipped`` (why) and does not gate."""
+    checks = []
+    for kind in ("name", "mention", "url", "negation"):
+        conf = getattr(suite, kind)
+        default = suite.negation_min_rate if kind == "negation" else suite.invariance_min_rate
+        min_rate = default if conf.min_rate is None else conf.min_rate
+        name = "negation" if kind == "negation" else f"invariance_{kind}"
+        on, why = _switch(kind, suite, texts, list(predictor.labels))
+        if not on:
+            checks.append(_skipped(name, f"off ({why})", min_rate))
+            continue
+        if kind == "negation":
+            cases = negation_cases(conf.pairs, conf.objects)
+            n = len(cases[0])
+        else:
+            cases = invariance_cases(texts, kind, suite.max_cases, conf)
+            n = len(cases)
+        if n < suite.min_cases:
+            checks.append(_skipped(name, f"{n} cases < behaviour.min_cases {suite.min_cases} "
+                                         f"({why})", min_rate, n))
+            continue
+        result = (negation(predictor, suite.positive_label, min_rate, cases) if kind == "negation"
+                  else invariance(predictor, cases, min_rate, kind))
+        checks.append({**result, "enabled": why})
+    return {"checks": checks, "passed": all(c["passed"] for c in checks), "gate": suite.gate,
+            "cases": {c["name"]: c["cases"] for c in checks}}

@@ -3,8 +3,9 @@
 configs/canvas.yaml names the task and labels, points at the data config, and holds the
 acceptance thresholds (offline metric, per-class floor, latency budget, behavioural suite),
 the promotion rule, the monitoring alarm levels and the feedback policy. It is validated by
-the same machinery as every config (unknown keys / wrong types -> ConfigError naming file
-and key) plus range checks here. Imports only config and errors (torch-free).
+the same machinery as every config: unknown keys, wrong types and out-of-range values (checked
+in each dataclass's ``__post_init__``) raise a ConfigError naming file and key. Imports only
+config and errors (torch-free).
 """
 
 from __future__ import annotations
@@ -17,18 +18,28 @@ from typing import ClassVar, Literal
 import yaml
 
 from mlops_dl import config as config_mod
+from mlops_dl.config.coerce import check_ranges
 from mlops_dl.errors import ConfigError
 
 DEFAULT_PATH = "configs/canvas.yaml"
+SHARE = "must be within [0, 1]"
+PLAIN = "must be a plain name (no path separators)"
 
 
 @dataclass
 class OfflineGate:
     """Acceptance on the frozen test split."""
 
+    # the offline metric gated on the frozen test split
     metric: Literal["macro_f1", "accuracy", "macro_precision", "macro_recall"] = "macro_f1"
     threshold: float = 0.60  # the metric must reach this
     per_class_f1_floor: float = 0.40  # no class F1 below this (0 = no floor)
+
+    def __post_init__(self) -> None:
+        check_ranges(self, [
+            ("threshold", 0.0 <= self.threshold <= 1.0, SHARE),
+            ("per_class_f1_floor", 0.0 <= self.per_class_f1_floor <= 1.0, SHARE),
+        ])  # fmt: skip
 
 
 @dataclass
@@ -37,6 +48,50 @@ class LatencyBudget:
     hardware: str = "2-core x86 CPU"  # what the budget was agreed for (shown next to figures)
     variant: Literal["int8", "fp32"] = "int8"  # the ONNX variant that is served and gated
     measure_texts: int = 100  # texts timed when the version has no bench.json attachment
+
+    def __post_init__(self) -> None:
+        check_ranges(self, [("p95_ms", self.p95_ms > 0, "must be > 0"),
+                            ("measure_texts", self.measure_texts > 0, "must be > 0")])
+
+
+Switch = bool | Literal["auto"]
+
+
+@dataclass
+class InvarianceCheck:
+    """Swap a name / @mention / URL for another from ``pool``: the label must not change."""
+
+    enabled: Switch = "auto"  # auto: on when a test text contains one (names: one of pool)
+    min_rate: float | None = None  # label kept this often (null: behaviour.invariance_min_rate)
+    pool: list[str] | None = None  # replacements, two or more (null: the built-in list)
+    append: bool = False  # also append one to texts without (off: only texts that have one)
+    templates: list[str] | None = None  # extra cases, "{x}" = a pool item (null: built-in,
+    #   six English sentences for names, none for mentions / URLs)
+
+    def __post_init__(self) -> None:
+        check_ranges(self, [
+            ("min_rate", self.min_rate is None or 0.0 <= self.min_rate <= 1.0, SHARE),
+            ("pool", self.pool is None or len(set(self.pool)) >= 2, "needs two or more distinct items"),
+            ("templates", all("{x}" in t for t in self.templates or []), "each needs {x}"),
+        ])  # fmt: skip
+
+
+@dataclass
+class NegationCheck:
+    """Negating a positive statement must lower P(positive_label)."""
+
+    enabled: Switch = "auto"  # auto: on when behaviour.positive_label is a label
+    min_rate: float | None = None  # null: behaviour.negation_min_rate
+    pairs: list[str] | None = None  # "I love {x} => I don't love {x}" (null: built-in English)
+    objects: list[str] | None = None  # what {x} becomes (null: built-in, "this phone", ...)
+
+    def __post_init__(self) -> None:
+        pairs_ok = all(len(p.split(" => ")) == 2 and all("{x}" in h for h in p.split(" => "))
+                       for p in self.pairs or [])
+        check_ranges(self, [
+            ("min_rate", self.min_rate is None or 0.0 <= self.min_rate <= 1.0, SHARE),
+            ("pairs", pairs_ok, "each must read 'positive {x} => negated {x}'"),
+        ])  # fmt: skip
 
 
 @dataclass
@@ -48,6 +103,19 @@ class BehaviourSuite:
     negation_min_rate: float = 0.80  # "I love X" -> "I don't love X": P(positive) drops this often
     positive_label: str = "positive"  # the label whose probability negation must lower
     max_cases: int = 200  # test texts perturbed per invariance check
+    min_cases: int = 10  # a check that builds fewer cases is reported, not gated
+    name: InvarianceCheck = field(default_factory=InvarianceCheck)
+    mention: InvarianceCheck = field(default_factory=InvarianceCheck)
+    url: InvarianceCheck = field(default_factory=InvarianceCheck)
+    negation: NegationCheck = field(default_factory=NegationCheck)
+
+    def __post_init__(self) -> None:
+        check_ranges(self, [
+            ("invariance_min_rate", 0.0 <= self.invariance_min_rate <= 1.0, SHARE),
+            ("negation_min_rate", 0.0 <= self.negation_min_rate <= 1.0, SHARE),
+            ("max_cases", self.max_cases > 0, "must be > 0"),
+            ("min_cases", self.min_cases > 0, "must be > 0"),
+        ])  # fmt: skip
 
 
 @dataclass
@@ -55,25 +123,45 @@ class PromotionRule:
     alias: str = "production"  # the alias whose version is the champion
     alpha: float = 0.05  # McNemar p-value below which a lower macro-F1 counts as worse
 
+    def __post_init__(self) -> None:
+        check_ranges(self, [("alpha", 0.0 <= self.alpha <= 1.0, SHARE)])
+
 
 @dataclass
 class MonitoringThresholds:
-    psi_warn: float = 0.10
-    psi_alarm: float = 0.25
+    psi_warn: float = 0.10  # PSI at or above this: warn
+    psi_alarm: float = 0.25  # PSI at or above this: alarm
     p_value: float = 0.01  # chi-square / KS: below this the shift is significant
-    low_confidence: float = 0.50  # a prediction whose top probability is below this is "low"
-    low_confidence_share_alarm: float = 0.40  # alarm when more of the window is low-confidence
+    low_margin: float = 0.20  # "low confidence": top-1 minus top-2 probability below this
+    low_confidence_increase_alarm: float = 0.15  # alarm when the low-confidence share of the
+    #   window exceeds the reference's (validation split at export) by more than this
     oov_increase_alarm: float = 0.02  # alarm when the [UNK] token share rises this much
     min_predictions: int = 100  # fewer in the window: statistics shown, no alarm raised
+
+    def __post_init__(self) -> None:
+        check_ranges(self, [
+            ("p_value", 0.0 <= self.p_value <= 1.0, SHARE),
+            ("low_margin", 0.0 <= self.low_margin <= 1.0, SHARE),
+            ("low_confidence_increase_alarm", 0.0 <= self.low_confidence_increase_alarm <= 1.0, SHARE),
+            ("oov_increase_alarm", 0.0 <= self.oov_increase_alarm <= 1.0, SHARE),
+            ("psi_warn", 0 < self.psi_warn < self.psi_alarm,
+             f"need 0 < psi_warn < psi_alarm ({self.psi_alarm})"),
+        ])  # fmt: skip
 
 
 @dataclass
 class FeedbackPolicy:
     queue_size: int = 200  # rows per labelling queue
+    # how the labelling queue ranks predictions (most uncertain first)
     uncertainty: Literal["margin", "entropy"] = "margin"
     min_new_labels: int = 500  # new gold labels before a retrain is worth it
     dir: str = "feedback"  # feedback datasets: <dir>/<dataset>/v-N.parquet + manifest.json
     dataset: str = "feedback"  # this canvas's feedback dataset name
+
+    def __post_init__(self) -> None:
+        check_ranges(self, [("queue_size", self.queue_size > 0, "must be > 0"),
+                            ("min_new_labels", self.min_new_labels > 0, "must be > 0"),
+                            ("dataset", _plain_name(self.dataset), PLAIN)])
 
 
 @dataclass
@@ -93,6 +181,20 @@ class CanvasConfig:
     source: ClassVar[str] = ""  # set per instance by load_canvas: the file read
     sha256: ClassVar[str] = ""  # set per instance by load_canvas: the file's digest
 
+    def __post_init__(self) -> None:
+        check_ranges(self, [
+            ("labels", len(self.labels) >= 2 and len(set(self.labels)) == len(self.labels),
+             "need two or more distinct label names"),
+            ("behaviour.positive_label", self.behaviour.negation.enabled is not True
+             or self.behaviour.positive_label in self.labels,
+             f"must be one of labels {self.labels} (behaviour.negation.enabled is true)"),
+            ("name", _plain_name(self.name), PLAIN),
+        ])  # fmt: skip
+
+
+def _plain_name(value: str) -> bool:
+    return bool(value) and "/" not in value and "\\" not in value and not value.startswith(".")
+
 
 def load_canvas(path: str | Path = DEFAULT_PATH) -> CanvasConfig:
     """Read and validate a canvas file; every problem names the file and the key."""
@@ -104,49 +206,40 @@ def load_canvas(path: str | Path = DEFAULT_PATH) -> CanvasConfig:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    _refuse_renamed(raw, path)
     canvas = config_mod.build_section(CanvasConfig, raw, str(path))
     canvas.source = str(path)
     canvas.sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    check_canvas(canvas)
     return canvas
 
 
-def check_canvas(c: CanvasConfig) -> None:
-    """Range and consistency checks the type system cannot express."""
-    src = c.source or "<canvas>"
+RENAMED = {("monitoring", "low_confidence"): "monitoring.low_margin (top-1 minus top-2 "
+           "probability, the same for any number of labels)",
+           ("monitoring", "low_confidence_share_alarm"): "monitoring.low_confidence_increase_alarm "
+           "(a rise of the share over the reference stored at export)"}
 
-    def bad(key: str, why: str) -> ConfigError:
-        return ConfigError(f"{src}: key {key}: {why}")
 
-    if len(c.labels) < 2 or len(set(c.labels)) != len(c.labels):
-        raise bad("labels", f"need two or more distinct label names, got {c.labels}")
-    shares = {"offline.threshold": c.offline.threshold,
-              "offline.per_class_f1_floor": c.offline.per_class_f1_floor,
-              "behaviour.invariance_min_rate": c.behaviour.invariance_min_rate,
-              "behaviour.negation_min_rate": c.behaviour.negation_min_rate,
-              "promotion.alpha": c.promotion.alpha, "monitoring.p_value": c.monitoring.p_value,
-              "monitoring.low_confidence": c.monitoring.low_confidence,
-              "monitoring.low_confidence_share_alarm": c.monitoring.low_confidence_share_alarm,
-              "monitoring.oov_increase_alarm": c.monitoring.oov_increase_alarm}
-    for key, value in shares.items():
-        if not 0.0 <= value <= 1.0:
-            raise bad(key, f"must be within [0, 1], got {value}")
-    if not 0 < c.monitoring.psi_warn < c.monitoring.psi_alarm:
-        raise bad("monitoring.psi_warn", f"need 0 < psi_warn ({c.monitoring.psi_warn}) < "
-                  f"psi_alarm ({c.monitoring.psi_alarm})")
-    for key, value in {"latency.p95_ms": c.latency.p95_ms,
-                       "latency.measure_texts": c.latency.measure_texts,
-                       "behaviour.max_cases": c.behaviour.max_cases,
-                       "feedback.queue_size": c.feedback.queue_size,
-                       "feedback.min_new_labels": c.feedback.min_new_labels}.items():
-        if value <= 0:
-            raise bad(key, f"must be > 0, got {value}")
-    if c.behaviour.positive_label not in c.labels:
-        raise bad("behaviour.positive_label",
-                  f"{c.behaviour.positive_label!r} is not one of labels {c.labels}")
-    for key, value in {"feedback.dataset": c.feedback.dataset, "name": c.name}.items():
-        if not value or "/" in value or "\\" in value or value.startswith("."):
-            raise bad(key, f"{value!r} must be a plain name (no path separators)")
+def _refuse_renamed(raw: dict, path: Path) -> None:
+    """Keys of older canvases: name what replaced them instead of 'unknown key'."""
+    for (section, key), now in RENAMED.items():
+        if isinstance(raw, dict) and isinstance(raw.get(section), dict) and key in raw[section]:
+            raise ConfigError(f"{path}: key {section}.{key} is replaced by {now}")
+
+
+def version_canvas(mv) -> Path:
+    """The canvas a version was made for: ``pipeline.canvas`` of its config.yaml (relative to
+    the current directory). ConfigError when it names none or the file is not here."""
+    from mlops_dl.registry import layout
+
+    raw = (yaml.safe_load(mv.read_text(layout.CONFIG)) or {}) if mv.has(layout.CONFIG) else {}
+    named = ((raw.get("pipeline") or {}).get("canvas") or "") if isinstance(raw, dict) else ""
+    if not named:
+        raise ConfigError(f"{mv.ref}: its config.yaml names no canvas (pipeline.canvas); "
+                          f"pass --canvas FILE")
+    if not Path(named).is_file():
+        raise ConfigError(f"{mv.ref}: its config.yaml names pipeline.canvas {named}, which is not "
+                          f"here (relative to {Path.cwd()}); pass --canvas FILE")
+    return Path(named)
 
 
 def data_config_path(c: CanvasConfig) -> Path:
@@ -175,40 +268,3 @@ def check_data_config(c: CanvasConfig) -> config_mod.Config:
         raise ConfigError(f"{c.source}: key labels: {c.labels} differ from data.labels "
                           f"{cfg.data.labels} in {data_config_path(c)} (same names, same order)")
     return cfg
-
-
-def show(c: CanvasConfig, console) -> None:
-    """Print the canvas as rich tables (the `canvas show` command)."""
-    from rich.table import Table
-
-    console.print(f"[bold]{c.name}[/] - {c.task}")
-    if c.value:
-        console.print(f"[dim]value:[/] {c.value}")
-    try:
-        cfg = check_data_config(c)
-        sources = ", ".join(f"{s.kind}:{s.path or s.hub_id or s.package}"
-                            + (f" ({s.split})" if s.split else "") for s in cfg.data.sources)
-        data_line = f"{c.data_config} -> data.name {cfg.data.name}; sources {sources}"
-    except ConfigError as e:
-        data_line = f"{c.data_config} [red](problem: {e})[/]"
-    console.print(f"[dim]labels:[/] {', '.join(c.labels)}   [dim]data:[/] {data_line}")
-    table = Table(title=f"canvas {c.source}", show_lines=False)
-    table.add_column("gate / policy")
-    table.add_column("rule")
-    o, lat, b, m, f = c.offline, c.latency, c.behaviour, c.monitoring, c.feedback
-    table.add_row("offline metric", f"{o.metric} >= {o.threshold:.2f} on the frozen test split; "
-                  f"no class F1 below {o.per_class_f1_floor:.2f}")
-    table.add_row("latency", f"p95 <= {lat.p95_ms:g} ms at batch 1 ({lat.variant}, {lat.hardware})")
-    table.add_row("behaviour", f"invariance >= {b.invariance_min_rate:.0%}, negation lowers "
-                  f"P({b.positive_label}) in >= {b.negation_min_rate:.0%} "
-                  f"({'gate' if b.gate else 'report only'})")
-    table.add_row("promotion", f"to @{c.promotion.alias}: accepted, and not worse than the "
-                  f"champion (lower macro-F1 with McNemar p < {c.promotion.alpha})")
-    table.add_row("drift", f"PSI warn {m.psi_warn} / alarm {m.psi_alarm}; chi-square / KS "
-                  f"p < {m.p_value}; min {m.min_predictions} predictions")
-    table.add_row("confidence", f"alarm when > {m.low_confidence_share_alarm:.0%} of predictions "
-                  f"have top probability < {m.low_confidence}; [UNK] share +"
-                  f"{m.oov_increase_alarm:.0%} over reference")
-    table.add_row("feedback", f"queue {f.queue_size} by {f.uncertainty}; retrain after "
-                  f"{f.min_new_labels} new labels; dataset {f.dir}/{f.dataset}/")
-    console.print(table)

@@ -6,16 +6,16 @@ Predictions come from each version's ``eval_samples.jsonl`` and are matched by t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from mlops_dl.errors import RegistryError
-from mlops_dl.metrics import mcnemar
-from mlops_dl.registry import ModelVersion, Registry
+from mlops_dl.metrics import f1_change_points, mcnemar
+from mlops_dl.registry import ModelVersion, Registry, layout
+from mlops_dl.registry.bundle import pick_variant
 
 METRIC_KEYS = ("accuracy", "macro_f1", "macro_precision", "macro_recall")
-VALIDATION_KEYS = ("max_abs_logit_diff", "label_agreement", "macro_f1", "f1_drop_points")
+VALIDATION_KEYS = ("max_abs_logit_diff", "label_agreement", "macro_f1", "f1_change_points")
 # bench.json keys worth a table row (the rest stays in --json)
 BENCH_HEADLINE = ("batch1.p50_ms", "batch1.p99_ms", "stream_sorted.sent_per_s", "macro_f1",
                   "peak_rss_mb", "stream_speedup", "b1_p50_speedup", "f1_loss_pts")
@@ -39,12 +39,12 @@ def compare(registry: Registry, ref_a: str, ref_b: str, variant: str | None = No
 
 def _common_variant(a: ModelVersion, b: ModelVersion) -> str:
     shared = set(a.meta.get("variants", {})) & set(b.meta.get("variants", {}))
-    return "int8" if "int8" in shared else "fp32"
+    return pick_variant(shared)
 
 
 def _summary(mv: ModelVersion) -> dict:
     variants = mv.meta.get("variants", {})
-    lineage = _json(mv, "lineage.json") or {}
+    lineage = mv.lineage
     return {
         "ref": mv.ref,
         "created": mv.meta.get("created"),
@@ -52,15 +52,8 @@ def _summary(mv: ModelVersion) -> dict:
         "optimized": mv.meta.get("optimized"),
         "base_model": lineage.get("base_model"),
         "run_id": lineage.get("run_id"),
-        "size_bytes": {v: (mv.path / f).stat().st_size for v, f in variants.items()},
+        "size_bytes": {v: mv.size(f) for v, f in variants.items()},
     }
-
-
-def _json(mv: ModelVersion, name: str) -> dict | None:
-    path = mv.path / name
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _row(key: str, va: Any, vb: Any) -> dict:
@@ -69,25 +62,27 @@ def _row(key: str, va: Any, vb: Any) -> dict:
 
 
 def _metric_rows(a: ModelVersion, b: ModelVersion, split: str) -> list[dict]:
-    ma = (_json(a, "metrics.json") or {}).get(split, {})
-    mb = (_json(b, "metrics.json") or {}).get(split, {})
+    ma = (a.read_json(layout.METRICS) or {}).get(split, {})
+    mb = (b.read_json(layout.METRICS) or {}).get(split, {})
     return [_row(k, ma.get(k), mb.get(k)) for k in METRIC_KEYS if k in ma or k in mb]
 
 
 def _per_class_rows(a: ModelVersion, b: ModelVersion, split: str) -> list[dict]:
-    pa = (_json(a, "metrics.json") or {}).get(split, {}).get("per_class", {})
-    pb = (_json(b, "metrics.json") or {}).get(split, {}).get("per_class", {})
+    pa = (a.read_json(layout.METRICS) or {}).get(split, {}).get("per_class", {})
+    pb = (b.read_json(layout.METRICS) or {}).get(split, {}).get("per_class", {})
     labels = list(dict.fromkeys([*pa, *pb]))
     return [_row(lab, pa.get(lab, {}).get("f1"), pb.get(lab, {}).get("f1")) for lab in labels]
 
 
 def _validation_rows(a: ModelVersion, b: ModelVersion) -> list[dict]:
-    va = (_json(a, "validation.json") or {}).get("variants", {})
-    vb = (_json(b, "validation.json") or {}).get("variants", {})
+    va = (a.read_json(layout.VALIDATION) or {}).get("variants", {})
+    vb = (b.read_json(layout.VALIDATION) or {}).get("variants", {})
     rows = []
     for variant in dict.fromkeys([*va, *vb]):
+        ca = {**va.get(variant, {}), "f1_change_points": f1_change_points(va.get(variant, {}))}
+        cb = {**vb.get(variant, {}), "f1_change_points": f1_change_points(vb.get(variant, {}))}
         for key in VALIDATION_KEYS:
-            x, y = va.get(variant, {}).get(key), vb.get(variant, {}).get(key)
+            x, y = ca.get(key), cb.get(key)
             if x is not None or y is not None:
                 rows.append(_row(f"{variant}.{key}", x, y))
     return rows
@@ -116,15 +111,9 @@ def headline_bench(rows: list[dict]) -> list[dict]:
 
 
 def read_samples(mv: ModelVersion) -> list[dict]:
-    path = mv.path / "eval_samples.jsonl"
-    if not path.is_file():
-        raise RegistryError(f"{mv.ref} has no eval_samples.jsonl; re-export it to compare")
-    rows = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise RegistryError(f"{path}: line {i} is not valid JSON: {e}") from None
+    rows = mv.read_jsonl(layout.EVAL_SAMPLES)
+    if rows is None:
+        raise RegistryError(f"{mv.ref} has no {layout.EVAL_SAMPLES}; re-export it to compare")
     return rows
 
 
@@ -187,7 +176,7 @@ def quantization_delta(mv: ModelVersion) -> dict | None:
     (eval_samples.jsonl); None for a version without both variants."""
     if not {"fp32", "int8"} <= set(mv.meta.get("variants", {})):
         return None
-    checks = (_json(mv, "validation.json") or {}).get("variants", {})
+    checks = (mv.read_json(layout.VALIDATION) or {}).get("variants", {})
     f1 = {v: checks.get(v, {}).get("macro_f1") for v in ("fp32", "int8")}
     try:
         rows = [r for r in read_samples(mv) if {"fp32", "int8"} <= set(r.get("pred_by_variant", {}))]

@@ -4,22 +4,19 @@
 (both versions scored through the Predictor on the same split; stored acceptance predictions
 are reused). ``force`` with a reason overrides a refusal and is recorded: the decision goes to
 the version's promotion.json attachment and every decision (refusals too) is appended to
-``<registry>/<name>/promotions.jsonl``.
+the model's audit log (``Registry.append_audit``: ``<registry>/<name>/promotions.jsonl``).
 """
 
 from __future__ import annotations
 
 import getpass
-import json
 from datetime import datetime, timezone
-
-from filelock import FileLock
 
 from mlops_dl.gates.accept import ATTACHMENT, load_test_split, predictor_for, stored_predictions
 from mlops_dl.errors import MlopsError
-from mlops_dl.metrics import classification_report, mcnemar
+from mlops_dl.metrics import classification_report, engine_label, format_f1_change, mcnemar
+from mlops_dl.registry.bundle import pick_variant
 
-AUDIT_LOG = "promotions.jsonl"
 REFUSED_EXIT = 4  # `mlops-dl promote` exit code when the gate refuses
 
 
@@ -56,16 +53,24 @@ def compare_to_champion(mv, champion, canvas, data_dir=None) -> dict:
     split = load_test_split(mv, data_dir)
     variant = canvas.latency.variant
     labels = list(mv.meta["labels"])
-    pred_ch = _predictions(mv, split, variant if variant in mv.meta.get("variants", {}) else "fp32")
-    pred_champ = _predictions(champion, split,
-                              variant if variant in champion.meta.get("variants", {}) else "fp32")
+    v_ch = pick_variant(mv.meta.get("variants", {}), variant)
+    v_champ = pick_variant(champion.meta.get("variants", {}), variant)
+    pred_ch, pred_champ = _predictions(mv, split, v_ch), _predictions(champion, split, v_champ)
     f1_ch = classification_report(split.gold, pred_ch, labels)["macro_f1"]
     f1_champ = classification_report(split.gold, pred_champ, labels)["macro_f1"]
     test = mcnemar(split.gold, pred_champ, pred_ch)
     return {"champion": champion.ref, "n_test": len(split.gold), "data_dir": split.data_dir,
             "champion_macro_f1": f1_champ, "challenger_macro_f1": f1_ch,
+            "champion_engine": engine_label(v_champ), "challenger_engine": engine_label(v_ch),
             "delta_macro_f1": f1_ch - f1_champ, "mcnemar": test, "alpha": canvas.promotion.alpha,
             "worse": f1_ch < f1_champ and test["p_value"] < canvas.promotion.alpha}
+
+
+def f1_versus(c: dict) -> str:
+    """'test macro-F1 (ONNX int8) 0.6100 vs champion 0.6300 (ONNX int8): ΔF1 -2.00 pts on N texts'."""
+    return (f"test macro-F1 ({c.get('challenger_engine', '?')}) {c['challenger_macro_f1']:.4f} vs "
+            f"champion {c['champion_macro_f1']:.4f} ({c.get('champion_engine', '?')}): ΔF1 "
+            f"{format_f1_change(100 * c['delta_macro_f1'])} on {c['n_test']} test texts")
 
 
 def promote(registry, ref: str, canvas, to: str | None = None, force: bool = False,
@@ -87,9 +92,7 @@ def promote(registry, ref: str, canvas, to: str | None = None, force: bool = Fal
         if comparison["worse"]:
             t = comparison["mcnemar"]
             problems.append(
-                f"{mv.ref} is worse than the champion {champion.ref}: macro-F1 "
-                f"{comparison['challenger_macro_f1']:.4f} vs {comparison['champion_macro_f1']:.4f} "
-                f"({comparison['delta_macro_f1']:+.4f}) on {comparison['n_test']} test texts, "
+                f"{mv.ref} is worse than the champion {champion.ref}: {f1_versus(comparison)}, "
                 f"McNemar p = {t['p_value']:.3g} < {canvas.promotion.alpha} (champion right / "
                 f"challenger wrong: {t['a_right_b_wrong']}, the reverse: {t['a_wrong_b_right']})")
     decision = {
@@ -102,13 +105,13 @@ def promote(registry, ref: str, canvas, to: str | None = None, force: bool = Fal
         "reason": reason,
     }
     if problems and not force:
-        _audit(registry, mv.name, decision)
+        registry.append_audit(mv.name, decision)
         raise MlopsError(f"promotion of {mv.ref} to @{alias} refused: " + " | ".join(problems)
                          + ". Fix the cause, or override with --force --reason \"...\" (recorded).",
                          exit_code=REFUSED_EXIT)
     registry.promote(mv.ref, alias)
     registry.attach(mv.ref, "promotion.json", decision)
-    _audit(registry, mv.name, decision)
+    registry.append_audit(mv.name, decision)
     return decision
 
 
@@ -120,7 +123,7 @@ def rollback(registry, name: str, alias: str, version: int, user: str, reason: s
     decision = {"ref": mv.ref, "alias": alias, "date": datetime.now(timezone.utc).isoformat(
         timespec="seconds"), "user": user, "previous": f"{name}:{previous}" if previous else None,
         "decision": "rollback", "problems": [], "reason": reason}
-    _audit(registry, name, decision)
+    registry.append_audit(name, decision)
     return decision
 
 
@@ -130,19 +133,3 @@ def _user() -> str:
     except (KeyError, OSError):
         return "unknown"
 
-
-def _audit(registry, name: str, decision: dict) -> None:
-    """Append one JSON line to <registry>/<name>/promotions.jsonl under a file lock."""
-    path = registry.root / name / AUDIT_LOG
-    line = json.dumps(decision, default=str) + "\n"
-    with FileLock(str(path) + ".lock", timeout=60):
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-
-
-def audit_log(registry, name: str) -> list[dict]:
-    path = registry.root / name / AUDIT_LOG
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -24,12 +24,12 @@ __all__ = ["ALARM_EXIT", "LogWindow", "monitor_log", "monitor_slices", "read_win
 
 def _predictor(ref: str, registry, variant: str):
     from mlops_dl.registry import Registry
+    from mlops_dl.registry.bundle import pick_variant
     from mlops_dl.runtime import Predictor
 
-    reg = registry if isinstance(registry, Registry) else Registry(registry)
+    reg = Registry.open(registry)
     mv = reg.get(ref, verify=True)
-    if variant not in mv.meta.get("variants", {}):
-        variant = "fp32"
+    variant = pick_variant(mv.meta.get("variants", {}), variant)
     return reg, mv, Predictor.from_version(mv, provider="cpu", variant=variant)
 
 
@@ -43,7 +43,7 @@ def monitor_log(logs: list[str | Path], ref: str, canvas, registry=None,
     reg, mv, predictor = _predictor(ref, registry, variant)
     ref_stats = reference_for(reg, mv, predictor, data_dir)
     report = evaluate_window(win, ref_stats, canvas.monitoring, predictor.tokenizer,
-                             unk_id(mv.path / "tokenizer.json", predictor.tokenizer))
+                             unk_id(predictor.tokenizer))
     report["ref"] = mv.ref
     report["canvas"] = canvas.source
     served = set(report["versions"])
@@ -72,7 +72,7 @@ def monitor_slices(logs: list[str | Path], canvas, registry=None, ref: str | Non
     reg, mv, predictor = _predictor(ref, registry, logged.pop() if len(logged) == 1
                                     else canvas.latency.variant)
     stats = reference_for(reg, mv, predictor, store=False)
-    unk = unk_id(mv.path / "tokenizer.json", predictor.tokenizer)
+    unk = unk_id(predictor.tokenizer)
     t0, t1 = win.records[0]["_t"], win.records[-1]["_t"]
     step = (t1 - t0) / max(slices, 1) if t1 > t0 else None
     parts: list[list[dict]] = [[] for _ in range(max(slices, 1))]

@@ -1,7 +1,9 @@
 """Compare a window of logged predictions with the reference stats; raise alarms by the canvas.
 
 Checks: predicted label distribution (PSI + chi-square), confidence (PSI + KS), text length in
-characters and tokens (PSI + KS), [UNK] token share, share of low-confidence predictions.
+characters and tokens (PSI + KS), [UNK] token share, and the rise of the share of
+low-confidence predictions (margin = top-1 minus top-2 probability below monitoring.low_margin)
+over that share in the reference.
 Text-based checks are skipped (with a note) when the log holds hashes instead of texts.
 """
 
@@ -11,8 +13,9 @@ from collections import Counter
 
 import numpy as np
 
+from mlops_dl.metrics import latency_percentiles
 from mlops_dl.monitor import drift
-from mlops_dl.monitor.reference import token_stats
+from mlops_dl.monitor.reference import reference_margins, token_stats
 from mlops_dl.monitor.window import LogWindow
 
 BUCKETS_S = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)
@@ -52,6 +55,33 @@ def label_check(ref: dict, records: list[dict], th) -> dict:
                                    psi_alarm=th.psi_alarm, p_alpha=th.p_value)}
 
 
+def low_confidence(ref: dict, records: list[dict], th) -> dict:
+    """Share of predictions with margin < th.low_margin, in the window vs the reference."""
+    live = np.array([_margin(r["probabilities"]) for r in records], dtype=np.float64)  # (N,)
+    ref_margins = reference_margins(ref)
+    out = {"measure": "margin (top-1 minus top-2 probability)", "threshold": th.low_margin,
+           "alarm_increase": th.low_confidence_increase_alarm,
+           "share": float((live < th.low_margin).mean()) if len(live) else None,
+           "reference_share": None, "increase": None, "p_value": None, "status": "ok"}
+    if ref_margins is None:
+        out["status"] = "no-reference"
+        return out
+    shift = drift.share_shift(ref_margins < th.low_margin, live < th.low_margin)
+    if len(live):
+        out.update(shift)
+        rise = shift["increase"] > th.low_confidence_increase_alarm
+        significant = shift["p_value"] is not None and shift["p_value"] < th.p_value
+        out["status"] = "alarm" if rise else "warn" if significant and shift["increase"] > 0 else "ok"
+    else:
+        out["reference_share"] = shift["reference_share"]
+    return out
+
+
+def _margin(probabilities: dict) -> float:
+    top = sorted(probabilities.values())[-2:]
+    return float(top[-1] - top[0]) if len(top) == 2 else 1.0
+
+
 def timeline(records: list[dict]) -> dict:
     """Predictions, requests and per-request latency (p50/p95) per time bucket."""
     if not records:
@@ -73,8 +103,7 @@ def timeline(records: list[dict]) -> dict:
         lat = np.array(list(b["requests"].values()))
         rows.append({"start": start + k * size, "predictions": b["predictions"],
                      "requests": len(lat), "per_s": b["predictions"] / size,
-                     "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
-                     "p95_ms": float(np.percentile(lat, 95)) if len(lat) else None})
+                     "p50_ms": None, "p95_ms": None, **latency_percentiles(lat, (50, 95))})
     return {"bucket_s": size, "buckets": rows}
 
 
@@ -82,11 +111,8 @@ def latency(records: list[dict]) -> dict:
     """Per-request latency percentiles (a request's texts share one latency figure)."""
     per_request = {r.get("request_id") or id(r): float(r["latency_ms"]) for r in records
                    if isinstance(r.get("latency_ms"), (int, float))}
-    lat = np.array(list(per_request.values()))
-    if not len(lat):
-        return {"requests": 0}
-    return {"requests": len(lat), "p50_ms": float(np.percentile(lat, 50)),
-            "p95_ms": float(np.percentile(lat, 95)), "p99_ms": float(np.percentile(lat, 99))}
+    lat = list(per_request.values())
+    return {"requests": len(lat), **latency_percentiles(lat)}
 
 
 def evaluate_window(win: LogWindow, ref: dict, th, tokenizer=None, unk: int | None = None) -> dict:
@@ -95,16 +121,13 @@ def evaluate_window(win: LogWindow, ref: dict, th, tokenizer=None, unk: int | No
     labels = ref["labels"]
     conf = np.array([max(r["probabilities"].values()) for r in recs], dtype=np.float64)  # (N,)
     n = len(recs)
-    ref_low = float(np.mean(np.asarray(ref["confidence"].get("values") or [1.0]) < th.low_confidence))
     report = {
         "window": win.summary(), "n": n, "reference": {k: ref.get(k) for k in (
             "source", "variant", "n", "oov_rate", "mean_confidence")},
         "versions": dict(Counter(f"{r.get('model')}:{r.get('version')}" for r in recs)),
         "variants": dict(Counter(str(r.get("variant")) for r in recs)),
         "latency": latency(recs), "timeline": timeline(recs),
-        "low_confidence": {"threshold": th.low_confidence, "reference_share": ref_low,
-                           "share": float((conf < th.low_confidence).mean()) if n else None,
-                           "alarm_share": th.low_confidence_share_alarm},
+        "low_confidence": low_confidence(ref, recs, th),
         "checks": [], "notes": [], "alarms": [], "warnings": [],
     }
     if n == 0:
@@ -146,9 +169,14 @@ def _verdict(report: dict, th) -> None:
         elif c["status"] == "warn":
             report["warnings"].append(line)
     low = report["low_confidence"]
-    if low["share"] > th.low_confidence_share_alarm:
-        report["alarms"].append(f"low confidence: {low['share']:.1%} of predictions below "
-                                f"{th.low_confidence} (alarm above {th.low_confidence_share_alarm:.0%})")
+    if low["status"] in ("alarm", "warn"):
+        report["alarms" if low["status"] == "alarm" else "warnings"].append(
+            f"low confidence: {low['share']:.1%} of predictions have margin < {low['threshold']} "
+            f"vs {low['reference_share']:.1%} in the reference (+{low['increase']:.1%}; alarm "
+            f"above +{low['alarm_increase']:.0%})")
+    elif low["status"] == "no-reference":
+        report["notes"].append("the stored reference has no margins (older than this check, "
+                               "more than two labels): low-confidence shift not checked")
     oov = report.get("oov")
     if oov and oov["status"] == "alarm":
         report["alarms"].append(f"[UNK] share {oov['rate']:.2%} vs reference "

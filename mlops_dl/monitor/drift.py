@@ -93,6 +93,23 @@ def entropy(probs: np.ndarray) -> np.ndarray:
 
 
 def margin(probs: np.ndarray) -> np.ndarray:
-    """Top-1 minus top-2 probability per row. # (N, L) -> (N,)"""
+    """Top-1 minus top-2 probability per row, in [0, 1] for any number of labels.
+
+    The confidence measure of the low-confidence check: 0 = a tie between the two most likely
+    labels, 1 = certain. (The top probability alone cannot be compared across label counts:
+    with two labels it is never below 0.5.) # (N, L) -> (N,)
+    """
     top2 = np.sort(probs, axis=1)[:, -2:]  # (N, 2)
     return top2[:, 1] - top2[:, 0]
+
+
+def share_shift(reference: Sequence[bool], live: Sequence[bool]) -> dict:
+    """Share of True in reference vs live, the increase, and a two-proportion z-test p-value."""
+    from scipy.stats import norm
+
+    r, w = np.asarray(reference, dtype=bool), np.asarray(live, dtype=bool)
+    p_ref, p_live = float(r.mean()) if len(r) else 0.0, float(w.mean()) if len(w) else 0.0
+    pooled = (r.sum() + w.sum()) / max(len(r) + len(w), 1)
+    se = float(np.sqrt(pooled * (1 - pooled) * (1 / max(len(r), 1) + 1 / max(len(w), 1))))
+    p = float(2 * norm.sf(abs(p_live - p_ref) / se)) if se > 0 and len(r) and len(w) else None
+    return {"reference_share": p_ref, "share": p_live, "increase": p_live - p_ref, "p_value": p}

@@ -13,8 +13,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,8 +20,9 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock
 
+from mlops_dl import files
 from mlops_dl.data.clean import mask_pii, normalize_whitespace
-from mlops_dl.errors import DataError, MlopsError
+from mlops_dl.errors import DataError, MlopsError, listed, quoted
 from mlops_dl.monitor.drift import entropy, margin
 
 QUEUE_COLUMNS = ["id", "text", "model_label", "confidence", "uncertainty", "probabilities",
@@ -76,17 +75,7 @@ def build_queue(records: list[dict], n: int, measure: str = "margin",
 
 def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        frame.to_csv(tmp, index=False, quoting=csv.QUOTE_NONNUMERIC)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return files.write_with(path, lambda tmp: frame.to_csv(tmp, index=False, quoting=csv.QUOTE_NONNUMERIC))
 
 
 def read_annotations(path: str | Path, labels: list[str]) -> tuple[pd.DataFrame, int]:
@@ -101,14 +90,14 @@ def read_annotations(path: str | Path, labels: list[str]) -> tuple[pd.DataFrame,
         missing = [c for c in ("text", "gold") if c not in (reader.fieldnames or [])]
         if missing:
             raise DataError(f"{path}: missing column(s) {', '.join(missing)} (header: "
-                            f"{', '.join(reader.fieldnames or []) or 'none'}); use the queue CSV")
+                            f"{listed(reader.fieldnames or []) or 'none'}); use the queue CSV")
         for row in reader:
             where = f"row {reader.line_num}"
             gold, text = (row.get("gold") or "").strip(), (row.get("text") or "").strip()
             if not gold:
                 blank += 1
             elif gold.lower() not in by_lower:
-                errors.append(f"{where}: gold {gold!r} is not a known label ({', '.join(labels)})")
+                errors.append(f"{where}: gold {quoted(gold)} is not a known label ({', '.join(labels)})")
             elif not text:
                 errors.append(f"{where}: empty text")
             else:
@@ -140,17 +129,6 @@ def labelled_ids(folder: Path) -> set[str]:
     return set(pd.read_parquet(Path(folder) / f"v-{manifest['latest']}.parquet")["id"])
 
 
-def _atomic_bytes(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def import_labels(path: str | Path, labels: list[str], feedback_dir: str | Path, dataset: str,
                   exclude_texts: set[str] | None = None) -> dict:
     """Validate ``path`` and write the next version of the feedback dataset; return its entry."""
@@ -170,15 +148,14 @@ def import_labels(path: str | Path, labels: list[str], feedback_dir: str | Path,
         new = new.drop_duplicates("text", keep="last").assign(imported_at=now, source_file=str(path))
         merged, counts = _merge(prev, new)
         out = folder / f"v-{version}.parquet"
-        _atomic_bytes(out, lambda tmp: merged.to_parquet(tmp, index=False))
+        files.write_with(out, lambda tmp: merged.to_parquet(tmp, index=False))
         entry = {"version": version, "file": out.name, "rows": len(merged), **counts,
                  "blank": blank, "excluded_test_texts": excluded, "source_file": str(path),
-                 "sha256": hashlib.sha256(out.read_bytes()).hexdigest(), "created": now,
+                 "sha256": files.sha256_file(out), "created": now,
                  "label_counts": merged["label"].value_counts().to_dict()}
         manifest.update({"name": dataset, "labels": list(labels), "latest": version})
         manifest["versions"] = [*manifest.get("versions", []), entry]
-        _atomic_bytes(folder / MANIFEST, lambda tmp: Path(tmp).write_text(
-            json.dumps(manifest, indent=2) + "\n", encoding="utf-8"))
+        files.write_json(folder / MANIFEST, manifest)
     return {**entry, "path": str(out), "source_snippet": source_snippet(out)}
 
 

@@ -1,11 +1,13 @@
 """Reference statistics: what the validation split looks like to a version, for drift checks.
 
-Label distribution, confidence histogram, text length (characters and tokens) histograms and
-the [UNK] token share, plus value samples for KS tests. Sources, first that applies: the
-version's reference_stats.json attachment (computed before), else the validation texts and
-probabilities the export stored (eval_samples.jsonl, binned like the export's
-reference_stats.json when present), else the prepared validation split run through the
-Predictor. The result is stored as the attachment reference_stats.json.
+The one owner of the format (schema ``mlops-dl/reference-stats/1``): label distribution,
+confidence (top probability) and margin (top-1 minus top-2) histograms, text length (characters and tokens) histograms and the [UNK] token share,
+plus value samples for KS tests. Export computes them with ``compute_reference`` and registers
+them as the version's ``reference_stats.json`` attachment. For a variant or a version without
+them (versions exported before, whose ``reference_stats.json`` version file had another format,
+are read this way), ``reference_for`` computes them from the validation texts and probabilities
+the export stored (eval_samples.jsonl), else from the prepared validation split run through the
+Predictor, and stores them as that attachment.
 """
 
 from __future__ import annotations
@@ -16,12 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from mlops_dl.errors import MlopsError
+from mlops_dl.monitor.drift import margin
 
 SCHEMA = "mlops-dl/reference-stats/1"
 MAX_VALUES = 5000  # value samples kept per statistic (for KS)
 CONFIDENCE_EDGES = np.linspace(0.0, 1.0, 11)
-EXPORT_KEYS = {"confidence": "confidence_histogram", "char_length": "char_length_histogram",
-               "token_length": "token_length_histogram"}
 
 
 def length_edges(values: np.ndarray) -> np.ndarray:
@@ -38,9 +39,9 @@ def histogram(values: np.ndarray, edges: np.ndarray) -> dict:
             "values": [round(float(v), 4) for v in sample]}
 
 
-def unk_id(tokenizer_json: Path, tokenizer) -> int | None:
-    """The id of the tokenizer's unknown token ([UNK], <unk>), or None if it has none."""
-    model = json.loads(Path(tokenizer_json).read_text(encoding="utf-8")).get("model", {})
+def unk_id(tokenizer) -> int | None:
+    """The id of a ``tokenizers.Tokenizer``'s unknown token ([UNK], <unk>), or None."""
+    model = json.loads(tokenizer.to_str()).get("model", {})
     name = model.get("unk_token")
     if isinstance(model.get("unk_id"), int):
         return model["unk_id"]
@@ -73,6 +74,7 @@ def compute_reference(texts: list[str], probs: np.ndarray, labels: list[str], to
         "schema": SCHEMA, "variant": variant, "n": n, "labels": list(labels), "source": source,
         "label_distribution": {lab: float((pred == i).sum() / n) for i, lab in enumerate(labels)},
         "confidence": histogram(conf, CONFIDENCE_EDGES),
+        "margin": histogram(margin(probs), CONFIDENCE_EDGES),
         "char_length": histogram(chars, length_edges(chars)),
         "token_length": histogram(tokens, length_edges(tokens)),
         "oov_rate": unk_count / total if total else 0.0,
@@ -81,28 +83,24 @@ def compute_reference(texts: list[str], probs: np.ndarray, labels: list[str], to
     }
 
 
-def adopt_export_bins(ref: dict, export_stats: dict) -> dict:
-    """Use the export's reference_stats.json distributions (same texts) where it has them."""
-    if export_stats.get("variant") != ref["variant"]:
-        return ref
-    dist = export_stats.get("predicted_label_distribution")
-    if isinstance(dist, dict) and set(dist) == set(ref["labels"]):
-        ref["label_distribution"] = {k: float(v) for k, v in dist.items()}
-    for ours, theirs in EXPORT_KEYS.items():
-        hist = export_stats.get(theirs)
-        if isinstance(hist, dict) and hist.get("bin_edges") and hist.get("counts"):
-            ref[ours] = {**ref[ours], "bin_edges": hist["bin_edges"], "counts": hist["counts"]}
-    ref["source"] += " + export reference_stats.json bins"
-    return ref
+def reference_margins(ref: dict) -> np.ndarray | None:
+    """The reference's margin sample # (N,); for a stored reference from before margins were
+    kept, derived from the top probabilities when there are two labels (margin = 2 p - 1),
+    else None."""
+    values = (ref.get("margin") or {}).get("values")
+    if values:
+        return np.asarray(values, dtype=np.float64)
+    top = (ref.get("confidence") or {}).get("values")
+    if top and len(ref.get("labels") or []) == 2:
+        return 2 * np.asarray(top, dtype=np.float64) - 1
+    return None
 
 
 def _eval_samples(mv, labels: list[str], variant: str) -> tuple[list[str], np.ndarray] | None:
-    path = mv.path / "eval_samples.jsonl"
-    if not path.is_file():
-        return None
+    from mlops_dl.registry import layout
+
     texts, rows = [], []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        rec = json.loads(line)
+    for rec in mv.read_jsonl(layout.EVAL_SAMPLES) or []:
         probs = rec.get("probabilities")
         if rec.get("variant") != variant or not isinstance(probs, dict) or set(probs) != set(labels):
             return None  # stored for another variant: score the validation split instead
@@ -118,14 +116,19 @@ def validation_dir(mv, data_dir: str | Path | None) -> Path:
         return Path(data_dir)
     import yaml
 
-    candidates = []
-    lineage_path, config_path = mv.path / "lineage.json", mv.path / "config.yaml"
-    if lineage_path.is_file():
-        candidates.append(json.loads(lineage_path.read_text(encoding="utf-8")).get("data_dir"))
-    if config_path.is_file():
-        data = (yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}).get("data") or {}
+    from mlops_dl.config import DataConfig
+    from mlops_dl.data.prepared import prepared_dir
+    from mlops_dl.registry import layout
+
+    candidates = [mv.lineage.get("data_dir")]
+    if mv.has(layout.CONFIG):
+        data = (yaml.safe_load(mv.read_text(layout.CONFIG)) or {}).get("data") or {}
         if data.get("name"):
-            candidates.append(str(Path(data.get("output_dir") or "artifacts/data") / data["name"]))
+            try:
+                output_dir = data.get("output_dir") or DataConfig.output_dir
+                candidates.append(str(prepared_dir(output_dir, data["name"])))
+            except MlopsError:  # a name that is not a plain directory name
+                pass
     for c in filter(None, candidates):
         if (Path(c) / "data_card.json").is_file():
             return Path(c)
@@ -136,20 +139,23 @@ def validation_dir(mv, data_dir: str | Path | None) -> Path:
 
 def reference_for(registry, mv, predictor, data_dir: str | Path | None = None,
                   store: bool = True) -> dict:
-    """The version's reference stats for ``predictor.variant``: stored, else computed + stored."""
+    """The version's reference stats for ``predictor.variant``: stored, else computed + stored.
+
+    A stored reference from before margins were kept is recomputed when that needs no data
+    (eval_samples.jsonl), else used as it is (see reference_margins)."""
+    from mlops_dl.registry import layout
+
     variant = predictor.variant
-    stored = mv.attachment("reference_stats.json")
-    if stored and stored.get("schema") == SCHEMA and stored.get("variant") == variant:
-        return stored
     labels = predictor.labels
-    unk = unk_id(mv.path / "tokenizer.json", predictor.tokenizer)
-    samples = _eval_samples(mv, labels, variant)
+    stored = mv.attachment(layout.REFERENCE_STATS)
+    current = stored and stored.get("schema") == SCHEMA and stored.get("variant") == variant
+    samples = None if current and "margin" in stored else _eval_samples(mv, labels, variant)
+    if current and ("margin" in stored or samples is None):
+        return stored
+    unk = unk_id(predictor.tokenizer)
     if samples is not None:
         ref = compute_reference(*samples, labels, predictor.tokenizer, unk, variant,
                                 f"{mv.ref} eval_samples.jsonl (validation texts scored at export)")
-        if (mv.path / "reference_stats.json").is_file():
-            export_stats = json.loads((mv.path / "reference_stats.json").read_text(encoding="utf-8"))
-            ref = adopt_export_bins(ref, export_stats)
     else:
         from mlops_dl.data.prepared import load_prepared
 
@@ -161,7 +167,7 @@ def reference_for(registry, mv, predictor, data_dir: str | Path | None = None,
                                 f"{prepared.root}/validation.parquet scored by {mv.ref} {variant}")
     if store:
         try:
-            registry.attach(mv.ref, "reference_stats.json", ref)
+            registry.attach(mv.ref, layout.REFERENCE_STATS, ref)
         except OSError as e:  # a read-only registry: use the stats, say they were not kept
             ref["source"] += f" (not stored: {e.strerror or e})"
     return ref

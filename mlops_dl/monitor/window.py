@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mlops_dl.errors import MlopsError
+from mlops_dl.errors import MlopsError, quoted
 
 MAX_EXAMPLES = 20  # malformed lines quoted in the report (all are counted)
 
@@ -31,10 +31,6 @@ class LogWindow:
     since: str | None = None
     until: str | None = None
 
-    @property
-    def has_text(self) -> bool:
-        return any("text" in r for r in self.records)
-
     def summary(self) -> dict:
         return {"files": self.files, "lines": self.lines, "records": len(self.records),
                 "malformed": self.malformed, "malformed_examples": self.malformed_examples,
@@ -48,7 +44,7 @@ def parse_time(value: str | None, what: str = "time") -> datetime | None:
     try:
         t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise MlopsError(f"{what} {value!r}: not an ISO-8601 time, e.g. 2026-01-31T12:00:00Z") from None
+        raise MlopsError(f"{what} {quoted(value)}: not an ISO-8601 time, e.g. 2026-01-31T12:00:00Z") from None
     return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
 
 
@@ -84,7 +80,7 @@ def check_record(rec) -> str | None:
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in probs.values()):
         return "field 'probabilities' is not a non-empty mapping of label -> number"
     if not isinstance(rec["label"], str) or rec["label"] not in probs:
-        return f"field 'label' {rec['label']!r} is not one of the probability labels"
+        return f"field 'label' {quoted(rec['label'])} is not one of the probability labels"
     if "text" in rec and not isinstance(rec["text"], str):
         return "field 'text' is not a string"
     lat = rec.get("latency_ms")
@@ -122,10 +118,10 @@ def _read_file(path: Path, t0: datetime | None, t1: datetime | None, win: LogWin
                 rec = json.loads(raw.decode("utf-8"))
                 why = check_record(rec)
                 ts = None if why else parse_time(rec["ts"], "ts")
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            except (ValueError, RecursionError) as e:  # bad UTF-8 or JSON, a >4300-digit integer
                 why = f"not valid JSON ({type(e).__name__}: {str(e)[:80]})"
             except MlopsError:
-                why = f"field 'ts' {rec['ts']!r} is not an ISO-8601 time"
+                why = f"field 'ts' {quoted(rec['ts'])} is not an ISO-8601 time"
             if why:
                 win.malformed += 1
                 if len(win.malformed_examples) < MAX_EXAMPLES:

@@ -10,6 +10,9 @@ Stdlib + filelock only (the serving path imports it). Layout: registry/README.md
 
 from mlops_dl.errors import RegistryError
 from mlops_dl.registry.refs import ModelRef, check_alias, check_name, parse_ref
-from mlops_dl.registry.store import ModelVersion, Registry
+from mlops_dl.registry.root import resolve_root
+from mlops_dl.registry.store import Registry
+from mlops_dl.registry.version import ModelVersion
 
-__all__ = ["ModelRef", "ModelVersion", "Registry", "RegistryError", "check_alias", "check_name", "parse_ref"]
+__all__ = ["ModelRef", "ModelVersion", "Registry", "RegistryError", "check_alias", "check_name",
+           "parse_ref", "resolve_root"]

@@ -7,28 +7,48 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mlops_dl.errors import RegistryError
+from mlops_dl.errors import RegistryError, clip
 from mlops_dl.registry import integrity
+from mlops_dl.registry import layout
+from mlops_dl.registry.layout import MODEL_JSON
 
-MODEL_JSON = "model.json"
 # Formats that can unpickle code on load: the registry refuses them.
 UNSAFE_SUFFIXES = {".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".npy", ".npz"}
+
+
+def pick_variant(available, wanted: str = "int8") -> str:
+    """``wanted`` when ``available`` (variant names, e.g. model.json "variants") has it, else fp32."""
+    return wanted if wanted in available else "fp32"
 
 
 def read_meta(path: Path, strict: bool = True) -> dict:
     try:
         return json.loads((path / MODEL_JSON).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError) as e:
+    except (FileNotFoundError, ValueError, RecursionError) as e:  # ValueError: bad JSON too
         if strict:
-            raise RegistryError(f"{path / MODEL_JSON}: missing or not valid JSON ({e})") from None
+            raise RegistryError(f"{path / MODEL_JSON}: missing or not valid JSON "
+                                f"({clip(str(e))})") from None
         return {}
 
 
-def fill_stage(stage: Path, bundle: Path, name: str, metadata: dict) -> None:
-    """Copy the bundle into ``stage``, write model.json and checksums, make files read-only."""
+def read_bundle(path: str | Path, name: str | None = None, version: int | None = None):
+    """A bundle folder (model.json, tokenizer.json, ONNX variants) as a ModelVersion."""
+    from mlops_dl.registry.version import ModelVersion
+
+    path = Path(path)
+    if not (path / MODEL_JSON).is_file():
+        raise RegistryError(f"{path}: no {MODEL_JSON} (not a model version directory)")
+    meta = read_meta(path)
+    return ModelVersion(name or meta.get("name", path.name), version, path, meta)
+
+
+def fill_stage(stage: Path, bundle: Path, name: str, metadata: dict,
+               attachments: dict[str, dict]) -> None:
+    """Copy the bundle into ``stage``, write model.json, checksums and the first attachments,
+    make the immutable files read-only."""
     for src in sorted(bundle.rglob("*")):
         rel = src.relative_to(bundle)
-        if rel.parts[0] in integrity.MUTABLE_DIRS or rel.as_posix() == integrity.CHECKSUMS:
+        if rel.parts[0] in layout.MUTABLE_DIRS or rel.as_posix() == layout.CHECKSUMS:
             continue
         if src.suffix.lower() in UNSAFE_SUFFIXES:
             raise RegistryError(
@@ -49,8 +69,11 @@ def fill_stage(stage: Path, bundle: Path, name: str, metadata: dict) -> None:
         if not (stage / rel).is_file():
             raise RegistryError(f"bundle {bundle}: variant {variant!r} file {rel!r} is missing")
     (stage / MODEL_JSON).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    for sub in integrity.MUTABLE_DIRS:
+    for sub in layout.MUTABLE_DIRS:
         (stage / sub).mkdir(exist_ok=True)
+    for filename, data in attachments.items():
+        (stage / layout.ATTACHMENTS / filename).write_text(
+            json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     integrity.write_checksums(stage)
     integrity.make_read_only(stage)
     stage.chmod(0o755)  # mkdtemp made it 0700; readable by all like any other version

@@ -1,25 +1,25 @@
-"""Checksums of a version's immutable files, verification, and read-only permissions."""
+"""Checksums of a version's immutable files, verification, and read-only permissions.
+
+Checksums catch accidents (a truncated copy, a changed file). With ``$MLOPS_DL_SIGNING_KEY``
+set, the checksum manifest also carries an HMAC-SHA256 over its file list, written at
+registration and required on every verified read, so a rewritten ``checksums.json`` is caught.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import stat
 from pathlib import Path
 
-from mlops_dl.errors import RegistryError
+from mlops_dl import files
+from mlops_dl.errors import RegistryError, clip
+from mlops_dl.registry.layout import CHECKSUMS, MUTABLE_DIRS
 
-CHECKSUMS = "checksums.json"
-MUTABLE_DIRS = ("attachments", "tags")  # per-version state that is not checksummed
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+SIGNING_KEY_ENV = "MLOPS_DL_SIGNING_KEY"
+SIGNATURE = "hmac_sha256"  # key in checksums.json: HMAC of the manifest (without this key)
 
 
 def immutable_files(root: Path) -> list[str]:
@@ -35,25 +35,57 @@ def immutable_files(root: Path) -> list[str]:
 
 def write_checksums(root: Path) -> dict:
     """Hash every immutable file under ``root`` into ``checksums.json``."""
-    files = {
-        rel: {"sha256": sha256_file(root / rel), "bytes": (root / rel).stat().st_size}
+    recorded = {
+        rel: {"sha256": files.sha256_file(root / rel), "bytes": (root / rel).stat().st_size}
         for rel in immutable_files(root)
     }
-    doc = {"algorithm": "sha256", "files": files}
+    doc = {"algorithm": "sha256", "files": recorded}
+    key = signing_key()
+    if key:
+        doc[SIGNATURE] = manifest_signature(doc, key)
     (root / CHECKSUMS).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return doc
+
+
+def signing_key() -> bytes:
+    """The HMAC key from $MLOPS_DL_SIGNING_KEY (b"" when unset: no signing, no check)."""
+    return os.environ.get(SIGNING_KEY_ENV, "").encode("utf-8")
+
+
+def manifest_signature(doc: dict, key: bytes) -> str:
+    """HMAC-SHA256 (hex) of the manifest's canonical JSON, its signature field left out."""
+    body = {k: v for k, v in doc.items() if k != SIGNATURE}
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return hmac.new(key, blob, hashlib.sha256).hexdigest()
+
+
+def signature_problem(doc: dict, key: bytes) -> str | None:
+    """Why the manifest's signature does not hold under ``key`` (None: it holds)."""
+    given = doc.get(SIGNATURE)
+    if not isinstance(given, str):
+        return (f"{CHECKSUMS} is not signed but {SIGNING_KEY_ENV} is set (registered without "
+                f"the key, or the signature was stripped)")
+    if not hmac.compare_digest(given, manifest_signature(doc, key)):
+        return (f"{CHECKSUMS} signature does not match under {SIGNING_KEY_ENV} (the manifest "
+                f"was rewritten, or it was signed with another key)")
+    return None
 
 
 def find_problems(root: Path) -> list[str]:
     """Every mismatch between ``root`` and its checksums.json (empty list = intact)."""
     path = root / CHECKSUMS
     try:
-        recorded = json.loads(path.read_text(encoding="utf-8"))["files"]
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        recorded = doc["files"]
     except FileNotFoundError:
         return [f"{CHECKSUMS} is missing"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        return [f"{CHECKSUMS} is unreadable ({type(e).__name__}: {e})"]
-    problems = []
+    except (ValueError, RecursionError, KeyError, TypeError) as e:
+        return [f"{CHECKSUMS} is unreadable ({type(e).__name__}: {clip(str(e))})"]
+    if not isinstance(recorded, dict) or not all(isinstance(w, dict) for w in recorded.values()):
+        return [f"{CHECKSUMS} is unreadable (files is not a mapping of path -> sha256, bytes)"]
+    key = signing_key()
+    unsigned = signature_problem(doc, key) if key else None
+    problems = [unsigned] if unsigned else []
     for rel, want in sorted(recorded.items()):
         file = root / rel
         if not file.is_file():
@@ -62,7 +94,7 @@ def find_problems(root: Path) -> list[str]:
         size = file.stat().st_size
         if size != want.get("bytes"):
             problems.append(f"{rel}: {size} bytes, recorded {want.get('bytes')} (truncated or changed)")
-        elif sha256_file(file) != want.get("sha256"):
+        elif files.sha256_file(file) != want.get("sha256"):
             problems.append(f"{rel}: sha256 differs from the recorded checksum (modified)")
     for rel in immutable_files(root):
         if rel not in recorded:

@@ -9,27 +9,40 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mlops_dl.errors import RegistryError
+from mlops_dl.errors import RegistryError, quoted
+from mlops_dl.registry.layout import ALIASES, ATTACHMENTS, TAGS
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-RESERVED = {"latest", "aliases", "tags", "attachments"}
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # used with fullmatch: no trailing "\n"
+RESERVED = {"latest", ALIASES, TAGS, ATTACHMENTS}
+
+
+def is_ascii_number(text: str) -> bool:
+    """Digits 0-9 only: ``str.isdigit`` also accepts '²' and '١', which int() fails on or reads."""
+    return text.isascii() and text.isdigit()
 
 
 def check_name(value: str, what: str = "model name") -> str:
     """Return ``value`` if it is a safe registry name, else raise RegistryError."""
-    if not isinstance(value, str) or not NAME_RE.match(value) or ".." in value:
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value) or ".." in value:
         raise RegistryError(
-            f"invalid {what} {value!r}: use 1-128 characters from letters, digits, '.', '_' "
+            f"invalid {what} {quoted(value)}: use 1-128 characters from letters, digits, '.', '_' "
             f"and '-', starting with a letter or digit (no '/', '\\' or '..')"
         )
     return value
 
 
-def check_alias(value: str) -> str:
-    check_name(value, "alias")
-    if value in RESERVED or value.isdigit():
-        raise RegistryError(f"invalid alias {value!r}: reserved word or a bare number")
+def check_alias(value: str, what: str = "alias") -> str:
+    check_name(value, what)
+    if value in RESERVED or is_ascii_number(value):
+        raise RegistryError(f"invalid {what} {quoted(value)}: reserved word or a bare number")
     return value
+
+
+def check_attachment(filename: str) -> str:
+    check_name(filename, "attachment name")
+    if not filename.endswith(".json"):
+        raise RegistryError(f"attachment name {quoted(filename)} must end with .json")
+    return filename
 
 
 @dataclass(frozen=True)
@@ -61,9 +74,10 @@ def parse_ref(ref: str) -> ModelRef:
         check_name(name)
         if version == "latest":
             return ModelRef(name)
-        if not version.isdigit() or int(version) < 1:
+        if not is_ascii_number(version) or int(version) < 1:
             raise RegistryError(
-                f"invalid version in {ref!r}: expected a positive integer, e.g. {name}:1"
+                f"invalid version in {quoted(ref)}: expected a positive integer in digits 0-9, "
+                f"e.g. {name}:1"
             )
         return ModelRef(name, version=int(version))
     return ModelRef(check_name(ref))

@@ -34,21 +34,6 @@ def trash_path(model_dir: Path, version: int) -> Path:
     return model_dir / f"{TRASH}{_owner_tag()}v{version}-{time.time_ns()}"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same dir + os.replace."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def remove_tree(path: Path) -> None:
     make_writable(path)
     shutil.rmtree(path, ignore_errors=True)
@@ -77,7 +62,7 @@ def is_stale(path: Path, now: float | None = None) -> bool:
     if age > STALE_AFTER_S:
         return True
     this_host = socket.gethostname().replace("-", "_") or "host"
-    return host == this_host and pid_text.isdigit() and not _pid_alive(int(pid_text))
+    return host == this_host and pid_text.isascii() and pid_text.isdigit() and not _pid_alive(int(pid_text))
 
 
 def clean_stale(model_dir: Path) -> list[Path]:

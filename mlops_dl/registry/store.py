@@ -8,86 +8,46 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
 
-from mlops_dl.errors import RegistryError
-from mlops_dl.registry import integrity, staging
-from mlops_dl.registry.bundle import MODEL_JSON, fill_stage, read_meta
-from mlops_dl.registry.refs import ModelRef, check_alias, check_name, parse_ref
+from mlops_dl import files
+from mlops_dl.errors import RegistryError, quoted
+from mlops_dl.registry import integrity, layout, staging
+from mlops_dl.registry.bundle import fill_stage, read_meta
+from mlops_dl.registry.refs import (ModelRef, check_alias, check_attachment, check_name,
+                                    is_ascii_number, parse_ref)
+from mlops_dl.registry.root import resolve_root
+from mlops_dl.registry.version import ModelVersion
 
-VERSION_RE = re.compile(r"^version-([1-9][0-9]*)$")
-LAST_VERSION = "last_version"  # highest number ever handed out (never reused after delete)
+VERSION_RE = re.compile(rf"{layout.VERSION_PREFIX}([1-9][0-9]*)")  # used with fullmatch
 LOCK_TIMEOUT_S = 120.0
 
 
-@dataclass
-class ModelVersion:
-    """One registered version: ``path`` is ``<root>/<name>/version-<version>``."""
-
-    name: str
-    version: int
-    path: Path
-    meta: dict
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}:{self.version}"
-
-    def file(self, name: str) -> Path:
-        if Path(name).is_absolute() or ".." in Path(name).parts:
-            raise RegistryError(f"{self.ref}: file name {name!r} points outside the version")
-        path = self.path / name
-        if not path.is_file():
-            raise RegistryError(f"{self.ref} has no file {name!r} (looked at {path})")
-        return path
-
-    def variant_file(self, variant: str) -> Path:
-        """The ONNX file of a variant ('fp32', 'int8') as declared in model.json."""
-        variants = self.meta.get("variants", {})
-        if variant not in variants:
-            raise RegistryError(
-                f"{self.ref} has no {variant!r} variant (has: {', '.join(variants) or 'none'})"
-            )
-        return self.file(variants[variant])
-
-    def attachment(self, name: str) -> dict | None:
-        path = self.path / "attachments" / name
-        if not path.is_file():
-            return None
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise RegistryError(f"{path}: attachment is not valid JSON: {e}") from None
-
-    @property
-    def tags(self) -> dict[str, str]:
-        tag_dir = self.path / "tags"
-        if not tag_dir.is_dir():
-            return {}
-        return {
-            p.name: p.read_text(encoding="utf-8").rstrip("\n")
-            for p in sorted(tag_dir.iterdir())
-            if p.is_file() and not p.name.startswith(".")
-        }
-
-
 class Registry:
-    """A model registry rooted at ``root`` (None: $MLOPS_DL_REGISTRY or ./registry)."""
+    """A model registry rooted at ``root`` (None: see ``resolve_root``)."""
 
     def __init__(self, root: str | Path | None = None):
-        self.root = Path(root or os.environ.get("MLOPS_DL_REGISTRY") or "registry")
+        self.root = Path(resolve_root(root))
+
+    @classmethod
+    def open(cls, value: "Registry | str | Path | None" = None) -> "Registry":
+        """``value`` if it is a Registry, else the registry at ``resolve_root(value)``."""
+        return value if isinstance(value, Registry) else cls(value)
 
     def __repr__(self) -> str:
         return f"Registry({str(self.root)!r})"
 
     # ------------------------------------------------------------------ write
-    def register(self, name: str, bundle_dir: str | Path, metadata: dict | None = None) -> ModelVersion:
-        """Copy a bundle in as the next version of ``name``, atomically; return it."""
+    def register(self, name: str, bundle_dir: str | Path, metadata: dict | None = None,
+                 attachments: dict[str, dict] | None = None) -> ModelVersion:
+        """Copy a bundle (and first ``attachments``) in as the next version of ``name``,
+        atomically; return it."""
         check_name(name)
+        for filename in attachments or {}:
+            check_attachment(filename)
         bundle = Path(bundle_dir)
         if not bundle.is_dir():
             raise RegistryError(f"bundle directory {bundle} does not exist")
@@ -96,12 +56,12 @@ class Registry:
         staging.clean_stale(model_dir)
         stage = staging.new_staging_dir(model_dir)
         try:
-            fill_stage(stage, bundle, name, metadata or {})
+            fill_stage(stage, bundle, name, metadata or {}, attachments or {})
             with self._lock(name):
                 version = self._next_version(model_dir)
-                final = model_dir / f"version-{version}"
+                final = model_dir / f"{layout.VERSION_PREFIX}{version}"
                 os.rename(stage, final)
-                staging.atomic_write_text(model_dir / LAST_VERSION, f"{version}\n")
+                files.write_text(model_dir / layout.LAST_VERSION, f"{version}\n")
         except BaseException:
             staging.remove_tree(stage)
             raise
@@ -112,48 +72,51 @@ class Registry:
         """Point ``<name>@<alias>`` at the (verified) version ``ref`` with one os.replace."""
         check_alias(alias)
         mv = self.get(ref, verify=True)
-        alias_dir = self.root / mv.name / "aliases"
+        alias_dir = self.root / mv.name / layout.ALIASES
         with self._lock(mv.name):  # a concurrent delete cannot remove the target meanwhile
             if not mv.path.is_dir():
                 raise RegistryError(f"{mv.ref} was deleted while being promoted")
             alias_dir.mkdir(exist_ok=True)
-            staging.atomic_write_text(alias_dir / alias, f"{mv.version}\n")
+            files.write_text(alias_dir / alias, f"{mv.version}\n")
         return mv
 
-    def remove_alias(self, name: str, alias: str) -> None:
+    def remove_alias(self, name: str, alias: str) -> int:
+        """Remove ``<name>@<alias>``; return the version it pointed at."""
         check_name(name)
         check_alias(alias)
-        path = self.root / name / "aliases" / alias
-        if not path.is_file():
-            raise RegistryError(f"{name} has no alias {alias!r}")
-        path.unlink()
+        path = self.root / name / layout.ALIASES / alias
+        with self._lock(name):
+            target = self.alias_target(name, alias)
+            if target is None:
+                have = ", ".join(self.aliases(name)) or "none"
+                raise RegistryError(f"{name} has no alias {alias!r} (aliases: {have})")
+            path.unlink()
+        return target
 
     def set_tag(self, ref: str, key: str, value: str | None) -> ModelVersion:
         """Set (or, with ``value=None``, remove) a tag: a small file ``version-N/tags/<key>``."""
         check_name(key, "tag key")
         mv = self.get(ref, verify=False)
-        tag_dir = mv.path / "tags"
+        tag_dir = mv.path / layout.TAGS
         if value is None:
             (tag_dir / key).unlink(missing_ok=True)
         else:
-            staging.atomic_write_text(tag_dir / key, f"{value}\n")
+            files.write_text(tag_dir / key, f"{value}\n")
         return mv
 
     def attach(self, ref: str, filename: str, data: dict) -> Path:
         """Store a mutable JSON attachment (e.g. bench.json) next to a version."""
-        check_name(filename, "attachment name")
-        if not filename.endswith(".json"):
-            raise RegistryError(f"attachment name {filename!r} must end with .json")
+        check_attachment(filename)
         mv = self.get(ref, verify=False)
-        path = mv.path / "attachments" / filename
-        staging.atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+        path = mv.path / layout.ATTACHMENTS / filename
+        files.write_text(path, json.dumps(data, indent=2, default=str) + "\n")
         return path
 
     def delete(self, ref: str, force: bool = False) -> ModelVersion:
         """Delete ``name:N`` (an explicit version). Aliases on it block unless ``force``."""
         parsed = parse_ref(ref)
         if parsed.version is None:
-            raise RegistryError(f"delete needs an explicit version such as {parsed.name}:1, not {ref!r}")
+            raise RegistryError(f"delete needs an explicit version such as {parsed.name}:1, not {quoted(ref)}")
         mv = self.get(ref, verify=False)
         with self._lock(mv.name):
             pointing = [a for a, v in self.aliases(mv.name).items() if v == mv.version]
@@ -163,18 +126,44 @@ class Registry:
                     f"version first or pass --force to remove the alias(es) too"
                 )
             for alias in pointing:
-                (self.root / mv.name / "aliases" / alias).unlink(missing_ok=True)
+                (self.root / mv.name / layout.ALIASES / alias).unlink(missing_ok=True)
             trash = staging.trash_path(self.root / mv.name, mv.version)
             os.rename(mv.path, trash)
         staging.remove_tree(trash)
         return mv
 
+    def append_audit(self, name: str, record: dict) -> None:
+        """Append one JSON line to the model's audit log (promotions.jsonl), under its lock."""
+        check_name(name)
+        path = self.root / name / layout.AUDIT_LOG
+        path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(record, default=str) + "\n"
+        with self._lock(name):
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+
     # ------------------------------------------------------------------ read
+    def read_audit(self, name: str) -> list[dict]:
+        """Every record of the model's audit log, oldest first ([] when there is none)."""
+        path = self.root / check_name(name) / layout.AUDIT_LOG
+        if not path.is_file():
+            return []
+        rows = []
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise RegistryError(f"{path}: line {i} is not valid JSON: {e}") from None
+        return rows
+
     def get(self, ref: str, verify: bool = True) -> ModelVersion:
         """Resolve ``name`` / ``name:N`` / ``name@alias``; verify checksums unless told not to."""
         parsed = parse_ref(ref)
         version = self._resolve(parsed)
-        path = self.root / parsed.name / f"version-{version}"
+        path = self._version_dir(parsed.name, version)
         if verify:
             integrity.raise_if_tampered(path, f"{parsed.name}:{version}")
         return ModelVersion(parsed.name, version, path, read_meta(path))
@@ -189,7 +178,7 @@ class Registry:
         report = []
         for model in names:
             for version in self._versions(model):
-                problems = integrity.find_problems(self.root / model / f"version-{version}")
+                problems = integrity.find_problems(self._version_dir(model, version))
                 report.append({"ref": f"{model}:{version}", "ok": not problems, "problems": problems})
         return report
 
@@ -205,12 +194,12 @@ class Registry:
         check_name(name)
         out = []
         for v in self._versions(name):
-            path = self.root / name / f"version-{v}"
+            path = self._version_dir(name, v)
             out.append(ModelVersion(name, v, path, read_meta(path, strict=False)))
         return out
 
     def aliases(self, name: str) -> dict[str, int]:
-        alias_dir = self.root / check_name(name) / "aliases"
+        alias_dir = self.root / check_name(name) / layout.ALIASES
         if not alias_dir.is_dir():
             return {}
         out = {}
@@ -222,30 +211,33 @@ class Registry:
         return out
 
     def alias_target(self, name: str, alias: str) -> int | None:
-        path = self.root / check_name(name) / "aliases" / check_name(alias, "alias")
+        path = self.root / check_name(name) / layout.ALIASES / check_name(alias, "alias")
         try:
             text = path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return None
-        if not text.isdigit():
-            raise RegistryError(f"{path}: alias file should hold a version number, found {text!r}")
+        if not is_ascii_number(text):
+            raise RegistryError(f"{path}: alias file should hold a version number, found {quoted(text)}")
         return int(text)
 
     # ------------------------------------------------------------------ internals
     def _lock(self, name: str) -> FileLock:
-        return _TimedLock(self.root / name / ".lock")
+        return _TimedLock(self.root / name / layout.LOCK)
+
+    def _version_dir(self, name: str, version: int) -> Path:
+        return self.root / name / f"{layout.VERSION_PREFIX}{version}"
 
     def _versions(self, name: str) -> list[int]:
         model_dir = self.root / name
         if not model_dir.is_dir():
             return []
-        found = (VERSION_RE.match(p.name) for p in model_dir.iterdir())
+        found = (VERSION_RE.fullmatch(p.name) for p in model_dir.iterdir())
         return sorted(int(m.group(1)) for m in found if m)
 
     def _next_version(self, model_dir: Path) -> int:
         last = 0
         try:
-            last = int((model_dir / LAST_VERSION).read_text(encoding="utf-8").strip() or 0)
+            last = int((model_dir / layout.LAST_VERSION).read_text(encoding="utf-8").strip() or 0)
         except (FileNotFoundError, ValueError):
             pass
         return max([last, *self._versions(model_dir.name)]) + 1

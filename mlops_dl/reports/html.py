@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+
+from mlops_dl import files
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1100px;
@@ -39,7 +39,7 @@ def fmt(value, digits: int = 4) -> str:
     return esc(value)
 
 
-def table(header: list[str], rows: list[list], classes: list[str] | None = None) -> str:
+def table(header: list[str], rows: list[list]) -> str:
     """An HTML table; numbers right-aligned; a cell given as ("text", "css") gets that class."""
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = []
@@ -102,10 +102,4 @@ def fig_png(fig) -> bytes:
 
 def write(path: str | Path, document: str) -> Path:
     """Write atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(document)
-    os.replace(tmp, path)
-    return path
+    return files.write_text(path, document)

@@ -72,7 +72,8 @@ def monitor_report(report: dict) -> str:
         "files": ", ".join(win["files"]), "lines read": win["lines"], "predictions": report["n"],
         "outside window": win["outside_window"], "malformed lines": win["malformed"],
         "served by": ", ".join(f"{k} ({v})" for k, v in report["versions"].items()),
-        "low-confidence share": low["share"], "reference low-confidence share": low["reference_share"],
+        f"low-confidence share (margin < {low['threshold']})": low["share"],
+        "reference low-confidence share": low["reference_share"],
         **{f"latency {k}": v for k, v in report["latency"].items()}})))
     checks = report["checks"]
     if checks:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import yaml
 
 from mlops_dl.errors import MlopsError
 from mlops_dl.reports.html import img, kv_table, page, table
+from mlops_dl.train import rundir
 
 METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
 
@@ -35,22 +35,22 @@ def _plots(run_dir: Path, metrics: dict, labels: list[str], tmp: Path) -> list[P
             if (metrics.get(split) or {}).get("confusion_matrix") and labels:
                 evaluate_plots.confusion_png(tmp / f"confusion_{split}.png", metrics, split, labels)
                 pngs.append(tmp / f"confusion_{split}.png")
-    if not any("learning" in p.name for p in pngs) and (run_dir / "logs").is_dir():
-        if evaluate_plots.learning_curves_png(tmp / "learning_curves.png", run_dir / "logs"):
-            pngs.append(tmp / "learning_curves.png")
+    if not any("learning" in p.name for p in pngs) and rundir.logs_dir(run_dir).is_dir():
+        if evaluate_plots.learning_curves_png(tmp / rundir.LEARNING_CURVES, rundir.logs_dir(run_dir)):
+            pngs.append(tmp / rundir.LEARNING_CURVES)
     return pngs
 
 
 def run_report(run_dir: str | Path) -> str:
     """HTML for a run dir (the run-dir contract: metrics.json, config.yaml, data.json, PNGs)."""
     run_dir = Path(run_dir)
-    path = run_dir / "metrics.json"
-    if not path.is_file():
-        raise MlopsError(f"{run_dir}: no metrics.json (not a finished run dir; "
+    metrics = rundir.read_json(run_dir, rundir.METRICS, required=False)
+    if metrics is None:
+        raise MlopsError(f"{run_dir}: no {rundir.METRICS} (not a finished run dir; "
                          f"run `mlops-dl evaluate` or train to the end first)")
-    metrics = json.loads(path.read_text(encoding="utf-8"))
-    data = json.loads((run_dir / "data.json").read_text()) if (run_dir / "data.json").is_file() else {}
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").is_file() else {}
+    data = rundir.read_json(run_dir, rundir.DATA, required=False) or {}
+    config_path = run_dir / rundir.CONFIG  # read as plain YAML: a report shows what is there
+    cfg = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
     split = "test" if "test" in metrics else "validation"
     labels = data.get("labels") or list((metrics.get(split) or {}).get("per_class", {}))
     sections = [("Summary", kv_table({

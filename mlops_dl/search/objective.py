@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 from mlops_dl.config import Config
 from mlops_dl.search.pruning import OptunaPruning
 from mlops_dl.search.space import suggest, trial_config
+from mlops_dl.train import rundir
 from mlops_dl.train.fitting import fit
 
 REASON_ATTR = "fail_reason"
@@ -82,7 +83,7 @@ class Objective:
         best_so_far = (score is not None and not search.retrain_winner
                        and score > _best_value(trial.study))  # fmt: skip
         if search.keep_trial_runs or best_so_far:  # finalize removes best-so-far runs that lost
-            shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+            shutil.rmtree(rundir.checkpoints_dir(run_dir), ignore_errors=True)
             return
         shutil.rmtree(run_dir, ignore_errors=True)
 

@@ -11,6 +11,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.table import Table
 
+from mlops_dl import files
+
 log = logging.getLogger("mlops_dl.search")
 
 
@@ -96,10 +98,7 @@ def _fmt(value) -> str:
 def write_trials_csv(study: optuna.Study, path: Path) -> Path:
     frame = study.trials_dataframe(attrs=("number", "state", "value", "duration", "params",
                                           "user_attrs"))  # fmt: skip
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(path)
-    return path
+    return files.write_with(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
 AXIS_LABELS = {  # what the generic Optuna axes mean here

@@ -8,7 +8,6 @@ clean up trial run dirs.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,10 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from mlops_dl import files
 from mlops_dl import config as config_mod
 from mlops_dl.config import Config
-from mlops_dl.data.prepared import load_prepared
+from mlops_dl.data.prepared import load_prepared, output_path
 from mlops_dl.errors import ConfigError, MlopsError
 from mlops_dl.search import report, storage as storage_mod, winner as winner_mod
 from mlops_dl.search.space import base_params, base_signature, space_signature
@@ -59,7 +59,7 @@ def optimize(cfg: Config) -> SearchRun:
     if not search.space:
         raise ConfigError("search.space is empty: declare at least one key to search, "
                           "e.g. search.space.train.lr: {type: float, low: 1e-5, high: 1e-4, log: true}")  # fmt: skip
-    load_prepared(Path(cfg.data.output_dir) / cfg.data.name)  # fail now, not in every trial
+    load_prepared(output_path(cfg))  # fail now, not in every trial
     folder = storage_mod.study_dir(search, search.study_name)
     folder.mkdir(parents=True, exist_ok=True)
     url = storage_mod.storage_url(search, search.study_name)
@@ -135,6 +135,4 @@ def _write_summary(run: SearchRun) -> None:
         "winner": run.winner,
     }
     path = run.folder / "summary.json"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
+    files.write_json(path, data)

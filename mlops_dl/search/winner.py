@@ -13,11 +13,13 @@ from pathlib import Path
 
 from optuna.trial import FrozenTrial
 
+from mlops_dl import files
 from mlops_dl import config as config_mod
 from mlops_dl.config import Config
 from mlops_dl.errors import MlopsError
 from mlops_dl.search.objective import trial_run_dir
 from mlops_dl.search.space import trial_config
+from mlops_dl.train import rundir
 
 WINNER_FILE = "winner.json"
 
@@ -50,7 +52,7 @@ def produce_winner(base: Config, best: FrozenTrial, folder: Path, study_name: st
         from mlops_dl.train.fitting import fit
 
         run_dir = Path(cfg.train.runs_dir) / cfg.train.run_name
-        if (run_dir / "checkpoints" / "last.ckpt").exists():
+        if rundir.has_checkpoint(run_dir):
             shutil.rmtree(run_dir)  # an interrupted retrain of this same trial: start it over
         result = fit(cfg, run_dir=run_dir)
         run_dir, retrain_val = Path(result.run_dir), result.best_score
@@ -95,8 +97,10 @@ def _headline(report: dict) -> dict:
 def _has_test(run_dir: str | None) -> bool:
     if not run_dir:
         return False
-    metrics = _read(Path(run_dir) / "metrics.json")
-    return bool(metrics and metrics.get("test"))
+    try:
+        return bool(rundir.read_metrics(run_dir).get("test"))
+    except MlopsError:  # unreadable metrics.json: evaluate again
+        return False
 
 
 def _read(path: Path) -> dict | None:
@@ -107,6 +111,4 @@ def _read(path: Path) -> dict | None:
 
 
 def _write(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
+    files.write_json(path, data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import re
@@ -9,6 +10,8 @@ import re
 from starlette.requests import Request
 
 from mlops_dl.config import ServeConfig
+from mlops_dl.errors import bounded, clip, quoted
+from mlops_dl.runtime import is_blank
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -17,6 +20,7 @@ class ApiError(Exception):
     """A 4xx answer: status, the field at fault ("body", "texts[3]", a header) and a message."""
 
     def __init__(self, status: int, field: str, message: str, headers: dict | None = None):
+        message = bounded(message)
         super().__init__(message)
         self.status, self.field, self.message = status, field, message
         self.headers = headers or {}
@@ -45,26 +49,38 @@ def check_content_type(request: Request) -> None:
     ctype = request.headers.get("content-type", "")
     media, _, params = ctype.partition(";")
     if media.strip().lower() != "application/json":
-        raise ApiError(415, "Content-Type", f"expected application/json, got {ctype or 'none'!r}")
+        raise ApiError(415, "Content-Type", f"expected application/json, got {quoted(ctype or 'none')}")
     charset = params.strip().lower()
     if charset.startswith("charset=") and charset[8:].strip('"') not in ("utf-8", "utf8"):
-        raise ApiError(415, "Content-Type", f"only charset=utf-8 is accepted, got {charset!r}")
+        raise ApiError(415, "Content-Type", f"only charset=utf-8 is accepted, got {quoted(charset)}")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it passes ``limit`` bytes."""
+async def read_body(request: Request, limit: int,
+                    timeout_s: float = ServeConfig.body_timeout_s) -> bytes:
+    """The body, refused with 413 as soon as it passes ``limit`` bytes, with 408 (and the
+    connection closed) when it has not all arrived ``timeout_s`` after the headers."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
-            raise ApiError(400, "Content-Length", f"not a byte count: {declared!r}")
+        if not (declared.isascii() and declared.isdigit()):  # int("²") fails
+            raise ApiError(400, "Content-Length", f"not a byte count: {quoted(declared)}")
         if int(declared) > limit:
             raise ApiError(413, "body", f"{declared} bytes is over serve.max_body_bytes={limit}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "body", f"body is over serve.max_body_bytes={limit}")
-        chunks.append(chunk)
+    chunks: list[bytes] = []
+
+    async def collect() -> None:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "body", f"body is over serve.max_body_bytes={limit}")
+            chunks.append(chunk)
+
+    try:
+        await asyncio.wait_for(collect(), timeout_s)
+    except asyncio.TimeoutError:  # TimeoutError from 3.11 on
+        arrived = sum(map(len, chunks))
+        raise ApiError(408, "body", f"body not received within serve.body_timeout_s="
+                       f"{timeout_s:g} s ({arrived} bytes arrived)", {"Connection": "close"}) from None
     return b"".join(chunks)
 
 
@@ -81,12 +97,14 @@ def parse_texts(body: bytes, cfg: ServeConfig) -> list[str]:
                        f"column {e.colno}") from None
     except RecursionError:
         raise ApiError(400, "body", "JSON nested too deeply") from None
+    except ValueError as e:  # what json.loads rejects beyond syntax: a >4300-digit integer
+        raise ApiError(400, "body", f"not valid JSON: {clip(str(e))}") from None
     if not isinstance(doc, dict):
         raise ApiError(422, "body", f'expected an object {{"texts": [...]}}, got '
                        f"{type(doc).__name__}")
     unknown = sorted(set(doc) - {"texts"})
     if unknown:
-        raise ApiError(422, unknown[0], f"unknown field {unknown[0]!r} (allowed: texts)")
+        raise ApiError(422, clip(unknown[0]), f"unknown field {quoted(unknown[0])} (allowed: texts)")
     if "texts" not in doc:
         raise ApiError(422, "texts", "missing field 'texts' (a list of strings)")
     texts = doc["texts"]
@@ -100,6 +118,9 @@ def parse_texts(body: bytes, cfg: ServeConfig) -> list[str]:
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise ApiError(422, f"texts[{i}]", f"expected a string, got {type(text).__name__}")
+        if is_blank(text):
+            raise ApiError(422, f"texts[{i}]", "empty text (white space only): send at least "
+                           "one character to classify")
         if len(text) > cfg.max_chars:
             raise ApiError(422, f"texts[{i}]", f"{len(text)} characters is over "
                            f"serve.max_chars={cfg.max_chars}")

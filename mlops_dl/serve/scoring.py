@@ -1,7 +1,7 @@
-"""Offline batch scoring: csv / jsonl / parquet in, the same rows out with the prediction.
+"""Offline batch scoring: csv / tsv / jsonl / parquet in, the same rows out with the prediction.
 
-Streams in chunks (pandas chunked csv, line-by-line jsonl, pyarrow ``iter_batches`` for
-parquet) and writes incrementally to a temp file renamed at the end, so a million-row file
+Reads through mlops_dl.tables (the reader ``data prepare`` uses: same formats, streamed in
+chunks) and writes incrementally to a temp file renamed at the end, so a million-row file
 never has to fit in memory and a failed run leaves no half-written output. Rows whose text is
 missing or not a string are reported by row number (1-based data row; for jsonl, the line).
 """
@@ -9,8 +9,7 @@ missing or not a string are reported by row number (1-based data row; for jsonl,
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,13 +17,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mlops_dl import files, tables
 from mlops_dl.errors import DataError
-from mlops_dl.runtime import Predictor
+from mlops_dl.runtime import Predictor, is_blank
 
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
-# pandas' default missing-value strings, applied to every column except the text column
-NA_STRINGS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
-              "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
 PRED_COLUMNS = {"pred_label": pa.string(), "pred_score": pa.float64(),
                 "pred_model": pa.string(), "pred_error": pa.string()}
 
@@ -39,72 +35,13 @@ class ScoreSummary:
     output: str = ""
 
 
-def file_format(path: Path) -> str:
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise DataError(f"{path}: unsupported file type {path.suffix!r} "
-                        f"(use {', '.join(FORMATS)})")
-    return fmt
-
-
-def _csv_chunks(path: Path, column: str, rows: int, on_bytes) -> Iterator[pd.DataFrame]:
-    with open(path, "rb") as f:
-        head = pd.read_csv(f, nrows=0)
-        if column not in head.columns:
-            raise DataError(f"{path}: no column {column!r} (columns: {', '.join(head.columns)}); "
-                            f"pick one with --text-column")
-        f.seek(0)
-        # the text column is read raw: "NA" stays a text and an empty cell is an empty text
-        na = {c: NA_STRINGS for c in head.columns if c != column}
-        reader = pd.read_csv(f, chunksize=rows, dtype={column: str}, keep_default_na=False,
-                             na_values=na)
-        for chunk in reader:
-            on_bytes(f.tell())
-            yield chunk
-
-
-def _jsonl_chunks(path: Path, column: str, rows: int, on_bytes) -> Iterator[pd.DataFrame]:
-    records: list[dict] = []
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                rec = json.loads(raw)
-                if not isinstance(rec, dict):
-                    raise ValueError(f"expected a JSON object, got {type(rec).__name__}")
-            except (ValueError, UnicodeDecodeError) as e:
-                rec = {"__error__": f"invalid JSON line: {e}"}
-            rec["__row__"] = lineno
-            records.append(rec)
-            if len(records) >= rows:
-                on_bytes(f.tell())
-                yield pd.DataFrame.from_records(records)
-                records = []
-        if records:
-            on_bytes(f.tell())
-            yield pd.DataFrame.from_records(records)
-
-
-def _parquet_chunks(path: Path, column: str, rows: int, on_rows) -> Iterator[pd.DataFrame]:
-    pf = pq.ParquetFile(path)
-    if column not in pf.schema_arrow.names:
-        raise DataError(f"{path}: no column {column!r} (columns: "
-                        f"{', '.join(pf.schema_arrow.names)}); pick one with --text-column")
-    done = 0
-    for batch in pf.iter_batches(batch_size=rows):
-        done += batch.num_rows
-        on_rows(done)
-        yield batch.to_pandas()
-
-
 def _check_text(value, column: str) -> str | None:
     """None when the cell is a usable text, else why not."""
     if value is None or (isinstance(value, float) and value != value):
         return f"missing {column!r}"
     if not isinstance(value, str):
         return f"{column!r} is {type(value).__name__}, not a string"
-    if not value.strip():
+    if is_blank(value):
         return f"empty {column!r}"
     return None
 
@@ -117,8 +54,8 @@ class _Writer:
         self.f = None if fmt == "parquet" else open(tmp, "w", encoding="utf-8", newline="")
 
     def write(self, df: pd.DataFrame) -> None:
-        if self.fmt == "csv":
-            df.to_csv(self.f, header=self.first, index=False)
+        if self.fmt in tables.SEPARATORS:
+            df.to_csv(self.f, sep=tables.SEPARATORS[self.fmt], header=self.first, index=False)
         elif self.fmt == "jsonl":
             for rec in df.to_dict(orient="records"):
                 self.f.write(json.dumps({k: v for k, v in rec.items() if not _is_na(v)},
@@ -155,37 +92,36 @@ def score_file(predictor: Predictor, input_path: str | Path, output_path: str | 
                progress: Callable[[int, int], None] | None = None) -> ScoreSummary:
     """Score every row of ``input_path`` into ``output_path`` (format from its suffix).
 
-    ``progress(done, total)`` is called after each chunk (bytes for csv/jsonl, rows for
+    ``progress(done, total)`` is called after each chunk (bytes for csv/tsv/jsonl, rows for
     parquet). With ``strict`` the first malformed row raises DataError and no output is kept.
     """
     src, dst = Path(input_path), Path(output_path)
     if not src.is_file():
         raise DataError(f"input file not found: {src}")
-    in_fmt, out_fmt = file_format(src), file_format(dst)
-    total = pq.ParquetFile(src).metadata.num_rows if in_fmt == "parquet" else src.stat().st_size
+    tables.table_format(src)
+    out_fmt = tables.table_format(dst)
+    total = tables.total_for_progress(src)
     report = (lambda done: progress(done, total)) if progress else (lambda done: None)
-    reader = {"csv": _csv_chunks, "jsonl": _jsonl_chunks, "parquet": _parquet_chunks}[in_fmt]
     summary = ScoreSummary(model=predictor.ref, output=str(dst))
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    writer = _Writer(out_fmt, tmp)
-    try:
-        for chunk in reader(src, text_column, chunk_rows, report):
-            writer.write(_score_chunk(predictor, chunk, text_column, strict, summary, src))
-        writer.close()
-        tmp.replace(dst)
-    except BaseException:
-        writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
+
+    def score_into(tmp: Path) -> None:
+        writer = _Writer(out_fmt, tmp)
+        try:
+            chunks = tables.read_chunks(src, [text_column], chunk_rows,
+                                        hint="pick one with --text-column", on_progress=report)
+            for chunk in chunks:
+                writer.write(_score_chunk(predictor, chunk, text_column, strict, summary, src))
+        finally:
+            writer.close()
+
+    files.write_with(dst, score_into)
     return summary
 
 
 def _score_chunk(predictor: Predictor, chunk: pd.DataFrame, column: str, strict: bool,
                  summary: ScoreSummary, src: Path) -> pd.DataFrame:
     """Predict the valid rows of one chunk; malformed rows get pred_error."""
-    rows = chunk.pop("__row__").tolist() if "__row__" in chunk else list(
-        range(summary.rows + 1, summary.rows + len(chunk) + 1))
+    rows = chunk.pop("__row__").tolist()
     parse_errors = chunk.pop("__error__").tolist() if "__error__" in chunk else [None] * len(chunk)
     values = chunk[column].tolist() if column in chunk else [None] * len(chunk)
     errors = [pe if isinstance(pe, str) else _check_text(v, column)

@@ -39,7 +39,6 @@ class ModelHolder:
         self.predictor: Predictor | None = None
         self.swaps = 0
         self.last_error: str | None = None
-        self.last_check: float | None = None
         self.retry_after_s = retry_after_s  # a version that failed to load waits this long
         self._failed: tuple[int, float] | None = None  # (version, when)
         self._lock = threading.Lock()  # one load at a time
@@ -70,7 +69,6 @@ class ModelHolder:
     def check(self) -> bool:
         """Resolve the reference; load and switch when it names another version. True if swapped."""
         with self._lock:
-            self.last_check = time.time()
             try:
                 version = self.resolve()
             except Exception as e:  # registry briefly unreadable: keep serving what we have

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import lightning as L
@@ -19,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from mlops_dl import files
 from mlops_dl.config import TrainConfig
 from mlops_dl.data.prepared import PreparedData, fingerprint
 
@@ -74,11 +73,7 @@ def load_tokenized(data: PreparedData, split: str, tokenizer, max_length: int) -
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
     """Atomic write; a read-only data dir only costs re-tokenising next time."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
+        files.write_with(path, lambda tmp: np.savez(tmp, **arrays), ".npz")
     except OSError as e:
         log.warning("could not cache token ids at %s: %s", path, e)
 

@@ -7,17 +7,15 @@ confusion_<split>.json/.png and learning_curves.png (from the CSV logs).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from mlops_dl import config as config_mod
 from mlops_dl import metrics
+from mlops_dl.data.prepared import SPLITS
+from mlops_dl.errors import MlopsError
+from mlops_dl.train import rundir
 from mlops_dl.train.baseline import fit_baseline
-from mlops_dl.data.prepared import SPLITS, PreparedData, load_prepared
-from mlops_dl.errors import DataError, MlopsError
-from mlops_dl.train.rundir import atomic_json, merge_metrics
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", baseline: bool = True,
@@ -26,10 +24,10 @@ def evaluate_run(run_dir: str | Path, split: str = "test", baseline: bool = True
     run_dir = Path(run_dir)
     if split not in SPLITS:
         raise MlopsError(f"unknown split {split!r} (choose from {', '.join(SPLITS)})")
-    if not (run_dir / "model" / "config.json").is_file():
+    if not rundir.has_model(run_dir):
         raise MlopsError(f"{run_dir}: not a finished run dir (no model/config.json); train first")
-    cfg = config_mod.load(run_dir / "config.yaml")
-    data = run_data(run_dir)
+    cfg = rundir.read_config(run_dir)
+    data = rundir.run_data(run_dir)
     if cfg.train.num_threads > 0:
         import torch
 
@@ -37,7 +35,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", baseline: bool = True
     splits = list(dict.fromkeys(["validation", split]))
     gold = {s: data.texts_labels(s) for s in splits}
     # 1. the fine-tuned model
-    pred = {s: predict_labels(run_dir / "model", gold[s][0], data.labels, cfg.model.max_length,
+    pred = {s: predict_labels(rundir.model_dir(run_dir), gold[s][0], data.labels, cfg.model.max_length,
                               batch_size) for s in splits}  # fmt: skip
     results: dict = {s: metrics.classification_report(gold[s][1], pred[s], data.labels) for s in splits}
     # 2. the baseline on the same train split, and the paired test model vs baseline
@@ -51,35 +49,17 @@ def evaluate_run(run_dir: str | Path, split: str = "test", baseline: bool = True
                                     "C_grid_on": "validation"}  # fmt: skip
         results["comparison"] = {s: metrics.mcnemar(gold[s][1], pred[s], base_pred[s]) for s in splits}
     # 3. files: metrics.json, confusion matrices, learning curves
-    merged = merge_metrics(run_dir, results)
-    atomic_json(run_dir / f"confusion_{split}.json", {
+    merged = rundir.merge_metrics(run_dir, results)
+    rundir.write_confusion(run_dir, split, {
         "labels": data.labels, "model": results[split]["confusion_matrix"],
         **({"baseline": results["baseline"][split]["confusion_matrix"]} if baseline else {}),
     })  # fmt: skip
     from mlops_dl.train import plots as evaluate_plots
 
-    evaluate_plots.confusion_png(run_dir / f"confusion_{split}.png", results, split, data.labels)
-    evaluate_plots.learning_curves_png(run_dir / "learning_curves.png", run_dir / "logs")
+    evaluate_plots.confusion_png(rundir.confusion_path(run_dir, split, ".png"), results, split,
+                                 data.labels)
+    evaluate_plots.learning_curves_png(run_dir / rundir.LEARNING_CURVES, rundir.logs_dir(run_dir))
     return merged
-
-
-def run_data(run_dir: Path) -> PreparedData:
-    """The prepared data a run was trained on, refusing data that changed since."""
-    info_path = run_dir / "data.json"
-    if not info_path.is_file():
-        raise MlopsError(f"{run_dir}: no data.json (not a run dir written by `mlops-dl train`)")
-    info = json.loads(info_path.read_text(encoding="utf-8"))
-    data = load_prepared(info["data_dir"])
-    changed = [s for s, fp in info.get("fingerprints", {}).items() if data.fingerprints.get(s) != fp]
-    if changed:
-        raise DataError(
-            f"{info['data_dir']}: split(s) {', '.join(changed)} changed since {run_dir} was trained "
-            f"(fingerprints in {info_path} differ from {info['data_card']}); re-run `mlops-dl data "
-            f"prepare` with the run's config or retrain"
-        )
-    if data.labels != info.get("labels"):
-        raise DataError(f"{info['data_dir']}: labels {data.labels} differ from the run's {info.get('labels')}")
-    return data
 
 
 def predict_labels(model_dir: Path, texts: list[str], labels: list[str], max_length: int,

@@ -1,8 +1,6 @@
 """Fine-tuning: ``fit(cfg)`` goes from a config to a run directory with the best model in it.
 
-Run directory (``<train.runs_dir>/<run-id>/``): config.yaml, env.json, data.json,
-checkpoints/ (last.ckpt, best-*.ckpt), logs/ (CSV, optional TensorBoard), model/
-(save_pretrained, safetensors + tokenizer), metrics.json ({"validation": ...}), fit.json.
+The run directory's layout, writers and readers are `train.rundir` (the run-dir contract).
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,14 +22,16 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMon
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from mlops_dl import config as config_mod
+from mlops_dl import quiet
 from mlops_dl.config import Config, TrainConfig
-from mlops_dl.data.prepared import load_prepared
-from mlops_dl.train.datamodule import TextDataModule
+from mlops_dl.data.prepared import load_prepared, output_path
 from mlops_dl.errors import ConfigError, MlopsError
+from mlops_dl.train import rundir
+from mlops_dl.train.datamodule import TextDataModule
 from mlops_dl.train.model import SequenceClassifier, class_weights, load_network
-from mlops_dl.train.rundir import atomic_json, merge_metrics, write_data_json, write_env_json
 
 MONITOR = "val_macro_f1"
+LIGHTNING_LOG = "lightning.pytorch.utilities.rank_zero"  # where Lightning's info notices go
 RUN_ID_ENV = "MLOPS_DL_RUN_ID"  # set for the child processes of a multi-GPU run
 
 
@@ -47,17 +47,19 @@ class FitResult:
 
 def fit(
     cfg: Config, run_dir: str | Path | None = None, resume: str | Path | None = None,
-    callbacks: Sequence[Callback] = (),
+    callbacks: Sequence[Callback] = (), on_run_dir: Callable[[Path], None] | None = None,
 ) -> FitResult:  # fmt: skip
     """Train ``cfg`` into a run dir; ``resume`` continues that run dir from its last.ckpt.
 
     ``callbacks`` are added to the Trainer (search passes an Optuna pruning callback that
-    watches ``val_macro_f1``).
+    watches ``val_macro_f1``). ``on_run_dir`` is called with the run dir as soon as it exists
+    (the CLI prints it, so a killed run can be found and resumed).
     """
     # 1. the run directory, and the checkpoint when resuming
-    check_train_config(cfg.train)
-    data = load_prepared(Path(cfg.data.output_dir) / cfg.data.name)
+    data = load_prepared(output_path(cfg))
     run_dir, ckpt = open_run_dir(cfg, run_dir, resume)
+    if on_run_dir is not None and RUN_ID_ENV not in os.environ:  # rank 0 only
+        on_run_dir(run_dir)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
@@ -68,23 +70,24 @@ def fit(
     weights = class_weights(train_labels, len(data.labels)) if cfg.train.class_weights else None
     module = SequenceClassifier(network, cfg.train, data.labels, weights)
     # 3. the records a run dir carries
-    config_mod.save(cfg, run_dir / "config.yaml")
-    write_env_json(run_dir / "env.json")
-    write_data_json(run_dir / "data.json", data)
+    rundir.write_config(run_dir, cfg)
+    rundir.write_env(run_dir)
+    rundir.write_data(run_dir, data)
     # 4. train
-    trainer = build_trainer(cfg.train, run_dir, callbacks, attempt=_attempt(run_dir, ckpt))
-    start, resumed_from = time.perf_counter(), _checkpoint_step(ckpt)
-    _run_trainer(trainer, module, datamodule, run_dir, ckpt)
-    if module.best_score is None and cfg.train.limit_val_batches > 0:  # stopped before any check
-        trainer.validate(module, datamodule=datamodule, verbose=False)
+    with quiet.drop_messages(LIGHTNING_LOG, *quiet.LIGHTNING_NOTICES):  # adverts, hardware lines
+        trainer = build_trainer(cfg.train, run_dir, callbacks, attempt=_attempt(run_dir, ckpt))
+        start, resumed_from = time.perf_counter(), _checkpoint_step(ckpt)
+        _run_trainer(trainer, module, datamodule, run_dir, ckpt)
+        if module.best_score is None and cfg.train.limit_val_batches > 0:  # stopped before any check
+            trainer.validate(module, datamodule=datamodule, verbose=False)
     # 5. the best weights, as a save_pretrained model
     best = save_best_model(trainer, module, tokenizer, run_dir)
     result = FitResult(run_dir, module.best_score, trainer.global_step, best, resumed_from,
                        round(time.perf_counter() - start, 1))  # fmt: skip
     if trainer.is_global_zero:
-        atomic_json(run_dir / "fit.json", {**asdict(result), "run_dir": str(run_dir)})
+        rundir.write_fit(run_dir, {**asdict(result), "run_dir": str(run_dir)})
         if module.best_report is not None:
-            merge_metrics(run_dir, {"validation": module.best_report})
+            rundir.merge_metrics(run_dir, {"validation": module.best_report})
     return result
 
 
@@ -93,45 +96,25 @@ def _run_trainer(trainer: L.Trainer, module, datamodule, run_dir: Path, ckpt: Pa
     try:
         with warnings.catch_warnings():  # the datamodule skips the batches already trained on
             warnings.filterwarnings("ignore", message=".*ended before the epoch ended.*")
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")  # Lightning-internal
             trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None)
     finally:
         os.environ.pop(RUN_ID_ENV, None)
-
-
-def check_train_config(tc: TrainConfig) -> None:
-    """Reject values the Trainer would take but train badly with, naming the key."""
-    rules = [
-        ("lr", tc.lr > 0, "must be > 0"),
-        ("batch_size", tc.batch_size > 0, "must be > 0"),
-        ("eval_batch_size", tc.eval_batch_size > 0, "must be > 0"),
-        ("epochs", tc.epochs > 0 or tc.max_steps > 0, "must be > 0 (or set train.max_steps)"),
-        ("warmup_ratio", 0 <= tc.warmup_ratio < 1, "must be in [0, 1)"),
-        ("weight_decay", tc.weight_decay >= 0, "must be >= 0"),
-        ("grad_accum", tc.grad_accum >= 1, "must be >= 1"),
-        ("grad_clip", tc.grad_clip >= 0, "must be >= 0 (0 = no clipping)"),
-        ("val_check_interval", tc.val_check_interval > 0, "must be > 0"),
-        ("num_nodes", tc.num_nodes >= 1, "must be >= 1"),
-    ]
-    for key, ok, why in rules:
-        if not ok:
-            raise ConfigError(f"train.{key}={getattr(tc, key)!r} {why}")
-    if tc.precision == "16-mixed" and tc.accelerator == "cpu":
-        raise ConfigError("train.precision=16-mixed needs a GPU; on CPU use 32-true or bf16-mixed")
 
 
 def open_run_dir(cfg: Config, run_dir, resume) -> tuple[Path, Path | None]:
     """(run dir, checkpoint to resume from or None); a new run dir gets a fresh id."""
     if resume is not None:
         run_dir = Path(resume)
-        ckpt = run_dir / "checkpoints" / "last.ckpt"
+        ckpt = rundir.last_checkpoint(run_dir)
         if not ckpt.is_file():
-            raise MlopsError(f"cannot resume {run_dir}: no checkpoints/last.ckpt in it")
+            raise MlopsError(f"cannot resume {run_dir}: no {ckpt.relative_to(run_dir)} in it")
         return run_dir, ckpt
     if run_dir is None:  # DDP ranks that Lightning starts inherit rank 0's run id via the env
         run_id = cfg.train.run_name or os.environ.get(RUN_ID_ENV) or new_run_id(cfg)
         run_dir = Path(cfg.train.runs_dir) / run_id
     run_dir = Path(run_dir)
-    if (run_dir / "checkpoints" / "last.ckpt").exists():
+    if rundir.last_checkpoint(run_dir).exists():
         raise MlopsError(f"run dir {run_dir} already holds a run; use --resume {run_dir} to continue it")
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir, None
@@ -146,7 +129,7 @@ def new_run_id(cfg: Config) -> str:
 def build_trainer(tc: TrainConfig, run_dir: Path, callbacks: Sequence[Callback] = (),
                   attempt: int = 0) -> L.Trainer:  # fmt: skip
     """The Trainer for ``tc``: best/last checkpoints, early stopping, loggers, progress."""
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = rundir.checkpoints_dir(run_dir)
     every = tc.checkpoint_every_n_steps or None
     cbs: list[Callback] = [
         ModelCheckpoint(dirpath=ckpt_dir, filename="best-step{step}", monitor=MONITOR, mode="max",
@@ -160,9 +143,9 @@ def build_trainer(tc: TrainConfig, run_dir: Path, callbacks: Sequence[Callback] 
         cbs.append(EarlyStopping(MONITOR, mode="max", patience=tc.early_stopping_patience))
     cbs.append(_progress_callback(tc))
     version = "" if attempt == 0 else f"resume-{attempt}"  # a resume keeps the earlier CSV
-    loggers = [CSVLogger(run_dir, name="logs", version=version)]
+    loggers = [CSVLogger(run_dir, name=rundir.LOGS, version=version)]
     if tc.logger == "tensorboard":
-        loggers.append(TensorBoardLogger(run_dir, name="logs", version=f"tensorboard{version and '-' + version}"))
+        loggers.append(TensorBoardLogger(run_dir, name=rundir.LOGS, version=f"tensorboard{version and '-' + version}"))
     interval = int(tc.val_check_interval) if tc.val_check_interval > 1 else tc.val_check_interval
     try:
         return L.Trainer(
@@ -192,7 +175,7 @@ def _progress_callback(tc: TrainConfig) -> Callback:
         from lightning.pytorch.callbacks import RichProgressBar
 
         return RichProgressBar()
-    from mlops_dl.train.rundir import LineProgress
+    from mlops_dl.train.progress import LineProgress
 
     return LineProgress(every_n_steps=max(tc.log_every_n_steps, 1))
 
@@ -200,7 +183,7 @@ def _progress_callback(tc: TrainConfig) -> Callback:
 def _attempt(run_dir: Path, ckpt: Path | None) -> int:
     if ckpt is None:
         return 0
-    return 1 + len(list((run_dir / "logs").glob("resume-*")))
+    return 1 + len(list(rundir.logs_dir(run_dir).glob("resume-*")))
 
 
 def _checkpoint_step(ckpt: Path | None) -> int | None:
@@ -221,8 +204,8 @@ def save_best_model(trainer: L.Trainer, module: SequenceClassifier, tokenizer, r
         network_state = {k.removeprefix("network."): v for k, v in state.items() if k.startswith("network.")}
         module.network.load_state_dict(network_state)
     if trainer.is_global_zero:
-        out = run_dir / "model"
-        tmp = run_dir / ".model.tmp"
+        out = rundir.model_dir(run_dir)
+        tmp = run_dir / f".{out.name}.tmp"
         module.network.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         if out.exists():

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mlops_dl import metrics
+from mlops_dl import metrics, quiet
 from mlops_dl.config import ModelConfig, TrainConfig
 from mlops_dl.errors import MlopsError
 from mlops_dl.locate import hub_error, resolve_model
@@ -31,21 +31,45 @@ def load_network(model_cfg: ModelConfig, labels: list[str]):
     is_local = Path(ref).is_dir()
     try:
         tokenizer = AutoTokenizer.from_pretrained(ref)
-        network = AutoModelForSequenceClassification.from_pretrained(
-            ref,
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={name: i for i, name in enumerate(labels)},
-            ignore_mismatched_sizes=True,
-            attn_implementation=model_cfg.attn_implementation,
-        )
+        with quiet.drop_messages("transformers.modeling_utils", quiet.HF_LOAD_REPORT):
+            network, info = AutoModelForSequenceClassification.from_pretrained(
+                ref,
+                num_labels=len(labels),
+                id2label=dict(enumerate(labels)),
+                label2id={name: i for i, name in enumerate(labels)},
+                ignore_mismatched_sizes=True,
+                attn_implementation=model_cfg.attn_implementation,
+                output_loading_info=True,
+            )
     except (OSError, ValueError) as e:
         if is_local:
             raise MlopsError(f"model directory {ref}: cannot load it: {e}") from None
         raise hub_error(model_cfg.name, e) from None
     if not tokenizer.is_fast:
         raise MlopsError(f"model {model_cfg.name!r}: needs a fast tokenizer (tokenizer.json)")
+    for line in load_summary(info, network.base_model_prefix, labels):
+        quiet.note(line)
     return network, tokenizer
+
+
+def load_summary(info: dict, base_prefix: str, labels: list[str]) -> list[str]:
+    """transformers' LOAD REPORT in plain lines: a new head is expected, the rest is said."""
+    new = sorted({*info.get("missing_keys", ()), *(m[0] if isinstance(m, tuple) else m
+                                                  for m in info.get("mismatched_keys", ()))})
+    head = [k for k in new if not k.startswith(f"{base_prefix}.")]
+    body = [k for k in new if k.startswith(f"{base_prefix}.")]
+    unused = sorted(info.get("unexpected_keys", ()))
+    lines = []
+    if head:
+        lines.append(f"new classification head: {len(labels)} labels ({', '.join(labels)}), "
+                     f"randomly initialised ({', '.join(head)}); fine-tuning trains it")
+    if body:
+        lines.append(f"{len(body)} encoder weights are not in the checkpoint and start random: "
+                     f"{', '.join(body[:5])}" + (" ..." if len(body) > 5 else ""))
+    if unused:
+        lines.append(f"{len(unused)} checkpoint weights are not used by the classifier (e.g. "
+                     f"{', '.join(unused[:3])}): usual for a pre-training checkpoint")
+    return lines
 
 
 def class_weights(train_labels: list[int], n_labels: int) -> list[float]:

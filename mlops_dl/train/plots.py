@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from mlops_dl import files
 
 
 def _pyplot():
@@ -20,10 +20,7 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    files.write_with(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight"), ".png")
 
 
 def confusion_png(path: Path, results: dict, split: str, labels: list[str]) -> None:

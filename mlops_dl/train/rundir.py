@@ -1,43 +1,212 @@
-"""What a training run records beside its model: env.json, data.json, and plain progress lines."""
+"""The run directory: the contract between `train` and evaluate, search, export, pipeline, bench.
+
+Layout of ``<train.runs_dir>/<run-id>/``::
+
+    config.yaml        the resolved config the run trained with
+    env.json           library versions, hardware, git commit
+    data.json          data_dir, data_card, split fingerprints, labels
+    checkpoints/       last.ckpt, best-step*.ckpt (Lightning; resume only)
+    logs/              CSV logger (metrics.csv; resume-N/ after a resume), tensorboard*/
+    model/             save_pretrained: config.json (id2label), *.safetensors, tokenizer.json
+    metrics.json       {"validation": ..., "test": ..., "baseline": {...}, "comparison": {...}}
+    fit.json           the FitResult of a finished fit
+    confusion_<split>.json/.png, learning_curves.png   written by evaluate
+
+Every name is a constant here and every file is read and written through this module. No
+torch or Lightning at import (export and bench import it); ``environment()`` imports them.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
-import subprocess
-import tempfile
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from lightning.pytorch.callbacks import Callback
+from mlops_dl import config as config_mod
+from mlops_dl import files, machine
+from mlops_dl.data.prepared import CARD, PreparedData, load_prepared
+from mlops_dl.errors import DataError, MlopsError
 
-from mlops_dl.data.prepared import CARD, PreparedData
+CONFIG = "config.yaml"
+ENV = "env.json"
+DATA = "data.json"
+METRICS = "metrics.json"
+FIT = "fit.json"
+CHECKPOINTS = "checkpoints"
+LAST_CHECKPOINT = "last.ckpt"
+LOGS = "logs"
+MODEL = "model"
+LEARNING_CURVES = "learning_curves.png"
+EXPORT_FILES = (CONFIG, METRICS, DATA, f"{MODEL}/config.json", f"{MODEL}/tokenizer.json")
+MERGED_ONE_LEVEL = ("baseline", "comparison")  # metrics.json keys merged per split
 
 
-def atomic_json(path: Path, data: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, ensure_ascii=False)
-    os.replace(tmp, path)
+# ----------------------------------------------------------------------------- paths
+def model_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / MODEL
 
 
-def merge_metrics(run_dir: Path, values: dict) -> dict:
-    """Merge ``values`` into run_dir/metrics.json atomically (``baseline``/``comparison``
-    are merged one level down, so evaluating another split keeps the earlier one)."""
-    path = Path(run_dir) / "metrics.json"
-    current = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+def checkpoints_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / CHECKPOINTS
+
+
+def last_checkpoint(run_dir: str | Path) -> Path:
+    return checkpoints_dir(run_dir) / LAST_CHECKPOINT
+
+
+def logs_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / LOGS
+
+
+def confusion_path(run_dir: str | Path, split: str, suffix: str = ".json") -> Path:
+    return Path(run_dir) / f"confusion_{split}{suffix}"
+
+
+def has_model(run_dir: str | Path) -> bool:
+    """A save_pretrained model is in the run dir (training finished)."""
+    return (model_dir(run_dir) / "config.json").is_file()
+
+
+def has_checkpoint(run_dir: str | Path) -> bool:
+    return last_checkpoint(run_dir).is_file()
+
+
+def is_finished(run_dir: str | Path) -> bool:
+    return (Path(run_dir) / FIT).is_file()
+
+
+def model_weights(run_dir: str | Path) -> list[Path]:
+    return sorted(model_dir(run_dir).glob("*.safetensors"))
+
+
+# ----------------------------------------------------------------------------- writers
+
+
+def write_config(run_dir: str | Path, cfg: config_mod.Config) -> None:
+    config_mod.save(cfg, Path(run_dir) / CONFIG)
+
+
+def write_env(run_dir: str | Path, env: dict | None = None) -> None:
+    """env.json: ``env`` or, by default, this process's ``environment()``."""
+    files.write_json(Path(run_dir) / ENV, environment() if env is None else env)
+
+
+def write_data(run_dir: str | Path, data: PreparedData) -> None:
+    """Link the run to its data: the card, the split fingerprints and the label names."""
+    files.write_json(Path(run_dir) / DATA, {
+        "data_dir": str(data.root.resolve()),
+        "data_card": str((data.root / CARD).resolve()),
+        "fingerprints": data.fingerprints,
+        "labels": data.labels,
+    })  # fmt: skip
+
+
+def write_fit(run_dir: str | Path, record: dict) -> None:
+    files.write_json(Path(run_dir) / FIT, record)
+
+
+def merge_metrics(run_dir: str | Path, values: dict) -> dict:
+    """Merge ``values`` into metrics.json atomically (``baseline``/``comparison`` are merged
+    one level down, so evaluating another split keeps the earlier one)."""
+    current = read_metrics(run_dir)
     for key, value in values.items():
-        if key in ("baseline", "comparison") and isinstance(current.get(key), dict):
+        if key in MERGED_ONE_LEVEL and isinstance(current.get(key), dict):
             current[key].update(value)
         else:
             current[key] = value
-    atomic_json(path, current)
+    files.write_json(Path(run_dir) / METRICS, current)
     return current
 
 
+def write_confusion(run_dir: str | Path, split: str, content: dict) -> None:
+    files.write_json(confusion_path(run_dir, split), content)
+
+
+# ----------------------------------------------------------------------------- readers
+def read_json(run_dir: str | Path, name: str, required: bool = True) -> dict | None:
+    """A JSON file of the run dir; missing -> MlopsError (or None when not ``required``)."""
+    path = Path(run_dir) / name
+    if not path.is_file():
+        if required:
+            raise MlopsError(f"run {run_dir}: {name} is missing")
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise MlopsError(f"{path}: not valid JSON: {e}") from None
+
+
+def read_config(run_dir: str | Path, overrides=()) -> config_mod.Config:
+    return config_mod.load(Path(run_dir) / CONFIG, overrides)
+
+
+def read_metrics(run_dir: str | Path) -> dict:
+    """metrics.json, or {} when the run has none yet."""
+    return read_json(run_dir, METRICS, required=False) or {}
+
+
+def model_labels(run_dir: str | Path) -> list[str]:
+    """Label names in id order, from model/config.json's id2label."""
+    model_cfg = read_json(model_dir(run_dir), "config.json")
+    id2label = model_cfg.get("id2label") or {}
+    return [id2label[k] for k in sorted(id2label, key=int)]
+
+
+def run_data(run_dir: str | Path) -> PreparedData:
+    """The prepared data a run was trained on, refusing data that changed since."""
+    run_dir = Path(run_dir)
+    if not (run_dir / DATA).is_file():
+        raise MlopsError(f"{run_dir}: no {DATA} (not a run dir written by `mlops-dl train`)")
+    info = read_json(run_dir, DATA)
+    data = load_prepared(info["data_dir"])
+    changed = [s for s, fp in info.get("fingerprints", {}).items() if data.fingerprints.get(s) != fp]
+    if changed:
+        raise DataError(
+            f"{info['data_dir']}: split(s) {', '.join(changed)} changed since {run_dir} was trained "
+            f"(fingerprints in {run_dir / DATA} differ from {info['data_card']}); re-run `mlops-dl "
+            f"data prepare` with the run's config or retrain"
+        )
+    if data.labels != info.get("labels"):
+        raise DataError(f"{info['data_dir']}: labels {data.labels} differ from the run's {info.get('labels')}")
+    return data
+
+
+@dataclass
+class RunRecord:
+    """A finished run dir's records: config, data link, metrics and the model's labels."""
+
+    run_dir: Path
+    cfg: config_mod.Config
+    data_json: dict
+    metrics: dict
+    labels: list[str]
+
+    @property
+    def model_dir(self) -> Path:
+        return model_dir(self.run_dir)
+
+    def read_json(self, name: str, required: bool = True) -> dict | None:
+        return read_json(self.run_dir, name, required)
+
+
+def read_run(run_dir: str | Path, overrides=()) -> RunRecord:
+    """Open a finished run dir (the files export needs), checking that its labels agree."""
+    run_dir = Path(run_dir)
+    missing = [f for f in EXPORT_FILES if not (run_dir / f).is_file()]
+    if missing:
+        raise MlopsError(f"{run_dir} is not a complete training run dir: missing {', '.join(missing)}")
+    labels = model_labels(run_dir)
+    run = RunRecord(run_dir, read_config(run_dir, overrides), read_json(run_dir, DATA),
+                    read_json(run_dir, METRICS), labels)  # fmt: skip
+    if run.data_json.get("labels") and run.data_json["labels"] != labels:
+        raise MlopsError(f"{run_dir}: model labels {labels} differ from {DATA} labels "
+                         f"{run.data_json['labels']}")
+    return run
+
+
+# ----------------------------------------------------------------------------- env.json
 def environment() -> dict:
     """Library versions, hardware and the git commit of the code that trained."""
     import lightning
@@ -54,77 +223,10 @@ def environment() -> dict:
         "transformers": transformers.__version__,
         "lightning": lightning.__version__,
         "platform": platform.platform(),
-        "cpu": _cpu_model(),
+        "cpu": machine.cpu_name(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.version.cuda,
         "gpus": gpus,
-        "git": _git_state(),
+        "git": machine.git_state(),
     }
-
-
-def write_env_json(path: Path) -> None:
-    atomic_json(path, environment())
-
-
-def write_data_json(path: Path, data: PreparedData) -> None:
-    """Link the run to its data: the card, the split fingerprints and the label names."""
-    atomic_json(path, {
-        "data_dir": str(data.root.resolve()),
-        "data_card": str((data.root / CARD).resolve()),
-        "fingerprints": data.fingerprints,
-        "labels": data.labels,
-    })  # fmt: skip
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def _git_state() -> dict:
-    root = Path(__file__).resolve().parents[1]
-
-    def git(*args: str) -> str:
-        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() if out.returncode == 0 else ""
-
-    try:
-        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "-uno"))}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": "", "dirty": None}
-
-
-class LineProgress(Callback):
-    """One plain line every N steps and after each validation (for logs written to files)."""
-
-    def __init__(self, every_n_steps: int = 10):
-        self.every = every_n_steps
-        self.t0 = time.perf_counter()
-        self.step0 = 0
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        self.t0, self.step0 = time.perf_counter(), trainer.global_step
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        step = trainer.global_step
-        if trainer.is_global_zero and step % self.every == 0 and step > self.step0:
-            loss = trainer.callback_metrics.get("train_loss")
-            rate = (step - self.step0) / max(time.perf_counter() - self.t0, 1e-9)
-            total = trainer.estimated_stepping_batches
-            print(f"step {step}/{total} epoch {trainer.current_epoch} "
-                  f"loss {float(loss) if loss is not None else float('nan'):.4f} "
-                  f"{rate:.2f} steps/s", flush=True)  # fmt: skip
-
-    def on_validation_end(self, trainer, pl_module) -> None:
-        if trainer.is_global_zero and not trainer.sanity_checking:
-            m = trainer.callback_metrics
-            f1, acc = m.get("val_macro_f1"), m.get("val_accuracy")
-            if f1 is not None:
-                print(f"validation step {trainer.global_step}: macro-F1 {float(f1):.4f} "
-                      f"accuracy {float(acc):.4f}", flush=True)  # fmt: skip

@@ -21,7 +21,7 @@ from lightning.pytorch.callbacks import Callback
 from mlops_dl import config as config_mod
 from mlops_dl import metrics
 from mlops_dl.config import Config
-from mlops_dl.data.prepared import load_prepared
+from mlops_dl.data.prepared import load_prepared, output_path
 from mlops_dl.train.datamodule import EpochShuffle, LengthGroupedBatchSampler, PadCollator, load_tokenized
 from mlops_dl.train.model import SequenceClassifier, build_optimizer, load_network
 
@@ -54,7 +54,7 @@ class StepTimer(Callback):
 def run_bench(cfg: Config, steps: int = 12, warmup: int = 3, batch_size: int = 32, repeats: int = 2,
               f1_model: Path | None = None, variants: list[str] | None = None) -> dict:  # fmt: skip
     """samples/s per variant, the ratios the report quotes, and optionally fp32-vs-bf16 macro-F1."""
-    data = load_prepared(Path(cfg.data.output_dir) / cfg.data.name)
+    data = load_prepared(output_path(cfg))
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
     network, tokenizer = load_network(cfg.model, data.labels)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from mlops_dl.errors import RegistryError
 from mlops_dl.gates.accept import ATTACHMENT as ACCEPTANCE
 from mlops_dl.gates.compare import quantization_delta
-from mlops_dl.gates.promote import audit_log
-from mlops_dl.registry import ModelVersion, Registry
+from mlops_dl.registry import ModelVersion, Registry, layout
 from mlops_dl.ui import charts
 
 PRODUCTION = "production"
@@ -17,11 +14,11 @@ MOVES = ("promoted", "forced", "rollback")  # history decisions that moved an al
 
 def stored_json(mv: ModelVersion, name: str) -> dict:
     """A JSON file of the version ({} when absent or unreadable: the page says what it lacks)."""
-    path = mv.path / name
     try:
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except json.JSONDecodeError:
+        data = mv.read_json(name)
+    except RegistryError:
         return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _by_version(aliases: dict[str, int]) -> dict[int, list[str]]:
@@ -39,7 +36,7 @@ def models_overview(reg: Registry) -> list[dict]:
         aliases = reg.aliases(name)
         prod = aliases.get(PRODUCTION)
         shown = next((mv for mv in versions if mv.version == prod), versions[-1])
-        test = stored_json(shown, "metrics.json").get("test", {})
+        test = stored_json(shown, layout.METRICS).get("test", {})
         rows.append({"name": name, "versions": len(versions), "latest": versions[-1].version,
                      "aliases": aliases, "production": prod, "shown": shown.version,
                      "test_macro_f1": test.get("macro_f1")})
@@ -56,13 +53,13 @@ def _bench_headline(bench: dict) -> dict:
 
 def version_row(mv: ModelVersion, aliases: list[str]) -> dict:
     """One line of the versions table."""
-    metrics = stored_json(mv, "metrics.json")
+    metrics = stored_json(mv, layout.METRICS)
     test = metrics.get("test", {})
     per_class = test.get("per_class") or {}
     weakest = min(per_class.items(), key=lambda kv: kv[1].get("f1", 1.0), default=None)
     acc = mv.attachment(ACCEPTANCE) or {}
     variants = mv.meta.get("variants", {})
-    size = sum((mv.path / f).stat().st_size for f in variants.values() if (mv.path / f).is_file())
+    size = sum(mv.size(f) for f in variants.values() if mv.has(f))
     return {"version": mv.version, "ref": mv.ref, "created": mv.meta.get("created"),
             "aliases": aliases, "tags": mv.tags, "test_macro_f1": test.get("macro_f1"),
             "val_macro_f1": metrics.get("validation", {}).get("macro_f1"),
@@ -97,7 +94,7 @@ def alias_history(reg: Registry, name: str, existing: set[int]) -> list[dict]:
     version an alias could go back to (it moved there before, still exists, not there now)."""
     current = reg.aliases(name)
     out = []
-    for entry in reversed(audit_log(reg, name)):
+    for entry in reversed(reg.read_audit(name)):
         version = int(str(entry.get("ref", "")).rpartition(":")[2] or 0)
         alias = entry.get("alias")
         can = (entry.get("decision") in MOVES and version in existing
@@ -109,17 +106,16 @@ def alias_history(reg: Registry, name: str, existing: set[int]) -> list[dict]:
 def version_card(reg: Registry, name: str, version: int) -> dict:
     """Model card: lineage, export checks, bench, confusion matrix, per-class, acceptance."""
     mv = reg.get(f"{name}:{version}", verify=False)
-    metrics = stored_json(mv, "metrics.json")
+    metrics = stored_json(mv, layout.METRICS)
     split = "test" if "test" in metrics else "validation"
     report = metrics.get(split, {})
     labels = report.get("labels") or mv.meta.get("labels", [])
     bench = mv.attachment("bench.json") or {}
     return {"mv": mv, "meta": mv.meta, "aliases": [a for a, v in reg.aliases(name).items() if v == version],
-            "tags": mv.tags, "lineage": stored_json(mv, "lineage.json"),
-            "validation": stored_json(mv, "validation.json"), "split": split, "report": report,
+            "tags": mv.tags, "lineage": stored_json(mv, layout.LINEAGE),
+            "validation": stored_json(mv, layout.VALIDATION), "split": split, "report": report,
             "acceptance": mv.attachment(ACCEPTANCE), "bench": bench, "int8": quantization_delta(mv),
-            "config": (mv.path / "config.yaml").read_text(encoding="utf-8")
-            if (mv.path / "config.yaml").is_file() else None,
+            "config": mv.read_text(layout.CONFIG) if mv.has(layout.CONFIG) else None,
             "charts": _card_charts(report, labels, bench)}
 
 

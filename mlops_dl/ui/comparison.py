@@ -11,7 +11,7 @@ from itertools import combinations
 
 from mlops_dl.errors import MlopsError, RegistryError
 from mlops_dl.gates.compare import flipped_examples, quantization_delta, sample_agreement
-from mlops_dl.registry import ModelVersion, Registry
+from mlops_dl.registry import ModelVersion, Registry, layout
 from mlops_dl.ui import charts
 from mlops_dl.ui.catalog import stored_json
 
@@ -38,7 +38,7 @@ def _short(value) -> str:
 
 
 def _metadata(mv: ModelVersion, tags: dict) -> dict:
-    lineage, metrics = stored_json(mv, "lineage.json"), stored_json(mv, "metrics.json")
+    lineage, metrics = stored_json(mv, layout.LINEAGE), stored_json(mv, layout.METRICS)
     variants = mv.meta.get("variants", {})
     row = {"created": mv.meta.get("created"), "variants": ", ".join(sorted(variants)),
            "labels": ", ".join(mv.meta.get("labels", [])), "max_length": mv.meta.get("max_length"),
@@ -48,8 +48,7 @@ def _metadata(mv: ModelVersion, tags: dict) -> dict:
     for split, fp in (lineage.get("data_fingerprints") or {}).items():
         row[f"data {split} fingerprint"] = _short(fp)
     for v, f in sorted(variants.items()):
-        path = mv.path / f
-        row[f"{v} size (MB)"] = round(path.stat().st_size / 1e6, 2) if path.is_file() else None
+        row[f"{v} size (MB)"] = round(mv.size(f) / 1e6, 2) if mv.has(f) else None
     for split in ("validation", "test"):
         for key in ("accuracy", "macro_f1"):
             row[f"{split} {key}"] = (metrics.get(split) or {}).get(key)
@@ -124,7 +123,7 @@ def compare_page(reg: Registry, name: str, versions: list[int], variant: str | N
     variant = variant or common_variant(mvs)
     per_class = [{"label": lab, "version": mv.ref, "f1": v.get("f1")}
                  for mv in mvs for lab, v in
-                 ((stored_json(mv, "metrics.json").get("test") or {}).get("per_class") or {}).items()]
+                 ((stored_json(mv, layout.METRICS).get("test") or {}).get("per_class") or {}).items()]
     latency, throughput = _bench_rows(mvs)
     pairs, cells = agreement(mvs, variant)
     out = {"name": name, "mvs": mvs, "versions": [mv.version for mv in mvs], "variant": variant,

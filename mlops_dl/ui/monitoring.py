@@ -5,7 +5,7 @@ from __future__ import annotations
 from mlops_dl.monitor import monitor_slices
 from mlops_dl.ui import charts
 
-WARN, ALARM = "#d97706", "#dc2626"  # the canvas's warn / alarm lines
+WARN, ALARM, REFERENCE = "#d97706", "#dc2626", "#6b7280"  # threshold lines
 
 
 def _psi_rows(slices: list[dict]) -> list[dict]:
@@ -56,8 +56,12 @@ def monitoring_page(logs: list[str], canvas, registry, ref: str | None, slices: 
             "request latency percentiles", lat, "ms", "percentile", "ms")
     low = _low_conf_rows(parts)
     if low:
-        alarm = th.low_confidence_share_alarm
+        ref = result["overall"]["low_confidence"].get("reference_share")
+        rules = [] if ref is None else [
+            {"value": ref, "label": f"reference {ref:.2f}", "color": REFERENCE},
+            {"value": ref + th.low_confidence_increase_alarm,
+             "label": f"alarm (+{th.low_confidence_increase_alarm})", "color": ALARM}]
         out["charts"]["low_confidence"] = charts.lines_over_time(
-            f"share of predictions with confidence < {th.low_confidence}", low, "share", "series",
-            "share", [{"value": alarm, "label": f"alarm {alarm}", "color": ALARM}])
+            f"share of predictions with margin < {th.low_margin}", low, "share", "series",
+            "share", rules or None)
     return out

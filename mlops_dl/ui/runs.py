@@ -11,7 +11,7 @@ import pandas as pd
 import yaml
 
 from mlops_dl.errors import MlopsError
-from mlops_dl.registry import Registry, check_name
+from mlops_dl.registry import Registry, check_name, layout
 from mlops_dl.train.plots import read_logs
 from mlops_dl.ui import charts
 from mlops_dl.ui.catalog import stored_json
@@ -29,7 +29,7 @@ def run_index(runs_dir: Path, reg: Registry) -> dict[str, Path]:
     out = {p.name: p for p in sorted(runs_dir.glob("*")) if _is_run(p)} if runs_dir.is_dir() else {}
     for name in reg.list_models():
         for mv in reg.list_versions(name):
-            run = stored_json(mv, "lineage.json").get("run_dir")
+            run = stored_json(mv, layout.LINEAGE).get("run_dir")
             if run and _is_run(Path(run)):
                 out.setdefault(Path(run).name, Path(run))
     return out

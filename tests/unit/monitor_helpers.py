@@ -74,9 +74,7 @@ def worse_bundle(version_dir: Path, dest: Path, shift: float = 50.0, index: int 
     import onnx
     from onnx import numpy_helper
 
-    shutil.copytree(version_dir, dest)
-    for p in [dest, *dest.rglob("*")]:
-        p.chmod(p.stat().st_mode | stat.S_IWUSR)
+    bundle_copy(version_dir, dest)
     for name in ("model.onnx", "model.int8.onnx"):
         if not (dest / name).is_file():
             continue
@@ -87,6 +85,15 @@ def worse_bundle(version_dir: Path, dest: Path, shift: float = 50.0, index: int 
                 bias[index] += shift
                 init.CopyFrom(numpy_helper.from_array(bias.astype(np.float32), init.name))
         onnx.save(model, str(dest / name))
+    return dest
+
+
+def bundle_copy(version_dir: Path, dest: Path) -> Path:
+    """A writable copy of a registered version to edit and register again (no checksums,
+    attachments or tags)."""
+    shutil.copytree(version_dir, dest)
+    for p in [dest, *dest.rglob("*")]:
+        p.chmod(p.stat().st_mode | stat.S_IWUSR)
     for sub in ("attachments", "tags"):
         shutil.rmtree(dest / sub, ignore_errors=True)
     os.remove(dest / "checksums.json") if (dest / "checksums.json").exists() else None

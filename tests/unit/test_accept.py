@@ -10,7 +10,7 @@ import pytest
 from mlops_dl.gates.accept import accept
 from mlops_dl.gates.canvas import load_canvas
 from mlops_dl.cli import main
-from mlops_dl.gates.promote import REFUSED_EXIT, audit_log
+from mlops_dl.gates.promote import REFUSED_EXIT
 from mlops_dl.registry import Registry
 from tests.unit.monitor_helpers import canvas_file, copy_registry, worse_bundle
 
@@ -42,7 +42,10 @@ def test_accept_passes_and_is_stored_with_the_version(tmp_path, capsys, reg):
     assert len(acc["test_predictions"]) == acc["n_test"] > 0 and acc["test_fingerprint"]
     names = [c["name"] for c in acc["behaviour"]["checks"]]
     assert names == ["invariance_name", "invariance_mention", "invariance_url", "negation"]
-    assert all(c["cases"] > 0 and 0.0 <= c["rate"] <= 1.0 for c in acc["behaviour"]["checks"])
+    for c in acc["behaviour"]["checks"]:  # each ran on its cases, or says why it did not
+        assert (c["cases"] > 0 and 0.0 <= c["rate"] <= 1.0) or c["skipped"], c
+        assert acc["behaviour"]["cases"][c["name"]] == c["cases"]
+        assert (f"of {c['cases']} cases" if not c.get("skipped") else "skipped") in out
 
 
 def test_accept_fails_below_the_thresholds(tmp_path, capsys, reg):
@@ -117,7 +120,7 @@ def test_promote_gate_refuses_then_records_a_forced_promotion(tmp_path, capsys, 
     assert decision["decision"] == "forced" and decision["reason"] == "rollback drill"
     assert decision["comparison"]["worse"] is True and decision["previous"] == "tiny:1"
     assert decision["comparison"]["mcnemar"]["a_right_b_wrong"] > 0
-    assert [d["decision"] for d in audit_log(reg, "tiny")] == ["refused", "promoted", "refused", "forced"]
+    assert [d["decision"] for d in reg.read_audit("tiny")] == ["refused", "promoted", "refused", "forced"]
 
 
 def test_promote_an_equal_version_and_refuse_after_canvas_change(tmp_path, capsys, reg):
@@ -145,10 +148,9 @@ def test_test_split_location_errors_and_config_fallback(tmp_path, capsys, reg):
     rc, out = _cli(capsys, "accept", "tiny:1", "--canvas", str(canvas_file(tmp_path)),
                    "--registry", str(reg.root), "--data", str(tmp_path / "nowhere"))
     assert rc == 2 and "not a prepared dataset" in out
-    from types import SimpleNamespace
-
     from mlops_dl.errors import MlopsError
     from mlops_dl.monitor.reference import validation_dir
+    from mlops_dl.registry import ModelVersion
 
     lineage = json.loads((reg.get("tiny:1").path / "lineage.json").read_text())
     version_dir = tmp_path / "version-9"
@@ -156,8 +158,36 @@ def test_test_split_location_errors_and_config_fallback(tmp_path, capsys, reg):
     prepared = lineage["data_dir"]
     (version_dir / "config.yaml").write_text(
         f"data: {{name: {prepared.rsplit('/', 1)[1]}, output_dir: {prepared.rsplit('/', 1)[0]}}}\n")
-    mv = SimpleNamespace(ref="tiny:9", path=version_dir)
+    mv = ModelVersion("tiny", 9, version_dir, {})  # no lineage.json: config.yaml's data
     assert str(validation_dir(mv, None)) == prepared
     (version_dir / "config.yaml").write_text("data: {name: gone, output_dir: /nowhere}\n")
     with pytest.raises(MlopsError, match="looked at /nowhere/gone"):
         validation_dir(mv, None)
+
+
+def _with_canvas(reg, tmp_path, name: str, canvas: str) -> str:
+    """tiny:1 registered again with pipeline.canvas set to ``canvas`` in its config.yaml."""
+    import yaml
+
+    bundle = worse_bundle(reg.get("tiny:1").path, tmp_path / name, shift=0.0)
+    cfg = yaml.safe_load((bundle / "config.yaml").read_text())
+    cfg["pipeline"]["canvas"] = canvas
+    (bundle / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return reg.register("tiny", bundle).ref
+
+
+def test_default_canvas_is_the_one_the_version_names_else_required(tmp_path, capsys, reg):
+    """No silent fallback to the tweet canvas: the version's pipeline.canvas, else --canvas."""
+    own = canvas_file(tmp_path, name="own-canvas.yaml", offline={"threshold": 0.0})
+    named = _with_canvas(reg, tmp_path, "named", str(own))
+    rc, out = _cli(capsys, "accept", named, "--registry", str(reg.root), "--json")
+    assert rc == 0 and json.loads(out)["canvas"] == str(own)
+    rc, out = _cli(capsys, "promote", named, "--registry", str(reg.root), "--json")
+    assert rc == 0 and json.loads(out)["alias"] == "production"
+    unnamed = _with_canvas(reg, tmp_path, "unnamed", "")
+    for cmd in ("accept", "promote"):
+        rc, out = _cli(capsys, cmd, unnamed, "--registry", str(reg.root))
+        assert rc != 0 and f"{unnamed}: its config.yaml names no canvas (pipeline.canvas); pass --canvas FILE" in out
+    missing = _with_canvas(reg, tmp_path, "missing", "configs/no-such-canvas.yaml")
+    rc, out = _cli(capsys, "accept", missing, "--registry", str(reg.root))
+    assert rc != 0 and "names pipeline.canvas configs/no-such-canvas.yaml, which is not here" in out

@@ -106,3 +106,30 @@ def test_load_mode_is_loopback_only(url):
         loopback(url)
     assert loopback("http://127.0.0.1:8123") == ("127.0.0.1", 8123)
     assert loopback("http://[::1]:8000") == ("::1", 8000)
+
+
+def test_measure_in_one_process_assembles_the_same_entry_as_the_round_robin():
+    """engines.measure (the Optimum peer's path) and measure_round_robin share engine_figures."""
+    import numpy as np
+
+    from mlops_dl.bench.engines import measure
+
+    texts = ["good", "bad movie", "fine", "terrible plot", "great"] * 4
+    gold = [0, 1, 0, 1, 0] * 4
+
+    def factory(engine):
+        def run(batch):  # (B, L): long texts -> label 1
+            return np.array([[0.2, 0.8] if len(t) > 5 else [0.9, 0.1] for t in batch])
+
+        return run, lambda b, t: (lambda: None), {"variant": "fake"}
+
+    opts = {"latency_n": 6, "batch": 4, "window": 8, "shape_budget_s": 0.0, "tune_n": 0}
+    r = measure({"label": "fake-engine"}, texts, gold, [(1, 8)], opts, factory=factory)
+    assert r["engine"] == "fake-engine" and r["variant"] == "fake" and r["load_s"] >= 0
+    assert r["batch1"]["n"] == 6 and r["batch1"]["p50_ms"] <= r["batch1"]["p99_ms"]
+    assert r["stream"]["window"] == 0 and r["stream_sorted"]["window"] == 8
+    assert r["stream"]["texts"] == len(texts) and r["stream"]["sent_per_s"] > 0
+    assert r["macro_f1"] == r["macro_f1_sorted"] == 1.0 and r["accuracy"] == 1.0
+    assert set(r["shapes"]) == {"b1_t8"} and "tuning" not in r and r["peak_rss_mb"] > 0
+    unlabelled = measure({"label": "x"}, texts, None, [], opts, factory=factory)
+    assert "macro_f1" not in unlabelled and "accuracy" not in unlabelled

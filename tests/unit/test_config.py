@@ -141,15 +141,17 @@ def test_replace_validates(tmp_path):
 
 
 def test_config_imports_nothing_of_ours_but_errors():
-    """``config`` is imported by every stage, so it may import only itself and ``errors``."""
+    """``config`` is imported by every stage, so it may import only itself, ``errors`` and ``files``."""
     import ast
 
-    allowed = ("mlops_dl.config", "mlops_dl.errors")
+    allowed = ("mlops_dl.config", "mlops_dl.errors", "mlops_dl.files")
     for path in sorted((REPO / "mlops_dl" / "config").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             names = []
             if isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module] if node.level == 0 else ["<relative>"]
+                if node.module == "mlops_dl":
+                    names = [f"mlops_dl.{a.name}" for a in node.names]
             elif isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             for name in names:
@@ -161,3 +163,24 @@ def test_post_init_errors_name_the_file(tmp_path):
     path = write(tmp_path, MINIMAL + "search:\n  n_trials: 0\n")
     with pytest.raises(ConfigError, match=r"c\.yaml: search\.n_trials: must be >= 1"):
         config.load(path)
+
+
+@pytest.mark.parametrize("section,message", [
+    ("train:\n  lr: 0\n", r"c\.yaml: train\.lr: must be > 0, got 0\.0"),
+    ("train:\n  epochs: 0\n", r"c\.yaml: train\.epochs: must be > 0 \(or set train\.max_steps\)"),
+    ("export:\n  batch_size: 0\n", r"c\.yaml: export\.batch_size: must be >= 1, got 0"),
+    ("serve:\n  max_batch_size: 0\n", r"c\.yaml: serve\.max_batch_size: must be >= 1, got 0"),
+    ("serve:\n  port: 70000\n", r"c\.yaml: serve\.port: must be in \[0, 65535\]"),
+])  # fmt: skip
+def test_range_checks_fail_at_load_naming_file_and_key(tmp_path, section, message):
+    with pytest.raises(ConfigError, match=message):
+        config.load(write(tmp_path, MINIMAL + section))
+
+
+def test_range_checks_apply_to_overrides_and_to_dataclasses_built_in_code(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    with pytest.raises(ConfigError, match=r"c\.yaml: train\.warmup_ratio: must be in \[0, 1\)"):
+        config.load(path, ["train.warmup_ratio=1"])
+    with pytest.raises(ConfigError, match=r"^grad_accum: must be >= 1, got 0$"):
+        config.TrainConfig(grad_accum=0)
+    assert config.load(path, ["train.epochs=0", "train.max_steps=5"]).train.max_steps == 5

@@ -264,3 +264,54 @@ def test_piped_console_is_wide_unless_columns_is_set(monkeypatch):
     assert make_console().width == PIPED_WIDTH  # pytest's captured stdout is not a terminal
     monkeypatch.setenv("COLUMNS", "100")
     assert make_console(stderr=True).width == 100
+
+
+def test_split_empty_after_cleaning_names_the_sources_and_the_steps(tmp_path):
+    """One tsv whose only row is a length outlier, next to a test source the cleaning kept."""
+    (tmp_path / "one.tsv").write_text("text\tlabel\n" + "x" * 50 + "\tpos\n")
+    (tmp_path / "dups.tsv").write_text("text\tlabel\nsame\tneg\nsame\tneg\n")
+    (tmp_path / "test.tsv").write_text("text\tlabel\ngood text\tneg\nother text\tpos\n")
+    raw = {"name": "empty", "labels": ["neg", "pos"], "output_dir": str(tmp_path / "out"),
+           "sources": [{"kind": "file", "path": str(tmp_path / "one.tsv")},
+                       {"kind": "file", "path": str(tmp_path / "dups.tsv"), "split": "train"},
+                       {"kind": "file", "path": str(tmp_path / "test.tsv"), "split": "test"}],
+           "clean": {"max_chars": 20}}
+    with pytest.raises(DataError) as e:
+        prepare(config.from_dict({"data": raw}))
+    msg = str(e.value)
+    assert "split 'validation' is empty after cleaning" in msg
+    assert (f"{tmp_path / 'one.tsv'}: 1 loaded, 1 by drop_length_outliers "
+            "(data.clean.min_chars / max_chars), 0 left") in msg
+    assert "test.tsv" not in msg and "dups.tsv" not in msg  # they do not feed validation
+    # every row of a pooled source dropped, by three steps; validation and test given
+    (tmp_path / "one.tsv").write_text("text\tlabel\n" + "x" * 50 + "\tpos\n \tneg\nc\tneg\nc\tpos\n")
+    raw["sources"][1]["split"] = "validation"
+    with pytest.raises(DataError) as e:
+        prepare(config.from_dict({"data": raw}))
+    assert "split 'train' is empty" in str(e.value)
+    assert (f"{tmp_path / 'one.tsv'}: 4 loaded, 1 by drop_empty (data.clean.drop_empty), "
+            "1 by drop_length_outliers (data.clean.min_chars / max_chars), "
+            "2 by drop_label_conflicts (data.clean.drop_label_conflicts), 0 left") in str(e.value)
+    assert "dups.tsv" not in str(e.value)
+
+
+def test_max_rows_per_source_cuts_train_bound_sources_and_says_so(tmp_path, tokenizer_dir, capsys):
+    """The pooled source (30 rows) is cut to 12; the test source (9 rows) is kept whole unless
+    data.max_rows_scope is all; `data prepare` prints both."""
+    (tmp_path / "t.txt").write_text("".join(f"held out tweet {i}\n" for i in range(9)))
+    (tmp_path / "l.txt").write_text("".join(f"{i % 3}\n" for i in range(9)))
+    raw = three_class(tmp_path, tokenizer_dir, max_rows_per_source=12)
+    raw["data"]["sources"][1].update(path=str(tmp_path / "t.txt"), labels_path=str(tmp_path / "l.txt"))
+    path = write_config(tmp_path, raw)
+    assert main(["data", "prepare", "--config", str(path)]) == 0
+    out = capsys.readouterr().out.replace("\n", "")
+    card = load_prepared(tmp_path / "out" / "fixture3").card
+    assert [s["rows"] for s in card["sources"]] == [12, 9]
+    assert card["splits"]["test"] == 9 and card["splits"]["train"] + card["splits"]["validation"] == 12
+    assert "source 0 (" in out and "kept 12 of 30 rows" in out
+    assert "source 1 (" in out and "test) not cut (data.max_rows_scope: train" in out
+    assert main(["data", "prepare", "--config", str(path), "--set", "data.max_rows_scope=all",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert load_prepared(tmp_path / "out" / "fixture3").card["splits"]["test"] == 9
+    assert any("kept 9 of 9 rows" in line for line in report["subsample"])

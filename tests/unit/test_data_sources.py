@@ -255,3 +255,13 @@ def test_hub_online_unknown_id_is_named(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", not_found)
     with pytest.raises(MlopsError, match=r"hub dataset 'x/y' not found on the Hugging Face hub"):
         load_source(SourceConfig(kind="hub", hub_id="x/y"), 0)
+
+
+@pytest.mark.parametrize("line", ['{"text": "a", "label": ' + "1" * 5000 + "}", "[" * 100_000])
+def test_jsonl_line_json_rejects_beyond_syntax_is_named(tmp_path, line):
+    """json.loads raises ValueError (not JSONDecodeError) past 4300 digits, RecursionError when deep."""
+    path = tmp_path / "big.jsonl"
+    path.write_text('{"text": "ok", "label": 0}\n' + line + "\n")
+    with pytest.raises(DataError, match=r"big.jsonl: line 2: not valid JSON") as e:
+        load_source(src(path=str(path)), 0)
+    assert len(str(e.value)) < 600

@@ -52,8 +52,10 @@ def test_bundle_records_validation_lineage_and_samples(tiny_registry, tiny_run_d
     assert len(rows) == 45 and rows[0]["variant"] == "int8"
     assert set(rows[0]["pred_by_variant"]) == {"fp32", "int8", "torch"}
     assert abs(sum(rows[0]["probabilities"].values()) - 1) < 1e-4
-    stats = json.loads(mv.file("reference_stats.json").read_text())
-    assert sum(stats["confidence_histogram"]["counts"]) == 45
+    stats = mv.attachment("reference_stats.json")  # one format, the monitor's, one place
+    assert stats["schema"] == "mlops-dl/reference-stats/1" and stats["variant"] == "int8"
+    assert sum(stats["confidence"]["counts"]) == 45 and stats["n"] == 45
+    assert not mv.has("reference_stats.json")
     metrics = json.loads(mv.file("metrics.json").read_text())
     assert metrics == json.loads((tiny_run_dir / "metrics.json").read_text())
     for name in ("tokenizer.json", "config.yaml", "model.int8.onnx"):
@@ -62,7 +64,8 @@ def test_bundle_records_validation_lineage_and_samples(tiny_registry, tiny_run_d
 
 def test_int8_gate_refuses_and_registers_nothing(tiny_run_dir, tmp_path):
     root = tmp_path / "registry"
-    with pytest.raises(ExportError, match=r"int8: macro-F1 .* > export.max_f1_drop -1.0"):
+    with pytest.raises(ExportError, match=r"ONNX int8: validation macro-F1 .* ΔF1 [+-]\d+\.\d\d pts "
+                                          r"is below -export.max_f1_drop \(\+1.00 pts"):
         export_run(tiny_run_dir, name="tiny", registry=root, overrides=["export.max_f1_drop=-1"])
     assert Registry(root).list_models() == []
     assert not root.exists() or not any(root.rglob("version-*"))
@@ -94,7 +97,7 @@ def test_dynamo_exporter_is_correct_too(tiny_run_dir, tmp_path):
 def test_bad_export_settings_refused(tiny_run_dir, tmp_path):
     from mlops_dl.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="export.validation_samples must be >= 1"):
+    with pytest.raises(ConfigError, match=r"config\.yaml: export\.validation_samples: must be >= 1"):
         export_run(tiny_run_dir, registry=tmp_path, overrides=["export.validation_samples=0"])
     with pytest.raises(ConfigError, match="export.quantize"):
         export_run(tiny_run_dir, registry=tmp_path, overrides=["export.quantize=int4"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from mlops_dl.cli import main
 from mlops_dl.registry import Registry
 
@@ -26,3 +28,39 @@ def test_cli_export_errors_exit_nonzero(tmp_path, capsys):
     assert "not a complete training run dir" in err and "Traceback" not in err
     assert main(["export", str(tmp_path), "--quantize", "int4"]) == 2
     assert "--quantize 'int4'" in capsys.readouterr().err
+
+
+def _no_work(*args, **kwargs):
+    raise AssertionError("export work started before the name and alias were checked")
+
+
+def test_bad_name_or_alias_refused_before_any_work(tiny_run_dir, tmp_path, capsys, monkeypatch):
+    """`--name ../x` used to fail after the whole export; `--alias ../evil` after registering."""
+    import transformers
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", _no_work)
+    monkeypatch.setattr(transformers.AutoModelForSequenceClassification, "from_pretrained", _no_work)
+    root = tmp_path / "registry"
+    for flags, message in ((["--name", "../x"], "invalid model name '../x'"),
+                           (["--alias", "../evil"], "invalid alias '../evil'"),
+                           (["--alias", "prod\n"], "invalid alias 'prod\\n'"),
+                           (["--alias", "latest"], "reserved")):
+        code = main(["export", str(tiny_run_dir), "--registry", str(root), *flags])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and "Traceback" not in err
+    assert Registry(root).list_models() == []
+
+
+def test_pipeline_checks_registry_names_before_the_data_step(tmp_path):
+    from mlops_dl import config as config_mod
+    from mlops_dl.errors import RegistryError
+    from mlops_dl.pipeline import run_pipeline
+
+    base = config_mod.load("configs/quickstart.yaml")
+    for values, message in (({"export.name": "../x"}, "export.name"),
+                            ({"pipeline.canvas": "c.yaml", "pipeline.promote_to": "a/b"},
+                             "pipeline.promote_to")):
+        cfg = config_mod.replace(base, {"pipeline.state_dir": str(tmp_path / "state"), **values})
+        with pytest.raises(RegistryError, match=message):
+            run_pipeline(cfg, tmp_path / "c.yaml", say=_no_work)
+    assert not (tmp_path / "state").exists()

@@ -12,7 +12,8 @@ from tests.unit.monitor_helpers import REPO
 MODULES = ["mlops_dl.monitor", "mlops_dl.gates.canvas", "mlops_dl.gates.accept", "mlops_dl.gates.promote",
            "mlops_dl.gates.behaviour", "mlops_dl.monitor.feedback", "mlops_dl.reports.html", "mlops_dl.reports.data",
            "mlops_dl.reports.run", "mlops_dl.reports.compare", "mlops_dl.reports.monitor",
-           "mlops_dl.cli.monitor"]
+           "mlops_dl.cli.monitor", "mlops_dl.cli.gates", "mlops_dl.cli.label", "mlops_dl.cli.report",
+           "mlops_dl.cli.bench", "mlops_dl.cli.serve"]
 HEAVY = ["torch", "lightning", "pytorch_lightning", "transformers"]
 
 

@@ -84,3 +84,13 @@ def test_user_errors(tmp_path):
     (tmp_path / "p.jsonl").write_text("")
     with pytest.raises(MlopsError, match="not after"):
         read_window(tmp_path / "p.jsonl", since="2026-01-02", until="2026-01-01")
+
+
+def test_lines_json_rejects_beyond_syntax_are_malformed_not_a_crash(tmp_path):
+    log = tmp_path / "p.jsonl"
+    good = record("x", PROBS, T0, rid="1")
+    _write(log, [{**good, "latency_ms": "HUGE"}, "[" * 100_000, good])
+    log.write_text(log.read_text().replace('"HUGE"', "1" * 5000))
+    win = read_window(log)
+    assert win.malformed == 2 and len(win.records) == 1
+    assert all("not valid JSON" in m["reason"] for m in win.malformed_examples)

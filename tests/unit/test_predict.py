@@ -24,14 +24,15 @@ def expected(predictor, texts):
     return [r["label"] for r in predictor.predict(texts)]
 
 
-@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet"])
 def test_same_rows_out_with_predictions(predictor, tmp_path, fmt):
     df = pd.DataFrame({"id": range(len(TEXTS)), "text": TEXTS, "label": [2, 0, 1, 1, 2]})
     src = tmp_path / f"in.{fmt}"
     {"csv": lambda: df.to_csv(src, index=False),
+     "tsv": lambda: df.to_csv(src, index=False, sep="\t"),
      "jsonl": lambda: df.to_json(src, orient="records", lines=True),
      "parquet": lambda: df.to_parquet(src, index=False)}[fmt]()
-    for out_fmt in ("csv", "jsonl", "parquet"):
+    for out_fmt in ("csv", "tsv", "jsonl", "parquet"):
         dst = tmp_path / f"out-{fmt}.{out_fmt}"
         summary = score_file(predictor, src, dst, chunk_rows=2)  # several chunks
         out = read(dst)
@@ -45,9 +46,10 @@ def test_same_rows_out_with_predictions(predictor, tmp_path, fmt):
 
 
 def read(path):
-    if path.suffix == ".csv":
-        return pd.read_csv(path, keep_default_na=False, na_values=[""])
-    if path.suffix == ".jsonl":
+    if path.suffix in (".csv", ".tsv"):
+        return pd.read_csv(path, keep_default_na=False, na_values=[""],
+                           sep="\t" if path.suffix == ".tsv" else ",")
+    if path.suffix in (".jsonl", ".ndjson"):
         return pd.read_json(path, lines=True, dtype=False)
     return pd.read_parquet(path)
 
@@ -62,7 +64,7 @@ def test_jsonl_malformed_rows_reported_by_line(predictor, tmp_path):
     rows = [r for r, _ in summary.malformed]
     assert rows == [2, 3, 4, 6, 7, 8]
     reasons = dict(summary.malformed)
-    assert "int" in reasons[2] and "invalid JSON" in reasons[3] and "missing" in reasons[4]
+    assert "int" in reasons[2] and "not valid JSON" in reasons[3] and "no field 'text'" in reasons[4]
     out = [json.loads(x) for x in dst.read_text().splitlines()]
     assert len(out) == 8 and summary.rows == 8 and summary.scored == 2
     assert out[0]["pred_label"] and "pred_error" not in out[0]
@@ -114,3 +116,36 @@ def test_cli_predict(tiny_registry, tmp_path, capsys):
     rc = main(["predict", "nope:1", "--registry", str(tiny_registry), "--input", str(src),
                "--output", str(dst)])
     assert rc != 0
+
+
+def test_predict_reads_every_format_data_prepare_reads(predictor, tmp_path):
+    """One reader (mlops_dl.tables): each file `data prepare` loads, `predict` scores."""
+    from mlops_dl.config import SourceConfig
+    from mlops_dl.data.sources import load_source
+    from mlops_dl.tables import FORMATS
+
+    df = pd.DataFrame({"review": ["great room", "dirty\tcold", "NA"], "stars": ["pos", "neg", "neg"]})
+    writers = {"csv": lambda p: df.to_csv(p, index=False),
+               "tsv": lambda p: df.to_csv(p, index=False, sep="\t"),
+               "jsonl": lambda p: df.to_json(p, orient="records", lines=True),
+               "parquet": lambda p: df.to_parquet(p, index=False)}
+    for suffix, fmt in FORMATS.items():
+        src = tmp_path / f"reviews{suffix}"
+        writers[fmt](src)
+        loaded = load_source(SourceConfig(kind="file", path=str(src), text_column="review",
+                                          label_column="stars"), 0).frame
+        assert loaded["text"].tolist() == df["review"].tolist(), suffix
+        summary = score_file(predictor, src, tmp_path / f"out{suffix}", text_column="review")
+        assert summary.scored == 3 and not summary.malformed, suffix
+        assert read(tmp_path / f"out{suffix}")["review"].tolist() == df["review"].tolist(), suffix
+
+
+def test_empty_texts_follow_the_servers_rule(predictor, tmp_path):
+    """One rule (runtime.is_blank): what the server refuses with 422, predict reports per row."""
+    from mlops_dl.runtime import is_blank
+
+    texts = ["fine", "", "  \t", "ok"]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    summary = score_file(predictor, src, tmp_path / "out.jsonl")
+    assert [r for r, _ in summary.malformed] == [i + 1 for i, t in enumerate(texts) if is_blank(t)]

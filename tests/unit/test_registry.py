@@ -10,6 +10,7 @@ import pytest
 
 from mlops_dl.errors import RegistryError
 from mlops_dl.registry import ModelRef, Registry, parse_ref
+from mlops_dl.registry.bundle import pick_variant
 
 
 def make_bundle(path: Path, payload: bytes = b"onnx-bytes", labels=("neg", "pos")) -> Path:
@@ -45,6 +46,37 @@ def test_parse_ref_forms():
 def test_bad_refs_refused(bad):
     with pytest.raises(RegistryError):
         parse_ref(bad)
+
+
+@pytest.mark.parametrize("ref", ["m:\u00b2", "m:\u0661", "m:\uff11", "m:1\u0660"])
+def test_versions_are_ascii_digits_only(ref):
+    """'\u00b2'.isdigit() is True and int() fails on it; '\u0661' (Arabic-Indic 1) int()s to 1."""
+    with pytest.raises(RegistryError, match="invalid version"):
+        parse_ref(ref)
+
+
+def test_names_aliases_and_tag_keys_ending_in_newline_refused(reg, bundle):
+    """'$' matches before a final newline: 'evil\\n' must not become a folder or a file."""
+    with pytest.raises(RegistryError, match="invalid model name"):
+        reg.register("evil\n", bundle)
+    reg.register("m", bundle)
+    with pytest.raises(RegistryError, match="invalid alias"):
+        reg.promote("m:1", "prod\n")
+    with pytest.raises(RegistryError, match="invalid tag key"):
+        reg.set_tag("m:1", "owner\n", "x")
+    with pytest.raises(RegistryError, match="invalid attachment name"):
+        reg.attach("m:1", "x.json\n", {})
+    assert sorted(p.name for p in reg.root.iterdir()) == ["m"]
+    assert not (reg.root / "m" / "aliases").exists()
+    assert list((reg.root / "m" / "version-1" / "tags").iterdir()) == []
+
+
+def test_alias_file_with_non_ascii_digit_is_a_clear_error(reg, bundle):
+    reg.register("m", bundle)
+    (reg.root / "m" / "aliases").mkdir()
+    (reg.root / "m" / "aliases" / "production").write_text("\u0661\n", encoding="utf-8")
+    with pytest.raises(RegistryError, match="should hold a version number"):
+        reg.get("m@production")
 
 
 def test_bad_names_refused_on_register(reg, bundle):
@@ -189,3 +221,51 @@ def test_stale_staging_dirs_are_cleaned_live_ones_kept(reg, bundle):
     reg.register("m", bundle)
     assert not old.exists() and fresh.exists()
     assert [v.version for v in reg.list_versions("m")] == [1]
+
+
+def _rewrite_like_an_attacker(mv) -> None:
+    """Replace model.onnx and recompute checksums.json (what checksums alone cannot catch)."""
+    import hashlib
+
+    os.chmod(mv.path, 0o755)
+    for name in ("model.onnx", "checksums.json"):
+        os.chmod(mv.path / name, 0o644)
+    evil = b"EVIL-bytes"
+    (mv.path / "model.onnx").write_bytes(evil)
+    doc = json.loads((mv.path / "checksums.json").read_text())
+    doc["files"]["model.onnx"] = {"sha256": hashlib.sha256(evil).hexdigest(), "bytes": len(evil)}
+    (mv.path / "checksums.json").write_text(json.dumps(doc))
+
+
+def test_signing_key_catches_a_rewritten_manifest(reg, bundle, monkeypatch):
+    monkeypatch.delenv("MLOPS_DL_SIGNING_KEY", raising=False)
+    plain = reg.register("plain", bundle)
+    _rewrite_like_an_attacker(plain)
+    assert reg.get("plain:1").version == 1  # without a key: an accident detector only
+    monkeypatch.setenv("MLOPS_DL_SIGNING_KEY", "s3cret")
+    with pytest.raises(RegistryError, match="not signed but MLOPS_DL_SIGNING_KEY is set"):
+        reg.get("plain:1")
+    signed = reg.register("m", bundle)
+    assert len(json.loads((signed.path / "checksums.json").read_text())["hmac_sha256"]) == 64
+    assert reg.verify("m:1").version == 1
+    _rewrite_like_an_attacker(signed)
+    with pytest.raises(RegistryError, match="signature does not match"):
+        reg.get("m:1")
+    [row] = reg.verify_all("m")
+    assert not row["ok"] and "signature does not match" in row["problems"][0]
+    other = reg.register("m", bundle)
+    monkeypatch.setenv("MLOPS_DL_SIGNING_KEY", "another key")
+    with pytest.raises(RegistryError, match="signed with another key"):
+        reg.get(other.ref)
+    doc = json.loads((signed.path / "checksums.json").read_text())
+    doc.pop("hmac_sha256")
+    (signed.path / "checksums.json").write_text(json.dumps(doc))
+    with pytest.raises(RegistryError, match="signature was stripped"):
+        reg.get("m:1")
+
+
+def test_pick_variant_falls_back_to_fp32():
+    assert pick_variant({"fp32": "model.onnx", "int8": "model.int8.onnx"}) == "int8"
+    assert pick_variant({"fp32": "model.onnx"}) == "fp32"
+    assert pick_variant({"fp32", "int8"}, "fp32") == "fp32"
+    assert pick_variant(set()) == "fp32"

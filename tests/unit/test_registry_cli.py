@@ -12,6 +12,7 @@ import pytest
 from mlops_dl.cli import main
 from mlops_dl.gates.compare import headline_bench
 from mlops_dl.registry import Registry
+from tests.unit.monitor_helpers import bundle_copy
 
 
 @pytest.fixture
@@ -19,11 +20,8 @@ def two_versions(tiny_registry, tmp_path) -> Path:
     """A copy of the tiny registry plus tiny:2, whose int8 predictions differ on 4 texts."""
     root = tmp_path / "registry"
     shutil.copytree(tiny_registry, root)
-    bundle = tmp_path / "bundle"
-    shutil.copytree(root / "tiny" / "version-1", bundle, ignore=shutil.ignore_patterns("checksums.json"))
-    os.chmod(bundle, 0o755)
+    bundle = bundle_copy(root / "tiny" / "version-1", tmp_path / "bundle")
     samples = bundle / "eval_samples.jsonl"
-    os.chmod(samples, 0o644)
     rows = [json.loads(x) for x in samples.read_text().splitlines()]
     labels = ["negative", "neutral", "positive"]
     right = [r for r in rows if r["pred_by_variant"]["int8"] == r["label"]]
@@ -100,6 +98,8 @@ def test_verify_and_delete(two_versions, capsys):
     (["registry", "show", "../etc"], "invalid model name"),
     (["registry", "show", "nope:1"], "no model named 'nope'"),
     (["registry", "show", "tiny:9"], "no version 9"),
+    (["registry", "show", "tiny:\u00b2"], "invalid version"),
+    (["registry", "show", "tiny:\u0661"], "invalid version"),
     (["registry", "promote", "tiny:1", "a/b"], "invalid alias"),
     (["registry", "delete", "tiny", "--yes"], "explicit version"),
     (["registry", "compare", "tiny:1", "tiny@missing"], "no alias 'missing'"),

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from mlops_dl.errors import MlopsError, RegistryError
-from mlops_dl.runtime import Predictor, SessionSettings
+from mlops_dl.config import ServeConfig
+from mlops_dl.errors import ConfigError
+from mlops_dl.runtime import Predictor
 from tests.unit.serve_helpers import torch_model_dir
 
 TEXTS = [
@@ -110,10 +112,22 @@ def test_truncates_to_model_max_length(version_dir):
 
 @pytest.mark.parametrize("spinning", [False, True])
 def test_session_settings_apply(version_dir, spinning):
-    settings = SessionSettings(intra_op_threads=1, spinning=spinning, graph_optimization="basic")
+    settings = ServeConfig(intra_op_threads=1, spinning=spinning, graph_optimization="basic",
+                           max_batch_size=2)
     pred = Predictor.from_dir(version_dir, provider="cpu", variant="int8", settings=settings)
-    assert pred.describe()["spinning"] is spinning
-    assert len(pred.predict(TEXTS)) == len(TEXTS)
+    assert pred.describe()["spinning"] is spinning and pred.describe()["graph_optimization"] == "basic"
+    assert pred.settings.max_batch_size == 2 and len(pred.predict(TEXTS)) == len(TEXTS)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"graph_optimization": "max"}, r"graph_optimization: expected one of 'disable'"),
+    ({"variant": "fp16"}, r"variant: expected one of 'int8', 'fp32', got 'fp16'"),
+    ({"max_batch_size": 0}, r"max_batch_size: must be >= 1, got 0"),
+])  # fmt: skip
+def test_session_settings_are_validated_once_by_serve_config(kwargs, match):
+    """The runtime takes ServeConfig: a bad value fails when the settings are made, in code too."""
+    with pytest.raises(ConfigError, match=match):
+        ServeConfig(**kwargs)
 
 
 def test_missing_variant_names_what_exists(version_dir, tmp_path):

@@ -80,6 +80,8 @@ BAD = [
     ("not an object", {"json": ["hello"]}, 422, "body"),
     ("non-string", {"json": {"texts": ["ok", 3]}}, 422, "texts[1]"),
     ("null text", {"json": {"texts": [None]}}, 422, "texts[0]"),
+    ("empty text", {"json": {"texts": ["ok", ""]}}, 422, "texts[1]"),
+    ("blank text", {"json": {"texts": [" \t\n"]}}, 422, "texts[0]"),
     ("huge text", {"json": {"texts": ["x" * 201]}}, 422, "texts[0]"),
     ("huge batch", {"json": {"texts": ["x"] * 9}}, 422, "texts"),
     ("huge body", {"content": b'{"texts": ["' + b"x" * 5000 + b'"]}'}, 413, "body"),
@@ -161,3 +163,28 @@ def test_not_ready_is_503_then_loads(root, tmp_path):
             assert client.post("/v1/predict", json={"texts": ["a"]}).status_code == 503
         wait_ready(client)
         assert client.post("/v1/predict", json={"texts": ["a"]}).status_code == 200
+
+
+def test_worker_spec_is_validated_and_gives_each_worker_its_log(root, tmp_path, monkeypatch):
+    """`--workers N`: each worker rebuilds ServeConfig from $MLOPS_DL_SERVE_SPEC through the
+    config validation (a bad value names the variable and key) and logs to its own file."""
+    import dataclasses
+    import os
+
+    from mlops_dl.errors import ConfigError
+    from mlops_dl.serve.app import SPEC_ENV, app_from_env
+
+    cfg = ServeConfig(log_path=str(tmp_path / "pred.jsonl"), swap_poll_s=0.05)
+    spec = {"ref": "tiny@production", "registry": str(root), "per_worker_log": True,
+            "serve": dataclasses.asdict(cfg)}
+    monkeypatch.setenv(SPEC_ENV, json.dumps({**spec, "serve": {**spec["serve"], "max_batch_size": 0}}))
+    with pytest.raises(ConfigError, match=rf"\${SPEC_ENV}: serve\.max_batch_size: must be >= 1"):
+        app_from_env()
+    monkeypatch.setenv(SPEC_ENV, json.dumps({**spec, "serve": {**spec["serve"], "batch": 4}}))
+    with pytest.raises(ConfigError, match=r"unknown key serve\.batch"):
+        app_from_env()
+    monkeypatch.setenv(SPEC_ENV, json.dumps(spec))
+    with TestClient(app_from_env()) as client:
+        wait_ready(client)
+        assert client.post("/v1/predict", json={"texts": ["love great"]}).status_code == 200
+    assert (tmp_path / f"pred.{os.getpid()}.jsonl").is_file()

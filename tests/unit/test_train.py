@@ -111,17 +111,21 @@ def test_bad_precision_is_a_config_error(repo_root):
         config_mod.load(repo_root / "configs" / "quickstart.yaml", ["train.precision=64"])
 
 
-def test_fp16_on_cpu_is_a_config_error(data_root, tiny_model_dir, tmp_path):
-    cfg = tiny_config(data_root, tiny_model_dir, tmp_path, precision="16-mixed")
-    with pytest.raises(ConfigError, match="16-mixed"):
-        fit(cfg)
+def test_fp16_on_cpu_is_a_config_error(repo_root):
+    with pytest.raises(ConfigError, match=r"quickstart\.yaml: train\.precision: 16-mixed needs a GPU"):
+        config_mod.load(repo_root / "configs" / "quickstart.yaml",
+                        ["train.precision=16-mixed", "train.accelerator=cpu"])
 
 
-@pytest.mark.parametrize("key,value", [("lr", 0.0), ("warmup_ratio", 1.5), ("grad_accum", 0)])
-def test_bad_train_values_name_the_key(data_root, tiny_model_dir, tmp_path, key, value):
-    cfg = tiny_config(data_root, tiny_model_dir, tmp_path, **{key: value})
-    with pytest.raises(ConfigError, match=f"train.{key}"):
-        fit(cfg)
+@pytest.mark.parametrize("key,value,why", [
+    ("lr", 0.0, r"must be > 0, got 0\.0"), ("warmup_ratio", 1.5, r"must be in \[0, 1\)"),
+    ("grad_accum", 0, "must be >= 1"), ("batch_size", -2, "must be > 0"),
+    ("val_check_interval", 0, "must be > 0"),
+])  # fmt: skip
+def test_bad_train_values_fail_at_load_naming_file_and_key(repo_root, key, value, why):
+    """Range checks live in TrainConfig: a bad value fails when the config loads, not in fit."""
+    with pytest.raises(ConfigError, match=rf"quickstart\.yaml: train\.{key}: {why}"):
+        config_mod.load(repo_root / "configs" / "quickstart.yaml", [f"train.{key}={value}"])
 
 
 def test_missing_prepared_data_is_a_data_error(tiny_model_dir, tmp_path):
@@ -189,3 +193,16 @@ def test_resume_after_sigkill_continues_the_step_count(data_root, tiny_model_dir
     resumed_log = pd.read_csv(tmp_path / "runs" / "killed" / "logs" / "resume-1" / "metrics.csv")
     assert resumed_log["step"].min() >= killed_at  # no step was re-counted from zero
     assert (result.run_dir / "model" / "model.safetensors").is_file()
+
+
+def test_train_prints_its_run_dir_before_the_work(data_root, tmp_path, capsys):
+    """A run that dies (here: no model) has already said where its run dir is."""
+    from mlops_dl.cli import main
+
+    cfg = tiny_config(data_root, tmp_path / "absent-model", tmp_path / "runs", run_name="early")
+    config_mod.save(cfg, tmp_path / "cfg.yaml")
+    rc = main(["train", "--config", str(tmp_path / "cfg.yaml")])
+    captured = capsys.readouterr()
+    run_dir = tmp_path / "runs" / "early"
+    assert rc != 0 and "does not exist" in captured.err
+    assert f"run dir: {run_dir} (if interrupted: mlops-dl train --resume {run_dir})" in captured.out

@@ -1,0 +1,70 @@
+"""Where the registry is: one resolver for every command and module.
+
+First that is set: an explicit value (``--registry``, a config's ``export.registry``),
+``$MLOPS_DL_REGISTRY``, the project default of the working directory (``registry:`` in
+``mlops-dl.yaml``, else ``registry =`` under ``[tool.mlops-dl]`` in ``pyproject.toml``;
+relative paths are relative to that file), then ``./registry``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import yaml
+
+from mlops_dl.errors import RegistryError
+
+ENV = "MLOPS_DL_REGISTRY"
+PROJECT_FILE = "mlops-dl.yaml"
+PYPROJECT = "pyproject.toml"
+DEFAULT = "registry"
+
+
+def resolve_root(value: str | os.PathLike | None = None, cwd: str | Path | None = None) -> str:
+    """The registry root to open (a path, as a string)."""
+    if value not in (None, ""):
+        return str(value)
+    if os.environ.get(ENV):
+        return os.environ[ENV]
+    return project_default(Path(cwd) if cwd else Path.cwd()) or DEFAULT
+
+
+def project_default(folder: Path) -> str | None:
+    """``registry`` from ``mlops-dl.yaml`` or ``[tool.mlops-dl]`` of pyproject.toml in ``folder``."""
+    value, source = _from_yaml(folder / PROJECT_FILE), folder / PROJECT_FILE
+    if value is None:
+        value, source = _from_pyproject(folder / PYPROJECT), folder / PYPROJECT
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise RegistryError(f"{source}: registry must be a non-empty string (a path), got {value!r}")
+    if "://" in value or Path(value).is_absolute():
+        return value
+    return str(source.parent / value)
+
+
+def _from_yaml(path: Path):
+    if not path.is_file():
+        return None
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise RegistryError(f"{path}: not valid YAML ({e})") from None
+    if doc is None:
+        return None
+    if not isinstance(doc, dict):
+        raise RegistryError(f"{path}: expected a mapping such as 'registry: shared/registry'")
+    return doc.get("registry")
+
+
+def _from_pyproject(path: Path):
+    if not path.is_file():
+        return None
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise RegistryError(f"{path}: not valid TOML ({e})") from None
+    section = doc.get("tool", {}).get("mlops-dl", {})
+    return section.get("registry") if isinstance(section, dict) else None

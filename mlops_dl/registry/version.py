@@ -1,0 +1,114 @@
+"""One registered version and the only way to read its files (names in ``layout``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops_dl.errors import RegistryError, clip, quoted
+from mlops_dl.registry import layout
+
+
+@dataclass
+class ModelVersion:
+    """One registered version of ``name``; read its files through the methods below."""
+
+    name: str
+    version: int | None  # None: an unregistered bundle folder (registry.bundle.read_bundle)
+    path: Path  # where the files are; registry-internal: use file()/read_*() outside registry/
+    meta: dict
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}" if self.version is not None else self.name
+
+    @property
+    def location(self) -> str:
+        """Where the version is stored, for people (a folder today, a URL for remote stores)."""
+        return str(self.path)
+
+    def _path(self, name: str) -> Path:
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise RegistryError(f"{self.ref}: file name {quoted(name)} points outside the version")
+        return self.path / name
+
+    def has(self, name: str) -> bool:
+        return self._path(name).is_file()
+
+    def file(self, name: str) -> Path:
+        """A local path to the file ``name`` (to hand to onnxruntime, tokenizers, ...)."""
+        path = self._path(name)
+        if not path.is_file():
+            raise RegistryError(f"{self.ref} has no file {quoted(name)} (looked at {path})")
+        return path
+
+    def size(self, name: str) -> int:
+        return self.file(name).stat().st_size
+
+    def files(self) -> dict[str, int]:
+        """The version's own files (not tags or attachments): {name: bytes}."""
+        return {p.name: p.stat().st_size for p in sorted(self.path.iterdir()) if p.is_file()}
+
+    def read_text(self, name: str) -> str:
+        return self.file(name).read_text(encoding="utf-8")
+
+    def read_json(self, name: str) -> dict | list | None:
+        """The JSON file ``name``, or None when the version has no such file."""
+        if not self.has(name):
+            return None
+        try:
+            return json.loads(self.read_text(name))
+        except (ValueError, RecursionError) as e:  # also a >4300-digit integer
+            raise RegistryError(f"{self.ref}: {name} is not valid JSON: {clip(str(e))}") from None
+
+    def read_jsonl(self, name: str) -> list[dict] | None:
+        """The JSON-lines file ``name`` as a list of rows, or None when there is none."""
+        if not self.has(name):
+            return None
+        rows = []
+        for i, line in enumerate(self.read_text(name).splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except (ValueError, RecursionError) as e:  # also a >4300-digit integer
+                raise RegistryError(f"{self.ref}: {name} line {i} is not valid JSON: {clip(str(e))}") from None
+        return rows
+
+    @property
+    def lineage(self) -> dict:
+        """lineage.json (run dir, data dir, fingerprints, commits), {} for a version without."""
+        return self.read_json(layout.LINEAGE) or {}
+
+    def variant_file(self, variant: str) -> Path:
+        """The ONNX file of a variant ('fp32', 'int8') as declared in model.json."""
+        variants = self.meta.get("variants", {})
+        if variant not in variants:
+            raise RegistryError(
+                f"{self.ref} has no {quoted(variant)} variant (has: {', '.join(variants) or 'none'})"
+            )
+        return self.file(variants[variant])
+
+    def attachment(self, name: str) -> dict | None:
+        path = self._path(f"{layout.ATTACHMENTS}/{name}")
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError) as e:  # also a >4300-digit integer
+            raise RegistryError(f"{path}: attachment is not valid JSON: {clip(str(e))}") from None
+
+    def attachments(self) -> list[str]:
+        return sorted(p.name for p in (self.path / layout.ATTACHMENTS).glob("*.json"))
+
+    @property
+    def tags(self) -> dict[str, str]:
+        tag_dir = self.path / layout.TAGS
+        if not tag_dir.is_dir():
+            return {}
+        return {
+            p.name: p.read_text(encoding="utf-8").rstrip("\n")
+            for p in sorted(tag_dir.iterdir())
+            if p.is_file() and not p.name.startswith(".")
+        }

@@ -34,7 +34,10 @@ def common_variant(mvs: list[ModelVersion]) -> str:
 
 
 def _short(value) -> str:
-    return value[:12] if isinstance(value, str) and len(value) == 64 else value
+    """A sha256 / git sha cut to 12 hex digits (still unique enough to tell versions apart)."""
+    hexdigits = isinstance(value, str) and len(value) in (40, 64) and all(
+        c in "0123456789abcdef" for c in value)
+    return value[:12] if hexdigits else value
 
 
 def _metadata(mv: ModelVersion, tags: dict) -> dict:
@@ -48,7 +51,7 @@ def _metadata(mv: ModelVersion, tags: dict) -> dict:
     for split, fp in (lineage.get("data_fingerprints") or {}).items():
         row[f"data {split} fingerprint"] = _short(fp)
     for v, f in sorted(variants.items()):
-        row[f"{v} size (MB)"] = round(mv.size(f) / 1e6, 2) if mv.has(f) else None
+        row[f"{v} size"] = f"{mv.size(f) / 1e6:.1f} MB" if mv.has(f) else None
     for split in ("validation", "test"):
         for key in ("accuracy", "macro_f1"):
             row[f"{split} {key}"] = (metrics.get(split) or {}).get(key)

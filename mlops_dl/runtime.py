@@ -17,6 +17,7 @@ import numpy as np
 from mlops_dl.config import ServeConfig
 from mlops_dl.errors import MlopsError, RegistryError
 from mlops_dl.metrics import softmax
+from mlops_dl.padding import pad_batch
 
 if TYPE_CHECKING:
     from mlops_dl.registry import ModelVersion, Registry
@@ -178,17 +179,7 @@ class Predictor:
 
     def _feeds(self, encodings: list[Any]) -> dict[str, np.ndarray]:
         """Pad a batch to its longest encoding. Each array # (B, T) int64."""
-        width = max(len(e.ids) for e in encodings)
-        ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)  # (B, T)
-        mask = np.zeros_like(ids)  # (B, T)
-        types = np.zeros_like(ids)  # (B, T)
-        for row, enc in enumerate(encodings):
-            n = len(enc.ids)
-            ids[row, :n] = enc.ids
-            mask[row, :n] = 1
-            types[row, :n] = enc.type_ids
-        arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        return {name: arrays[name] for name in self.input_names}
+        return pad_batch(encodings, self.pad_id, self.input_names)
 
     def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """One ONNX run -> logits # (B, L); CUDA goes through IO binding."""

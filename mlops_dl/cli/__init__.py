@@ -8,7 +8,10 @@ lightning, transformers) are imported inside the command functions, so ``serve``
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
@@ -43,8 +46,12 @@ def _register_all() -> None:
 
 
 @app.callback()
-def _root() -> None:
+def _root(cache_dir: Annotated[Optional[Path], typer.Option(
+        "--cache-dir", envvar="MLOPS_DL_CACHE_DIR",
+        help="Reader cache of s3:// registries (default: ~/.cache/mlops-dl/registry).")] = None) -> None:
     """mlops-dl: data -> train -> search -> export -> registry -> serve -> monitor."""
+    if cache_dir is not None:  # read by mlops_dl.registry.cache in this process and its workers
+        os.environ["MLOPS_DL_CACHE_DIR"] = str(cache_dir)
 
 
 @app.command()

@@ -21,9 +21,10 @@ SetOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 RegistryOpt = Annotated[
-    Optional[Path],
+    Optional[str],  # not Path: s3://bucket/prefix would lose a slash
     typer.Option("--registry", "-r", envvar="MLOPS_DL_REGISTRY",
-                 help="Registry root (default: $MLOPS_DL_REGISTRY or ./registry)."),
+                 help="Registry root: a folder or s3://bucket/prefix (default: $MLOPS_DL_REGISTRY, "
+                      "then the project's mlops-dl.yaml / pyproject.toml, then ./registry)."),
 ]
 RefArg = Annotated[str, typer.Argument(help="Model reference: name, name:3 or name@production.")]
 
@@ -42,7 +43,7 @@ def load_config(path: Path, overrides: Optional[list[str]]) -> config_mod.Config
     return config_mod.load(path, overrides or ())
 
 
-def open_registry(root: Optional[Path]):
+def open_registry(root: Optional[str]):
     """The Registry at ``--registry`` (None: $MLOPS_DL_REGISTRY, the project default, ./registry)."""
     from mlops_dl.registry import Registry
 

@@ -18,6 +18,9 @@ registry_app = typer.Typer(help="Browse, compare, promote and verify registered 
 
 
 def register(app: typer.Typer) -> None:
+    from mlops_dl.cli import aliases  # history, rollback, alias-remove, copy
+
+    aliases.register(registry_app)
     app.add_typer(registry_app, name="registry")
 
 
@@ -170,23 +173,11 @@ def compare(
 
 
 @registry_app.command()
-def promote(ref: str, alias: str, registry: RegistryOpt = None) -> None:
-    """Point ALIAS (e.g. production) at REF, atomically."""
-    mv = open_registry(registry).promote(ref, alias)
+def promote(ref: str, alias: str, registry: RegistryOpt = None,
+            reason: Annotated[str, typer.Option("--reason", help="Why (kept in the alias history).")] = "") -> None:
+    """Point ALIAS (e.g. production) at REF, atomically (the move is recorded)."""
+    mv = open_registry(registry).promote(ref, alias, reason=reason)
     console.print(f"{mv.name}@{alias} -> {mv.ref}")
-
-
-@registry_app.command("alias-remove")
-def alias_remove(ref: Annotated[str, typer.Argument(help="NAME@ALIAS, e.g. sentiment@staging.")],
-                 registry: RegistryOpt = None) -> None:
-    """Remove an alias (the version it pointed at stays)."""
-    from mlops_dl.registry import parse_ref
-
-    parsed = parse_ref(ref)
-    if parsed.alias is None:
-        raise RegistryError(f"alias-remove needs NAME@ALIAS, not {ref!r}")
-    version = open_registry(registry).remove_alias(parsed.name, parsed.alias)
-    console.print(f"removed {ref} (was {parsed.name}:{version})")
 
 
 @registry_app.command()
@@ -255,3 +246,30 @@ def delete(
         typer.confirm(f"delete {mv.ref} ({mv.location})?", abort=True)
     reg.delete(ref, force=force)
     console.print(f"deleted {mv.ref}")
+
+
+@registry_app.command("export-triton")
+def export_triton(
+    ref: Annotated[str, typer.Argument(help="name, name:N or name@alias.")],
+    out_dir: Annotated[Path, typer.Argument(help="Triton model repository (created if needed).")],
+    variant: Annotated[str, typer.Option("--variant", help="ONNX variant: int8 or fp32.")] = "int8",
+    max_batch_size: Annotated[int, typer.Option("--max-batch-size", help="Triton "
+                              "max_batch_size of the three models.")] = 32,
+    instance: Annotated[str, typer.Option("--instance", help="Where the ONNX model runs: cpu "
+                        "or gpu (the tokenizer stays on CPU).")] = "cpu",
+    registry: RegistryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write REF as a Triton model repository: ONNX model, Python tokenizer, text ensemble."""
+    from mlops_dl.serve.triton import export_triton as write_repository
+
+    done = write_repository(ref, out_dir, registry, variant, max_batch_size, instance)
+    result = {"ref": done.ref, "variant": done.variant, "repository": str(done.root),
+              "models": {role: str(path) for role, path in done.models.items()}}
+    if as_json:
+        return echo_json(result)
+    console.print(f"wrote {done.ref} ({done.variant}) to Triton repository {done.root}:")
+    for role, path in done.models.items():
+        console.print(f"  {path.name:<24} {role}")
+    console.print(f"serve it: tritonserver --model-repository={done.root.resolve()}  "
+                  f"(send TEXT to {done.models['ensemble'].name})", highlight=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -36,17 +37,41 @@ def serve_config(config: Optional[Path], sets: Optional[list[str]]) -> config_mo
 
 def predict(
     ref: RefArg,
-    input: Annotated[Path, typer.Option("--input", "-i", help="csv, tsv, jsonl or parquet file (the formats data prepare reads).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="csv, tsv, jsonl or parquet file (the formats data prepare reads).")],
+    input: Annotated[str, typer.Option("--input", "-i", help="csv, tsv, jsonl or parquet file "
+                                       "(--executor ray: also a folder or a glob).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="csv, tsv, jsonl or parquet "
+                                         "file (--executor ray: a parquet dataset folder).")],
     text_column: Annotated[str, typer.Option("--text-column", help="Column with the text.")] = "text",
     strict: Annotated[bool, typer.Option("--strict", help="Fail on the first malformed row.")] = False,
     registry: RegistryOpt = None,
     provider: ProviderOpt = "auto",
     variant: VariantOpt = "int8",
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Rows read per chunk.")] = 8192,
+    executor: Annotated[str, typer.Option("--executor", help="Where rows are scored: local (this "
+                        "process, streaming) or ray (Ray Data actors; extra 'ray'). Not --engine: "
+                        "that names the inference engine.")] = "local",
+    address: Annotated[str, typer.Option("--address", envvar="RAY_ADDRESS", help="Ray: local "
+                       "(start one here), auto (this node's cluster) or ray://host:10001.")] = "local",
+    concurrency: Annotated[Optional[int], typer.Option("--concurrency", help="Ray: actors, one "
+                           "Predictor each (default: cluster CPUs / --cpus-per-actor).")] = None,
+    cpus_per_actor: Annotated[float, typer.Option("--cpus-per-actor", help="Ray: CPUs per actor "
+                              "= its onnxruntime threads.")] = 1.0,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Ray: rows per actor call.")] = 512,
     as_json: JsonOpt = False,
 ) -> None:
     """Score a file: the same rows out, plus pred_label, pred_score, pred_model, pred_error."""
+    if executor == "ray":
+        _predict_ray(ref, input, output, text_column, strict, registry, provider, variant,
+                     chunk_rows, address, concurrency, cpus_per_actor, batch_size, as_json)
+        return
+    if executor != "local":
+        raise ConfigError(f"--executor {executor!r}: expected local or ray")
+    if concurrency is not None:
+        raise ConfigError("--concurrency applies to --executor ray only")
+    if not Path(input).is_file() and (Path(input).is_dir() or glob.has_magic(input)):
+        raise ConfigError(f"--input {input}: a folder or glob needs --executor ray; "
+                          "--executor local scores one file")
+    input = Path(input)
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from mlops_dl.runtime import Predictor
@@ -76,6 +101,39 @@ def predict(
             console.print(f"  row {row}: {why}")
         if len(summary.malformed) > 20:
             console.print(f"  ... and {len(summary.malformed) - 20} more")
+
+
+def _predict_ray(ref, input, output, text_column, strict, registry, provider, variant,
+                 chunk_rows, address, concurrency, cpus_per_actor, batch_size, as_json) -> None:
+    """predict --executor ray: a parquet dataset folder scored by Ray Data actors."""
+    from mlops_dl.serve.ray_scoring import score_on_ray  # MlopsError naming the extra if absent
+
+    summary = score_on_ray(ref, input, output, registry=registry, text_column=text_column,
+                           strict=strict, variant=variant, provider=provider, address=address,
+                           concurrency=concurrency, cpus_per_actor=cpus_per_actor,
+                           batch_size=batch_size, chunk_rows=chunk_rows)
+    result = {"input": str(input), "output": summary.output, "model": summary.model,
+              "variant": variant, "executor": "ray", "files": summary.files,
+              "actors": summary.actors, "cpus_per_actor": summary.cpus_per_actor,
+              "seconds": round(summary.seconds, 3), "rows": summary.rows,
+              "scored": summary.scored, "malformed": len(summary.malformed),
+              "labels": summary.labels,
+              "malformed_rows": [{"file": f, "row": r, "reason": why}
+                                 for f, r, why in summary.malformed[:100]]}
+    if as_json:
+        echo_json(result)
+        return
+    console.print(f"[green]wrote[/] {summary.output}/: {summary.scored}/{summary.rows} rows of "
+                  f"{summary.files} files scored by {summary.model} ({variant}) on "
+                  f"{summary.actors} Ray actors x {summary.cpus_per_actor:g} CPU in "
+                  f"{summary.seconds:.1f} s; labels {summary.labels}")
+    if summary.malformed:
+        console.print(f"[yellow]{len(summary.malformed)} malformed rows kept[/] (pred_error "
+                      "column says why):")
+    for f, row, why in summary.malformed[:20]:
+        console.print(f"  {f} row {row}: {why}")
+    if len(summary.malformed) > 20:
+        console.print(f"  ... and {len(summary.malformed) - 20} more")
 
 
 def serve(

@@ -109,7 +109,7 @@ def promote(registry, ref: str, canvas, to: str | None = None, force: bool = Fal
         raise MlopsError(f"promotion of {mv.ref} to @{alias} refused: " + " | ".join(problems)
                          + ". Fix the cause, or override with --force --reason \"...\" (recorded).",
                          exit_code=REFUSED_EXIT)
-    registry.promote(mv.ref, alias)
+    registry.promote(mv.ref, alias, reason=reason, action="promote")
     registry.attach(mv.ref, "promotion.json", decision)
     registry.append_audit(mv.name, decision)
     return decision

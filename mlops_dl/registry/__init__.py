@@ -1,8 +1,10 @@
-"""The file model registry: versions, aliases, tags, attachments, locks and checksums.
+"""The model registry: versions, aliases (with history), tags, attachments and checksums,
+in a folder (staging + rename + file lock) or in S3-compatible storage (conditional writes).
 
-Stdlib + filelock only (the serving path imports it). Layout: registry/README.md.
+Stdlib + filelock (+ boto3 for s3://, imported only then); the serving path imports it.
+Layout: registry/README.md.
 
-    reg = Registry("registry")
+    reg = Registry("registry")                     # or Registry("s3://bucket/prefix")
     mv = reg.register("sentiment", "bundle/")     # -> sentiment:1
     reg.promote("sentiment:1", "production")
     reg.get("sentiment@production").file("model.onnx")

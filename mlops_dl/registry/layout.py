@@ -27,6 +27,7 @@ REFERENCE_STATS = "reference_stats.json"  # monitoring reference (attachment; ol
 # ---- files of a model
 VERSION_PREFIX = "version-"
 ALIASES = "aliases"  # one file per alias holding a version number
+HISTORY = "history"  # local: history/<alias>.jsonl, every move of the alias
 LAST_VERSION = "last_version"  # highest number ever handed out (never reused after delete)
 LOCK = ".lock"  # the version-number lock
 AUDIT_LOG = "promotions.jsonl"  # every promotion decision, one JSON line each

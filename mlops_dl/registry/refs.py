@@ -31,6 +31,14 @@ def check_name(value: str, what: str = "model name") -> str:
     return value
 
 
+def is_valid_name(value: str) -> bool:
+    try:
+        check_name(value)
+    except RegistryError:
+        return False
+    return True
+
+
 def check_alias(value: str, what: str = "alias") -> str:
     check_name(value, what)
     if value in RESERVED or is_ascii_number(value):

@@ -25,10 +25,16 @@ DEFAULT = "registry"
 def resolve_root(value: str | os.PathLike | None = None, cwd: str | Path | None = None) -> str:
     """The registry root to open (a path, as a string)."""
     if value not in (None, ""):
-        return str(value)
+        text = str(value)  # a Path made of s3://b/p reads s3:/b/p
+        return "s3://" + text[4:] if text.startswith("s3:/") and text[4] != "/" else text
     if os.environ.get(ENV):
         return os.environ[ENV]
     return project_default(Path(cwd) if cwd else Path.cwd()) or DEFAULT
+
+
+def is_remote(root: str) -> bool:
+    """An object-store registry (``s3://bucket/prefix``) rather than a folder."""
+    return str(root).startswith("s3://")
 
 
 def project_default(folder: Path) -> str | None:

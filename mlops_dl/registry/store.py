@@ -1,172 +1,128 @@
-"""The file registry: ``<root>/<name>/version-N/`` folders, alias and tag files, a version lock.
+"""``Registry``: the one interface over two storage backends, and what they share.
 
-See registry/README.md for the layout. Only stdlib + filelock: the serving path imports this.
+``Registry(root)`` opens a local folder (``local.LocalRegistry``: staging dir + rename + file
+lock) or, for ``s3://bucket/prefix``, an S3-compatible bucket (``s3.S3Registry``: unlisted
+uploads + a manifest created with ``If-None-Match: *``, aliases moved by ``If-Match``). Reference
+resolution, alias history and rollback, verification reports and copying are written once here
+on the backends' primitives.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
+import getpass
+import shutil
+import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
-from mlops_dl import files
-from mlops_dl.errors import RegistryError, quoted
-from mlops_dl.registry import integrity, layout, staging
-from mlops_dl.registry.bundle import fill_stage, read_meta
-from mlops_dl.registry.refs import (ModelRef, check_alias, check_attachment, check_name,
-                                    is_ascii_number, parse_ref)
-from mlops_dl.registry.root import resolve_root
+from mlops_dl.errors import RegistryError
+from mlops_dl.registry import layout
+from mlops_dl.registry.refs import ModelRef, check_alias, check_attachment, check_name, parse_ref
+from mlops_dl.registry.root import is_remote, resolve_root
 from mlops_dl.registry.version import ModelVersion
 
-VERSION_RE = re.compile(rf"{layout.VERSION_PREFIX}([1-9][0-9]*)")  # used with fullmatch
-LOCK_TIMEOUT_S = 120.0
+ACTIONS = ("move", "promote", "rollback", "remove", "copy")
 
 
 class Registry:
-    """A model registry rooted at ``root`` (None: see ``resolve_root``)."""
+    """A model registry: a folder, or ``s3://bucket/prefix`` (None: see ``resolve_root``)."""
 
-    def __init__(self, root: str | Path | None = None):
-        self.root = Path(resolve_root(root))
+    def __new__(cls, root: str | Path | None = None, cache_dir: str | Path | None = None):
+        if cls is Registry:
+            if is_remote(resolve_root(root)):
+                from mlops_dl.registry.s3 import S3Registry as cls
+            else:
+                from mlops_dl.registry.local import LocalRegistry as cls
+        return super().__new__(cls)
 
     @classmethod
-    def open(cls, value: "Registry | str | Path | None" = None) -> "Registry":
+    def open(cls, value: "Registry | str | Path | None" = None,
+             cache_dir: str | Path | None = None) -> "Registry":
         """``value`` if it is a Registry, else the registry at ``resolve_root(value)``."""
-        return value if isinstance(value, Registry) else cls(value)
+        return value if isinstance(value, Registry) else Registry(value, cache_dir)
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
 
     def __repr__(self) -> str:
-        return f"Registry({str(self.root)!r})"
+        return f"Registry({self.location!r})"
 
-    # ------------------------------------------------------------------ write
+    # ------------------------------------------------------------------ backend primitives
     def register(self, name: str, bundle_dir: str | Path, metadata: dict | None = None,
                  attachments: dict[str, dict] | None = None) -> ModelVersion:
-        """Copy a bundle (and first ``attachments``) in as the next version of ``name``,
-        atomically; return it."""
-        check_name(name)
-        for filename in attachments or {}:
-            check_attachment(filename)
-        bundle = Path(bundle_dir)
-        if not bundle.is_dir():
-            raise RegistryError(f"bundle directory {bundle} does not exist")
-        model_dir = self.root / name
-        model_dir.mkdir(parents=True, exist_ok=True)
-        staging.clean_stale(model_dir)
-        stage = staging.new_staging_dir(model_dir)
-        try:
-            fill_stage(stage, bundle, name, metadata or {}, attachments or {})
-            with self._lock(name):
-                version = self._next_version(model_dir)
-                final = model_dir / f"{layout.VERSION_PREFIX}{version}"
-                os.rename(stage, final)
-                files.write_text(model_dir / layout.LAST_VERSION, f"{version}\n")
-        except BaseException:
-            staging.remove_tree(stage)
-            raise
-        final.chmod(0o555)  # no files added or removed; tags/ and attachments/ stay writable
-        return ModelVersion(name, version, final, read_meta(final))
+        raise NotImplementedError
 
-    def promote(self, ref: str, alias: str) -> ModelVersion:
-        """Point ``<name>@<alias>`` at the (verified) version ``ref`` with one os.replace."""
+    def _set_alias(self, name: str, alias: str, version: int | None, record: dict,
+                   expect: int | None = None) -> int | None:
+        """Point (or with None remove) the alias and record the move, atomically with respect
+        to other movers; return the version it pointed at before."""
+        raise NotImplementedError
+
+    def history(self, name: str, alias: str) -> list[dict]:
+        raise NotImplementedError
+
+    def _version(self, name: str, version: int, verify: bool) -> ModelVersion:
+        raise NotImplementedError
+
+    def _versions(self, name: str) -> list[int]:
+        raise NotImplementedError
+
+    def _problems(self, name: str, version: int) -> list[str]:
+        raise NotImplementedError
+
+    def alias_target(self, name: str, alias: str) -> int | None:
+        raise NotImplementedError
+
+    def aliases(self, name: str) -> dict[str, int]:
+        raise NotImplementedError
+
+    def list_models(self) -> list[str]:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ aliases
+    def promote(self, ref: str, alias: str, reason: str = "", action: str = "move") -> ModelVersion:
+        """Point ``<name>@<alias>`` at the (verified) version ``ref``; the move is recorded."""
         check_alias(alias)
         mv = self.get(ref, verify=True)
-        alias_dir = self.root / mv.name / layout.ALIASES
-        with self._lock(mv.name):  # a concurrent delete cannot remove the target meanwhile
-            if not mv.path.is_dir():
-                raise RegistryError(f"{mv.ref} was deleted while being promoted")
-            alias_dir.mkdir(exist_ok=True)
-            files.write_text(alias_dir / alias, f"{mv.version}\n")
+        self._set_alias(mv.name, alias, mv.version, move_record(alias, mv.version, action, reason))
         return mv
 
-    def remove_alias(self, name: str, alias: str) -> int:
-        """Remove ``<name>@<alias>``; return the version it pointed at."""
+    def remove_alias(self, name: str, alias: str, reason: str = "") -> int:
+        """Remove ``<name>@<alias>`` (recorded); return the version it pointed at."""
         check_name(name)
         check_alias(alias)
-        path = self.root / name / layout.ALIASES / alias
-        with self._lock(name):
-            target = self.alias_target(name, alias)
-            if target is None:
-                have = ", ".join(self.aliases(name)) or "none"
-                raise RegistryError(f"{name} has no alias {alias!r} (aliases: {have})")
-            path.unlink()
-        return target
+        if self.alias_target(name, alias) is None:
+            have = ", ".join(self.aliases(name)) or "none"
+            raise RegistryError(f"{name} has no alias {alias!r} (aliases: {have})")
+        before = self._set_alias(name, alias, None, move_record(alias, None, "remove", reason))
+        if before is None:
+            raise RegistryError(f"{name}@{alias} was removed meanwhile by another process")
+        return before
 
-    def set_tag(self, ref: str, key: str, value: str | None) -> ModelVersion:
-        """Set (or, with ``value=None``, remove) a tag: a small file ``version-N/tags/<key>``."""
-        check_name(key, "tag key")
-        mv = self.get(ref, verify=False)
-        tag_dir = mv.path / layout.TAGS
-        if value is None:
-            (tag_dir / key).unlink(missing_ok=True)
-        else:
-            files.write_text(tag_dir / key, f"{value}\n")
-        return mv
-
-    def attach(self, ref: str, filename: str, data: dict) -> Path:
-        """Store a mutable JSON attachment (e.g. bench.json) next to a version."""
-        check_attachment(filename)
-        mv = self.get(ref, verify=False)
-        path = mv.path / layout.ATTACHMENTS / filename
-        files.write_text(path, json.dumps(data, indent=2, default=str) + "\n")
-        return path
-
-    def delete(self, ref: str, force: bool = False) -> ModelVersion:
-        """Delete ``name:N`` (an explicit version). Aliases on it block unless ``force``."""
-        parsed = parse_ref(ref)
-        if parsed.version is None:
-            raise RegistryError(f"delete needs an explicit version such as {parsed.name}:1, not {quoted(ref)}")
-        mv = self.get(ref, verify=False)
-        with self._lock(mv.name):
-            pointing = [a for a, v in self.aliases(mv.name).items() if v == mv.version]
-            if pointing and not force:
-                raise RegistryError(
-                    f"{mv.ref} is the target of alias(es) {', '.join(pointing)}; promote another "
-                    f"version first or pass --force to remove the alias(es) too"
-                )
-            for alias in pointing:
-                (self.root / mv.name / layout.ALIASES / alias).unlink(missing_ok=True)
-            trash = staging.trash_path(self.root / mv.name, mv.version)
-            os.rename(mv.path, trash)
-        staging.remove_tree(trash)
-        return mv
-
-    def append_audit(self, name: str, record: dict) -> None:
-        """Append one JSON line to the model's audit log (promotions.jsonl), under its lock."""
+    def rollback(self, name: str, alias: str, reason: str, to: int | None = None) -> dict:
+        """Move the alias back to the version it pointed at before (or to ``to``), recorded."""
         check_name(name)
-        path = self.root / name / layout.AUDIT_LOG
-        path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(record, default=str) + "\n"
-        with self._lock(name):
-            with open(path, "a", encoding="utf-8") as f:
-                f.write(line)
-                f.flush()
-                os.fsync(f.fileno())
+        check_alias(alias)
+        if not reason.strip():
+            raise RegistryError("rollback needs --reason \"...\": it is recorded with the move")
+        current = self.alias_target(name, alias)
+        if to is None:
+            to = previous_target(self.history(name, alias), current)
+            if to is None:
+                raise RegistryError(f"{name}@{alias} has no earlier version in its history "
+                                    f"(now {current}); give one with --to N")
+        mv = self.get(f"{name}:{to}", verify=True)
+        record = move_record(alias, mv.version, "rollback", reason)
+        before = self._set_alias(name, alias, mv.version, record, expect=current)
+        return {**record, "from": before, "ref": mv.ref}
 
     # ------------------------------------------------------------------ read
-    def read_audit(self, name: str) -> list[dict]:
-        """Every record of the model's audit log, oldest first ([] when there is none)."""
-        path = self.root / check_name(name) / layout.AUDIT_LOG
-        if not path.is_file():
-            return []
-        rows = []
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise RegistryError(f"{path}: line {i} is not valid JSON: {e}") from None
-        return rows
-
     def get(self, ref: str, verify: bool = True) -> ModelVersion:
         """Resolve ``name`` / ``name:N`` / ``name@alias``; verify checksums unless told not to."""
         parsed = parse_ref(ref)
-        version = self._resolve(parsed)
-        path = self._version_dir(parsed.name, version)
-        if verify:
-            integrity.raise_if_tampered(path, f"{parsed.name}:{version}")
-        return ModelVersion(parsed.name, version, path, read_meta(path))
+        return self._version(parsed.name, self._resolve(parsed), verify)
 
     def verify(self, ref: str) -> ModelVersion:
         """Recompute the checksums of ``ref``; raise RegistryError naming every bad file."""
@@ -178,75 +134,20 @@ class Registry:
         report = []
         for model in names:
             for version in self._versions(model):
-                problems = integrity.find_problems(self._version_dir(model, version))
+                problems = self._problems(model, version)
                 report.append({"ref": f"{model}:{version}", "ok": not problems, "problems": problems})
         return report
 
-    def list_models(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(
-            p.name for p in self.root.iterdir()
-            if p.is_dir() and _valid_name(p.name) and self._versions(p.name)
-        )
-
     def list_versions(self, name: str) -> list[ModelVersion]:
         check_name(name)
-        out = []
-        for v in self._versions(name):
-            path = self._version_dir(name, v)
-            out.append(ModelVersion(name, v, path, read_meta(path, strict=False)))
-        return out
-
-    def aliases(self, name: str) -> dict[str, int]:
-        alias_dir = self.root / check_name(name) / layout.ALIASES
-        if not alias_dir.is_dir():
-            return {}
-        out = {}
-        for p in sorted(alias_dir.iterdir()):
-            if p.is_file() and _valid_name(p.name):
-                target = self.alias_target(name, p.name)
-                if target is not None:
-                    out[p.name] = target
-        return out
-
-    def alias_target(self, name: str, alias: str) -> int | None:
-        path = self.root / check_name(name) / layout.ALIASES / check_name(alias, "alias")
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            return None
-        if not is_ascii_number(text):
-            raise RegistryError(f"{path}: alias file should hold a version number, found {quoted(text)}")
-        return int(text)
-
-    # ------------------------------------------------------------------ internals
-    def _lock(self, name: str) -> FileLock:
-        return _TimedLock(self.root / name / layout.LOCK)
-
-    def _version_dir(self, name: str, version: int) -> Path:
-        return self.root / name / f"{layout.VERSION_PREFIX}{version}"
-
-    def _versions(self, name: str) -> list[int]:
-        model_dir = self.root / name
-        if not model_dir.is_dir():
-            return []
-        found = (VERSION_RE.fullmatch(p.name) for p in model_dir.iterdir())
-        return sorted(int(m.group(1)) for m in found if m)
-
-    def _next_version(self, model_dir: Path) -> int:
-        last = 0
-        try:
-            last = int((model_dir / layout.LAST_VERSION).read_text(encoding="utf-8").strip() or 0)
-        except (FileNotFoundError, ValueError):
-            pass
-        return max([last, *self._versions(model_dir.name)]) + 1
+        return [self._version(name, v, verify=False) for v in self._versions(name)]
 
     def _resolve(self, ref: ModelRef) -> int:
         versions = self._versions(ref.name)
         if not versions:
             known = ", ".join(self.list_models()) or "none"
-            raise RegistryError(f"no model named {ref.name!r} in registry {self.root} (models: {known})")
+            raise RegistryError(f"no model named {ref.name!r} in registry {self.location} "
+                                f"(models: {known})")
         if ref.alias is not None:
             target = self.alias_target(ref.name, ref.alias)
             if target is None:
@@ -262,26 +163,60 @@ class Registry:
             raise RegistryError(f"{ref.name} has no version {ref.version} (versions: {have})")
         return ref.version
 
+    # ------------------------------------------------------------------ copy
+    def copy(self, ref: str, dest: "Registry", name: str | None = None) -> ModelVersion:
+        """Copy a verified version (files, attachments) into ``dest`` under its next number;
+        model.json records where it came from."""
+        mv = self.get(ref, verify=True)
+        target = check_name(name or mv.name)
+        with tempfile.TemporaryDirectory(prefix="mlops-dl-copy-") as tmp:
+            bundle = Path(tmp) / "bundle"
+            for rel in mv.files():
+                if rel in (layout.CHECKSUMS, layout.MODEL_JSON):
+                    continue
+                (bundle / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(mv.file(rel), bundle / rel)
+            origin = {"registry": self.location, "ref": mv.ref, "at": _now(), "user": _user()}
+            earlier = mv.meta.get("copied_from")
+            meta = {**mv.meta, "copied_from": [*(earlier if isinstance(earlier, list) else []), origin]}
+            attachments = {a: mv.attachment(a) for a in mv.attachments()}
+            bundle.mkdir(parents=True, exist_ok=True)
+            return dest.register(target, bundle, metadata=meta, attachments=attachments)
 
-class _TimedLock(FileLock):
-    """FileLock whose timeout becomes a RegistryError naming the lock file."""
 
-    def __init__(self, path: Path):
-        super().__init__(str(path), timeout=LOCK_TIMEOUT_S)
-
-    def __enter__(self):
-        try:
-            return super().__enter__()
-        except Timeout:
-            raise RegistryError(
-                f"could not take the registry lock {self.lock_file} within {LOCK_TIMEOUT_S:.0f}s; "
-                f"another process is registering or deleting"
-            ) from None
+def check_registration(name: str, bundle_dir: str | Path, attachments: dict | None) -> Path:
+    """Refuse a bad name, attachment name or missing bundle before any work; the bundle."""
+    check_name(name)
+    for filename in attachments or {}:
+        check_attachment(filename)
+    bundle = Path(bundle_dir)
+    if not bundle.is_dir():
+        raise RegistryError(f"bundle directory {bundle} does not exist")
+    return bundle
 
 
-def _valid_name(name: str) -> bool:
+def move_record(alias: str, version: int | None, action: str, reason: str) -> dict:
+    """One alias-history entry (``from`` is filled in by the backend under its lock/CAS)."""
+    if action not in ACTIONS:
+        raise RegistryError(f"unknown alias action {action!r} (expected one of {ACTIONS})")
+    return {"alias": alias, "from": None, "to": version, "at": _now(), "user": _user(),
+            "action": action, "reason": reason}
+
+
+def previous_target(history: list[dict], current: int | None) -> int | None:
+    """The version the alias pointed at before it was moved to ``current``."""
+    for rec in reversed(history):
+        if rec.get("to") == current and rec.get("from") is not None:
+            return int(rec["from"])
+    return None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _user() -> str:
     try:
-        check_name(name)
-    except RegistryError:
-        return False
-    return True
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

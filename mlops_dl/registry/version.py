@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mlops_dl.errors import RegistryError, clip, quoted
-from mlops_dl.registry import layout
+from mlops_dl.registry import integrity, layout
 
 
 @dataclass
@@ -16,8 +17,9 @@ class ModelVersion:
 
     name: str
     version: int | None  # None: an unregistered bundle folder (registry.bundle.read_bundle)
-    path: Path  # where the files are; registry-internal: use file()/read_*() outside registry/
+    path: Path  # local files (the version folder, or the reader cache of a remote version)
     meta: dict
+    remote: Any = field(default=None, repr=False, compare=False)  # s3.RemoteFiles or None
 
     @property
     def ref(self) -> str:
@@ -25,8 +27,8 @@ class ModelVersion:
 
     @property
     def location(self) -> str:
-        """Where the version is stored, for people (a folder today, a URL for remote stores)."""
-        return str(self.path)
+        """Where the version is stored, for people: a folder or an s3:// URL."""
+        return self.remote.location if self.remote is not None else str(self.path)
 
     def _path(self, name: str) -> Path:
         if Path(name).is_absolute() or ".." in Path(name).parts:
@@ -34,21 +36,31 @@ class ModelVersion:
         return self.path / name
 
     def has(self, name: str) -> bool:
-        return self._path(name).is_file()
+        path = self._path(name)
+        return name in self.remote.listing if self.remote is not None else path.is_file()
 
     def file(self, name: str) -> Path:
-        """A local path to the file ``name`` (to hand to onnxruntime, tokenizers, ...)."""
+        """A local path to the file ``name`` (to hand to onnxruntime, tokenizers, ...); a
+        remote version's file is fetched into the reader cache and checked first."""
         path = self._path(name)
+        if self.remote is not None and self.has(name):
+            return self.remote.fetch(name)
         if not path.is_file():
-            raise RegistryError(f"{self.ref} has no file {quoted(name)} (looked at {path})")
+            raise RegistryError(f"{self.ref} has no file {quoted(name)} (looked at {self.location})")
         return path
 
     def size(self, name: str) -> int:
+        if self.remote is not None and self.has(name):
+            return int(self.remote.listing[name]["bytes"])
         return self.file(name).stat().st_size
 
     def files(self) -> dict[str, int]:
-        """The version's own files (not tags or attachments): {name: bytes}."""
-        return {p.name: p.stat().st_size for p in sorted(self.path.iterdir()) if p.is_file()}
+        """The version's own files (not tags or attachments): {relative path: bytes}."""
+        if self.remote is not None:
+            return {rel: int(f["bytes"]) for rel, f in sorted(self.remote.listing.items())}
+        rels = [*integrity.immutable_files(self.path), layout.CHECKSUMS]
+        return {rel: (self.path / rel).stat().st_size for rel in sorted(rels)
+                if (self.path / rel).is_file()}
 
     def read_text(self, name: str) -> str:
         return self.file(name).read_text(encoding="utf-8")
@@ -91,6 +103,8 @@ class ModelVersion:
         return self.file(variants[variant])
 
     def attachment(self, name: str) -> dict | None:
+        if self.remote is not None:
+            return self.remote.attachment(name)
         path = self._path(f"{layout.ATTACHMENTS}/{name}")
         if not path.is_file():
             return None
@@ -100,10 +114,14 @@ class ModelVersion:
             raise RegistryError(f"{path}: attachment is not valid JSON: {clip(str(e))}") from None
 
     def attachments(self) -> list[str]:
+        if self.remote is not None:
+            return self.remote.attachments()
         return sorted(p.name for p in (self.path / layout.ATTACHMENTS).glob("*.json"))
 
     @property
     def tags(self) -> dict[str, str]:
+        if self.remote is not None:
+            return self.remote.tags()
         tag_dir = self.path / layout.TAGS
         if not tag_dir.is_dir():
             return {}

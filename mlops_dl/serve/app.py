@@ -2,7 +2,8 @@
 Prometheus metrics, bearer auth, a prediction log and hot swap. Build it with create_app().
 
 create_app() builds the shared ServeState, then each route group adds itself:
-routes.py (errors, /healthz, /readyz, /metrics) and one module per protocol (v1.py)."""
+routes.py (errors, /healthz, /readyz, /metrics) and one module per protocol (v1.py, oip.py:
+the Open Inference Protocol v2)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from mlops_dl import config as config_mod
 from mlops_dl.config import ServeConfig
 from mlops_dl.errors import ConfigError
 from mlops_dl.runtime import Predictor
-from mlops_dl.serve import server, v1
+from mlops_dl.registry import parse_ref
+from mlops_dl.serve import oip, server, v1
 from mlops_dl.serve.batcher import MicroBatcher
 from mlops_dl.serve.predlog import PredictionLog
 from mlops_dl.serve.routes import (ServeState, add_error_handlers, add_health_routes,
@@ -57,12 +59,13 @@ def create_app(cfg: ServeConfig, ref: str, registry: str | None = None,
     add_health_routes(app, state)
     add_metrics_route(app, state)
     v1.add_v1_routes(app, state)
+    oip.add_oip_routes(app, state)
     return app
 
 
 def serve_state(cfg: ServeConfig, holder: ModelHolder) -> ServeState:
     """Telemetry, a batcher over ``holder`` and the swap hook that keeps the model metric."""
-    telemetry = Telemetry(ROUTES)
+    telemetry = Telemetry(ROUTES | oip.routes(parse_ref(holder.ref).name))
     batcher = MicroBatcher(holder.current, cfg.max_batch_size, cfg.max_wait_ms,
                            cfg.queue_limit, on_batch=telemetry.batch_size.observe)
 

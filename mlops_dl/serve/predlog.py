@@ -10,6 +10,7 @@ import hashlib
 import json
 import queue
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 
 _STOP = object()
@@ -94,3 +95,14 @@ class PredictionLog:
             self.path.replace(self.path.with_name(f"{self.path.name}.1"))
         self._file = open(self.path, "ab")
         self._size = 0
+
+
+def log_predictions(plog: PredictionLog, mode: str, rid: str, texts: list[str],
+                    results: list[dict], predictor, latency_ms: float) -> None:
+    """One line per text of a request (any protocol): text per ``mode``, label, model."""
+    ts = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    for i, (text, r) in enumerate(zip(texts, results)):
+        plog.write({"ts": ts, "request_id": rid, "index": i, **text_field(text, mode),
+                    "label": r["label"], "probabilities": r["probabilities"],
+                    "model": predictor.model_name, "version": predictor.version,
+                    "variant": predictor.variant, "latency_ms": round(latency_ms, 3)})

@@ -1,4 +1,4 @@
-"""Request checks for POST /v1/predict: every bad request becomes an ApiError naming the field."""
+"""Request checks for /v1/predict and /v2 infer: every bad request becomes an ApiError naming the field."""
 
 from __future__ import annotations
 
@@ -107,26 +107,30 @@ def parse_texts(body: bytes, cfg: ServeConfig) -> list[str]:
         raise ApiError(422, clip(unknown[0]), f"unknown field {quoted(unknown[0])} (allowed: texts)")
     if "texts" not in doc:
         raise ApiError(422, "texts", "missing field 'texts' (a list of strings)")
-    texts = doc["texts"]
+    return check_texts(doc["texts"], cfg)
+
+
+def check_texts(texts, cfg: ServeConfig, field: str = "texts") -> list[str]:
+    """``texts`` against the serve limits (every protocol's texts go through here)."""
     if not isinstance(texts, list):
-        raise ApiError(422, "texts", f"expected a list of strings, got {type(texts).__name__}")
+        raise ApiError(422, field, f"expected a list of strings, got {type(texts).__name__}")
     if not texts:
-        raise ApiError(422, "texts", "empty list: send at least one text")
+        raise ApiError(422, field, "empty list: send at least one text")
     if len(texts) > cfg.max_texts:
-        raise ApiError(422, "texts", f"{len(texts)} texts is over serve.max_texts="
+        raise ApiError(422, field, f"{len(texts)} texts is over serve.max_texts="
                        f"{cfg.max_texts}; split the request")
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise ApiError(422, f"texts[{i}]", f"expected a string, got {type(text).__name__}")
+            raise ApiError(422, f"{field}[{i}]", f"expected a string, got {type(text).__name__}")
         if is_blank(text):
-            raise ApiError(422, f"texts[{i}]", "empty text (white space only): send at least "
+            raise ApiError(422, f"{field}[{i}]", "empty text (white space only): send at least "
                            "one character to classify")
         if len(text) > cfg.max_chars:
-            raise ApiError(422, f"texts[{i}]", f"{len(text)} characters is over "
+            raise ApiError(422, f"{field}[{i}]", f"{len(text)} characters is over "
                            f"serve.max_chars={cfg.max_chars}")
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            raise ApiError(422, f"texts[{i}]", "holds an unpaired UTF-16 surrogate "
+            raise ApiError(422, f"{field}[{i}]", "holds an unpaired UTF-16 surrogate "
                            "(\\ud800-\\udfff escape) that is not a character") from None
     return texts

@@ -4,6 +4,7 @@ metrics. A protocol module (v1.py, ...) adds its own routes with ``add_*_routes(
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -14,8 +15,8 @@ from starlette.requests import ClientDisconnect
 
 from mlops_dl.config import ServeConfig
 from mlops_dl.errors import clip
-from mlops_dl.serve.batcher import MicroBatcher
-from mlops_dl.serve.predlog import PredictionLog
+from mlops_dl.serve.batcher import MicroBatcher, QueueFull
+from mlops_dl.serve.predlog import PredictionLog, log_predictions
 from mlops_dl.serve.requests import ApiError, check_token, request_id
 from mlops_dl.serve.swap import ModelHolder
 from mlops_dl.serve.telemetry import CONTENT_TYPE_LATEST, Telemetry
@@ -102,3 +103,23 @@ def add_metrics_route(app: FastAPI, state: ServeState) -> None:
     async def metrics(request: Request):
         check_token(request, state.cfg.token)
         return Response(state.telemetry.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def classify(state: ServeState, texts: list[str], rid: str, start: float,
+                   field: str) -> tuple[object, object, list[dict], float]:
+    """Every protocol's inference: the micro-batcher (429 naming ``field`` when its queue is
+    full), the predictions-by-label metric and the prediction log.
+    Returns (probabilities # (N, L), the Predictor that answered, results, latency ms)."""
+    try:
+        probs, predictor = await state.batcher.submit(texts)  # (N, L)
+    except QueueFull as e:
+        raise ApiError(429, field, f"server busy: {e}; retry later",
+                       {"Retry-After": "1"}) from None
+    results = [predictor.result(row) for row in probs]
+    latency_ms = (time.perf_counter() - start) * 1000
+    for r in results:
+        state.telemetry.predictions.labels(r["label"]).inc()
+    if state.log is not None:
+        log_predictions(state.log, state.cfg.log_text, rid, texts, results, predictor,
+                        latency_ms)
+    return probs, predictor, results, latency_ms

@@ -34,6 +34,16 @@ class ScoreSummary:
     model: str = ""
     output: str = ""
 
+    def add(self, scored: pd.DataFrame) -> None:
+        """Count one scored chunk (with its ``__row__`` numbers)."""
+        self.rows += len(scored)
+        for row, err, label in zip(scored["__row__"], scored["pred_error"], scored["pred_label"]):
+            if isinstance(err, str):
+                self.malformed.append((int(row), err))
+            else:
+                self.scored += 1
+                self.labels[label] = self.labels.get(label, 0) + 1
+
 
 def _check_text(value, column: str) -> str | None:
     """None when the cell is a usable text, else why not."""
@@ -65,13 +75,12 @@ class _Writer:
         self.first = False
 
     def _write_parquet(self, df: pd.DataFrame) -> None:
+        table = to_arrow(df)
         if self.parquet is None:
-            table = pa.Table.from_pandas(df, preserve_index=False)
-            fields = [pa.field(f.name, PRED_COLUMNS.get(f.name, f.type)) for f in table.schema]
-            self.parquet = pq.ParquetWriter(self.tmp, pa.schema(fields))
+            self.parquet = pq.ParquetWriter(self.tmp, table.schema)
         try:
-            table = pa.Table.from_pandas(df, schema=self.parquet.schema, preserve_index=False)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            table = table.cast(self.parquet.schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as e:
             raise DataError(f"column types change between chunks ({e}); write csv or jsonl "
                             f"instead") from None
         self.parquet.write_table(table)
@@ -85,6 +94,21 @@ class _Writer:
 
 def _is_na(v) -> bool:
     return v is None or (isinstance(v, float) and v != v)
+
+
+def to_arrow(df: pd.DataFrame) -> pa.Table:
+    """``df`` as an Arrow table with the pred_* types fixed; a column mixing strings with other
+    values (jsonl ``{"text": 42}`` beside texts) is stored as text, the others as JSON."""
+    try:
+        table = pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        df = df.copy()
+        for col in df.columns[df.dtypes == object]:
+            df[col] = [v if isinstance(v, str) or _is_na(v) else json.dumps(v, default=str)
+                       for v in df[col]]
+        table = pa.Table.from_pandas(df, preserve_index=False)
+    fields = [pa.field(f.name, PRED_COLUMNS.get(f.name, f.type)) for f in table.schema]
+    return table.cast(pa.schema(fields))
 
 
 def score_file(predictor: Predictor, input_path: str | Path, output_path: str | Path,
@@ -110,7 +134,10 @@ def score_file(predictor: Predictor, input_path: str | Path, output_path: str | 
             chunks = tables.read_chunks(src, [text_column], chunk_rows,
                                         hint="pick one with --text-column", on_progress=report)
             for chunk in chunks:
-                writer.write(_score_chunk(predictor, chunk, text_column, strict, summary, src))
+                errors = row_errors(chunk, text_column, src, strict)
+                out = score_rows(predictor, chunk, text_column, errors)
+                summary.add(out)
+                writer.write(out.drop(columns="__row__"))
         finally:
             writer.close()
 
@@ -118,30 +145,33 @@ def score_file(predictor: Predictor, input_path: str | Path, output_path: str | 
     return summary
 
 
-def _score_chunk(predictor: Predictor, chunk: pd.DataFrame, column: str, strict: bool,
-                 summary: ScoreSummary, src: Path) -> pd.DataFrame:
-    """Predict the valid rows of one chunk; malformed rows get pred_error."""
-    rows = chunk.pop("__row__").tolist()
+def row_errors(chunk: pd.DataFrame, column: str, src: Path | str,
+               strict: bool) -> list[str | None]:
+    """Why each row cannot be scored (None: it can); pops ``__error__``. ``strict``: the first
+    bad row raises DataError naming ``src`` and its row number."""
     parse_errors = chunk.pop("__error__").tolist() if "__error__" in chunk else [None] * len(chunk)
     values = chunk[column].tolist() if column in chunk else [None] * len(chunk)
     errors = [pe if isinstance(pe, str) else _check_text(v, column)
               for pe, v in zip(parse_errors, values)]
-    for row, err in zip(rows, errors):
-        if err is not None:
-            if strict:
+    if strict:
+        for row, err in zip(chunk["__row__"], errors):
+            if err is not None:
                 raise DataError(f"{src}: row {row}: {err} (drop --strict to skip such rows)")
-            summary.malformed.append((row, err))
+    return errors
+
+
+def score_rows(predictor: Predictor, chunk: pd.DataFrame, column: str,
+               errors: list[str | None]) -> pd.DataFrame:
+    """The chunk plus pred_label, pred_score, pred_model, pred_error (set where errors are)."""
     good = [i for i, e in enumerate(errors) if e is None]
     labels: list[str | None] = [None] * len(chunk)
     scores: list[float | None] = [None] * len(chunk)
     if good:
+        values = chunk[column].tolist()
         probs = predictor.predict_proba([values[i] for i in good])  # (G, L)
         for i, row in zip(good, probs):
             best = int(row.argmax())
             labels[i], scores[i] = predictor.labels[best], float(row[best])
-            summary.labels[labels[i]] = summary.labels.get(labels[i], 0) + 1
-    summary.rows += len(chunk)
-    summary.scored += len(good)
     out = chunk.copy()
     out["pred_label"] = pd.Series(labels, index=chunk.index, dtype=object)
     out["pred_score"] = pd.Series(scores, index=chunk.index, dtype="float64")

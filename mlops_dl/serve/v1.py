@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timezone
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from mlops_dl.runtime import Predictor
-from mlops_dl.serve.batcher import QueueFull
-from mlops_dl.serve.predlog import PredictionLog, text_field
 from mlops_dl.serve.requests import (ApiError, check_content_type, check_token, parse_texts,
                                      read_body, request_id)
-from mlops_dl.serve.routes import ServeState
+from mlops_dl.serve.routes import ServeState, classify
 
 ROUTES = {"/v1/predict"}
 
@@ -56,30 +52,9 @@ def add_v1_routes(app: FastAPI, state: ServeState) -> None:
         if not holder.ready:
             raise ApiError(503, "model", f"model {holder.ref} is not loaded yet",
                            {"Retry-After": "1"})
-        try:
-            probs, predictor = await state.batcher.submit(texts)  # (N, L)
-        except QueueFull as e:
-            raise ApiError(429, "texts", f"server busy: {e}; retry later",
-                           {"Retry-After": "1"}) from None
-        results = [predictor.result(row) for row in probs]
-        latency_ms = (time.perf_counter() - start) * 1000
-        for r in results:
-            state.telemetry.predictions.labels(r["label"]).inc()
-        if state.log is not None:
-            _log_predictions(state.log, cfg.log_text, rid, texts, results, predictor,
-                             latency_ms)
+        _, predictor, results, latency_ms = await classify(state, texts, rid, start, "texts")
         preds = [{k: r[k] for k in ("label", "score", "probabilities")} for r in results]
         return JSONResponse({"request_id": rid, "model": predictor.model_name,
                              "version": predictor.version, "variant": predictor.variant,
                              "predictions": preds, "latency_ms": round(latency_ms, 3)},
                             headers={"X-Request-ID": rid})
-
-
-def _log_predictions(plog: PredictionLog, mode: str, rid: str, texts: list[str],
-                     results: list[dict], predictor: Predictor, latency_ms: float) -> None:
-    ts = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-    for i, (text, r) in enumerate(zip(texts, results)):
-        plog.write({"ts": ts, "request_id": rid, "index": i, **text_field(text, mode),
-                    "label": r["label"], "probabilities": r["probabilities"],
-                    "model": predictor.model_name, "version": predictor.version,
-                    "variant": predictor.variant, "latency_ms": round(latency_ms, 3)})

@@ -15,16 +15,10 @@ import httpx
 import pytest
 
 from mlops_dl.bench.load import run_load
-from tests.unit.serve_helpers import fresh_registry, wait_until
+from tests.unit.serve_helpers import fresh_registry, running_server, wait_until
 
 SERVING_MODULES = ["mlops_dl.runtime", "mlops_dl.serve.app", "mlops_dl.serve.scoring",
                    "mlops_dl.cli.serve", "mlops_dl.bench.run", "mlops_dl.bench.load", "mlops_dl.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def raw_request(port: int, data: bytes) -> int:
@@ -37,27 +31,10 @@ def raw_request(port: int, data: bytes) -> int:
 @pytest.fixture()
 def server(tiny_registry, tmp_path):
     reg = fresh_registry(tiny_registry, tmp_path / "registry", versions=2)
-    port, log = free_port(), tmp_path / "logs" / "pred.jsonl"
-    cmd = [sys.executable, "-m", "mlops_dl", "serve", "tiny@production", "--port", str(port),
-           "--registry", str(reg.root), "--set", "serve.swap_poll_s=0.2",
-           "--set", f"serve.log_path={log}", "--set", "serve.max_chars=300"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        def ready():
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited: {proc.stdout.read()}")
-            try:
-                return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(ready, timeout=60, every=0.2, what="server ready")
-        yield {"url": url, "port": port, "proc": proc, "registry": reg, "log": log}
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    log = tmp_path / "logs" / "pred.jsonl"
+    with running_server(reg.root, "tiny@production", "serve.swap_poll_s=0.2",
+                        f"serve.log_path={log}", "serve.max_chars=300") as srv:
+        yield {**srv, "registry": reg, "log": log}
 
 
 def test_real_server_load_hot_swap_and_clean_shutdown(server, tiny_rows, tmp_path):

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
+
+import httpx
 
 from mlops_dl.registry import Registry
 
@@ -34,3 +40,37 @@ def wait_until(check, timeout: float = 20.0, every: float = 0.05, what: str = "c
             return value
         time.sleep(every)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_server(root: Path, ref: str, *sets: str):
+    """`mlops-dl serve REF` as a real process on a free loopback port, until ready; killed
+    on exit. Yields {"url", "port", "proc"}; ``sets`` are serve.* overrides (key=value)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "mlops_dl", "serve", ref, "--port", str(port),
+           "--registry", str(root)]
+    for item in sets:
+        cmd += ["--set", item]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def ready():
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited: {proc.stdout.read()}")
+            try:
+                return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, timeout=60, every=0.2, what="server ready")
+        yield {"url": url, "port": port, "proc": proc}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

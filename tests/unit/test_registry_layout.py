@@ -108,7 +108,7 @@ def test_alias_remove_cli(tmp_path, tiny_registry, capsys):
     assert main(["registry", "alias-remove", "tiny@staging", "--registry", root]) != 0
     assert "tiny has no alias 'staging' (aliases: none)" in capsys.readouterr().err
     assert main(["registry", "alias-remove", "tiny:1", "--registry", root]) != 0
-    assert "needs NAME@ALIAS" in capsys.readouterr().err
+    assert "expected NAME@ALIAS" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- reference stats

@@ -116,8 +116,10 @@ def test_bad_input_matrix_is_4xx_naming_the_field(root, tmp_path, case, kwargs, 
 
 def test_unknown_route_and_method(root, tmp_path):
     with make_client(root, tmp_path) as client:
-        r = client.get("/v2/nothing")
+        r = client.get("/v3/nothing")  # (/v2/... is the Open Inference Protocol's, its errors)
         assert r.status_code == 404 and r.json()["error"]["field"] == "path"
+        r = client.get("/v2/nothing")
+        assert r.status_code == 404 and r.json() == {"error": "no such endpoint: GET /v2/nothing"}
         assert client.get("/v1/predict").status_code == 405
         assert 'route="other",status="404"' in client.get("/metrics").text
 

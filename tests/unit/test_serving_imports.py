@@ -10,10 +10,13 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SERVING = ["mlops_dl.registry", "mlops_dl.gates.compare", "mlops_dl.runtime", "mlops_dl.serve",
+SERVING = ["mlops_dl.registry", "mlops_dl.registry.local", "mlops_dl.registry.s3",
+           "mlops_dl.registry.s3client", "mlops_dl.registry.cache", "mlops_dl.cli.aliases",
+           "mlops_dl.gates.compare", "mlops_dl.runtime", "mlops_dl.serve",
            "mlops_dl.serve.app", "mlops_dl.serve.routes", "mlops_dl.serve.v1",
            "mlops_dl.serve.server", "mlops_dl.bench.run", "mlops_dl.monitor", "mlops_dl.serve.scoring",
            "mlops_dl.tables", "mlops_dl.gates.behaviour", "mlops_dl.quiet",
+           "mlops_dl.serve.oip", "mlops_dl.serve.triton", "mlops_dl.serve.ray_scoring",
            "mlops_dl.ui", "mlops_dl.ui.routes", "mlops_dl.cli.ui"]
 HEAVY = ["torch", "lightning", "pytorch_lightning", "transformers"]
 

@@ -115,14 +115,14 @@ def promote(registry, ref: str, canvas, to: str | None = None, force: bool = Fal
     return decision
 
 
-def rollback(registry, name: str, alias: str, version: int, user: str, reason: str = "") -> dict:
-    """Move ``name@alias`` back to an earlier ``version`` (no gate: it served before); the
-    decision is recorded in promotions.jsonl like any promotion."""
-    previous = registry.alias_target(name, alias)
-    mv = registry.promote(f"{name}:{version}", alias)
-    decision = {"ref": mv.ref, "alias": alias, "date": datetime.now(timezone.utc).isoformat(
-        timespec="seconds"), "user": user, "previous": f"{name}:{previous}" if previous else None,
-        "decision": "rollback", "problems": [], "reason": reason}
+def rollback(registry, name: str, alias: str, version: int, reason: str) -> dict:
+    """Move ``name@alias`` back to an earlier ``version`` (no gate: it served before) through
+    ``Registry.rollback`` (the move lands in the alias history with action "rollback"); the
+    decision also goes to promotions.jsonl like any promotion."""
+    moved = registry.rollback(name, alias, reason, to=version)
+    decision = {"ref": moved["ref"], "alias": alias, "date": moved["at"], "user": moved["user"],
+                "previous": None if moved["from"] is None else f"{name}:{moved['from']}",
+                "decision": "rollback", "problems": [], "reason": reason}
     registry.append_audit(name, decision)
     return decision
 

@@ -35,7 +35,7 @@ class Forbidden(MlopsError):
 
 @dataclass
 class UISettings:
-    registry: Path | None = None  # None: $MLOPS_DL_REGISTRY or ./registry
+    registry: str | Path | None = None  # a folder or s3://bucket/prefix; None: $MLOPS_DL_REGISTRY or ./registry
     logs: list[str] = field(default_factory=list)
     token: str | None = None  # None: read-only
     canvas: Path = Path("configs/canvas.yaml")

@@ -9,7 +9,7 @@ from mlops_dl.registry import ModelVersion, Registry, layout
 from mlops_dl.ui import charts
 
 PRODUCTION = "production"
-MOVES = ("promoted", "forced", "rollback")  # history decisions that moved an alias
+GATE_MOVES = ("promoted", "forced")  # promotions.jsonl decisions that moved an alias
 
 
 def stored_json(mv: ModelVersion, name: str) -> dict:
@@ -75,6 +75,7 @@ def model_page(reg: Registry, name: str) -> dict:
     if not versions:
         raise RegistryError(f"no model named {name!r} in registry {reg.root}")
     aliases = reg.aliases(name)
+    audit = reg.read_audit(name)
     by_version = _by_version(aliases)
     rows = [version_row(mv, by_version.get(mv.version, [])) for mv in versions]
     points = []
@@ -85,22 +86,36 @@ def model_page(reg: Registry, name: str) -> dict:
             if value is not None:
                 points.append({"version": row["version"], "metric": metric, "value": value})
     return {"name": name, "rows": rows[::-1], "aliases": aliases,
-            "history": alias_history(reg, name, {mv.version for mv in versions}),
+            "history": alias_history(reg, name, {mv.version for mv in versions}, audit),
+            "refusals": [e for e in reversed(audit) if e.get("decision") == "refused"],
             "metric_chart": charts.metric_across_versions(points)}
 
 
-def alias_history(reg: Registry, name: str, existing: set[int]) -> list[dict]:
-    """Alias decisions, newest first (promotions.jsonl); ``rollback_to`` on the entries whose
-    version an alias could go back to (it moved there before, still exists, not there now)."""
+def alias_history(reg: Registry, name: str, existing: set[int], audit: list[dict]) -> list[dict]:
+    """Every move of the model's aliases (``Registry.history``), newest first; a promote carries
+    its gate decision (promoted / forced) from promotions.jsonl; ``rollback_to`` on the moves
+    whose target still exists and is not where the alias points now."""
     current = reg.aliases(name)
+    names = sorted(set(current) | {str(e["alias"]) for e in audit if e.get("alias")})
+    moves = [rec for alias in names for rec in reg.history(name, alias)]
     out = []
-    for entry in reversed(reg.read_audit(name)):
-        version = int(str(entry.get("ref", "")).rpartition(":")[2] or 0)
-        alias = entry.get("alias")
-        can = (entry.get("decision") in MOVES and version in existing
-               and alias in current and current[alias] != version)
-        out.append({**entry, "version": version, "rollback_to": version if can else None})
+    for rec in sorted(moves, key=lambda r: str(r.get("at", "")), reverse=True):
+        alias, to = rec.get("alias"), rec.get("to")
+        can = to in existing and alias in current and current[alias] != to
+        out.append({**rec, "gate": _gate_decision(audit, rec) if rec.get("action") == "promote" else None,
+                    "rollback_to": to if can else None})
     return out
+
+
+def _gate_decision(audit: list[dict], move: dict) -> str | None:
+    """The promotions.jsonl decision dated just before this promote (same alias and version)."""
+    at = str(move.get("at", ""))[:19]
+    for entry in reversed(audit):
+        if (entry.get("alias") == move.get("alias") and entry.get("decision") in GATE_MOVES
+                and str(entry.get("ref", "")).rpartition(":")[2] == str(move.get("to"))
+                and str(entry.get("date", ""))[:19] <= at):
+            return entry["decision"]
+    return None
 
 
 def version_card(reg: Registry, name: str, version: int) -> dict:

@@ -63,8 +63,8 @@ def _registry_pages(app: FastAPI, ui: UI) -> None:
             raise MlopsError(f"rollback needs the form field version (a number), got {version!r}")
         from mlops_dl.gates.promote import rollback as move_back
 
-        move_back(ui.registry, name, alias, int(version), user="ui",
-                  reason=form.get("reason") or "rollback from the UI")
+        move_back(ui.registry, name, alias, int(version),
+                  reason=(form.get("reason") or "").strip() or "rollback from the UI")
         target = f"/models/{name}?" + urlencode({"moved": f"{alias}:{version}"})
         if "hx-request" in request.headers:
             return HTMLResponse("", headers={"HX-Redirect": target})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -30,7 +31,8 @@ def test_pages_answer_with_their_content(ui_world):
     c = _client(ui_world)
     assert "tiny:3" in c.get("/").text
     model = c.get("/models/tiny").text
-    assert all(f"/models/tiny/versions/{v}" in model for v in (1, 2, 3)) and "promoted" in model
+    assert all(f"/models/tiny/versions/{v}" in model for v in (1, 2, 3))
+    assert '<span class="decision promoted"' in model and '<span class="decision forced"' in model
     assert "fp32 only" in c.get("/models/tiny/compare?v=1&v=2").text
     assert "canary of the positive-leaning head" in model  # the forced promotion's reason
     assert "tampered" not in c.get("/models/tiny/versions/1/verify").text
@@ -77,12 +79,50 @@ def test_rollback_is_refused_without_the_right_token(ui_world, own_registry):
                           ({"Authorization": "Bearer wrong"}, form)):
         assert c.post(url, data=data, headers=headers).status_code == 403
     assert reg.alias_target("tiny", "production") == 3
-    r = c.post(url, data=form, headers={"Authorization": f"Bearer {TOKEN}"}, follow_redirects=False)
+    r = c.post(url, data={**form, "reason": "canary too eager"},
+               headers={"Authorization": f"Bearer {TOKEN}"}, follow_redirects=False)
     assert r.status_code == 303 and reg.alias_target("tiny", "production") == 1
     assert c.post(url, data={"version": "x", "token": TOKEN}).status_code == 400
     assert c.post(url, data={"version": "9", "token": TOKEN}).status_code == 404
     hx = c.post(url, data={"version": "3", "token": "wrong"}, headers={"HX-Request": "true"})
     assert hx.headers["HX-Retarget"] == "#flash" and "wrong token" in hx.text
+
+
+def test_ui_rollback_is_recorded_in_the_alias_history(ui_world, own_registry, capsys):
+    reg = Registry(own_registry)
+    c = _client(ui_world, registry=own_registry)
+    r = c.post("/models/tiny/aliases/production/rollback", data={"version": "1", "token": TOKEN})
+    assert r.status_code == 200 and "moved @production to tiny:1" in r.text
+    last = reg.history("tiny", "production")[-1]
+    assert (last["action"], last["from"], last["to"], last["reason"]) == ("rollback", 3, 1, "rollback from the UI")
+    audit = reg.read_audit("tiny")[-1]  # the gate's audit log keeps the decision too
+    assert (audit["decision"], audit["ref"], audit["previous"]) == ("rollback", "tiny:1", "tiny:3")
+    rows = re.findall(r"<tr>(.*?)</tr>", r.text.split('id="history"')[1].split("<tbody>")[1], re.S)
+    assert "decision rollback" in rows[0] and "roll back" not in rows[0]  # newest first, 1 is current
+    assert "decision forced" in rows[1] and "roll back to 3" in rows[1]  # 3 is no longer current
+    capsys.readouterr()
+    assert main(["registry", "history", "tiny@production", "--registry", str(own_registry), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(m["action"], m["from"], m["to"]) for m in shown] == [
+        ("promote", None, 1), ("promote", 1, 3), ("rollback", 3, 1)]
+    assert shown[-1]["reason"] == "rollback from the UI"
+
+
+def test_model_page_and_rollback_on_an_s3_registry(ui_world, s3_url):
+    reg = Registry(s3_url)
+    local = Registry(ui_world["registry"])
+    for version in (1, 2):
+        local.copy(f"tiny:{version}", reg)
+    reg.promote("tiny:1", "production", reason="first")
+    reg.promote("tiny:2", "production", reason="second")
+    c = TestClient(create_app(ui_settings(ui_world, TOKEN, s3_url)))
+    page = c.get("/models/tiny").text
+    assert "/models/tiny/versions/2" in page and "roll back to 1" in page and "second" in page
+    r = c.post("/models/tiny/aliases/production/rollback", data={"version": "1", "token": TOKEN,
+                                                                  "reason": "s3 drill"})
+    assert r.status_code == 200 and reg.alias_target("tiny", "production") == 1
+    assert [(m["action"], m["to"], m["reason"]) for m in reg.history("tiny", "production")][-1] == (
+        "rollback", 1, "s3 drill")
 
 
 def test_label_post_validates_label_and_text(ui_world, tmp_path):

@@ -169,7 +169,10 @@ def test_rollback_needs_the_token_then_moves_the_alias(watched, ui_world):
     button.click()
     page.wait_for_selector("#moved")
     assert reg.alias_target("tiny", "production") == 1
-    assert page.locator("#history tbody tr").first.locator(".decision").inner_text() == "rollback"
+    newest = page.locator("#history tbody tr").first
+    assert newest.locator(".decision").inner_text() == "rollback" and "3 → 1" in newest.inner_text()
+    last = reg.history("tiny", "production")[-1]
+    assert (last["action"], last["from"], last["to"], last["reason"]) == ("rollback", 3, 1, "rollback from the UI")
     assert not watched.errors, watched.errors
 
 

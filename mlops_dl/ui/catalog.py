@@ -93,7 +93,7 @@ def model_page(reg: Registry, name: str) -> dict:
 
 def alias_history(reg: Registry, name: str, existing: set[int], audit: list[dict]) -> list[dict]:
     """Every move of the model's aliases (``Registry.history``), newest first; a promote carries
-    its gate decision (promoted / forced) from promotions.jsonl; ``rollback_to`` on the moves
+    its gate decision (promoted / forced, with problems) from promotions.jsonl; ``rollback_to`` on the moves
     whose target still exists and is not where the alias points now."""
     current = reg.aliases(name)
     names = sorted(set(current) | {str(e["alias"]) for e in audit if e.get("alias")})
@@ -107,14 +107,15 @@ def alias_history(reg: Registry, name: str, existing: set[int], audit: list[dict
     return out
 
 
-def _gate_decision(audit: list[dict], move: dict) -> str | None:
-    """The promotions.jsonl decision dated just before this promote (same alias and version)."""
+def _gate_decision(audit: list[dict], move: dict) -> dict | None:
+    """The promotions.jsonl decision dated just before this promote (same alias and version):
+    promoted, or forced with the problems it overrode."""
     at = str(move.get("at", ""))[:19]
     for entry in reversed(audit):
         if (entry.get("alias") == move.get("alias") and entry.get("decision") in GATE_MOVES
                 and str(entry.get("ref", "")).rpartition(":")[2] == str(move.get("to"))
                 and str(entry.get("date", ""))[:19] <= at):
-            return entry["decision"]
+            return entry
     return None
 
 

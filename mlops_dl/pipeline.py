@@ -223,13 +223,20 @@ def _export(p: PipelineRun) -> tuple[str, str]:
             return "skipped", f"{p.ref} (same weights and export config, verified)"
         except MlopsError as e:
             p.say(f"[yellow]registered version is not usable ({e}); exporting again[/]")
-    result = export_run(p.run_dir, name=p.cfg.export.name, registry=p.registry, log=p.say)
+    result = export_run(p.run_dir, name=p.cfg.export.name, registry=p.registry,
+                        overrides=export_overrides(p.cfg), log=p.say)
     p.ref = result.version.ref
     _record(p, "export", key, ref=p.ref)
     checks = result.validation["variants"]
     figures = ", ".join(f"{v}: max|dlogit| {c.get('max_abs_logit_diff', float('nan')):.2e}"
                         for v, c in checks.items())
     return "ran", f"{p.ref} ({figures})"
+
+
+def export_overrides(cfg: Config) -> list[str]:
+    """The pipeline's own export section as --set overrides on the run's config.yaml: the
+    export step follows the pipeline config (and its --set), not the config the run trained with."""
+    return [f"export.{k}={json.dumps(v)}" for k, v in config_mod.to_dict(cfg.export).items()]
 
 
 def _bench(p: PipelineRun) -> tuple[str, str]:

@@ -36,12 +36,7 @@ def label_queue(log: LogOpt = None,
     c = load_canvas_file(canvas)
     win = read_window(log, since, until)
     folder = Path(c.feedback.dir) / c.feedback.dataset
-    done = set()
-    manifest = label.read_manifest(folder)
-    if manifest.get("latest"):
-        import pandas as pd
-
-        done = set(pd.read_parquet(folder / f"v-{manifest['latest']}.parquet")["id"])
+    done = label.labelled_ids(folder)
     queue = label.build_queue(win.records, n or c.feedback.queue_size, measure or c.feedback.uncertainty, done)
     label.write_csv(queue, out)
     console.print(f"{len(queue)} rows ({measure or c.feedback.uncertainty}, most uncertain first) from "

@@ -148,6 +148,47 @@ def sample_agreement(a: ModelVersion, b: ModelVersion, variant: str) -> dict:
     }
 
 
+def _confidence(row: dict, label: str) -> float | None:
+    """P(label) from the row's stored probabilities (of the variant it was scored with) when
+    that variant also predicted ``label``; else None (its probabilities say another label)."""
+    stored = row.get("variant")
+    same = _prediction(row, stored) == label if stored else row.get("pred") == label
+    return (row.get("probabilities") or {}).get(label) if same else None
+
+
+def flipped_examples(a: ModelVersion, b: ModelVersion, variant: str) -> list[dict]:
+    """The stored eval texts on which A and B predict different labels (matched by text)."""
+    rows_b = {r["text"]: r for r in read_samples(b)}
+    out = []
+    for text, ra in {r["text"]: r for r in read_samples(a)}.items():
+        rb = rows_b.get(text)
+        if rb is None:
+            continue
+        la, lb = _prediction(ra, variant), _prediction(rb, variant)
+        if la != lb:
+            out.append({"text": text, "gold": ra.get("label"), "a": la, "b": lb,
+                        "a_confidence": _confidence(ra, la), "b_confidence": _confidence(rb, lb)})
+    return out
+
+
+def quantization_delta(mv: ModelVersion) -> dict | None:
+    """int8 vs fp32 of one version: macro-F1 change (validation.json) and label flips
+    (eval_samples.jsonl); None for a version without both variants."""
+    if not {"fp32", "int8"} <= set(mv.meta.get("variants", {})):
+        return None
+    checks = (mv.read_json(layout.VALIDATION) or {}).get("variants", {})
+    f1 = {v: checks.get(v, {}).get("macro_f1") for v in ("fp32", "int8")}
+    try:
+        rows = [r for r in read_samples(mv) if {"fp32", "int8"} <= set(r.get("pred_by_variant", {}))]
+    except RegistryError:
+        rows = []
+    flips = sum(r["pred_by_variant"]["fp32"] != r["pred_by_variant"]["int8"] for r in rows)
+    both = None not in f1.values()
+    return {"fp32_macro_f1": f1["fp32"], "int8_macro_f1": f1["int8"],
+            "delta_macro_f1": f1["int8"] - f1["fp32"] if both else None,
+            "label_flips": flips if rows else None, "n": len(rows)}
+
+
 def write_png(result: dict, path: str | Path) -> Path:
     """Bar charts: metrics (validation, test) and per-class test F1, A next to B."""
     import matplotlib

@@ -115,6 +115,18 @@ def promote(registry, ref: str, canvas, to: str | None = None, force: bool = Fal
     return decision
 
 
+def rollback(registry, name: str, alias: str, version: int, reason: str) -> dict:
+    """Move ``name@alias`` back to an earlier ``version`` (no gate: it served before) through
+    ``Registry.rollback`` (the move lands in the alias history with action "rollback"); the
+    decision also goes to promotions.jsonl like any promotion."""
+    moved = registry.rollback(name, alias, reason, to=version)
+    decision = {"ref": moved["ref"], "alias": alias, "date": moved["at"], "user": moved["user"],
+                "previous": None if moved["from"] is None else f"{name}:{moved['from']}",
+                "decision": "rollback", "problems": [], "reason": reason}
+    registry.append_audit(name, decision)
+    return decision
+
+
 def _user() -> str:
     try:
         return getpass.getuser()

@@ -8,6 +8,7 @@ Torch-free: inference goes through mlops_dl.runtime.Predictor, statistics throug
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from mlops_dl.monitor.check import evaluate_window
@@ -17,8 +18,8 @@ from mlops_dl.monitor.window import LogWindow, read_window
 
 ALARM_EXIT = 3  # `mlops-dl monitor` exit code when an alarm fires (for cron / CI)
 
-__all__ = ["ALARM_EXIT", "LogWindow", "monitor_log", "read_window", "replay", "replay_log",
-           "evaluate_window", "reference_for"]
+__all__ = ["ALARM_EXIT", "LogWindow", "monitor_log", "monitor_slices", "read_window", "replay",
+           "replay_log", "evaluate_window", "reference_for"]
 
 
 def _predictor(ref: str, registry, variant: str):
@@ -50,6 +51,41 @@ def monitor_log(logs: list[str | Path], ref: str, canvas, registry=None,
         report["notes"].append(f"the window was served by {', '.join(sorted(served))}; "
                                f"the reference is {mv.ref}")
     return report
+
+
+def served_ref(win: LogWindow) -> str | None:
+    """The ``model:version`` that served most of the window's predictions."""
+    served = Counter(f"{r.get('model')}:{r.get('version')}" for r in win.records
+                     if r.get("model") and r.get("version") is not None)
+    return served.most_common(1)[0][0] if served else None
+
+
+def monitor_slices(logs: list[str | Path], canvas, registry=None, ref: str | None = None,
+                   slices: int = 8, since: str | None = None, until: str | None = None) -> dict:
+    """The window cut into ``slices`` equal time slices, each checked like ``monitor_log``
+    against ``ref`` (default: the version that served most of it); the reference is not stored."""
+    win = read_window(logs, since, until)
+    ref = ref or served_ref(win)
+    if not win.records or ref is None:
+        return {"ref": ref, "window": win.summary(), "overall": None, "slices": []}
+    logged = {str(r.get("variant")) for r in win.records} - {"None"}
+    reg, mv, predictor = _predictor(ref, registry, logged.pop() if len(logged) == 1
+                                    else canvas.latency.variant)
+    stats = reference_for(reg, mv, predictor, store=False)
+    unk = unk_id(predictor.tokenizer)
+    t0, t1 = win.records[0]["_t"], win.records[-1]["_t"]
+    step = (t1 - t0) / max(slices, 1) if t1 > t0 else None
+    parts: list[list[dict]] = [[] for _ in range(max(slices, 1))]
+    for r in win.records:
+        parts[min(int((r["_t"] - t0) / step), len(parts) - 1) if step else 0].append(r)
+    out = []
+    for i, part in enumerate(parts):
+        if part:
+            start = t0 + step * i if step else t0
+            sub = LogWindow(records=part, files=win.files, lines=len(part), since=start.isoformat())
+            out.append(evaluate_window(sub, stats, canvas.monitoring, predictor.tokenizer, unk))
+    overall = evaluate_window(win, stats, canvas.monitoring, predictor.tokenizer, unk)
+    return {"ref": mv.ref, "window": win.summary(), "overall": overall, "slices": out}
 
 
 def replay_log(logs: list[str | Path], challenger: str, registry=None, since: str | None = None,

@@ -121,6 +121,14 @@ def read_manifest(folder: Path) -> dict:
         raise DataError(f"{path}: not valid JSON: {e}") from None
 
 
+def labelled_ids(folder: Path) -> set[str]:
+    """Text ids already in the latest version of a feedback dataset (the queue skips them)."""
+    manifest = read_manifest(Path(folder))
+    if not manifest.get("latest"):
+        return set()
+    return set(pd.read_parquet(Path(folder) / f"v-{manifest['latest']}.parquet")["id"])
+
+
 def import_labels(path: str | Path, labels: list[str], feedback_dir: str | Path, dataset: str,
                   exclude_texts: set[str] | None = None) -> dict:
     """Validate ``path`` and write the next version of the feedback dataset; return its entry."""

@@ -67,8 +67,9 @@ def write_log(path: Path, predictor, texts: list[str], start: datetime | None = 
     return path
 
 
-def worse_bundle(version_dir: Path, dest: Path, shift: float = 50.0) -> Path:
-    """A copy of a version whose classifier always prefers label 0 (bias + ``shift``)."""
+def worse_bundle(version_dir: Path, dest: Path, shift: float = 50.0, index: int = 0) -> Path:
+    """A copy of a version whose classifier prefers label ``index`` (its bias + ``shift``;
+    the default always answers label 0)."""
     import numpy as np
     import onnx
     from onnx import numpy_helper
@@ -81,7 +82,7 @@ def worse_bundle(version_dir: Path, dest: Path, shift: float = 50.0) -> Path:
         for init in model.graph.initializer:
             if init.name.endswith("classifier.bias"):
                 bias = numpy_helper.to_array(init).copy()
-                bias[0] += shift
+                bias[index] += shift
                 init.CopyFrom(numpy_helper.from_array(bias.astype(np.float32), init.name))
         onnx.save(model, str(dest / name))
     return dest

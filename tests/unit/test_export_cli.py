@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,30 @@ def test_pipeline_checks_registry_names_before_the_data_step(tmp_path):
         with pytest.raises(RegistryError, match=message):
             run_pipeline(cfg, tmp_path / "c.yaml", say=_no_work)
     assert not (tmp_path / "state").exists()
+
+
+def test_pipeline_export_step_follows_the_pipeline_config_not_the_runs(tmp_path, monkeypatch):
+    """`pipeline --set export.max_f1_drop=1.0` reaches the export of an existing run."""
+    from mlops_dl import config as config_mod
+    from mlops_dl import pipeline
+    from mlops_dl.export import run as export_mod
+    from mlops_dl.train import rundir
+
+    run_dir = Path(__file__).resolve().parents[1] / "fixtures" / "old" / "run"
+    stored = rundir.read_config(run_dir).export
+    cfg = config_mod.replace(rundir.read_config(run_dir), {
+        "export.max_f1_drop": stored.max_f1_drop + 0.75, "export.validation_samples": 123,
+        "pipeline.state_dir": str(tmp_path / "state")})
+    seen = {}
+
+    def fake_export(run_dir, name="", registry=None, overrides=(), log=None, alias=""):
+        seen["export"] = rundir.read_run(run_dir, overrides).cfg.export
+        raise pipeline.MlopsError("stop after the export config was read")
+
+    monkeypatch.setattr(export_mod, "export_run", fake_export)
+    p = pipeline.new_run(cfg, tmp_path / "c.yaml", registry=str(tmp_path / "reg"))
+    p.run_dir = run_dir
+    with pytest.raises(pipeline.MlopsError, match="stop after"):
+        pipeline._export(p)
+    assert seen["export"] == cfg.export
+    assert seen["export"].max_f1_drop == stored.max_f1_drop + 0.75

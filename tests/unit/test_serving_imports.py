@@ -19,13 +19,15 @@ SERVING = ["mlops_dl.registry", "mlops_dl.registry.local", "mlops_dl.registry.s3
            "mlops_dl.bench.peaks", "mlops_dl.bench.rounds", "openvino",
            "mlops_dl.serve.server", "mlops_dl.bench.run", "mlops_dl.monitor", "mlops_dl.serve.scoring",
            "mlops_dl.tables", "mlops_dl.gates.behaviour", "mlops_dl.quiet",
-           "mlops_dl.serve.oip", "mlops_dl.serve.triton", "mlops_dl.serve.ray_scoring"]
+           "mlops_dl.serve.oip", "mlops_dl.serve.triton", "mlops_dl.serve.ray_scoring",
+           "mlops_dl.ui", "mlops_dl.ui.routes", "mlops_dl.cli.ui"]
 HEAVY = ["torch", "lightning", "pytorch_lightning", "transformers"]
 
 
 def test_serving_modules_do_not_import_torch():
     present = [m for m in SERVING if importlib.util.find_spec(m) is not None]
     assert "mlops_dl.registry" in present and "mlops_dl.gates.compare" in present
+    assert "mlops_dl.ui" in present
     code = (
         "import importlib, json, sys\n"
         f"for m in {present!r}: importlib.import_module(m)\n"

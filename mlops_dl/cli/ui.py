@@ -1,0 +1,52 @@
+"""`mlops-dl ui`: the web UI over the registry, the prediction log, runs and studies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from mlops_dl.cli.common import DEFAULT_CANVAS, CanvasOpt, LogOpt, RegistryOpt, make_console
+from mlops_dl.errors import MlopsError
+
+console = make_console()
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ui")(ui)
+
+
+def ui(registry: RegistryOpt = None, log: LogOpt = None,
+       host: Annotated[str, typer.Option("--host", help="Bind address (loopback by default).")] = "127.0.0.1",
+       port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8080,
+       token: Annotated[Optional[str], typer.Option(
+           "--token", envvar="MLOPS_DL_UI_TOKEN",
+           help="Allow rollback and labelling to whoever sends this token (default: read-only).")] = None,
+       canvas: CanvasOpt = DEFAULT_CANVAS,
+       annotations: Annotated[Path, typer.Option(
+           "--annotations", help="CSV the label buttons write (input of `mlops-dl label import`).")] = Path("annotations.csv"),
+       runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Run dirs to list.")] = Path("runs"),
+       studies_dir: Annotated[Path, typer.Option("--studies-dir", help="Search study folders.")] = Path("studies"),
+       dashboard_url: Annotated[Optional[str], typer.Option(
+           "--dashboard-url", help="A running optuna-dashboard to link from study pages.")] = None) -> None:
+    """Browse and compare versions, roll back, watch drift, label: a local web UI."""
+    if not 1 <= port <= 65535:
+        raise MlopsError(f"--port {port}: expected 1-65535")
+    if token is not None and len(token) < 8:
+        raise MlopsError("--token: use at least 8 characters")
+    import uvicorn
+
+    from mlops_dl.ui import UISettings, create_app
+
+    settings = UISettings(registry=registry, logs=list(log or []), token=token, canvas=canvas,
+                          annotations=annotations, runs_dir=runs_dir, studies_dir=studies_dir,
+                          dashboard_url=dashboard_url)
+    app = create_app(settings)
+    if host not in LOOPBACK:
+        console.print(f"[yellow]warning:[/] binding {host}: the UI is reachable from other machines"
+                      + ("" if token else " (read-only without --token)"))
+    mode = "rollback and labelling need the token" if token else "read-only"
+    console.print(f"mlops-dl ui on http://{host}:{port}/ ({mode}; registry {app.state.ui.registry.root})")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

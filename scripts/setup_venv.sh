@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Create .venv and install mlops-dl with the given extras (default: train,demo,dev).
+# Create .venv and install mlops-dl with the given extras (default: train,demo,dev,openvino).
 # Idempotent: skips the install when pyproject.toml and the extras are unchanged.
 # torch is pinned to 2.13.0 (the CPU build on these machines) inside the same pip call as the
 # model packages, so pip never resolves a newer multi-GB CUDA build by accident.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="${1:-train,demo,dev}"
+extras="${1:-train,demo,dev,openvino}"
 venv="${VENV:-.venv}"
 py="${PYTHON:-python3}"
 [[ -x "$venv/bin/python" ]] || "$py" -m venv "$venv"

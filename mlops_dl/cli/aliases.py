@@ -49,9 +49,11 @@ def rollback(ref: AliasRef, reason: ReasonOpt = "",
              to: Annotated[Optional[int], typer.Option("--to", help="Version to move back to (default: the one before).")] = None,
              registry: RegistryOpt = None) -> None:
     """Move NAME@ALIAS back to the version it pointed at before (or --to N), recorded."""
+    from mlops_dl.gates.promote import rollback as move_back
+
     name, alias = _alias_ref(ref)
-    moved = open_registry(registry).rollback(name, alias, reason, to)
-    console.print(f"{ref} -> {moved['ref']} (was {_v(moved['from'])}); reason: {reason}")
+    decision = move_back(open_registry(registry), name, alias, to, reason)  # history + audit log
+    console.print(f"{ref} -> {decision['ref']} (was {decision['previous'] or '-'}); reason: {reason}")
 
 
 def alias_remove(ref: AliasRef, reason: ReasonOpt = "", registry: RegistryOpt = None) -> None:

@@ -115,8 +115,9 @@ def promote(registry, ref: str, canvas, to: str | None = None, force: bool = Fal
     return decision
 
 
-def rollback(registry, name: str, alias: str, version: int, reason: str) -> dict:
-    """Move ``name@alias`` back to an earlier ``version`` (no gate: it served before) through
+def rollback(registry, name: str, alias: str, version: int | None, reason: str) -> dict:
+    """Move ``name@alias`` back to an earlier ``version`` (None: the one it pointed at before;
+    no gate: it served before) through
     ``Registry.rollback`` (the move lands in the alias history with action "rollback"); the
     decision also goes to promotions.jsonl like any promotion."""
     moved = registry.rollback(name, alias, reason, to=version)

@@ -97,6 +97,9 @@ def test_alias_history_and_rollback(any_registry, tmp_path, capsys):
     assert len(json.loads(capsys.readouterr().out)) == 5
     assert main(["registry", "rollback", "m@prod", "--reason", "undo", "--registry", root]) == 0
     assert reg.alias_target("m", "prod") == 2
+    audit = reg.read_audit("m")[-1]  # the CLI's rollback is in the audit log too, as the UI's
+    assert (audit["decision"], audit["ref"], audit["previous"], audit["reason"]) == (
+        "rollback", "m:2", "m:1", "undo")
     assert main(["registry", "alias-remove", "m@prod", "--registry", root]) == 0
     assert reg.aliases("m") == {} and reg.history("m", "prod")[-1]["action"] == "remove"
     capsys.readouterr()

@@ -109,3 +109,30 @@ def test_serve_set_without_config_names_a_bad_key(tiny_registry, capsys):
     rc = main(["serve", "tiny:1", "--registry", str(tiny_registry), "--set", "serve.port=high"])
     err = " ".join(capsys.readouterr().err.split())
     assert rc == 2 and "serve.port" in err and "an integer" in err
+
+
+def test_load_with_a_hot_swap_on_an_s3_registry(tiny_registry, s3_url, tmp_path, tiny_rows):
+    """The load test pointed at S3: `serve s3://…@production`, 8 clients, the alias moved by
+    another process (the CLI) mid-load; zero failed requests, both versions served in order."""
+    from mlops_dl.registry import Registry
+
+    local = fresh_registry(tiny_registry, tmp_path / "local", versions=2)
+    s3 = Registry.open(s3_url)
+    for v in (1, 2):
+        local.copy(f"tiny:{v}", s3)
+    s3.promote("tiny:1", "production")
+    texts = tmp_path / "texts.txt"
+    texts.write_text("".join(f"{t}\n" for t, _ in tiny_rows), encoding="utf-8")
+    move = [sys.executable, "-m", "mlops_dl", "registry", "promote", "tiny:2", "production",
+            "--registry", s3_url]
+    with running_server(s3_url, "tiny@production", "serve.swap_poll_s=0.2",
+                        f"serve.log_path={tmp_path / 'pred.jsonl'}") as srv:
+        timer = threading.Timer(1.5, lambda: subprocess.run(move, capture_output=True, timeout=60))
+        timer.start()
+        result = run_load(srv["url"], texts_file=texts, clients=8, duration_s=5.0,
+                          registry=s3_url, runner_s=0.5)
+        timer.join()
+    assert result["errors"] == 0, result["error_samples"]
+    assert set(result["versions_seen"]) == {"1", "2"}
+    assert result["versions_seen"]["1"]["last_s"] <= result["versions_seen"]["2"]["first_s"]
+    assert [h["to"] for h in s3.history("tiny", "production")] == [1, 2]

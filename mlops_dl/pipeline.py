@@ -247,27 +247,11 @@ def _bench(p: PipelineRun) -> tuple[str, str]:
     mv = p.registry.get(p.ref, verify=False)
     if "bench" not in p.force and mv.attachment("bench.json"):
         return "skipped", f"{p.ref} already has bench.json"
-    texts, labels = _test_split_files(p)
-    report = run_bench(p.ref, registry=p.registry, data=texts, labels=labels,
-                       limit=p.cfg.pipeline.bench_limit,
+    report = run_bench(p.ref, registry=p.registry, limit=p.cfg.pipeline.bench_limit,  # frozen test split
                        torch_baseline=p.cfg.pipeline.bench_torch_baseline)
     ratios = report.get("ratios", {})
     return "ran", ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()
                             if isinstance(v, (int, float))) or "measured"
-
-
-def _test_split_files(p: PipelineRun) -> tuple[Path, Path]:
-    """The frozen test split as text/label files (one per line) for the benchmark."""
-    from mlops_dl.data import load_prepared, output_path
-
-    data = load_prepared(output_path(p.cfg))
-    texts, gold = data.texts_labels("test")
-    folder = Path(p.cfg.pipeline.state_dir) / p.cfg.data.name
-    folder.mkdir(parents=True, exist_ok=True)
-    text_file, label_file = folder / "test_text.txt", folder / "test_labels.txt"
-    text_file.write_text("".join(t.replace("\n", " ") + "\n" for t in texts), encoding="utf-8")
-    label_file.write_text("".join(f"{data.labels[g]}\n" for g in gold), encoding="utf-8")
-    return text_file, label_file
 
 
 def _canvas(p: PipelineRun):

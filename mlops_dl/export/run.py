@@ -9,6 +9,8 @@ fails the same gate is left out of the version (its figures in the log and valid
 
 from __future__ import annotations
 
+import contextlib
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,8 +75,9 @@ def export_run(run_dir: str | Path, name: str = "", registry: str | Path | None 
     with tempfile.TemporaryDirectory(prefix="mlops-dl-export-") as tmp:
         work = Path(tmp)
         calibration = _calibration_feeds(run, tokenizer, ecfg)
-        files, graphs, fusion = _build_variants(model, tokenizer, ecfg, work, log,
-                                                calibration)  # 3-5
+        with _working_dir(work):  # graph tools may drop scratch files in the cwd
+            files, graphs, fusion = _build_variants(model, tokenizer, ecfg, work, log,
+                                                    calibration)  # 3-5
         logits, checks = _check_variants(files, graphs, ref, run.labels, ecfg, log)  # 6
         dropped = _drop_failed_optional(files, checks, graphs, log)
         validation = {
@@ -114,6 +117,19 @@ def _calibration_feeds(run: RunSource, tokenizer, ecfg: ExportConfig) -> list[di
     names = graph.input_names(tokenizer)
     return validate.encode(tokenizer, texts, names, run.cfg.model.max_length,
                            ecfg.batch_size).feeds
+
+
+@contextlib.contextmanager
+def _working_dir(path: Path):
+    """Run inside ``path``: onnxruntime's symbolic shape inference saves
+    sym_shape_infer_temp.onnx (+ its .data) in the current directory when it gives up (seen on
+    MiniLM), which must not land in the user's project."""
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
 
 
 def _build_variants(model, tokenizer, ecfg: ExportConfig, work: Path, log: Log,

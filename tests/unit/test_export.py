@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,3 +105,25 @@ def test_bad_export_settings_refused(tiny_run_dir, tmp_path):
         export_run(tiny_run_dir, registry=tmp_path, overrides=["export.validation_samples=0"])
     with pytest.raises(ConfigError, match="export.quantize"):
         export_run(tiny_run_dir, registry=tmp_path, overrides=["export.quantize=int4"])
+
+
+def test_export_leaves_nothing_in_the_working_directory(tiny_run_dir, tmp_path, monkeypatch):
+    """onnxruntime's symbolic shape inference dumps sym_shape_infer_temp.onnx (+ a .data file)
+    into the current directory when it gives up (seen with MiniLM, not with the tiny model, so a
+    graph tool here drops the same files); export must keep the user's directory clean."""
+    from mlops_dl.export import graph
+
+    cwd = tmp_path / "project"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    real = graph.quantize_int8
+
+    def dumping_quantize(*args, **kwargs):
+        Path("sym_shape_infer_temp.onnx").write_bytes(b"x")
+        Path("5e311c30-0000.data").write_bytes(b"x")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(graph, "quantize_int8", dumping_quantize)
+    export_run(tiny_run_dir, name="tiny", registry=tmp_path / "reg")
+    assert sorted(p.name for p in cwd.iterdir()) == []
+    assert Path.cwd() == cwd

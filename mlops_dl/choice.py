@@ -45,10 +45,13 @@ def candidates(mv, engine: str, variant: str) -> tuple[list[tuple[str, str]], di
 
 
 def _openvino_missing() -> str:
+    """'' when the openvino extra is installed, else the one-line reason."""
+    from mlops_dl.openvino_session import import_openvino
+
     try:
-        import openvino  # noqa: F401
-    except ImportError:
-        return "openvino is not installed (pip install 'mlops-dl[openvino]')"
+        import_openvino()
+    except MlopsError as e:
+        return str(e)
     return ""
 
 

@@ -25,8 +25,6 @@ from mlops_dl.padding import pad_batch
 if TYPE_CHECKING:
     from mlops_dl.registry import ModelVersion, Registry
 
-VARIANTS = variants_mod.VARIANTS
-ENGINES = variants_mod.ENGINES
 PROVIDERS = ("auto", "cpu", "cuda")
 
 

@@ -10,16 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from mlops_dl import config as config_mod
-from mlops_dl import machine
+from mlops_dl import files, machine
 from mlops_dl.variants import FILES
 from mlops_dl.train import rundir
 from mlops_dl.registry import layout
 
 ORT_VARIANTS = ("fp32", "int8", "int8-static", "int8-nncf")  # the variants onnxruntime runs
-
-
-def _write_json(path: Path, data) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 
 
 def lineage(run, exporter: str) -> dict:
@@ -74,11 +70,11 @@ def write_bundle(out: Path, *, run, onnx_files: dict[str, Path], model_meta: dic
     for name in layout.TOKENIZER_FILES:
         if (run.model_dir / name).is_file():
             shutil.copyfile(run.model_dir / name, out / name)
-    _write_json(out / layout.MODEL_JSON, model_meta)
+    files.write_json(out / layout.MODEL_JSON, model_meta)
     config_mod.save(run.cfg, out / layout.CONFIG)
-    _write_json(out / layout.METRICS, run.metrics)
-    _write_json(out / layout.VALIDATION, validation)
-    _write_json(out / layout.LINEAGE, lineage_doc)
+    files.write_json(out / layout.METRICS, run.metrics)
+    files.write_json(out / layout.VALIDATION, validation)
+    files.write_json(out / layout.LINEAGE, lineage_doc)
     with open(out / layout.EVAL_SAMPLES, "w", encoding="utf-8") as f:
         for row in samples:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -9,13 +9,13 @@ the model's audit log (``Registry.append_audit``: ``<registry>/<name>/promotions
 
 from __future__ import annotations
 
-import getpass
 from datetime import datetime, timezone
 
 from mlops_dl.gates.accept import ATTACHMENT, load_test_split, predictor_for, stored_predictions
 from mlops_dl.errors import MlopsError
 from mlops_dl.metrics import classification_report, engine_label, format_f1_change, mcnemar
 from mlops_dl.registry.bundle import pick_variant
+from mlops_dl.registry.store import current_user
 
 REFUSED_EXIT = 4  # `mlops-dl promote` exit code when the gate refuses
 
@@ -97,7 +97,7 @@ def promote(registry, ref: str, canvas, to: str | None = None, force: bool = Fal
                 f"challenger wrong: {t['a_right_b_wrong']}, the reverse: {t['a_wrong_b_right']})")
     decision = {
         "ref": mv.ref, "alias": alias, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "user": _user(), "previous": f"{mv.name}:{champ_version}" if champ_version else None,
+        "user": current_user(), "previous": f"{mv.name}:{champ_version}" if champ_version else None,
         "canvas": canvas.source, "canvas_sha256": canvas.sha256,
         "acceptance": {k: (acc or {}).get(k) for k in ("date", "passed", "canvas_sha256")},
         "comparison": comparison, "problems": problems,
@@ -126,11 +126,3 @@ def rollback(registry, name: str, alias: str, version: int | None, reason: str) 
                 "decision": "rollback", "problems": [], "reason": reason}
     registry.append_audit(name, decision)
     return decision
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-

@@ -20,7 +20,7 @@ from mlops_dl.registry.refs import (check_alias, check_attachment, check_name, i
                                     is_valid_name, parse_ref)
 from mlops_dl.registry.root import resolve_root
 from mlops_dl.registry.store import Registry, check_registration, move_record
-from mlops_dl.registry.version import ModelVersion
+from mlops_dl.registry.version import ModelVersion, json_lines
 
 VERSION_RE = re.compile(rf"{layout.VERSION_PREFIX}([1-9][0-9]*)")  # used with fullmatch
 LOCK_TIMEOUT_S = 120.0
@@ -224,11 +224,4 @@ def _append_line(path: Path, record: dict) -> None:
 def _read_lines(path: Path) -> list[dict]:
     if not path.is_file():
         return []
-    rows = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise RegistryError(f"{path}: line {i} is not valid JSON: {e}") from None
-    return rows
+    return json_lines(path.read_text(encoding="utf-8"), str(path))

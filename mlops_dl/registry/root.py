@@ -51,13 +51,18 @@ def project_default(folder: Path) -> str | None:
     return str(source.parent / value)
 
 
-def _from_yaml(path: Path):
+def _read(path: Path, parse, error: type[Exception], what: str):
+    """``path`` parsed (None when it is not there); a parse error names the file."""
     if not path.is_file():
         return None
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise RegistryError(f"{path}: not valid YAML ({e})") from None
+        return parse(path.read_text(encoding="utf-8"))
+    except error as e:
+        raise RegistryError(f"{path}: not valid {what} ({e})") from None
+
+
+def _from_yaml(path: Path):
+    doc = _read(path, yaml.safe_load, yaml.YAMLError, "YAML")
     if doc is None:
         return None
     if not isinstance(doc, dict):
@@ -66,11 +71,6 @@ def _from_yaml(path: Path):
 
 
 def _from_pyproject(path: Path):
-    if not path.is_file():
-        return None
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise RegistryError(f"{path}: not valid TOML ({e})") from None
+    doc = _read(path, tomllib.loads, tomllib.TOMLDecodeError, "TOML") or {}
     section = doc.get("tool", {}).get("mlops-dl", {})
     return section.get("registry") if isinstance(section, dict) else None

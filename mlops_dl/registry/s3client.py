@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from mlops_dl.errors import RegistryError
+from mlops_dl.errors import RegistryError, clip
 
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 30.0
@@ -183,7 +183,11 @@ class Objects:
 
 
 def loads(data: bytes, where: str) -> dict:
+    """A stored JSON object; anything else (bad bytes, bad JSON, a list) is a RegistryError."""
     try:
-        return json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RegistryError(f"{where}: not valid JSON ({e})") from None
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as e:  # also bad UTF-8, a >4300-digit integer
+        raise RegistryError(f"{where}: not valid JSON ({clip(str(e))})") from None
+    if not isinstance(doc, dict):
+        raise RegistryError(f"{where}: expected a JSON object, got {type(doc).__name__}")
+    return doc

@@ -10,6 +10,7 @@ on the backends' primitives.
 from __future__ import annotations
 
 import getpass
+from abc import ABC, abstractmethod
 import shutil
 import tempfile
 from datetime import datetime, timezone
@@ -25,7 +26,7 @@ from mlops_dl.registry.version import ModelVersion
 ACTIONS = ("move", "promote", "rollback", "remove", "copy")
 
 
-class Registry:
+class Registry(ABC):
     """A model registry: a folder, or ``s3://bucket/prefix`` (None: see ``resolve_root``)."""
 
     def __new__(cls, root: str | Path | None = None, cache_dir: str | Path | None = None):
@@ -50,36 +51,45 @@ class Registry:
         return f"Registry({self.location!r})"
 
     # ------------------------------------------------------------------ backend primitives
+    # each backend (local.LocalRegistry, s3.S3Registry) implements these; the rest is shared
+    @abstractmethod
     def register(self, name: str, bundle_dir: str | Path, metadata: dict | None = None,
                  attachments: dict[str, dict] | None = None) -> ModelVersion:
-        raise NotImplementedError
+        """Store a bundle folder as the next version of ``name``; it exists only once complete."""
 
+    @abstractmethod
     def _set_alias(self, name: str, alias: str, version: int | None, record: dict,
                    expect: int | None = None) -> int | None:
         """Point (or with None remove) the alias and record the move, atomically with respect
         to other movers; return the version it pointed at before."""
-        raise NotImplementedError
 
+    @abstractmethod
     def history(self, name: str, alias: str) -> list[dict]:
-        raise NotImplementedError
+        """Every recorded move of ``name@alias``, oldest first."""
 
+    @abstractmethod
     def _version(self, name: str, version: int, verify: bool) -> ModelVersion:
-        raise NotImplementedError
+        """The stored version, its checksums (and signature) verified unless told not to."""
 
+    @abstractmethod
     def _versions(self, name: str) -> list[int]:
-        raise NotImplementedError
+        """The version numbers of ``name`` that exist, ascending."""
 
+    @abstractmethod
     def _problems(self, name: str, version: int) -> list[str]:
-        raise NotImplementedError
+        """What is wrong with a stored version (missing or altered files); empty when sound."""
 
+    @abstractmethod
     def alias_target(self, name: str, alias: str) -> int | None:
-        raise NotImplementedError
+        """The version ``name@alias`` points at, or None."""
 
+    @abstractmethod
     def aliases(self, name: str) -> dict[str, int]:
-        raise NotImplementedError
+        """Every alias of ``name`` and its version."""
 
+    @abstractmethod
     def list_models(self) -> list[str]:
-        raise NotImplementedError
+        """The model names, sorted."""
 
     # ------------------------------------------------------------------ aliases
     def promote(self, ref: str, alias: str, reason: str = "", action: str = "move") -> ModelVersion:
@@ -176,7 +186,7 @@ class Registry:
                     continue
                 (bundle / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(mv.file(rel), bundle / rel)
-            origin = {"registry": self.location, "ref": mv.ref, "at": _now(), "user": _user()}
+            origin = {"registry": self.location, "ref": mv.ref, "at": _now(), "user": current_user()}
             earlier = mv.meta.get("copied_from")
             meta = {**mv.meta, "copied_from": [*(earlier if isinstance(earlier, list) else []), origin]}
             attachments = {a: mv.attachment(a) for a in mv.attachments()}
@@ -199,7 +209,7 @@ def move_record(alias: str, version: int | None, action: str, reason: str) -> di
     """One alias-history entry (``from`` is filled in by the backend under its lock/CAS)."""
     if action not in ACTIONS:
         raise RegistryError(f"unknown alias action {action!r} (expected one of {ACTIONS})")
-    return {"alias": alias, "from": None, "to": version, "at": _now(), "user": _user(),
+    return {"alias": alias, "from": None, "to": version, "at": _now(), "user": current_user(),
             "action": action, "reason": reason}
 
 
@@ -215,7 +225,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _user() -> str:
+def current_user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -78,15 +78,7 @@ class ModelVersion:
         """The JSON-lines file ``name`` as a list of rows, or None when there is none."""
         if not self.has(name):
             return None
-        rows = []
-        for i, line in enumerate(self.read_text(name).splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except (ValueError, RecursionError) as e:  # also a >4300-digit integer
-                raise RegistryError(f"{self.ref}: {name} line {i} is not valid JSON: {clip(str(e))}") from None
-        return rows
+        return json_lines(self.read_text(name), f"{self.ref}: {name}")
 
     @property
     def lineage(self) -> dict:
@@ -130,3 +122,16 @@ class ModelVersion:
             for p in sorted(tag_dir.iterdir())
             if p.is_file() and not p.name.startswith(".")
         }
+
+
+def json_lines(text: str, where: str) -> list:
+    """The rows of a JSON-lines text; a bad line is a RegistryError naming ``where`` and the line."""
+    rows = []
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except (ValueError, RecursionError) as e:  # also a >4300-digit integer, deep nesting
+            raise RegistryError(f"{where} line {i} is not valid JSON: {clip(str(e))}") from None
+    return rows

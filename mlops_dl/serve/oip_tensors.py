@@ -9,6 +9,7 @@ import struct
 
 import numpy as np
 
+from mlops_dl.errors import clip
 from mlops_dl.serve.requests import ApiError
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -25,8 +26,8 @@ def split_body(body: bytes, header_length: str | None) -> tuple[dict, bytes]:
         head, rest = body[:int(header_length)], body[int(header_length):]
     try:
         doc = json.loads(head.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise ApiError(400, "body", f"not a valid JSON inference request: {e}") from None
+    except (ValueError, RecursionError) as e:  # bad UTF-8, bad JSON, a >4300-digit integer
+        raise ApiError(400, "body", f"not a valid JSON inference request: {clip(str(e))}") from None
     if not isinstance(doc, dict):
         raise ApiError(400, "body", f"expected a JSON object, got {type(doc).__name__}")
     return doc, rest

@@ -27,7 +27,7 @@ from pathlib import Path
 from mlops_dl import config as config_mod
 from mlops_dl import files, machine
 from mlops_dl.data.prepared import CARD, PreparedData, load_prepared
-from mlops_dl.errors import DataError, MlopsError
+from mlops_dl.errors import DataError, MlopsError, clip
 
 CONFIG = "config.yaml"
 ENV = "env.json"
@@ -134,8 +134,8 @@ def read_json(run_dir: str | Path, name: str, required: bool = True) -> dict | N
         return None
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise MlopsError(f"{path}: not valid JSON: {e}") from None
+    except (ValueError, RecursionError) as e:  # also bad UTF-8, a >4300-digit integer
+        raise MlopsError(f"{path}: not valid JSON: {clip(str(e))}") from None
 
 
 def read_config(run_dir: str | Path, overrides=()) -> config_mod.Config:

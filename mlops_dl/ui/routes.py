@@ -102,8 +102,8 @@ def _compare_pages(app: FastAPI, ui: UI) -> None:
 
 
 def _log_key(logs: list[str]) -> tuple:
-    files = [p for pattern in logs for p in log_files(pattern)]
-    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    stats = [(p, p.stat()) for pattern in logs for p in log_files(pattern)]
+    return tuple((str(p), st.st_mtime_ns, st.st_size) for p, st in stats)
 
 
 def _need_logs(ui: UI) -> None:
@@ -118,7 +118,9 @@ def _monitor_pages(app: FastAPI, ui: UI) -> None:
                         slices: Annotated[int, Query(ge=1, le=48)] = 8):
         _need_logs(ui)
         logs = ui.settings.logs
-        page = ui.cached(("monitor", _log_key(logs), ref, slices), lambda: monitoring.monitoring_page(
+        # an alias is keyed by the version it points at now: a rollback shows at once
+        pinned = ui.registry.get(ref, verify=False).ref if ref else None
+        page = ui.cached(("monitor", _log_key(logs), pinned, slices), lambda: monitoring.monitoring_page(
             logs, ui.canvas(), ui.registry, ref, slices))
         return ui.render(request, "monitoring.html", **page, logs=logs, slices_asked=slices)
 

@@ -12,6 +12,7 @@ import yaml
 
 from mlops_dl.errors import MlopsError
 from mlops_dl.registry import Registry, check_name, layout
+from mlops_dl.train import rundir
 from mlops_dl.train.plots import read_logs
 from mlops_dl.ui import charts
 from mlops_dl.ui.catalog import stored_json
@@ -53,9 +54,8 @@ def run_page(run_dir: Path, run_id: str) -> dict:
             rows += [{"step": int(st), "series": column, "panel": panel, "value": float(v)}
                      for st, v in zip(s["step"], s[column])]
     cfg = run_dir / "config.yaml"
-    metrics = run_dir / "metrics.json"
     return {"id": run_id, "folder": str(run_dir),
-            "metrics": json.loads(metrics.read_text(encoding="utf-8")) if metrics.is_file() else {},
+            "metrics": rundir.read_metrics(run_dir),
             "config": yaml.safe_load(cfg.read_text(encoding="utf-8")) if cfg.is_file() else None,
             "chart": charts.learning_curves(rows) if rows else None}
 

@@ -269,3 +269,36 @@ def test_pick_variant_falls_back_to_fp32():
     assert pick_variant({"fp32": "model.onnx"}) == "fp32"
     assert pick_variant({"fp32", "int8"}, "fp32") == "fp32"
     assert pick_variant(set()) == "fp32"
+
+
+def test_a_storage_backend_must_implement_every_primitive():
+    """Registry is abstract: a backend that misses a primitive fails at construction, naming it."""
+    from mlops_dl.registry.local import LocalRegistry
+    from mlops_dl.registry.s3 import S3Registry
+    from mlops_dl.registry.store import Registry as Base
+
+    class Partial(Base):
+        def list_models(self) -> list[str]:
+            return []
+
+    with pytest.raises(TypeError, match="_set_alias"):
+        Partial.__new__(Partial)
+    assert not LocalRegistry.__abstractmethods__ and not S3Registry.__abstractmethods__
+
+
+def test_a_corrupt_alias_history_or_stored_object_is_a_registry_error(tmp_path):
+    """JSON the parser rejects beyond syntax (a >4300-digit integer) or a non-object is named."""
+    from mlops_dl.registry import layout
+    from mlops_dl.registry.s3client import loads
+
+    reg = Registry(tmp_path / "reg")
+    reg.register("m", make_bundle(tmp_path / "b"))
+    reg.promote("m:1", "prod")
+    history = tmp_path / "reg" / "m" / layout.HISTORY / "prod.jsonl"
+    history.write_text(history.read_text() + '{"to": ' + "1" * 5000 + "}\n")
+    with pytest.raises(RegistryError, match=r"prod\.jsonl line 2 is not valid JSON"):
+        reg.history("m", "prod")
+    with pytest.raises(RegistryError, match="expected a JSON object, got list"):
+        loads(b"[1]", "s3://b/m/versions/1.json")
+    with pytest.raises(RegistryError, match="not valid JSON"):
+        loads(b"1" * 5000, "s3://b/m/versions/1.json")

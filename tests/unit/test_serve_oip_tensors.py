@@ -86,3 +86,11 @@ def test_outputs_in_the_form_asked_for():
     entries, tail = t.encode_outputs(tensors, {"p": False})
     assert tail == b"" and entries == [{"name": "p", "datatype": "FP32", "shape": [1, 2],
                                         "data": [0.25, 0.75]}]
+
+
+@pytest.mark.parametrize("head", [b'{"inputs": [], "x": ' + b"1" * 5000 + b"}", b"[" * 100_000, b"\xff{}"])
+def test_every_body_the_json_parser_rejects_is_a_400_naming_body(head):
+    """A >4300-digit integer (ValueError, not JSONDecodeError), deep nesting, bad UTF-8."""
+    with pytest.raises(ApiError) as e:
+        t.split_body(head, None)
+    assert e.value.status == 400 and e.value.field == "body" and len(str(e.value)) < 2100

@@ -191,3 +191,13 @@ def test_rendering_every_page_imports_no_torch(ui_world):
                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_run_with_corrupt_metrics_gets_an_error_page_not_a_500(tmp_path):
+    """The run page reads metrics.json through the run-dir contract (a named error)."""
+    from mlops_dl.errors import MlopsError
+    from mlops_dl.ui.runs import run_page
+
+    (tmp_path / "metrics.json").write_text('{"test": ' + "1" * 5000 + "}")
+    with pytest.raises(MlopsError, match="metrics.json"):
+        run_page(tmp_path, "broken")

@@ -38,7 +38,7 @@ def table(meta: dict, engine: str) -> dict[str, str]:
         files = dict(meta.get("openvino") or {})
         int8 = files.get("int8-nncf") or files.get("int8-static")
         return {**files, "int8": int8} if int8 and "int8" not in files else files
-    return dict(meta.get("variants") or {"fp32": FILES["fp32"]})
+    return dict(meta.get("variants") or {"fp32": FILES["fp32"]})  # as ModelVersion.variant_name
 
 
 def available(mv: "ModelVersion", engine: str, distinct: bool = False) -> list[str]:

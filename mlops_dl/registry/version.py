@@ -85,14 +85,19 @@ class ModelVersion:
         """lineage.json (run dir, data dir, fingerprints, commits), {} for a version without."""
         return self.read_json(layout.LINEAGE) or {}
 
-    def variant_file(self, variant: str) -> Path:
-        """The ONNX file of a variant ('fp32', 'int8') as declared in model.json."""
-        variants = self.meta.get("variants", {})
+    def variant_name(self, variant: str) -> str:
+        """The ONNX file name of a variant ('fp32', 'int8', …) as model.json declares it; a
+        model.json without ``variants`` (older bundles) has fp32 as model.onnx."""
+        variants = self.meta.get("variants") or {"fp32": layout.VARIANT_FILES["fp32"]}
         if variant not in variants:
             raise RegistryError(
                 f"{self.ref} has no {quoted(variant)} variant (has: {', '.join(variants) or 'none'})"
             )
-        return self.file(variants[variant])
+        return variants[variant]
+
+    def variant_file(self, variant: str) -> Path:
+        """The ONNX file of a variant (see ``variant_name``)."""
+        return self.file(self.variant_name(variant))
 
     def attachment(self, name: str) -> dict | None:
         if self.remote is not None:

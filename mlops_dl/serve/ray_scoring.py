@@ -147,9 +147,9 @@ def _assigned_cpus(requested: float) -> float:
 
 def model_files(mv: ModelVersion, variant: str) -> dict[str, bytes]:
     """The files a Predictor needs from a verified version, by name (a bundle folder)."""
-    mv.variant_file(variant)  # a clear error when the version lacks it
+    onnx = mv.variant_name(variant)  # a clear error when the version lacks it
     names = [n for n in (layout.MODEL_JSON, *layout.TOKENIZER_FILES) if mv.has(n)]
-    return {n: mv.file(n).read_bytes() for n in (*names, mv.meta["variants"][variant])}
+    return {n: mv.file(n).read_bytes() for n in (*names, onnx)}
 
 
 def init_ray(address: str) -> None:

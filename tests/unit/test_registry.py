@@ -302,3 +302,17 @@ def test_a_corrupt_alias_history_or_stored_object_is_a_registry_error(tmp_path):
         loads(b"[1]", "s3://b/m/versions/1.json")
     with pytest.raises(RegistryError, match="not valid JSON"):
         loads(b"1" * 5000, "s3://b/m/versions/1.json")
+
+
+def test_a_version_without_declared_variants_has_fp32_as_model_onnx(tmp_path):
+    """Older bundles' model.json has no `variants`: Predictor serves model.onnx as fp32, so Ray
+    scoring and export-triton (through variant_file) must find it too."""
+    bundle = make_bundle(tmp_path / "b")
+    meta = json.loads((bundle / "model.json").read_text())
+    del meta["variants"]
+    (bundle / "model.json").write_text(json.dumps(meta))
+    mv = Registry(tmp_path / "reg").register("m", bundle)
+    assert "variants" not in mv.meta
+    assert mv.variant_name("fp32") == "model.onnx" and mv.variant_file("fp32").is_file()
+    with pytest.raises(RegistryError, match="no 'int8' variant"):
+        mv.variant_name("int8")

@@ -24,7 +24,8 @@ def import_openvino():
     try:
         import openvino
     except ImportError:
-        raise MlopsError(f"engine 'openvino' needs the openvino extra: {INSTALL_HINT}") from None
+        raise MlopsError(f"openvino is not installed: engine 'openvino' needs the openvino extra: "
+                          f"{INSTALL_HINT}") from None
     return openvino
 
 

@@ -45,9 +45,8 @@ def load_config(path: Path, overrides: Optional[list[str]]) -> config_mod.Config
 
 def open_registry(root: Optional[str]):
     """The Registry at ``--registry`` (None: $MLOPS_DL_REGISTRY, the project default, ./registry)."""
-    from mlops_dl.registry import Registry
-
-    return Registry.open(root)
+    from mlops_dl.registry import open_registry, Registry
+    return open_registry(root)
 
 
 def load_canvas_file(path: Path):

@@ -78,10 +78,10 @@ def predict(
     input = Path(input)
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from mlops_dl.runtime import Predictor
+    from mlops_dl.runtime import from_registry, Predictor
     from mlops_dl.serve.scoring import score_file
 
-    predictor = Predictor.from_registry(ref, registry, provider=provider, variant=variant,
+    predictor = from_registry(ref, registry, provider=provider, variant=variant,
                                         engine=engine)
     if predictor.choice:
         console.print(f"[dim]auto: {predictor.choice['reason']}[/]", highlight=False)

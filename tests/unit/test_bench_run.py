@@ -131,9 +131,8 @@ def two_class_version(tiny_registry, tmp_path, data_dir=None):
     from onnx import helper, numpy_helper
 
     from mlops_dl.data.prepared import fingerprint, write_prepared
-    from mlops_dl.registry import Registry
-
-    src = Registry(tiny_registry).get("tiny:1")
+    from mlops_dl.registry import open_registry
+    src = open_registry(tiny_registry).get("tiny:1")
     bundle = tmp_path / "bundle"
     bundle.mkdir(parents=True)
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
@@ -162,7 +161,7 @@ def two_class_version(tiny_registry, tmp_path, data_dir=None):
     meta.pop("created", None)
     (bundle / "model.json").write_text(json.dumps(meta))
     (bundle / "lineage.json").write_text(json.dumps({"data_dir": str(data_dir)}))
-    reg = Registry(tmp_path / "registry")
+    reg = open_registry(tmp_path / "registry")
     return reg, reg.register("two", bundle)
 
 
@@ -192,9 +191,8 @@ def test_bench_refuses_labels_the_model_lacks_before_any_work(tiny_registry, tmp
     with pytest.raises(DataError, match="label id 2 but the model has 2 labels"):
         run_bench(mv.ref, registry=reg.root, data=texts_file, limit=0, attach=False)
     # a 2-class version whose lineage points at 3-class data: refused by name, before work
-    from mlops_dl.registry import Registry
-
-    three = json.loads((Registry(tiny_registry).get("tiny:1").path / "lineage.json").read_text())
+    from mlops_dl.registry import open_registry
+    three = json.loads((open_registry(tiny_registry).get("tiny:1").path / "lineage.json").read_text())
     reg2, mv2 = two_class_version(tiny_registry, tmp_path / "b", data_dir=three["data_dir"])
     with pytest.raises(MlopsError, match=r"data labels \['neutral'\] are not labels of two:1"):
         run_bench(mv2.ref, registry=reg2.root, limit=0, attach=False)

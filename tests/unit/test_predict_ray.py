@@ -11,7 +11,7 @@ import pytest
 
 from mlops_dl.cli import main
 from mlops_dl.errors import DataError, MlopsError
-from mlops_dl.runtime import Predictor
+from mlops_dl.runtime import from_registry
 from mlops_dl.serve.scoring import score_file
 
 ray = pytest.importorskip("ray")
@@ -45,7 +45,7 @@ def inputs(tmp_path_factory, tiny_rows):
 
 
 def single_process(tiny_registry, path, tmp_path) -> pd.DataFrame:
-    predictor = Predictor.from_registry("tiny:1", tiny_registry, variant="fp32")
+    predictor = from_registry("tiny:1", tiny_registry, variant="fp32")
     out = tmp_path / f"{path.stem}-single.parquet"
     score_file(predictor, path, out, chunk_rows=7)
     return pd.read_parquet(out)
@@ -112,9 +112,8 @@ def test_refusals_before_any_work(inputs, tiny_registry, tmp_path, capsys):
 
 
 def test_actor_threads_follow_its_cpus(tiny_registry):
-    from mlops_dl.registry import Registry
-
-    mv = Registry(tiny_registry).get("tiny:1")
+    from mlops_dl.registry import open_registry
+    mv = open_registry(tiny_registry).get("tiny:1")
     scorer = ray_scoring.BatchScorer(ray_scoring.model_files(mv, "int8"), mv.name, mv.version,
                                      "int8", "cpu", "text", cpus=3)
     assert scorer.predictor.settings.intra_op_threads == 3  # outside an actor: the request

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from mlops_dl.cli import main
-from mlops_dl.runtime import from_registry, make_session
+from mlops_dl.runtime import from_registry
+from mlops_dl.runtime.onnxruntime import make_session
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
 text_format = pytest.importorskip("google.protobuf.text_format")
 json_format = pytest.importorskip("google.protobuf.json_format")

@@ -21,13 +21,14 @@ from mlops_dl import machine
 from mlops_dl.bench.ratios import TARGETS, ratios  # noqa: F401 (re-exported)
 from mlops_dl.errors import DataError
 from mlops_dl.registry import layout
+from mlops_dl.runtime.variants import ENGINES
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/tweeteval-sentiment/test_text.txt"
 SHAPES = [(1, 32), (1, 128), (8, 32), (8, 128), (32, 32), (32, 128)]
 OPTS = {"latency_n": 300, "batch": 32, "window": 512, "rounds": 4, "shape_budget_s": 2.0,
         "tune_n": 100, "peak_s": 2.0, "pytorch": ["eager", "bf16", "compile"]}
 PEER_DIR = Path("artifacts/bench")  # scripts/optimum_peer.sh writes optimum-<name>-<v>.json here
-BENCH_ENGINES = ("onnxruntime", "openvino", "auto")  # --engine: ours to measure (auto = all)
+BENCH_ENGINES = (*ENGINES, "auto")  # --engine: ours to measure (auto = all)
 
 
 def read_texts(data: Path | None, labels: Path | None, labels_names: list[str],

@@ -212,7 +212,6 @@ def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None 
               attach: bool = True, chart: Path | None = None, progress=None,
               shapes=SHAPES, opts: dict | None = None, engine: str = "auto") -> dict:
     """Measure every engine on the same texts; return (and attach) the bench.json dict."""
-    from mlops_dl.bench.peaks import achieved
     from mlops_dl.bench.rounds import measure_round_robin
     from mlops_dl.registry import open_registry
 
@@ -230,11 +229,7 @@ def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None 
     peaks = measure_peaks(provider, opts["peak_s"])
     results = measure_round_robin(engines, texts, gold, shapes, opts, say)
     arch, tokens = architecture(mv), stream_tokens(mv, texts)
-    for r in results.values():
-        if "stream_sorted" in r and r.get("compute"):
-            seconds = r["stream_sorted" if r.get("runtime") != "pytorch" else "stream"]["seconds"]
-            r["peak"] = achieved(arch, peaks, r["compute"], r["shapes"].get("b32_t128"),
-                                 tokens, seconds)
+    shares_of_peak(results, peaks, arch, tokens)
     results.update({k: {"skipped": why} for k, why in skipped.items()})
     peer = read_peer(mv)
     if peer is not None:
@@ -256,6 +251,22 @@ def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None 
     if attach:
         reg.attach(mv.ref, layout.BENCH, report)
     return report
+
+
+def shares_of_peak(results: dict, peaks: dict, arch: dict | None, tokens: list[int]) -> None:
+    """Each engine's share of the best rate measured here for its compute type (the GEMM peaks
+    of every engine, raised to any whole-model rate above them), both sides length-sorted."""
+    from mlops_dl.bench.peaks import achieved, fold_in, flops_per_text
+
+    for label, r in results.items():
+        fixed = (r.get("shapes") or {}).get("b32_t128")
+        if arch and fixed and r.get("compute"):
+            fold_in(peaks, r["compute"], 32 * flops_per_text(arch, 128) / (fixed["ms"] / 1000)
+                    / 1e9, label)
+    for r in results.values():
+        if "stream_sorted" in r and r.get("compute"):
+            r["peak"] = achieved(arch, peaks, r["compute"], (r.get("shapes") or {}).get("b32_t128"),
+                                 tokens, r["stream_sorted"]["seconds"])
 
 
 def read_peer(mv) -> dict | None:

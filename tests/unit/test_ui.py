@@ -105,7 +105,7 @@ def test_ui_rollback_is_recorded_in_the_alias_history(ui_world, own_registry, ca
     assert main(["registry", "history", "tiny@production", "--registry", str(own_registry), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert [(m["action"], m["from"], m["to"]) for m in shown] == [
-        ("promote", None, 1), ("promote", 1, 3), ("rollback", 3, 1)]
+        ("promote", None, 1), ("forced", 1, 3), ("rollback", 3, 1)]
     assert shown[-1]["reason"] == "rollback from the UI"
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from mlops_dl.errors import MlopsError
+from mlops_dl.errors import MlopsError, RegistryError
 from mlops_dl.gates.accept import load_test_split, stored_predictions
 from mlops_dl.metrics import classification_report, format_f1_change, mcnemar
 from mlops_dl.registry import acceptance, layout
@@ -130,17 +130,23 @@ def evaluate(registry, ref: str, canvas, to: str | None = None, data_dir=None) -
     except MlopsError as e:  # the canvas names a servable the version lacks, none accepted...
         key, problems = None, [str(e)]
     champ_version = registry.alias_target(mv.name, alias)
+    record = acceptance.read(mv)
     base = {"ref": mv.ref, "alias": alias, "servable": key, "problems": problems,
+            "accepted": bool(record and key in record.accepted),
             "previous": f"{mv.name}:{champ_version}" if champ_version else None}
     if champ_version == mv.version:
         return {**base, "decision": "unchanged", "comparison": None}
     comparison = None
     if champ_version is not None and key is not None:  # no servable: nothing to compare
         champion = registry.get(f"{mv.name}:{champ_version}", verify=True)
-        record = acceptance.read(mv)
-        comparison = compare_to_champion(mv, champion, canvas,
-                                         data_dir or (record.raw.get("data_dir") if record else None))
-        if comparison.get("refusal"):
+        try:
+            comparison = compare_to_champion(mv, champion, canvas, data_dir or (
+                record.raw.get("data_dir") if record else None))
+        except RegistryError as e:  # the champion cannot serve the canvas's servable
+            comparison = {"champion": champion.ref, "skipped": f"not compared: {e}"}
+        if comparison.get("skipped"):
+            pass  # nothing to hold the challenger against: the acceptance checks decide
+        elif comparison.get("refusal"):
             problems.append(f"{mv.ref} cannot be compared with the champion {champion.ref}: "
                             f"{comparison['refusal']}")
         elif comparison["worse"]:
@@ -149,7 +155,6 @@ def evaluate(registry, ref: str, canvas, to: str | None = None, data_dir=None) -
                 f"{mv.ref} is worse than the champion {champion.ref}: {f1_versus(comparison)}, "
                 f"McNemar p = {t['p_value']:.3g} < {canvas.promotion.alpha} (champion right / "
                 f"challenger wrong: {t['a_right_b_wrong']}, the reverse: {t['a_wrong_b_right']})")
-    record = acceptance.read(mv)
     return {**base, "comparison": comparison,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "user": current_user(), "canvas": canvas.source, "canvas_sha256": canvas.sha256,
@@ -178,6 +183,42 @@ def promote(registry, ref: str, canvas, to: str | None = None, force: bool = Fal
     registry.promote(decision["ref"], decision["alias"], reason=reason,
                      action="forced" if problems else "promote")
     registry.attach(decision["ref"], layout.PROMOTION, decision)
+    registry.append_audit(name, decision)
+    return decision
+
+
+def move_kind(registry, name: str, alias: str, version: int) -> str:
+    """'rollback' when ``version`` is older than the alias's target and served under it before;
+    otherwise 'move' (a move to a newer version is never called a rollback)."""
+    current = registry.alias_target(name, alias)
+    served = {rec.get("to") for rec in registry.history(name, alias)}
+    return "rollback" if current is not None and version < current and version in served else "move"
+
+
+def move(registry, name: str, alias: str, version: int, canvas, reason: str,
+         force: bool = False) -> dict:
+    """Move ``name@alias`` to ``version`` by hand (the UI): the promotion gate's checks decide
+    (the target's served servable accepted, not worse than the current target); ``force``
+    with a reason overrides and is recorded as forced. Every decision goes to the audit log."""
+    if not reason.strip():
+        raise MlopsError("a move needs a reason: it is recorded with the move")
+    kind = move_kind(registry, name, alias, version)
+    decision = evaluate(registry, f"{name}:{version}", canvas, to=alias)
+    if decision["decision"] == "unchanged":
+        return decision
+    problems = decision["problems"]
+    decision.update(reason=reason, kind=kind,
+                    decision="refused" if problems and not force else "forced" if problems else kind)
+    if problems and not force:
+        registry.append_audit(name, decision)
+        raise MlopsError(f"{kind} of {name}@{alias} to {version} refused: " + " | ".join(problems)
+                         + "; tick force (with a reason) to override, recorded as forced",
+                         exit_code=REFUSED_EXIT)
+    if kind == "rollback" and not problems:
+        registry.rollback(name, alias, reason, to=version)
+    else:
+        registry.promote(decision["ref"], alias, reason=reason,
+                         action="forced" if problems else "move")
     registry.append_audit(name, decision)
     return decision
 

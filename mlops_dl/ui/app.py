@@ -32,6 +32,18 @@ class Forbidden(MlopsError):
     """A change asked for without (the right) token."""
 
 
+class FormError(MlopsError):
+    """A state-changing form with a missing or bad field (422, naming the field)."""
+
+    http_status = 422
+
+
+class Refused(MlopsError):
+    """A change the gate refuses without an explicit force (409, naming why)."""
+
+    http_status = 409
+
+
 @dataclass
 class UISettings:
     registry: str | Path | None = None  # a folder or s3://bucket/prefix; None: $MLOPS_DL_REGISTRY or ./registry
@@ -134,7 +146,8 @@ def _error_page(ui: UI, request: Request, status: int, message: str) -> HTMLResp
 def _install_errors(app: FastAPI, ui: UI) -> None:
     @app.exception_handler(MlopsError)
     async def mlops_error(request: Request, exc: MlopsError):
-        status = 403 if isinstance(exc, Forbidden) else 404 if isinstance(exc, RegistryError) else 400
+        status = getattr(exc, "http_status", None) or (
+            403 if isinstance(exc, Forbidden) else 404 if isinstance(exc, RegistryError) else 400)
         return _error_page(ui, request, status, str(exc))
 
     @app.exception_handler(RequestValidationError)

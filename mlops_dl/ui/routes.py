@@ -13,7 +13,7 @@ from mlops_dl.errors import MlopsError
 from mlops_dl.monitor.window import log_files
 from mlops_dl.registry import check_alias, check_name
 from mlops_dl.ui import catalog, comparison, labelling, monitoring, runs
-from mlops_dl.ui.app import UI, form_fields
+from mlops_dl.ui.app import UI, FormError, Refused, form_fields
 
 Versions = Annotated[list[int], Query(alias="v", description="versions to compare")]
 Maybe = Optional[str]
@@ -52,23 +52,46 @@ def _registry_pages(app: FastAPI, ui: UI) -> None:
         problem = catalog.verify_state(ui.registry, name, version)
         return ui.render(request, "verify.html", problem=problem)
 
-    @app.post("/models/{name}/aliases/{alias}/rollback")
-    async def rollback(request: Request, name: str, alias: str):
+    @app.post("/models/{name}/aliases/{alias}/move")
+    async def move(request: Request, name: str, alias: str):
+        """Step 1 (no confirm): a confirmation naming the target's acceptance and what the
+        promotion gate says. Step 2 (confirm=yes, a reason): the move through gates.promote."""
         check_name(name)
         check_alias(alias)
         await ui.require_token(request)
         form = await form_fields(request)
-        version = form.get("version", "")
-        if not version.isdigit():
-            raise MlopsError(f"rollback needs the form field version (a number), got {version!r}")
-        from mlops_dl.gates.promote import rollback as move_back
+        version = parse_version(form.get("version", ""))
+        from mlops_dl.gates import promote as gate
 
-        move_back(ui.registry, name, alias, int(version),
-                  reason=(form.get("reason") or "").strip() or "rollback from the UI")
+        canvas = ui.canvas()
+        if form.get("confirm") != "yes":
+            decision = gate.evaluate(ui.registry, f"{name}:{version}", canvas, to=alias)
+            return ui.render(request, "confirm_move.html", name=name, alias=alias,
+                             version=version, decision=decision,
+                             kind=gate.move_kind(ui.registry, name, alias, version),
+                             current=ui.registry.alias_target(name, alias))
+        reason = (form.get("reason") or "").strip()
+        if not reason:
+            raise FormError("reason: a move needs a reason (it is recorded with the move); "
+                            "nothing moved")
+        try:
+            gate.move(ui.registry, name, alias, version, canvas, reason,
+                      force=form.get("force") == "yes")
+        except MlopsError as e:
+            if getattr(e, "exit_code", None) == gate.REFUSED_EXIT:
+                raise Refused(str(e)) from None
+            raise
         target = f"/models/{name}?" + urlencode({"moved": f"{alias}:{version}"})
         if "hx-request" in request.headers:
             return HTMLResponse("", headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
+
+
+def parse_version(raw: str) -> int:
+    """A version number from a form: ASCII digits, no leading zero, at most 9 digits."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or (raw.startswith("0")):
+        raise FormError(f"version: expected a version number such as 3, got {raw[:20]!r}")
+    return int(raw)
 
 
 def _compare_pages(app: FastAPI, ui: UI) -> None:

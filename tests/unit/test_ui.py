@@ -67,9 +67,12 @@ def test_logged_script_is_escaped(ui_world):
     assert SCRIPT_TWEET not in html
 
 
+MOVE = "/models/tiny/aliases/production/move"
+
+
 def test_rollback_is_refused_without_the_right_token(ui_world, own_registry):
     reg = open_registry(own_registry)
-    url, form = "/models/tiny/aliases/production/rollback", {"version": "1"}
+    url, form = MOVE, {"version": "1", "confirm": "yes", "reason": "canary too eager"}
     read_only = _client(ui_world, token=None, registry=own_registry)
     assert "disabled" in read_only.get("/models/tiny").text
     r = read_only.post(url, data={**form, "token": TOKEN})
@@ -79,34 +82,62 @@ def test_rollback_is_refused_without_the_right_token(ui_world, own_registry):
                           ({"Authorization": "Bearer wrong"}, form)):
         assert c.post(url, data=data, headers=headers).status_code == 403
     assert reg.alias_target("tiny", "production") == 3
-    r = c.post(url, data={**form, "reason": "canary too eager"},
-               headers={"Authorization": f"Bearer {TOKEN}"}, follow_redirects=False)
+    r = c.post(url, data=form, headers={"Authorization": f"Bearer {TOKEN}"}, follow_redirects=False)
     assert r.status_code == 303 and reg.alias_target("tiny", "production") == 1
-    assert c.post(url, data={"version": "x", "token": TOKEN}).status_code == 400
+    for bad in ("x", "01", "1\n", "\u0661", "9" * 5000):  # one number rule: ASCII digits only
+        r = c.post(url, data={"version": bad, "token": TOKEN})
+        assert r.status_code == 422 and "version" in r.text, bad
     assert c.post(url, data={"version": "9", "token": TOKEN}).status_code == 404
     hx = c.post(url, data={"version": "3", "token": "wrong"}, headers={"HX-Request": "true"})
     assert hx.headers["HX-Retarget"] == "#flash" and "wrong token" in hx.text
 
 
-def test_ui_rollback_is_recorded_in_the_alias_history(ui_world, own_registry, capsys):
+def test_ui_rollback_confirms_needs_a_reason_and_is_recorded(ui_world, own_registry, capsys):
     reg = open_registry(own_registry)
     c = _client(ui_world, registry=own_registry)
-    r = c.post("/models/tiny/aliases/production/rollback", data={"version": "1", "token": TOKEN})
+    confirm = c.post(MOVE, data={"version": "1", "token": TOKEN})  # step 1: nothing moves
+    assert confirm.status_code == 200 and reg.alias_target("tiny", "production") == 3
+    assert "rollback</b> @production from tiny:3 to tiny:1" in confirm.text
+    assert "accepted" in confirm.text and "would pass" in confirm.text
+    no_reason = c.post(MOVE, data={"version": "1", "token": TOKEN, "confirm": "yes"})
+    assert no_reason.status_code == 422 and "reason" in no_reason.text
+    assert reg.alias_target("tiny", "production") == 3
+    r = c.post(MOVE, data={"version": "1", "token": TOKEN, "confirm": "yes",
+                           "reason": "canary leans positive"})
     assert r.status_code == 200 and "moved @production to tiny:1" in r.text
     last = reg.history("tiny", "production")[-1]
-    assert (last["action"], last["from"], last["to"], last["reason"]) == ("rollback", 3, 1, "rollback from the UI")
+    assert (last["action"], last["from"], last["to"], last["reason"]) == (
+        "rollback", 3, 1, "canary leans positive")
     audit = reg.read_audit("tiny")[-1]  # the gate's audit log keeps the decision too
     assert (audit["decision"], audit["ref"], audit["previous"]) == ("rollback", "tiny:1", "tiny:3")
     rows = re.findall(r"<tr>(.*?)</tr>", r.text.split('id="history"')[1].split("<tbody>")[1], re.S)
     assert "decision rollback" in rows[0] and "roll back" not in rows[0]  # newest first, 1 is current
-    assert "decision forced" in rows[1] and "roll back to 3" in rows[1]  # 3 is no longer current
+    assert "decision forced" in rows[1] and "move to 3" in rows[1]  # 3 is newer: a move, not a rollback
     assert "overrode: tiny:3: no batch-invariant int8 variant" in rows[1]  # the gate problems it forced past
     capsys.readouterr()
     assert main(["registry", "history", "tiny@production", "--registry", str(own_registry), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert [(m["action"], m["from"], m["to"]) for m in shown] == [
         ("promote", None, 1), ("forced", 1, 3), ("rollback", 3, 1)]
-    assert shown[-1]["reason"] == "rollback from the UI"
+
+
+def test_a_move_the_gate_refuses_needs_force_and_is_recorded_forced(ui_world, own_registry):
+    reg = open_registry(own_registry)
+    c = _client(ui_world, registry=own_registry)
+    confirm = c.post(MOVE, data={"version": "2", "token": TOKEN})
+    assert "<b>move</b>" in confirm.text and "would refuse" in confirm.text
+    assert 'name="force"' in confirm.text and "not accepted" in confirm.text
+    form = {"version": "2", "token": TOKEN, "confirm": "yes", "reason": "try the neutral head"}
+    refused = c.post(MOVE, data=form)
+    assert refused.status_code == 409 and "refused" in refused.text and "force" in refused.text
+    assert reg.alias_target("tiny", "production") == 3
+    assert reg.read_audit("tiny")[-1]["decision"] == "refused"
+    forced = c.post(MOVE, data={**form, "force": "yes"}, follow_redirects=False)
+    assert forced.status_code == 303 and reg.alias_target("tiny", "production") == 2
+    last = reg.history("tiny", "production")[-1]
+    assert (last["action"], last["to"], last["reason"]) == ("forced", 2, "try the neutral head")
+    audit = reg.read_audit("tiny")[-1]
+    assert audit["decision"] == "forced" and audit["problems"] and audit["kind"] == "move"
 
 
 def test_model_page_and_rollback_on_an_s3_registry(ui_world, s3_url):
@@ -119,11 +150,13 @@ def test_model_page_and_rollback_on_an_s3_registry(ui_world, s3_url):
     c = TestClient(create_app(ui_settings(ui_world, TOKEN, s3_url)))
     page = c.get("/models/tiny").text
     assert "/models/tiny/versions/2" in page and "roll back to 1" in page and "second" in page
-    r = c.post("/models/tiny/aliases/production/rollback", data={"version": "1", "token": TOKEN,
-                                                                  "reason": "s3 drill"})
+    r = c.post(MOVE, data={"version": "1", "token": TOKEN, "reason": "s3 drill",
+                           "confirm": "yes", "force": "yes"})
     assert r.status_code == 200 and reg.alias_target("tiny", "production") == 1
-    assert [(m["action"], m["to"], m["reason"]) for m in reg.history("tiny", "production")][-1] == (
-        "rollback", 1, "s3 drill")
+    action, to, reason = [(m["action"], m["to"], m["reason"])
+                          for m in reg.history("tiny", "production")][-1]
+    assert (to, reason) == (1, "s3 drill") and action in ("rollback", "forced")
+    assert reg.read_audit("tiny")[-1]["decision"] == action  # rollback, or forced past the gate
 
 
 def test_label_post_validates_label_and_text(ui_world, tmp_path):

@@ -43,13 +43,15 @@ def _delta(value) -> str:
 def _version_row(reg, mv) -> dict:
     from mlops_dl.registry import layout
 
-    metrics = mv.read_json(layout.METRICS) or {}
+    from mlops_dl.gates.figures import version_figures
+
+    figs = version_figures(mv)
     aliases = [a for a, v in reg.aliases(mv.name).items() if v == mv.version]
     return {
         "ref": mv.ref, "created": mv.meta.get("created"), "aliases": aliases, "tags": mv.tags,
         "variants": sorted(mv.meta.get("variants", {})),
-        "val_macro_f1": metrics.get("validation", {}).get("macro_f1"),
-        "test_macro_f1": metrics.get("test", {}).get("macro_f1"),
+        "val_macro_f1": figs["validation"]["value"], "test_macro_f1": figs["test"]["value"],
+        "val_figure": figs["validation"]["text"], "test_figure": figs["test"]["text"],
     }
 
 
@@ -72,7 +74,7 @@ def list_cmd(
         return echo_json(rows)
     table = Table(title=f"{reg.root}" + (f" - {name}" if name else ""))
     heads = {"ref": "ref", "created": "created (UTC)", "aliases": "aliases", "variants": "variants",
-             "val_macro_f1": "val F1 (PyTorch)", "test_macro_f1": "test F1 (PyTorch)",
+             "val_figure": "val macro-F1 (split, n, by)", "test_figure": "test macro-F1 (split, n, by)",
              "versions": "versions"}
     cols = [c for c in heads if name is None or c != "versions"]
     for col in cols + ["tags"]:
@@ -105,8 +107,8 @@ def show(ref: str, registry: RegistryOpt = None, as_json: JsonOpt = False) -> No
                   f"opset: {meta.get('opset')}   max_length: {meta.get('max_length')}")
     console.print(f"aliases: {', '.join(doc['aliases']) or '-'}   tags: {doc['tags'] or '-'}   "
                   f"attachments: {', '.join(doc['attachments']) or '-'}")
-    console.print(f"PyTorch run (before export): val macro-F1 {_fmt(doc['val_macro_f1'])}   "
-                  f"test macro-F1 {_fmt(doc['test_macro_f1'])}")
+    console.print(f"PyTorch run (before export): val macro-F1 {doc['val_figure']}   "
+                  f"test macro-F1 {doc['test_figure']}", highlight=False)
     lineage = doc.get("lineage", {})
     console.print(f"run: {lineage.get('run_id')}   base model: {lineage.get('base_model')}   "
                   f"git: {lineage.get('git_commit')}")
@@ -141,7 +143,9 @@ def compare(
     if as_json:
         return echo_json(result)
     a, b = result["a"]["ref"], result["b"]["ref"]
-    sections = [(f"{s} metrics", result["metrics"][s]) for s in ("validation", "test")]
+    console.print(f"[bold]{result['verdict']}[/]", highlight=False)
+    sections = [(f"{s} metrics (PyTorch, metrics.json)", result["metrics"][s])
+                for s in ("validation", "test")]
     sections += [("per-class F1 (test)", result["per_class_f1"]),
                  ("export validation", result["validation"]),
                  ("bench (headline; all figures in --json)", headline_bench(result["bench"]))]
@@ -152,7 +156,8 @@ def compare(
         for col in ("", a, b, "delta (B - A)"):
             table.add_column(col)
         for r in rows:
-            table.add_row(r["key"], _fmt(r["a"]), _fmt(r["b"]), _delta(r["delta"]))
+            table.add_row(r["key"], _fmt(r["a"]), _fmt(r["b"]),
+                          _delta(r["delta"]) or f"[dim]{r.get('note', '')}[/]")
         console.print(table)
     for side in ("a", "b"):
         s = result[side]

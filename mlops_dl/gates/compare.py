@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_dl.errors import RegistryError
+from mlops_dl.gates import figures
 from mlops_dl.metrics import f1_change_points, mcnemar
 from mlops_dl.registry import ModelVersion, Registry, layout
 
@@ -24,11 +25,18 @@ def compare(registry: Registry, ref_a: str, ref_b: str, variant: str | None = No
     """Everything `registry compare` shows, as one JSON-ready dict."""
     a, b = registry.get(ref_a), registry.get(ref_b)
     variant = variant or _common_variant(a, b)
+    figs = {"a": figures.version_figures(a), "b": figures.version_figures(b)}
+    shared, what = test_agreement(a, b)
+    if shared is None:
+        shared, what = sample_agreement(a, b, variant), "validation"
     return {
+        "verdict": figures.verdict(a.ref, b.ref, shared, what),
+        "verdict_stats": {**shared, "split": what},
+        "figures": figs,
         "a": _summary(a),
         "b": _summary(b),
         "variant": variant,
-        "metrics": {split: _metric_rows(a, b, split) for split in ("validation", "test")},
+        "metrics": {split: _metric_rows(a, b, split, figs) for split in ("validation", "test")},
         "per_class_f1": _per_class_rows(a, b, "test"),
         "validation": _validation_rows(a, b),
         "bench": _bench_rows(a, b),
@@ -66,10 +74,53 @@ def _row(key: str, va: Any, vb: Any) -> dict:
     return {"key": key, "a": va, "b": vb, "delta": (vb - va) if both else None}
 
 
-def _metric_rows(a: ModelVersion, b: ModelVersion, split: str) -> list[dict]:
+def _metric_rows(a: ModelVersion, b: ModelVersion, split: str, figs: dict) -> list[dict]:
+    """Rows of one split with n beside; a delta only when both figures are comparable."""
     ma = (a.read_json(layout.METRICS) or {}).get(split, {})
     mb = (b.read_json(layout.METRICS) or {}).get(split, {})
-    return [_row(k, ma.get(k), mb.get(k)) for k in METRIC_KEYS if k in ma or k in mb]
+    fa, fb = figs["a"][split], figs["b"][split]
+    same = figures.comparable(fa, fb)
+    rows = [{**_row(k, ma.get(k), mb.get(k)), **({} if same else {"delta": None})}
+            for k in METRIC_KEYS if k in ma or k in mb]
+    if rows:
+        rows.insert(0, {"key": "n (PyTorch)", "a": fa["n"], "b": fb["n"], "delta": None,
+                        "note": "" if same else "not comparable: " + (
+                            "n differ" if fa["n"] != fb["n"] else "a partial figure")})
+    return rows
+
+
+def test_agreement(a: ModelVersion, b: ModelVersion) -> tuple[dict | None, str]:
+    """Agreement and McNemar on the frozen test split, from each version's acceptance record
+    (its served servable) when both scored the same split; (None, "") otherwise."""
+    from mlops_dl.errors import MlopsError
+    from mlops_dl.gates.accept import load_test_split
+    from mlops_dl.registry import acceptance
+
+    ra, rb = acceptance.read(a), acceptance.read(b)
+    if not ra or not rb or not ra.fingerprint or ra.fingerprint != rb.fingerprint:
+        return None, ""
+    pa, pb = _served_predictions(ra), _served_predictions(rb)
+    try:
+        split = load_test_split(a)
+    except MlopsError:
+        return None, ""
+    if pa is None or pb is None or not len(pa) == len(pb) == len(split.gold):
+        return None, ""
+    n = len(split.gold)
+    return {"n_shared": n, "agreement": sum(x == y for x, y in zip(pa, pb)) / n,
+            "accuracy_a": sum(x == g for x, g in zip(pa, split.gold)) / n,
+            "accuracy_b": sum(x == g for x, g in zip(pb, split.gold)) / n,
+            "mcnemar": mcnemar(split.gold, pa, pb)}, "test"
+
+
+def _served_predictions(record) -> list[int] | None:
+    """The test predictions of the servable the record's canvas serves (else the first
+    accepted one)."""
+    key = record.raw.get("canvas_servable")
+    if key not in record.servables:
+        key = next(iter(record.accepted), None)
+    row = record.result(key) if key else None
+    return [int(p) for p in row["test_predictions"]] if row and row.get("test_predictions") else None
 
 
 def _per_class_rows(a: ModelVersion, b: ModelVersion, split: str) -> list[dict]:

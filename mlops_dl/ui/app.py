@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from mlops_dl.metrics import f1_change_points, format_f1_change
 from mlops_dl.errors import MlopsError, RegistryError
 from mlops_dl.registry import open_registry
 HERE = Path(__file__).resolve().parent
@@ -65,6 +66,7 @@ class UI:
         self.env = Environment(loader=FileSystemLoader(HERE / "templates"),
                                autoescape=select_autoescape(default=True, default_for_string=True))
         self.env.filters["num"] = _num
+        self.env.filters["f1change"] = lambda c: format_f1_change(f1_change_points(c or {}))
         self.cache: dict = {}
         self.cache_lock = threading.Lock()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mlops_dl.errors import RegistryError
 from mlops_dl.gates.accept import ATTACHMENT as ACCEPTANCE
 from mlops_dl.gates.compare import quantization_delta
+from mlops_dl.gates import figures
 from mlops_dl.registry import ModelVersion, Registry, layout
 from mlops_dl.ui import charts
 
@@ -78,17 +79,12 @@ def model_page(reg: Registry, name: str) -> dict:
     audit = reg.read_audit(name)
     by_version = _by_version(aliases)
     rows = [version_row(mv, by_version.get(mv.version, [])) for mv in versions]
-    points = []
-    for row in rows:
-        for metric, value in (("test macro-F1", row["test_macro_f1"]),
-                              ("validation macro-F1", row["val_macro_f1"]),
-                              ("weakest class F1", (row["weakest"] or {}).get("f1"))):
-            if value is not None:
-                points.append({"version": row["version"], "metric": metric, "value": value})
+    measure, points = figures.chart_measure({mv.version: figures.version_figures(mv)
+                                             for mv in versions})
     return {"name": name, "rows": rows[::-1], "aliases": aliases,
             "history": alias_history(reg, name, {mv.version for mv in versions}, audit),
             "refusals": [e for e in reversed(audit) if e.get("decision") == "refused"],
-            "metric_chart": charts.metric_across_versions(points)}
+            "metric_chart": charts.metric_across_versions(points, measure)}
 
 
 def alias_history(reg: Registry, name: str, existing: set[int], audit: list[dict]) -> list[dict]:

@@ -15,9 +15,9 @@ def _base(title: str, values: list[dict], **extra) -> dict:
             "config": {"font": "sans-serif", "view": {"stroke": None}}, **extra}
 
 
-def metric_across_versions(rows: list[dict]) -> dict:
-    """rows: {version, metric, value}; one line per metric, a point per version."""
-    return _base("metrics across versions", rows, mark={"type": "line", "point": True},
+def metric_across_versions(rows: list[dict], measure: str = "metrics across versions") -> dict:
+    """rows: {version, metric, value}: one measure (``measure`` says which), one line per n."""
+    return _base(measure, rows, mark={"type": "line", "point": True},
                  encoding={"x": {"field": "version", "type": "ordinal", "title": "version", "axis": FLAT},
                            "y": {"field": "value", "type": "quantitative", "title": "score",
                                  "scale": {"domain": [0, 1]}},

@@ -120,6 +120,20 @@ def flips(mvs_by_version: dict[int, ModelVersion], a: int, b: int, variant: str,
             "pairs": [{"from": k[0], "to": k[1], "n": n} for k, n in counts.most_common()]}
 
 
+def verdicts(mvs: list[ModelVersion], variant: str) -> list[str]:
+    """The CLI's verdict line for each version against the first (shared texts only)."""
+    from mlops_dl.gates import compare as cmp
+    from mlops_dl.gates.figures import verdict
+
+    out = []
+    for mv in mvs[1:]:
+        stats, what = cmp.test_agreement(mvs[0], mv)
+        if stats is None:
+            stats, what = cmp.sample_agreement(mvs[0], mv, variant), "validation"
+        out.append(verdict(mvs[0].ref, mv.ref, stats, what))
+    return out
+
+
 def compare_page(reg: Registry, name: str, versions: list[int], variant: str | None = None,
                  diff_only: bool = False) -> dict:
     mvs = load_versions(reg, name, versions)
@@ -130,6 +144,7 @@ def compare_page(reg: Registry, name: str, versions: list[int], variant: str | N
     latency, throughput = _bench_rows(mvs)
     pairs, cells = agreement(mvs, variant)
     out = {"name": name, "mvs": mvs, "versions": [mv.version for mv in mvs], "variant": variant,
+           "verdicts": verdicts(mvs, variant),
            "diff_only": diff_only, "meta_rows": metadata_rows(mvs, diff_only), "pairs": pairs,
            "int8": [{"ref": mv.ref, **(quantization_delta(mv) or {})} for mv in mvs],
            "labels": list(dict.fromkeys(lab for mv in mvs for lab in mv.meta.get("labels", []))),

@@ -23,6 +23,7 @@ monitor_app = typer.Typer(help="Drift, confidence and traffic of the prediction 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(monitor_app, name="monitor")
+    app.command("bench-monitor")(bench_monitor)
 
 
 def _default_ref(canvas) -> str:
@@ -114,3 +115,35 @@ def monitor_replay(log: LogOpt = None,
         says = ", ".join(f"{k} {v}" for k, v in row["challenger_labels"].items())
         table.add_row(row["served_label"], str(row["n"]), f"{row['agreement']:.1%}", says)
     console.print(table)
+
+
+def bench_monitor(ref: Annotated[str, typer.Argument(help="Version to bench, e.g. sentiment:3 or sentiment@production.")],
+                  canvas: CanvasOpt = DEFAULT_CANVAS, registry: RegistryOpt = None, data: DataOpt = None,
+                  seeds: Annotated[int, typer.Option("--seeds", min=1, help="Streams per shift.")] = 20,
+                  null_seeds: Annotated[int, typer.Option("--null-seeds", min=1, help="Unshifted streams (false alarms).")] = 100,
+                  length: Annotated[int, typer.Option("--length", min=2, help="Predictions per stream.")] = 2000,
+                  shift_at: Annotated[int, typer.Option("--shift-at", min=1, help="Position where the shift starts.")] = 500,
+                  chunk: Annotated[int, typer.Option("--chunk", min=10, help="Predictions per estimate chunk.")] = 250,
+                  labelled: Annotated[float, typer.Option("--labelled", min=0.0, max=1.0, help="Share of predictions labelled (ours + labels).")] = 0.1,
+                  streams: Annotated[Optional[Path], typer.Option("--streams", help="Write the streams as CSV here (for other tools).")] = None,
+                  as_json: JsonOpt = False) -> None:
+    """Shift bench: detection delay, false alarms and F1-estimate error on injected shifts."""
+    from mlops_dl.monitor.bench import bench_monitor as run_bench
+    from mlops_dl.monitor.bench import markdown_table
+
+    if shift_at >= length:
+        raise MlopsError(f"--shift-at {shift_at} must be below --length {length}")
+    if chunk > length - shift_at:
+        raise MlopsError(f"--chunk {chunk} is longer than the shifted part ({length - shift_at})")
+    result = run_bench(ref, load_canvas_file(canvas), open_registry(registry), data, seeds,
+                       null_seeds, length, shift_at, chunk, labelled, streams,
+                       log=lambda m: console.print(f"[dim]{m}[/]"))
+    if as_json:
+        echo_json(result)
+        return
+    console.print(f"{result['ref']} ({result['variant']}, {result['test_texts']} test texts); "
+                  f"streams of {length}, shift at {shift_at}; false-alarm rate "
+                  f"{result['false_alarm_rate']}, tolerance {result['tolerance']}")
+    console.print(markdown_table(result["table"]), markup=False)
+    for note in result["notes"]:
+        console.print(f"[dim]note: {note}[/]")

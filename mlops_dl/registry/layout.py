@@ -23,6 +23,7 @@ ATTACHMENTS = "attachments"  # JSON written later: bench.json, acceptance.json, 
 TAGS = "tags"  # one small file per tag
 MUTABLE_DIRS = (ATTACHMENTS, TAGS)
 REFERENCE_STATS = "reference_stats.json"  # monitoring reference (attachment; old: version file)
+CALIBRATION = "calibration.json"  # calibrator of the served variant, fitted at export (attachment)
 
 # ---- files of a model
 VERSION_PREFIX = "version-"

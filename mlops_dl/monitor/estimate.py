@@ -17,6 +17,7 @@ import numpy as np
 
 BOOTSTRAP = 200  # bootstrap replicates of the interval
 LEVEL = 0.95  # interval coverage
+PRIOR_STRENGTH = 100.0  # EM: pseudo-counts at the training prior
 MAX_CELLS = 2_000_000  # bootstrap draws held in memory at once
 
 
@@ -35,23 +36,25 @@ def f1_per_class(cm: np.ndarray) -> np.ndarray:
     return np.divide(2 * tp, denom, out=np.zeros_like(tp, dtype=np.float64), where=denom > 0)
 
 
-def em_prior(probs: np.ndarray, train_prior: np.ndarray, iters: int = 200,
-             tol: float = 1e-7) -> tuple[np.ndarray, np.ndarray]:
-    """The window's class prior and the re-weighted posteriors (Saerens et al. EM).
+def em_prior(probs: np.ndarray, train_prior: np.ndarray, iters: int = 200, tol: float = 1e-7,
+             strength: float = PRIOR_STRENGTH) -> tuple[np.ndarray, np.ndarray]:
+    """The window's class prior and the re-weighted posteriors (Saerens et al. EM, with
+    ``strength`` pseudo-counts at ``train_prior``: a MAP estimate, so a small window's prior
+    stays near the training one instead of chasing its noise).
 
     probs # (N, L) calibrated under ``train_prior`` # (L,) -> (prior # (L,), posteriors # (N, L))
     """
     base = np.clip(np.asarray(train_prior, dtype=np.float64), 1e-6, None)
-    prior = base.copy()
-    post = probs
+    base = base / base.sum()
+    prior, post, n = base.copy(), probs, len(probs)
     for _ in range(iters):
         w = probs * (prior / base)  # (N, L)
         post = w / w.sum(axis=1, keepdims=True)
-        new = post.mean(axis=0)
-        if np.abs(new - prior).max() < tol:
-            prior = new
-            break
+        new = (post.sum(axis=0) + strength * base) / (n + strength)
+        done = np.abs(new - prior).max() < tol
         prior = new
+        if done:
+            break
     return prior, post
 
 

@@ -81,12 +81,33 @@ def _print_monitor(report: dict, html: Optional[Path]) -> None:
         console.print(f"low confidence (margin < {low['threshold']}): {low['share']:.1%} (reference "
                       f"{ref_share}); latency p50 {lat.get('p50_ms', float('nan')):.1f} ms, "
                       f"p95 {lat.get('p95_ms', float('nan')):.1f} ms over {lat['requests']} requests")
+    _print_performance(report)
     for note in report["notes"]:
         console.print(f"[dim]note: {note}[/]")
     color = {"ok": "green", "warn": "yellow", "alarm": "red"}.get(report["status"], "yellow")
     console.print(f"[bold {color}]{report['status'].upper()}[/] " + "; ".join(report["alarms"] or report["warnings"]))
     if html:
         console.print(f"HTML report: {html}")
+
+
+def _print_performance(report: dict) -> None:
+    perf, seq = report.get("performance"), report.get("sequential")
+    if not perf or perf["estimated"]["macro_f1"] is None:
+        return
+    est = perf["estimated"]
+    lo, hi = est["interval"]
+    test = (perf.get("test") or {}).get("macro_f1")
+    console.print(f"estimated macro-F1 (no labels) {est['macro_f1']:.3f} [{lo:.3f}, {hi:.3f}]; "
+                  f"canvas threshold {perf['threshold']}; test split "
+                  + ("-" if test is None else f"{test:.3f}"))
+    if perf.get("realised"):
+        console.print(f"measured on {perf['realised']['n']} feedback labels "
+                      f"{perf['realised']['macro_f1']:.3f} (estimated on them "
+                      f"{perf['estimated_on_labelled']['macro_f1']:.3f})")
+    if seq:
+        fired = (f"{seq['alarm']} fired after {seq['alarm_at'] + 1} predictions" if seq["alarm"]
+                 else "none fired")
+        console.print(f"sequential tests (false-alarm rate {seq['false_alarm_rate']}): {fired}")
 
 
 @monitor_app.command("replay")

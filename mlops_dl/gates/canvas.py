@@ -141,8 +141,9 @@ class MonitoringThresholds:
     min_predictions: int = 100  # fewer in the window: statistics shown, no alarm raised
     false_alarm_rate: float = 0.01  # sequential alarms: chance that any fires on a stream that
     #   did not shift, however long it runs (split over the tests)
-    sequential_tolerance: float = 0.05  # sequential alarms: a predicted-class or long-text share
-    #   may move this much, the expected accuracy drop this much, before a test is meant to fire
+    sequential_tolerance: float = 0.05  # sequential alarms: a predicted-class share or the mean
+    #   text-length rank may move this much, the expected accuracy drop this much, before a
+    #   test is meant to fire
     min_slice_predictions: int = 30  # a time slice with fewer is greyed out, never alarmed on
     label_shift: Literal["em", "none"] = "em"  # estimated F1 re-weighted to the window's class
     #   prior (EM) or not

@@ -17,6 +17,7 @@ from mlops_dl.cli.common import (DEFAULT_CANVAS, CanvasOpt, DataOpt, JsonOpt, Lo
 from mlops_dl.errors import MlopsError
 
 console = make_console()
+err_console = make_console(stderr=True)  # progress lines, kept out of --json output
 monitor_app = typer.Typer(help="Drift, confidence and traffic of the prediction log; replay.",
                           invoke_without_command=True)
 
@@ -158,7 +159,7 @@ def bench_monitor(ref: Annotated[str, typer.Argument(help="Version to bench, e.g
         raise MlopsError(f"--chunk {chunk} is longer than the shifted part ({length - shift_at})")
     result = run_bench(ref, load_canvas_file(canvas), open_registry(registry), data, seeds,
                        null_seeds, length, shift_at, chunk, labelled, streams,
-                       log=lambda m: console.print(f"[dim]{m}[/]"))
+                       log=lambda m: err_console.print(f"[dim]{m}[/]"))
     if as_json:
         echo_json(result)
         return

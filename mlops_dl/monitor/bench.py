@@ -179,10 +179,10 @@ def markdown_table(rows: list[dict]) -> str:
             return "–"
         return f"{v:.0%}" if pct else f"{v:.3f}" if isinstance(v, float) and v < 1 else f"{v:g}"
 
-    head = ("| shift | method | detected | median delay | false alarms | F1 estimate MAE "
-            "(no EM) | interval coverage |\n|---|---|---|---|---|---|---|\n")
+    head = ("| shift | method | seeds | detected | median delay | false alarms | F1 estimate MAE "
+            "(no EM) | interval coverage |\n|---|---|---|---|---|---|---|---|\n")
     body = "".join(
-        f"| {r['shift']} | {r['method']} | {fmt(r.get('detected'), True)} | "
+        f"| {r['shift']} | {r['method']} | {r['seeds']} | {fmt(r.get('detected'), True)} | "
         f"{fmt(r.get('median_delay'))} | {fmt(r.get('false_alarms'), True)} | "
         f"{fmt(r.get('estimate_mae'))} ({fmt(r.get('uncorrected_mae'))}) | "
         f"{fmt(r.get('coverage'), True)} |\n" for r in rows)

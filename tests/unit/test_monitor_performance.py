@@ -35,6 +35,12 @@ def test_export_stores_a_calibrator_that_lowers_the_validation_ece(tiny_registry
     assert stored["ece_cross_fitted"][stored["method"]] <= stored["ece_cross_fitted"]["none"]
     checks = mv.read_json("validation.json")["calibration"]
     assert checks["ece_before"] == stored["ece_before"] and checks["method"] == stored["method"]
+    from fastapi.testclient import TestClient
+
+    from mlops_dl.ui import UISettings, create_app
+
+    page = TestClient(create_app(UISettings(registry=tiny_registry))).get("/models/tiny/versions/1").text
+    assert 'id="calibration"' in page and f"<strong>{stored['method']}</strong>" in page
 
 
 def test_monitor_estimates_f1_and_shows_the_realised_one_from_feedback(tmp_path, capsys, reg_root):

@@ -84,7 +84,7 @@ def estimate_over_time(title: str, rows: list[dict], rules: list[dict]) -> dict:
             "mark": {"type": "area", "opacity": 0.2},
             "encoding": {"x": {"field": "time", "type": "temporal", "title": None},
                          "y": {"field": "lo", "type": "quantitative"}, "y2": {"field": "hi"},
-                         "color": {"field": "series", "type": "nominal", "title": None}}}
+                         "color": {"field": "series", "type": "nominal", "legend": None}}}
     spec = lines_over_time(title, rows, "f1", "series", "macro-F1", rules)
     spec["layer"].insert(0, band)
     spec["layer"][1]["encoding"]["y"]["scale"] = {"domain": [0, 1]}

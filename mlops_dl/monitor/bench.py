@@ -12,7 +12,6 @@ other tools (scripts/bench_monitor_peers.sh). Torch-free.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -187,7 +186,3 @@ def markdown_table(rows: list[dict]) -> str:
         f"{fmt(r.get('estimate_mae'))} ({fmt(r.get('uncorrected_mae'))}) | "
         f"{fmt(r.get('coverage'), True)} |\n" for r in rows)
     return head + body
-
-
-def dumps(result: dict) -> str:
-    return json.dumps(result, indent=2, default=float)

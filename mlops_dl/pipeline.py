@@ -24,8 +24,7 @@ from mlops_dl.metrics import engine_label
 from mlops_dl.train import rundir
 
 if TYPE_CHECKING:
-    from mlops_dl.registry import Registry
-
+    from mlops_dl.registry import open_registry, Registry
 Say = Callable[[str], None]
 STEPS = ("data", "train", "evaluate", "export", "bench", "accept", "promote")
 TRAIN_KEYS_IGNORED = ("run_name", "runs_dir", "progress_bar", "num_workers")
@@ -61,9 +60,8 @@ def digest(*parts) -> str:
 def new_run(cfg: Config, config_path: str | Path, registry=None, force: tuple[str, ...] = (),
             say: Say = lambda msg: None) -> PipelineRun:
     """A run whose every step uses one registry: ``registry``, else the config's export.registry."""
-    from mlops_dl.registry import Registry
-
-    reg = Registry.open(registry or cfg.export.registry or None)
+    from mlops_dl.registry import open_registry, Registry
+    reg = open_registry(registry or cfg.export.registry or None)
     return PipelineRun(cfg, Path(config_path), reg, tuple(force), say)
 
 
@@ -94,7 +92,6 @@ def run_pipeline(cfg: Config, config_path: str | Path, registry: str | None = No
 def _check_registry_names(cfg: Config) -> None:
     """The model name and the promote alias, checked before hours of training need them."""
     from mlops_dl.registry import check_alias, check_name
-
     what = "registry model name (export.name, else data.name)"
     check_name(cfg.export.name or cfg.data.name, what)
     if cfg.pipeline.canvas:

@@ -17,9 +17,7 @@ import numpy as np
 
 from mlops_dl.bench.run import OPTS, PEER_DIR, SHAPES, read_texts, torch_model_dir
 from mlops_dl.bench.engines import fixed_ids, measure
-from mlops_dl.registry import Registry
-
-
+from mlops_dl.registry import open_registry
 def optimum_engine(engine: dict):
     """(run, run_fixed, info) for ORTModelForSequenceClassification on the registry's file."""
     import torch
@@ -63,7 +61,7 @@ def main(argv=None) -> int:
     ap.add_argument("--labels", type=Path, default=None)
     ap.add_argument("--limit", type=int, default=2000)
     args = ap.parse_args(argv)
-    mv = Registry(args.registry).get(args.ref, verify=True)
+    mv = open_registry(args.registry).get(args.ref, verify=True)
     model_dir, why = torch_model_dir(mv)
     if model_dir is None:
         print(f"optimum peer: {why}", file=sys.stderr)

@@ -23,9 +23,9 @@ sys.path.insert(0, str(REPO))
 
 TIMED = """
 import sys, time
-from mlops_dl.registry import Registry
+from mlops_dl.registry import open_registry
 t = time.perf_counter()
-Registry(sys.argv[1]).get("m:1", verify=True)
+open_registry(sys.argv[1]).get("m:1", verify=True)
 print(time.perf_counter() - t)
 """
 
@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--mb", type=int, default=90)
     ap.add_argument("--int8-mb", type=int, default=23)
     args = ap.parse_args()
-    from mlops_dl.registry import Registry
+    from mlops_dl.registry import open_registry
     from tests.fixtures.seaweed import seaweed_server
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,7 +61,7 @@ def main() -> None:
             figures = {}
             for label, root in (("local", str(tmp / "registry")), ("s3", "s3://models/cost")):
                 t = time.perf_counter()
-                Registry(root).register("m", bundle)
+                open_registry(root).register("m", bundle)
                 register_s = time.perf_counter() - t
                 cold = _load_s(root, env)  # s3: empty cache; local: hash the version folder
                 warm = _load_s(root, env)  # s3: cached files re-hashed; local: same as cold

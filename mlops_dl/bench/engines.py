@@ -215,13 +215,12 @@ def _factory(engine: dict) -> Callable:
 def _ort_engine(engine: dict):
     """Our Predictor on onnxruntime or OpenVINO (``engine["runtime"]``)."""
     from mlops_dl.config import ServeConfig
-    from mlops_dl.runtime import Predictor
-    from mlops_dl.variants import COMPUTE
+    from mlops_dl.runtime import from_version
 
     settings = ServeConfig(**engine.get("settings", {}))
     runtime = engine.get("runtime", "onnxruntime")
-    pred = Predictor.from_version(engine["model_version"], engine["provider"], engine["variant"],
-                                  settings, engine=runtime)
+    pred = from_version(engine["model_version"], engine["provider"], engine["variant"],
+                        settings, engine=runtime)
     vocab = pred.tokenizer.get_vocab_size()
 
     def run_fixed(b: int, t: int):
@@ -232,9 +231,7 @@ def _ort_engine(engine: dict):
         return lambda: pred._run(feeds)
 
     describe = pred.describe()
-    compute = COMPUTE[pred.variant]
-    if describe.get("precision") == "bf16" and compute == "fp32":
-        compute = "bf16"
+    compute = pred.precision  # the GEMM compute type: fp32, bf16 or int8
     if runtime == "openvino":
         versions = {"openvino": pred.session.version}
     else:
@@ -243,6 +240,8 @@ def _ort_engine(engine: dict):
         versions = {"onnxruntime": onnxruntime.__version__}
     return pred.predict_proba, run_fixed, {"provider": pred.provider, "runtime": runtime,
                                            "variant": pred.variant, "compute": compute,
+                                           "precision": pred.precision,
+                                           "batch_invariant": pred.servable.batch_invariant,
                                            **versions, "settings": describe}
 
 
@@ -254,7 +253,7 @@ def _busy_neighbour() -> subprocess.Popen:
 def tune_sessions(engine: dict, texts: list[str]) -> list[dict]:
     """Batch-1 p50 for threads x spinning, on a quiet machine and with one core taken."""
     from mlops_dl.config import ServeConfig
-    from mlops_dl.runtime import Predictor
+    from mlops_dl.runtime import from_version
 
     rows = []
     cores = os.cpu_count() or 1
@@ -268,8 +267,8 @@ def tune_sessions(engine: dict, texts: list[str]) -> list[dict]:
                     continue
                 settings = ServeConfig(intra_op_threads=threads, spinning=spin,
                                        graph_optimization=level)
-                pred = Predictor.from_version(engine["model_version"], engine["provider"],
-                                              engine["variant"], settings)
+                pred = from_version(engine["model_version"], engine["provider"],
+                                    engine["variant"], settings)
                 stats = latency_b1(pred.predict_proba, texts, len(texts), warmup=5)
                 rows.append({"threads": threads, "spinning": spin, "graph": level,
                              "neighbour": "busy core" if busy else "quiet",

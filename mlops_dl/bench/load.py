@@ -95,10 +95,9 @@ def _server_info(host: str, port: int) -> dict:
 def runner_throughput(info: dict, texts: list[str], batch: int, seconds: float,
                       registry=None) -> dict:
     """The in-process runner on the same model version and texts: sent/s at ``batch``."""
-    from mlops_dl.runtime import Predictor
-
+    from mlops_dl.runtime import from_registry
     model = info["model"]
-    pred = Predictor.from_registry(f"{model['model']}:{model['version']}", registry,
+    pred = from_registry(f"{model['model']}:{model['version']}", registry,
                                    provider="cpu", variant=model["variant"],
                                    engine=model.get("engine", "onnxruntime"))
     pred.predict_proba(texts[:batch])

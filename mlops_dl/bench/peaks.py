@@ -65,23 +65,97 @@ def bf16_peak(seconds: float, provider: str = "cpu") -> float:
     return _rate(call, 2.0 * m * k * n, seconds)
 
 
-def gemm_peaks(seconds: float = 2.0, provider: str = "cpu") -> dict:
-    """{fp32, bf16, int8: GFLOP/s or None, skipped: {type: why}, shape}."""
-    out: dict = {"shape_mkn": list(GEMM_SHAPE), "seconds_each": seconds, "skipped": {}}
-    out["fp32"] = fp32_peak(seconds)
-    try:
-        out["int8"] = int8_peak(seconds)
-    except ImportError as e:
-        out["int8"], out["skipped"]["int8"] = None, f"needs onnx to build the graph ({e})"
-    if machine.cpu_has_bf16() or provider == "cuda":
-        try:
-            out["bf16"] = bf16_peak(seconds, provider)
-        except ImportError as e:
-            out["bf16"], out["skipped"]["bf16"] = None, f"needs torch ({e})"
+def _onnx_gemm(quantized: bool):
+    """One (M x K) @ (K x N) graph: fp32 MatMul, or QDQ int8 (Q/DQ around the MatMul, the
+    form our static int8 files take) for engines that fuse it into an int8 GEMM."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    m, k, n = GEMM_SHAPE
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((k, n)).astype(np.float32)
+    if not quantized:
+        inits = [numpy_helper.from_array(w, "w")]
+        nodes = [helper.make_node("MatMul", ["a", "w"], ["y"])]
     else:
-        out["bf16"] = None
+        inits = [numpy_helper.from_array(np.clip(w * 40, -127, 127).astype(np.int8), "wq"),
+                 numpy_helper.from_array(np.array(0.025, np.float32), "ws"),
+                 numpy_helper.from_array(np.array(0, np.int8), "wz"),
+                 numpy_helper.from_array(np.array(0.05, np.float32), "as"),
+                 numpy_helper.from_array(np.array(128, np.uint8), "az")]
+        nodes = [helper.make_node("QuantizeLinear", ["a", "as", "az"], ["aq"]),
+                 helper.make_node("DequantizeLinear", ["aq", "as", "az"], ["adq"]),
+                 helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["wdq"]),
+                 helper.make_node("MatMul", ["adq", "wdq"], ["y"])]
+    graph = helper.make_graph(nodes, "gemm", [helper.make_tensor_value_info(
+        "a", TensorProto.FLOAT, [m, k])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, [m, n])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def openvino_peak(seconds: float, compute: str) -> float:
+    """OpenVINO CPU (oneDNN) on the same GEMM: f32, bf16 (precision hint) or QDQ int8."""
+    import openvino as ov
+
+    m, k, n = GEMM_SHAPE
+    core = ov.Core()
+    model = core.read_model(_onnx_gemm(compute == "int8").SerializeToString(), b"")
+    hint = "bf16" if compute == "bf16" else "f32"
+    compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": hint,
+                                                 "PERFORMANCE_HINT": "LATENCY"})
+    request = compiled.create_infer_request()
+    a = np.random.default_rng(0).standard_normal((m, k)).astype(np.float32)
+    return _rate(lambda: request.infer({0: a}), 2.0 * m * k * n, seconds)
+
+
+def ort_fp32_peak(seconds: float) -> float:
+    import onnxruntime as ort
+
+    m, k, n = GEMM_SHAPE
+    sess = ort.InferenceSession(_onnx_gemm(False).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    a = np.random.default_rng(0).standard_normal((m, k)).astype(np.float32)
+    return _rate(lambda: sess.run(None, {"a": a}), 2.0 * m * k * n, seconds)
+
+
+def _candidates(provider: str) -> dict[str, dict]:
+    """{compute: {engine: rate()}} of every GEMM this machine can time."""
+    out = {"fp32": {"numpy": fp32_peak, "onnxruntime": ort_fp32_peak,
+                    "openvino": lambda s: openvino_peak(s, "fp32")},
+           "int8": {"onnxruntime": int8_peak, "openvino": lambda s: openvino_peak(s, "int8")},
+           "bf16": {}}
+    if machine.cpu_has_bf16() or provider == "cuda":
+        out["bf16"] = {"torch": lambda s: bf16_peak(s, provider),
+                       "openvino": lambda s: openvino_peak(s, "bf16")}
+    return out
+
+
+def gemm_peaks(seconds: float = 2.0, provider: str = "cpu") -> dict:
+    """{fp32, bf16, int8: the best GEMM GFLOP/s (GOP/s) of any engine here, or None;
+    by_engine: {compute: {engine: rate}}, source: {compute: engine}, skipped: {what: why}}."""
+    out: dict = {"shape_mkn": list(GEMM_SHAPE), "seconds_each": seconds, "skipped": {},
+                 "by_engine": {}, "source": {}}
+    for compute, engines in _candidates(provider).items():
+        rates = {}
+        for engine, rate in engines.items():
+            try:
+                rates[engine] = rate(seconds)
+            except ImportError as e:
+                out["skipped"][f"{compute}:{engine}"] = f"not installed ({e})"
+            except Exception as e:  # an engine that cannot build this GEMM: said, not fatal
+                out["skipped"][f"{compute}:{engine}"] = f"{type(e).__name__}: {str(e)[:200]}"
+        out["by_engine"][compute] = rates
+        best = max(rates, key=rates.get) if rates else None
+        out[compute], out["source"][compute] = (rates[best], f"gemm:{best}") if best else (None, None)
+    if not out["by_engine"]["bf16"]:
         out["skipped"]["bf16"] = "no amx_bf16 / avx512_bf16 on this CPU"
     return out
+
+
+def fold_in(peaks: dict, compute: str, rate: float | None, engine: str) -> None:
+    """Raise ``peaks[compute]`` to a rate an engine's whole model reached at a fixed shape, so
+    the peak is the best rate any engine demonstrated here and no share exceeds 100 %."""
+    if rate and compute in ("fp32", "bf16", "int8") and rate > (peaks.get(compute) or 0.0):
+        peaks[compute], peaks.setdefault("source", {})[compute] = rate, f"model:{engine}"
 
 
 def flops_per_text(arch: dict, tokens: int) -> float:

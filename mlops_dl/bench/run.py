@@ -20,13 +20,15 @@ import numpy as np
 from mlops_dl import machine
 from mlops_dl.bench.ratios import TARGETS, ratios  # noqa: F401 (re-exported)
 from mlops_dl.errors import DataError
+from mlops_dl.registry import layout
+from mlops_dl.runtime.variants import ENGINES
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/tweeteval-sentiment/test_text.txt"
 SHAPES = [(1, 32), (1, 128), (8, 32), (8, 128), (32, 32), (32, 128)]
 OPTS = {"latency_n": 300, "batch": 32, "window": 512, "rounds": 4, "shape_budget_s": 2.0,
         "tune_n": 100, "peak_s": 2.0, "pytorch": ["eager", "bf16", "compile"]}
 PEER_DIR = Path("artifacts/bench")  # scripts/optimum_peer.sh writes optimum-<name>-<v>.json here
-BENCH_ENGINES = ("onnxruntime", "openvino", "auto")  # --engine: ours to measure (auto = all)
+BENCH_ENGINES = (*ENGINES, "auto")  # --engine: ours to measure (auto = all)
 
 
 def read_texts(data: Path | None, labels: Path | None, labels_names: list[str],
@@ -104,7 +106,6 @@ def _read_labels(data: Path, labels: Path | None, names: list[str], n: int) -> l
 
 def torch_model_dir(mv) -> tuple[Path | None, str]:
     """The run's save_pretrained dir via lineage.json, or None and why not."""
-    from mlops_dl.registry import layout
     from mlops_dl.train import rundir
 
     if not mv.has(layout.LINEAGE):
@@ -140,7 +141,7 @@ def plan_engines(mv, provider: str, torch_baseline: bool, which: str = "auto",
                  torch_kinds=("eager", "bf16", "compile")) -> tuple[list[dict], dict[str, str], str]:
     """The engines to measure, {label: why skipped}, and the PyTorch baseline status."""
     from mlops_dl.bench.torch_engines import bf16_unsupported
-    from mlops_dl.choice import candidates
+    from mlops_dl.runtime.auto import runnable
 
     if which not in BENCH_ENGINES:
         raise DataError(f"--engine {which!r}: expected one of {', '.join(BENCH_ENGINES)}")
@@ -159,14 +160,19 @@ def plan_engines(mv, provider: str, torch_baseline: bool, which: str = "auto",
                 continue
             engines.append({**base, "kind": "pytorch", "torch": kind, "label": label,
                             "path": str(model_dir)})
-    pairs, engine_skips = candidates(mv, which, "auto")
-    skipped.update({f"{eng}-*": reason for eng, reason in engine_skips.items()})
-    for runtime, variant in pairs:
-        prefix = "onnx" if runtime == "onnxruntime" else runtime
-        engines.append({**base, "kind": "onnx", "runtime": runtime, "variant": variant,
-                        "label": f"{prefix}-{variant}", "model_version": mv,
-                        "tune": (runtime, variant) == ("onnxruntime", "int8")})
+    servables, engine_skips = runnable(mv, which, "auto", include_varying=True)
+    skipped.update({(f"{k}-*" if ":" not in k else bench_row(*k.split(":"))): reason
+                    for k, reason in engine_skips.items()})
+    for s in servables:
+        engines.append({**base, "kind": "onnx", "runtime": s.engine, "variant": s.variant,
+                        "label": bench_row(s.engine, s.variant), "model_version": mv,
+                        "tune": s.key == "onnxruntime:int8-static"})
     return engines, skipped, status
+
+
+def bench_row(engine: str, variant: str) -> str:
+    """A bench row's name: 'onnx-int8-static', 'openvino-bf16'."""
+    return f"{'onnx' if engine == 'onnxruntime' else engine}-{variant}"
 
 
 def measure_peaks(provider: str, seconds: float) -> dict:
@@ -181,7 +187,6 @@ def measure_peaks(provider: str, seconds: float) -> dict:
 
 def stream_tokens(mv, texts: list[str]) -> list[int]:
     """Unpadded token count of each text, truncated like the runtime does."""
-    from mlops_dl.registry import layout
     from mlops_dl.runtime import load_tokenizer
 
     tok = load_tokenizer(mv.file(layout.TOKENIZER), int(mv.meta["max_length"]))
@@ -207,11 +212,10 @@ def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None 
               attach: bool = True, chart: Path | None = None, progress=None,
               shapes=SHAPES, opts: dict | None = None, engine: str = "auto") -> dict:
     """Measure every engine on the same texts; return (and attach) the bench.json dict."""
-    from mlops_dl.bench.peaks import achieved
     from mlops_dl.bench.rounds import measure_round_robin
-    from mlops_dl.registry import Registry
+    from mlops_dl.registry import open_registry
 
-    reg = Registry.open(registry)
+    reg = open_registry(registry)
     mv = reg.get(ref, verify=True)
     opts = {**OPTS, **(opts or {})}
     texts, gold, source = bench_texts(mv, data, labels, limit)  # labels checked before any work
@@ -225,11 +229,7 @@ def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None 
     peaks = measure_peaks(provider, opts["peak_s"])
     results = measure_round_robin(engines, texts, gold, shapes, opts, say)
     arch, tokens = architecture(mv), stream_tokens(mv, texts)
-    for r in results.values():
-        if "stream_sorted" in r and r.get("compute"):
-            seconds = r["stream_sorted" if r.get("runtime") != "pytorch" else "stream"]["seconds"]
-            r["peak"] = achieved(arch, peaks, r["compute"], r["shapes"].get("b32_t128"),
-                                 tokens, seconds)
+    shares_of_peak(results, peaks, arch, tokens)
     results.update({k: {"skipped": why} for k, why in skipped.items()})
     peer = read_peer(mv)
     if peer is not None:
@@ -249,8 +249,24 @@ def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None 
 
     report["chart"] = str(write_chart(report, chart or PEER_DIR / f"bench-{mv.name}-{mv.version}.png"))
     if attach:
-        reg.attach(mv.ref, "bench.json", report)
+        reg.attach(mv.ref, layout.BENCH, report)
     return report
+
+
+def shares_of_peak(results: dict, peaks: dict, arch: dict | None, tokens: list[int]) -> None:
+    """Each engine's share of the best rate measured here for its compute type (the GEMM peaks
+    of every engine, raised to any whole-model rate above them), both sides length-sorted."""
+    from mlops_dl.bench.peaks import achieved, fold_in, flops_per_text
+
+    for label, r in results.items():
+        fixed = (r.get("shapes") or {}).get("b32_t128")
+        if arch and fixed and r.get("compute"):
+            fold_in(peaks, r["compute"], 32 * flops_per_text(arch, 128) / (fixed["ms"] / 1000)
+                    / 1e9, label)
+    for r in results.values():
+        if "stream_sorted" in r and r.get("compute"):
+            r["peak"] = achieved(arch, peaks, r["compute"], (r.get("shapes") or {}).get("b32_t128"),
+                                 tokens, r["stream_sorted"]["seconds"])
 
 
 def read_peer(mv) -> dict | None:

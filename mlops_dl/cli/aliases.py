@@ -18,7 +18,6 @@ ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (recorded in the a
 
 def _alias_ref(ref: str) -> tuple[str, str]:
     from mlops_dl.registry import parse_ref
-
     parsed = parse_ref(ref)
     if parsed.alias is None:
         raise RegistryError(f"expected NAME@ALIAS, not {ref!r}")
@@ -68,10 +67,9 @@ def copy(ref: Annotated[str, typer.Argument(help="The version to copy: name, nam
          name: Annotated[Optional[str], typer.Option("--name", help="Model name there (default: the same).")] = None,
          registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
     """Copy a verified version (files, attachments) into DEST under its next number there."""
-    from mlops_dl.registry import Registry
-
+    from mlops_dl.registry import open_registry
     src = open_registry(registry)
-    mv = src.copy(ref, Registry.open(dest), name)
+    mv = src.copy(ref, open_registry(dest), name)
     if as_json:
         typer.echo(json.dumps({"ref": mv.ref, "location": mv.location,
                                "copied_from": mv.meta.get("copied_from")}, indent=2))

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from mlops_dl import config as config_mod
+from mlops_dl.registry import open_registry  # noqa: F401 (--registry: root resolved once)
 
 PIPED_WIDTH = 160  # rich's 80 columns squeeze the trial, bench and evaluation tables in logs
 
@@ -41,13 +42,6 @@ UntilOpt = Annotated[Optional[str], typer.Option("--until", help="Window end (ex
 
 def load_config(path: Path, overrides: Optional[list[str]]) -> config_mod.Config:
     return config_mod.load(path, overrides or ())
-
-
-def open_registry(root: Optional[str]):
-    """The Registry at ``--registry`` (None: $MLOPS_DL_REGISTRY, the project default, ./registry)."""
-    from mlops_dl.registry import Registry
-
-    return Registry.open(root)
 
 
 def load_canvas_file(path: Path):

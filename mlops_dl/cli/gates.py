@@ -53,40 +53,52 @@ def _canvas_for(reg, ref: str, canvas: Optional[Path]):
 def accept(ref: Annotated[str, typer.Argument(help="Version: name, name:N or name@alias.")],
            canvas: VersionCanvasOpt = None, registry: RegistryOpt = None,
            data: DataOpt = None, as_json: JsonOpt = False,
-           engine: Annotated[Optional[str], typer.Option("--engine", help="onnxruntime, "
-                             "openvino or auto (default: the canvas's latency.engine).")] = None,
+           engine: Annotated[Optional[str], typer.Option("--engine", help="Only this engine: "
+                             "onnxruntime or openvino (default: every servable that runs here).")] = None,
+           variant: Annotated[Optional[str], typer.Option("--variant", help="Only this variant "
+                              "(with --engine: exactly that servable).")] = None,
            ) -> None:
-    """Acceptance test on the frozen test split vs the canvas; stored as acceptance.json."""
-    from mlops_dl.gates.accept import REJECTED_EXIT, summary_rows
+    """Acceptance test of each servable on the frozen test split vs the canvas (acceptance.json)."""
+    from mlops_dl.gates.accept import REJECTED_EXIT
     from mlops_dl.gates.accept import accept as run_accept
 
     reg = open_registry(registry)
-    result = run_accept(reg, ref, _canvas_for(reg, ref, canvas), data, engine=engine)
+    result = run_accept(reg, ref, _canvas_for(reg, ref, canvas), data, engine=engine,
+                        variant=variant)
     if as_json:
-        echo_json({k: v for k, v in result.items() if k != "test_predictions"})
+        echo_json({**result, "servables": {k: {f: v for f, v in r.items() if f != "test_predictions"}
+                                           for k, r in result["servables"].items()}})
     else:
-        table = Table(title=f"acceptance of {result['ref']} ({result['engine']} "
-                            f"{result['variant']}, "
-                            f"{result['n_test']} test texts)")
+        print_acceptance(result)
+    if not result["passed"]:
+        raise typer.Exit(REJECTED_EXIT)
+
+
+def print_acceptance(result: dict) -> None:
+    """One table per servable, then the verdict for the servable the canvas serves."""
+    from mlops_dl.gates.accept import summary_rows
+
+    for key, row in result["servables"].items():
+        table = Table(title=f"{result['ref']} {row['engine']} {row['variant']} ({row['precision']}), "
+                            f"{result['n_test']} test texts: "
+                            + ("[green]accepted[/]" if row["passed"] else "[red]rejected[/]"))
         for col in ("check", "value", "threshold", "result"):
             table.add_column(col)
-        for name, value, threshold, ok in summary_rows(result):
+        for name, value, threshold, ok in summary_rows(row):
             verdict = "[dim]-[/]" if ok is None else "[green]pass[/]" if ok else "[red]FAIL[/]"
             table.add_row(name, value, threshold, verdict)
         console.print(table)
-        for c in result["checks"]:
+        for c in row["checks"]:
             if c["name"].startswith("latency"):
                 console.print(f"[dim]latency source: {c['source']}[/]")
-        for c in result["behaviour"]["checks"]:
-            if c["failures"]:
-                f = c["failures"][0]
-                got = (f"{f['label_a']} -> {f['label_b']}" if "label_a" in f
-                       else f"P({c.get('positive_label')}) {f['p_a']:.3f} -> {f['p_b']:.3f}")
-                console.print(f"[dim]{c['name']} e.g. {f['a']!r} vs {f['b']!r}: {got}[/]", highlight=False)
-        console.print(("[bold green]ACCEPTED[/]" if result["passed"] else "[bold red]REJECTED[/]")
-                      + f" - stored as {result['ref']} attachment acceptance.json")
-    if not result["passed"]:
-        raise typer.Exit(REJECTED_EXIT)
+        if not row["batch_invariant"]:
+            console.print(f"[yellow]{key}: labels vary with the batch; served only by name[/]")
+    for key, why in result["skipped"].items():
+        console.print(f"[dim]skipped {key}: {why}[/]", highlight=False)
+    accepted = ", ".join(result["accepted"]) or "none"
+    console.print(("[bold green]ACCEPTED[/]" if result["passed"] else "[bold red]REJECTED[/]")
+                  + f" for the canvas's servable ({result['canvas_servable']}); accepted "
+                  f"servables: {accepted} - stored as {result['ref']} attachment acceptance.json")
 
 
 def promote(ref: Annotated[str, typer.Argument(help="Version to promote, e.g. sentiment:3.")],

@@ -15,6 +15,7 @@ from mlops_dl.cli.common import (DEFAULT_CANVAS, CanvasOpt, DataOpt, JsonOpt, Lo
                                  SinceOpt, UntilOpt, echo_json, load_canvas_file, make_console,
                                  open_registry)
 from mlops_dl.errors import MlopsError
+from mlops_dl.runtime.variants import ENGINES, VARIANTS
 
 console = make_console()
 err_console = make_console(stderr=True)  # progress lines, kept out of --json output
@@ -116,14 +117,15 @@ def monitor_replay(log: LogOpt = None,
                    challenger: Annotated[str, typer.Option("--challenger", help="Candidate version.")] = "",
                    since: SinceOpt = None, until: UntilOpt = None,
                    limit: Annotated[int, typer.Option("--limit", help="Latest N logged texts replayed.")] = 10_000,
-                   variant: Annotated[str, typer.Option("--variant", help="int8 or fp32.")] = "int8",
+                   variant: Annotated[str, typer.Option("--variant", help=f"{', '.join(VARIANTS)}.")] = "int8",
+                   engine: Annotated[str, typer.Option("--engine", help=f"{', '.join(ENGINES)}.")] = "onnxruntime",
                    registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
     """Run a challenger over logged texts: disagreement with the served labels, per class."""
     if not log or not challenger:
         raise MlopsError("monitor replay needs --log PATH and --challenger REF")
     from mlops_dl.monitor import replay_log
 
-    r = replay_log(log, challenger, open_registry(registry), since, until, variant, limit)
+    r = replay_log(log, challenger, open_registry(registry), since, until, variant, limit, engine)
     if as_json:
         echo_json(r)
         return

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from mlops_dl.cli.common import JsonOpt, RegistryOpt, echo_json, make_console, open_registry
 from mlops_dl.errors import MlopsError, RegistryError, quoted
+from mlops_dl.runtime.variants import VARIANTS
 from mlops_dl.metrics import F1_CHANGE_HEAD, engine_label, f1_change_points, format_f1_change
 
 console = make_console()
@@ -252,7 +253,8 @@ def delete(
 def export_triton(
     ref: Annotated[str, typer.Argument(help="name, name:N or name@alias.")],
     out_dir: Annotated[Path, typer.Argument(help="Triton model repository (created if needed).")],
-    variant: Annotated[str, typer.Option("--variant", help="ONNX variant: int8 or fp32.")] = "int8",
+    variant: Annotated[str, typer.Option("--variant", help=f"Variant Triton's onnxruntime "
+                       f"runs: {', '.join(VARIANTS)} or auto.")] = "int8",
     max_batch_size: Annotated[int, typer.Option("--max-batch-size", help="Triton "
                               "max_batch_size of the three models.")] = 32,
     instance: Annotated[str, typer.Option("--instance", help="Where the ONNX model runs: cpu "

@@ -12,13 +12,15 @@ from mlops_dl import config as config_mod
 from mlops_dl.cli.common import (JsonOpt, RefArg, RegistryOpt, SetOpt, echo_json, load_config,
                                  make_console, open_registry)
 from mlops_dl.errors import ConfigError
+from mlops_dl.runtime.variants import ENGINES, PROVIDERS, VARIANTS
 
 console = make_console()
-ProviderOpt = Annotated[str, typer.Option("--provider", help="auto, cpu or cuda.")]
-VariantOpt = Annotated[str, typer.Option("--variant", help="ONNX variant: int8, fp32, "
-                                          "int8-static, int8-nncf or auto.")]
-EngineOpt = Annotated[str, typer.Option("--engine", help="onnxruntime, openvino or auto (the "
-                                        "fastest gated engine x variant on this machine).")]
+ProviderOpt = Annotated[str, typer.Option("--provider", help=f"{', '.join(PROVIDERS)}.")]
+VariantOpt = Annotated[str, typer.Option("--variant", help=f"Variant: {', '.join(VARIANTS)} or "
+                                          "auto (int8 = the engine's batch-invariant int8; "
+                                          "int8-dynamic varies with the batch).")]
+EngineOpt = Annotated[str, typer.Option("--engine", help=f"{', '.join(ENGINES)} or auto (the "
+                                        "fastest accepted servable on this machine).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -66,7 +68,8 @@ def predict(
     """Score a file: the same rows out, plus pred_label, pred_score, pred_model, pred_error."""
     if executor == "ray":
         _predict_ray(ref, input, output, text_column, strict, registry, provider, variant,
-                     chunk_rows, address, concurrency, cpus_per_actor, batch_size, as_json)
+                     engine, chunk_rows, address, concurrency, cpus_per_actor, batch_size,
+                     as_json)
         return
     if executor != "local":
         raise ConfigError(f"--executor {executor!r}: expected local or ray")
@@ -78,10 +81,10 @@ def predict(
     input = Path(input)
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from mlops_dl.runtime import Predictor
+    from mlops_dl.runtime import from_registry, Predictor
     from mlops_dl.serve.scoring import score_file
 
-    predictor = Predictor.from_registry(ref, registry, provider=provider, variant=variant,
+    predictor = from_registry(ref, registry, provider=provider, variant=variant,
                                         engine=engine)
     if predictor.choice:
         console.print(f"[dim]auto: {predictor.choice['reason']}[/]", highlight=False)
@@ -93,7 +96,8 @@ def predict(
                              progress=lambda done, total: bar.update(task, completed=done,
                                                                      total=total))
     result = {"input": str(input), "output": summary.output, "model": summary.model,
-              "variant": predictor.variant, "rows": summary.rows, "scored": summary.scored,
+              "variant": predictor.variant, "servable": predictor.servable.label,
+              "rows": summary.rows, "scored": summary.scored,
               "malformed": len(summary.malformed), "labels": summary.labels,
               "malformed_rows": [{"row": r, "reason": why} for r, why in summary.malformed[:100]]}
     if as_json:
@@ -110,17 +114,18 @@ def predict(
             console.print(f"  ... and {len(summary.malformed) - 20} more")
 
 
-def _predict_ray(ref, input, output, text_column, strict, registry, provider, variant,
+def _predict_ray(ref, input, output, text_column, strict, registry, provider, variant, engine,
                  chunk_rows, address, concurrency, cpus_per_actor, batch_size, as_json) -> None:
     """predict --executor ray: a parquet dataset folder scored by Ray Data actors."""
     from mlops_dl.serve.ray_scoring import score_on_ray  # MlopsError naming the extra if absent
 
     summary = score_on_ray(ref, input, output, registry=registry, text_column=text_column,
-                           strict=strict, variant=variant, provider=provider, address=address,
+                           strict=strict, variant=variant, provider=provider, engine=engine,
+                           address=address,
                            concurrency=concurrency, cpus_per_actor=cpus_per_actor,
                            batch_size=batch_size, chunk_rows=chunk_rows)
     result = {"input": str(input), "output": summary.output, "model": summary.model,
-              "variant": variant, "executor": "ray", "files": summary.files,
+              "servable": summary.servable, "executor": "ray", "files": summary.files,
               "actors": summary.actors, "cpus_per_actor": summary.cpus_per_actor,
               "seconds": round(summary.seconds, 3), "rows": summary.rows,
               "scored": summary.scored, "malformed": len(summary.malformed),
@@ -131,7 +136,7 @@ def _predict_ray(ref, input, output, text_column, strict, registry, provider, va
         echo_json(result)
         return
     console.print(f"[green]wrote[/] {summary.output}/: {summary.scored}/{summary.rows} rows of "
-                  f"{summary.files} files scored by {summary.model} ({variant}) on "
+                  f"{summary.files} files scored by {summary.model} ({summary.servable}) on "
                   f"{summary.actors} Ray actors x {summary.cpus_per_actor:g} CPU in "
                   f"{summary.seconds:.1f} s; labels {summary.labels}")
     if summary.malformed:
@@ -156,10 +161,10 @@ def serve(
     registry: RegistryOpt = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Allow a non-loopback --host "
                                            "without serve.token (serve.allow_anonymous).")] = False,
-    engine: Annotated[Optional[str], typer.Option("--engine", help="onnxruntime, openvino or "
+    engine: Annotated[Optional[str], typer.Option("--engine", help=f"{', '.join(ENGINES)} or "
                                                   "auto (serve.engine).")] = None,
-    variant: Annotated[Optional[str], typer.Option("--variant", help="int8, fp32, int8-static, "
-                                                   "int8-nncf or auto (serve.variant).")] = None,
+    variant: Annotated[Optional[str], typer.Option("--variant", help=f"{', '.join(VARIANTS)} or "
+                                                   "auto (serve.variant).")] = None,
 ) -> None:
     """Serve REF over HTTP: POST /v1/predict, /healthz, /readyz, /metrics, /docs; hot swap."""
     import dataclasses

@@ -235,9 +235,12 @@ class ServeConfig:
     workers: int = 1  # server processes (each loads the model)
     # onnxruntime execution provider (auto: CUDA when present)
     provider: Literal["auto", "cpu", "cuda"] = "auto"
-    # auto = the fastest engine x variant that passed the export gate on this machine
+    # auto = the fastest accepted servable (engine x variant x precision) on this machine
+    # (names: mlops_dl.runtime.variants; tests/unit/test_runtime_names.py keeps these in step)
     engine: Literal["onnxruntime", "openvino", "auto"] = "onnxruntime"
-    variant: Literal["int8", "fp32", "int8-static", "int8-nncf", "auto"] = "int8"  # served
+    # int8 = the engine's batch-invariant int8 (static QDQ / NNCF); int8-dynamic only by name
+    variant: Literal["int8", "fp32", "bf16", "int8-static", "int8-nncf", "int8-dynamic",
+                     "auto"] = "int8"  # served
     intra_op_threads: int = 0  # 0 = onnxruntime default
     spinning: bool = False  # ORT thread spinning: faster on a quiet machine, slower when shared
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"  # ORT graph level

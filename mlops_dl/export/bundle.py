@@ -11,11 +11,9 @@ import numpy as np
 
 from mlops_dl import config as config_mod
 from mlops_dl import files, machine
-from mlops_dl.variants import FILES
 from mlops_dl.train import rundir
 from mlops_dl.registry import layout
-
-ORT_VARIANTS = ("fp32", "int8", "int8-static", "int8-nncf")  # the variants onnxruntime runs
+ORT_VARIANTS = layout.ORT_KEYS  # model.json "variants": the files onnxruntime runs
 
 
 def lineage(run, exporter: str) -> dict:
@@ -66,7 +64,7 @@ def write_bundle(out: Path, *, run, onnx_files: dict[str, Path], model_meta: dic
     """Write every bundle file into ``out`` (the registry adds checksums.json)."""
     out.mkdir(parents=True, exist_ok=True)
     for variant, src in onnx_files.items():
-        shutil.copyfile(src, out / FILES[variant])
+        shutil.copyfile(src, out / layout.ONNX_FILES[variant])
     for name in layout.TOKENIZER_FILES:
         if (run.model_dir / name).is_file():
             shutil.copyfile(run.model_dir / name, out / name)

@@ -25,9 +25,7 @@ from mlops_dl.export import graph, quantize, validate
 from mlops_dl.export.source import RunSource, open_run
 from mlops_dl.metrics import f1_change_points, format_f1_change, softmax
 from mlops_dl.monitor import calibration as calibrators
-from mlops_dl.registry import ModelVersion, Registry, check_alias, check_name, layout
-from mlops_dl.registry.bundle import pick_variant
-from mlops_dl.variants import FILES
+from mlops_dl.registry import check_alias, check_name, layout, ModelVersion, open_registry, Registry
 
 OPTIONAL = ("int8-static", "int8-nncf", "fp32-plain")  # left out when they fail their check
 
@@ -68,7 +66,7 @@ def export_run(run_dir: str | Path, name: str = "", registry: str | Path | None 
     run = open_run(run_dir, overrides)  # 1
     ecfg = run.cfg.export  # ranges checked when config.yaml loaded
     name = check_name(name or ecfg.name or run.cfg.data.name)
-    reg = Registry.open(registry or ecfg.registry or None)
+    reg = open_registry(registry or ecfg.registry or None)
     tokenizer = AutoTokenizer.from_pretrained(run.model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(
         run.model_dir, attn_implementation=run.cfg.model.attn_implementation).eval()
@@ -81,7 +79,7 @@ def export_run(run_dir: str | Path, name: str = "", registry: str | Path | None 
                                                     calibration)  # 3-5
         logits, checks = _check_variants(files, graphs, ref, run.labels, ecfg, log)  # 6
         dropped = _drop_failed_optional(files, checks, graphs, log)
-        calibrator = calibrators.fit_for_export(logits, ref.gold, run.labels, pick_variant(files), log)
+        calibrator = calibrators.fit_for_export(logits, ref.gold, run.labels, default_served(files), log)
         validation = {
             "split": "validation", "n_texts": len(ref.texts), "data_dir": run.data_json.get("data_dir"),
             "exporter": ecfg.exporter, "optimized": ecfg.optimize, "fusion": fusion,
@@ -221,8 +219,8 @@ def _openvino_table(files: dict, ecfg: ExportConfig) -> dict:
     """OpenVINO's variants: the portable fp32 (the unfused export) and the QDQ int8 files."""
     table = {}
     if "fp32-plain" in files or not ecfg.optimize:
-        table["fp32"] = FILES["fp32-plain"] if "fp32-plain" in files else FILES["fp32"]
-    table.update({v: FILES[v] for v in ("int8-static", "int8-nncf") if v in files})
+        table["fp32"] = layout.ONNX_FILES["fp32-plain"] if "fp32-plain" in files else layout.ONNX_FILES["fp32"]
+    table.update({v: layout.ONNX_FILES[v] for v in ("int8-static", "int8-nncf") if v in files})
     return table
 
 
@@ -232,12 +230,12 @@ def _write_bundle(out: Path, run: RunSource, name: str, tokenizer, ref: Referenc
     """model.json + every bundle file (7); eval samples and the monitoring reference stats
     use the variant served by default."""
     ecfg = run.cfg.export
-    served = pick_variant(files)
+    served = default_served(files)
     probs = {v: softmax(x) for v, x in logits.items()}  # each (N, L)
     meta = {
         "name": name, "labels": run.labels, "max_length": run.cfg.model.max_length,
         "inputs": graph.input_names(tokenizer), "outputs": ["logits"],
-        "variants": {v: FILES[v] for v in files if v in bundle_mod.ORT_VARIANTS},
+        "variants": {v: layout.ONNX_FILES[v] for v in files if v in bundle_mod.ORT_VARIANTS},
         "openvino": _openvino_table(files, ecfg),
         "architecture": graph.architecture(model_config),
         "opset": validation["graphs"]["exported"]["opset"], "optimized": ecfg.optimize,
@@ -252,12 +250,19 @@ def _write_bundle(out: Path, run: RunSource, name: str, tokenizer, ref: Referenc
     if ecfg.reference_stats:  # the tokenizer the runtime will use, on the bundle's own file
         from mlops_dl.monitor.reference import compute_reference, unk_id
         from mlops_dl.runtime import load_tokenizer
-
         tok = load_tokenizer(out / layout.TOKENIZER, run.cfg.model.max_length)
         stats = compute_reference(ref.texts, probs[served], run.labels, tok, unk_id(tok), served,
                                   f"export of {run.run_dir.name}: validation texts scored by the "
                                   f"{served} variant")
     return out, stats
+
+
+def default_served(files: dict) -> str:
+    """The file key the default servable (onnxruntime, variant int8 = the batch-invariant int8)
+    runs: static QDQ int8, else NNCF int8, else fp32 (eval samples and reference stats use it)."""
+    from mlops_dl.runtime.variants import INT8_ALIAS  # the runtime's own alias rule
+
+    return next(v for v in (*INT8_ALIAS["onnxruntime"], "fp32") if v in files)
 
 
 def _check_failures(variant: str, c: dict) -> str:

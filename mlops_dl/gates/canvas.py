@@ -19,6 +19,7 @@ import yaml
 
 from mlops_dl import config as config_mod
 from mlops_dl.config.coerce import check_ranges
+from mlops_dl.runtime.variants import ENGINES, VARIANTS
 from mlops_dl.errors import ConfigError
 
 DEFAULT_PATH = "configs/canvas.yaml"
@@ -46,9 +47,10 @@ class OfflineGate:
 class LatencyBudget:
     p95_ms: float = 50.0  # p95 latency at batch 1 on the target hardware
     hardware: str = "2-core x86 CPU"  # what the budget was agreed for (shown next to figures)
-    # the ONNX variant that is served and gated (auto: the fastest gated one on this machine)
-    variant: Literal["int8", "fp32", "int8-static", "int8-nncf", "auto"] = "int8"
-    engine: Literal["onnxruntime", "openvino", "auto"] = "onnxruntime"  # the engine serving it
+    # the servable that is served and gated (auto: the fastest accepted one on this machine;
+    # names from mlops_dl.runtime.variants)
+    variant: Literal[(*VARIANTS, "auto")] = "int8"
+    engine: Literal[(*ENGINES, "auto")] = "onnxruntime"  # the engine serving it
     measure_texts: int = 100  # texts timed when the version has no bench.json attachment
 
     def __post_init__(self) -> None:

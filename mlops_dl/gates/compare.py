@@ -12,7 +12,6 @@ from typing import Any
 from mlops_dl.errors import RegistryError
 from mlops_dl.metrics import f1_change_points, mcnemar
 from mlops_dl.registry import ModelVersion, Registry, layout
-from mlops_dl.registry.bundle import pick_variant
 
 METRIC_KEYS = ("accuracy", "macro_f1", "macro_precision", "macro_recall")
 VALIDATION_KEYS = ("max_abs_logit_diff", "label_agreement", "macro_f1", "f1_change_points")
@@ -38,8 +37,14 @@ def compare(registry: Registry, ref_a: str, ref_b: str, variant: str | None = No
 
 
 def _common_variant(a: ModelVersion, b: ModelVersion) -> str:
+    """The eval-samples variant both versions hold (the samples carry pred_by_variant)."""
     shared = set(a.meta.get("variants", {})) & set(b.meta.get("variants", {}))
-    return pick_variant(shared)
+    for name in ("int8", "int8-static", "int8-nncf", "fp32"):
+        if name in shared:
+            return name
+    raise RegistryError(f"{a.ref} and {b.ref} share no ONNX variant (have: "
+                        f"{', '.join(a.meta.get('variants', {})) or 'none'} / "
+                        f"{', '.join(b.meta.get('variants', {})) or 'none'})")
 
 
 def _summary(mv: ModelVersion) -> dict:

@@ -1,76 +1,161 @@
 """Promotion gate: move an alias only to an accepted version that is not worse than the champion.
 
-"Worse" = lower macro-F1 on the frozen test split with McNemar p < canvas promotion.alpha
-(both versions scored through the Predictor on the same split; stored acceptance predictions
-are reused). ``force`` with a reason overrides a refusal and is recorded: the decision goes to
-the version's promotion.json attachment and every decision (refusals too) is appended to
-the model's audit log (``Registry.append_audit``: ``<registry>/<name>/promotions.jsonl``).
+Like for like: each version is scored with the servable it will serve with (the canvas's
+``latency.engine``/``variant``, or what ``auto`` picks among its accepted servables; the same
+resolver as ``serve``), on the same test texts: the challenger's frozen test split, and when
+the champion's split differs (another fingerprint), the texts both splits hold with the same
+gold label, said so in the decision (refused when fewer than ``MIN_SHARED`` remain). "Worse" =
+lower macro-F1 with McNemar p < canvas promotion.alpha. Stored acceptance predictions of the
+same servable and split are reused. ``force`` with a reason overrides a refusal and is
+recorded: the decision (both servables in it) goes to the version's promotion.json attachment
+and every decision (refusals too) to the model's audit log.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from mlops_dl.gates.accept import ATTACHMENT, load_test_split, predictor_for, stored_predictions
 from mlops_dl.errors import MlopsError
-from mlops_dl.metrics import classification_report, engine_label, format_f1_change, mcnemar
-from mlops_dl.registry.bundle import pick_variant
+from mlops_dl.gates.accept import load_test_split, stored_predictions
+from mlops_dl.metrics import classification_report, format_f1_change, mcnemar
+from mlops_dl.registry import acceptance, layout
 from mlops_dl.registry.store import current_user
+from mlops_dl.runtime import build, servable_for
 
 REFUSED_EXIT = 4  # `mlops-dl promote` exit code when the gate refuses
+MIN_SHARED = 30  # fewest shared test texts a champion comparison is made on
 
 
-def _acceptance_problems(mv, acc: dict | None, canvas) -> list[str]:
-    if acc is None:
+def served_servable(mv, canvas):
+    """The servable ``mv`` will serve with under ``canvas`` (serve's own resolver)."""
+    lat = canvas.latency
+    return servable_for(mv, lat.engine, lat.variant)[0]
+
+
+def acceptance_problems(mv, canvas, key: str | None) -> list[str]:
+    """Why ``mv`` is not accepted for servable ``key`` under ``canvas`` ([] when it is)."""
+    record = acceptance.read(mv)
+    if record is None:
         return [f"{mv.ref} has no acceptance result: run `mlops-dl accept {mv.ref}` first"]
     problems = []
-    if not acc.get("passed"):
-        failed = [c for c in acc.get("checks", []) + (acc.get("behaviour", {}).get("checks", [])
-                                                       if acc.get("behaviour", {}).get("gate") else [])
-                  if not c.get("passed")]
+    row = record.result(key) if key else None
+    if row is None:
+        have = ", ".join(record.servables) or "none"
+        problems.append(f"{mv.ref}: the servable it would serve ({key}) was not evaluated by "
+                        f"acceptance (evaluated: {have}); run `mlops-dl accept {mv.ref}`")
+    elif not row.get("passed"):
+        failed = [c for c in (row.get("checks") or []) + ((row.get("behaviour") or {}).get(
+            "checks", []) if (row.get("behaviour") or {}).get("gate") else [])
+            if not c.get("passed")]
         figures = "; ".join(f"{c['name']} {c.get('value', c.get('rate')):.4g} vs "
                             f"{c.get('threshold', c.get('min_rate')):g}" for c in failed)
-        problems.append(f"{mv.ref} failed acceptance on {acc.get('date')}: {figures}")
-    if acc.get("canvas_sha256") != canvas.sha256:
-        problems.append(f"{mv.ref} was accepted against another canvas ({acc.get('canvas')}, "
-                        f"sha256 {str(acc.get('canvas_sha256'))[:12]}); {canvas.source} has "
+        problems.append(f"{mv.ref} {key} failed acceptance on {record.raw.get('date')}: {figures}")
+    if record.raw.get("canvas_sha256") != canvas.sha256:
+        problems.append(f"{mv.ref} was accepted against another canvas ({record.raw.get('canvas')}, "
+                        f"sha256 {str(record.raw.get('canvas_sha256'))[:12]}); {canvas.source} has "
                         f"changed since: run `mlops-dl accept {mv.ref}` again")
     return problems
 
 
-def _predictions(mv, split, variant: str) -> list[int]:
-    preds = stored_predictions(mv, split, variant)
+def predictions(mv, servable, split) -> list[int]:
+    """Test predictions of ``servable`` on ``split``: stored by acceptance, else computed."""
+    preds = stored_predictions(mv, split, servable.key)
     if preds is None:
-        preds = predictor_for(mv, variant).predict_proba(split.texts).argmax(axis=1).tolist()
+        preds = build(mv, servable, "auto").predict_proba(split.texts).argmax(axis=1).tolist()
     return preds
 
 
+def shared_texts(split_a, split_b) -> tuple[list[int], list[int], str]:
+    """Indices into a and b of the texts both splits hold with the same gold, and a note."""
+    if split_a.fingerprint and split_a.fingerprint == split_b.fingerprint:
+        idx = list(range(len(split_a.texts)))
+        return idx, idx, ""
+    where_b = {}
+    for j, (t, g) in enumerate(zip(split_b.texts, split_b.gold)):
+        where_b.setdefault((t, g), j)
+    pairs = [(i, where_b[(t, g)]) for i, (t, g) in enumerate(zip(split_a.texts, split_a.gold))
+             if (t, g) in where_b]
+    note = (f"the frozen test splits differ (fingerprints {split_a.fingerprint[:12]} vs "
+            f"{split_b.fingerprint[:12]}, {len(split_a.texts)} vs {len(split_b.texts)} texts): "
+            f"compared on the {len(pairs)} texts both hold with the same label")
+    return [p[0] for p in pairs], [p[1] for p in pairs], note
+
+
 def compare_to_champion(mv, champion, canvas, data_dir=None) -> dict:
-    """Macro-F1 of both on the challenger's test split and McNemar (a = champion)."""
+    """Macro-F1 of both, each on its served servable, on shared test texts, McNemar (a = champion)."""
     if list(champion.meta["labels"]) != list(mv.meta["labels"]):
         raise MlopsError(f"{champion.ref} labels {champion.meta['labels']} differ from "
                          f"{mv.ref} labels {mv.meta['labels']}: not comparable on one test split")
-    split = load_test_split(mv, data_dir)
-    variant = canvas.latency.variant
+    split_ch = load_test_split(mv, data_dir)
+    split_champ = split_ch if data_dir else load_test_split(champion)
+    s_ch, s_champ = served_servable(mv, canvas), served_servable(champion, canvas)
+    idx_ch, idx_champ, note = shared_texts(split_ch, split_champ)
+    out = {"champion": champion.ref, "n_test": len(idx_ch), "data_dir": split_ch.data_dir,
+           "challenger_servable": s_ch.as_dict(), "champion_servable": s_champ.as_dict(),
+           "champion_engine": s_champ.label, "challenger_engine": s_ch.label,
+           "split_note": note, "alpha": canvas.promotion.alpha}
+    if len(idx_ch) < MIN_SHARED:
+        return {**out, "worse": None, "refusal": f"only {len(idx_ch)} shared test texts "
+                f"(< {MIN_SHARED}): {note}; promote with --data DIR to score both on one split"}
+    pred_ch = predictions(mv, s_ch, split_ch)
+    pred_champ = predictions(champion, s_champ, split_champ)
+    gold = [split_ch.gold[i] for i in idx_ch]
+    a = [pred_champ[j] for j in idx_champ]
+    b = [pred_ch[i] for i in idx_ch]
     labels = list(mv.meta["labels"])
-    v_ch = pick_variant(mv.meta.get("variants", {}), variant)
-    v_champ = pick_variant(champion.meta.get("variants", {}), variant)
-    pred_ch, pred_champ = _predictions(mv, split, v_ch), _predictions(champion, split, v_champ)
-    f1_ch = classification_report(split.gold, pred_ch, labels)["macro_f1"]
-    f1_champ = classification_report(split.gold, pred_champ, labels)["macro_f1"]
-    test = mcnemar(split.gold, pred_champ, pred_ch)
-    return {"champion": champion.ref, "n_test": len(split.gold), "data_dir": split.data_dir,
-            "champion_macro_f1": f1_champ, "challenger_macro_f1": f1_ch,
-            "champion_engine": engine_label(v_champ), "challenger_engine": engine_label(v_ch),
-            "delta_macro_f1": f1_ch - f1_champ, "mcnemar": test, "alpha": canvas.promotion.alpha,
+    f1_ch = classification_report(gold, b, labels)["macro_f1"]
+    f1_champ = classification_report(gold, a, labels)["macro_f1"]
+    test = mcnemar(gold, a, b)
+    return {**out, "champion_macro_f1": f1_champ, "challenger_macro_f1": f1_ch,
+            "delta_macro_f1": f1_ch - f1_champ, "mcnemar": test,
             "worse": f1_ch < f1_champ and test["p_value"] < canvas.promotion.alpha}
 
 
 def f1_versus(c: dict) -> str:
-    """'test macro-F1 (ONNX int8) 0.6100 vs champion 0.6300 (ONNX int8): ΔF1 -2.00 pts on N texts'."""
+    """'test macro-F1 (onnxruntime int8-static (int8)) 0.6100 vs champion 0.6300 (...): ΔF1
+    -2.00 pts on N texts'."""
     return (f"test macro-F1 ({c.get('challenger_engine', '?')}) {c['challenger_macro_f1']:.4f} vs "
             f"champion {c['champion_macro_f1']:.4f} ({c.get('champion_engine', '?')}): ΔF1 "
-            f"{format_f1_change(100 * c['delta_macro_f1'])} on {c['n_test']} test texts")
+            f"{format_f1_change(100 * c['delta_macro_f1'])} on {c['n_test']} shared test texts")
+
+
+def evaluate(registry, ref: str, canvas, to: str | None = None, data_dir=None) -> dict:
+    """The promotion decision for ``ref`` -> ``to`` without moving anything (``decision``:
+    would-promote, refused or unchanged); what `promote` and the UI's confirmation show."""
+    alias = to or canvas.promotion.alias
+    mv = registry.get(ref, verify=True)
+    try:
+        key = served_servable(mv, canvas).key
+        problems = acceptance_problems(mv, canvas, key)
+    except MlopsError as e:  # the canvas names a servable the version lacks, none accepted...
+        key, problems = None, [str(e)]
+    champ_version = registry.alias_target(mv.name, alias)
+    base = {"ref": mv.ref, "alias": alias, "servable": key, "problems": problems,
+            "previous": f"{mv.name}:{champ_version}" if champ_version else None}
+    if champ_version == mv.version:
+        return {**base, "decision": "unchanged", "comparison": None}
+    comparison = None
+    if champ_version is not None:
+        champion = registry.get(f"{mv.name}:{champ_version}", verify=True)
+        record = acceptance.read(mv)
+        comparison = compare_to_champion(mv, champion, canvas,
+                                         data_dir or (record.raw.get("data_dir") if record else None))
+        if comparison.get("refusal"):
+            problems.append(f"{mv.ref} cannot be compared with the champion {champion.ref}: "
+                            f"{comparison['refusal']}")
+        elif comparison["worse"]:
+            t = comparison["mcnemar"]
+            problems.append(
+                f"{mv.ref} is worse than the champion {champion.ref}: {f1_versus(comparison)}, "
+                f"McNemar p = {t['p_value']:.3g} < {canvas.promotion.alpha} (champion right / "
+                f"challenger wrong: {t['a_right_b_wrong']}, the reverse: {t['a_wrong_b_right']})")
+    record = acceptance.read(mv)
+    return {**base, "comparison": comparison,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "user": current_user(), "canvas": canvas.source, "canvas_sha256": canvas.sha256,
+            "acceptance": {k: (record.raw if record else {}).get(k)
+                           for k in ("date", "passed", "canvas_sha256", "test_fingerprint")},
+            "decision": "would-promote" if not problems else "refused"}
 
 
 def promote(registry, ref: str, canvas, to: str | None = None, force: bool = False,
@@ -78,48 +163,29 @@ def promote(registry, ref: str, canvas, to: str | None = None, force: bool = Fal
     """Gate, then Registry.promote; raises MlopsError (exit REFUSED_EXIT) when refused."""
     if force and not reason.strip():
         raise MlopsError("--force needs --reason \"...\": a forced promotion is recorded with why")
-    alias = to or canvas.promotion.alias
-    mv = registry.get(ref, verify=True)
-    acc = mv.attachment(ATTACHMENT)
-    problems = _acceptance_problems(mv, acc, canvas)
-    champ_version = registry.alias_target(mv.name, alias)
-    if champ_version == mv.version:
-        return {"ref": mv.ref, "alias": alias, "decision": "unchanged", "problems": problems}
-    comparison = None
-    if champ_version is not None:
-        champion = registry.get(f"{mv.name}:{champ_version}", verify=True)
-        comparison = compare_to_champion(mv, champion, canvas, data_dir or (acc or {}).get("data_dir"))
-        if comparison["worse"]:
-            t = comparison["mcnemar"]
-            problems.append(
-                f"{mv.ref} is worse than the champion {champion.ref}: {f1_versus(comparison)}, "
-                f"McNemar p = {t['p_value']:.3g} < {canvas.promotion.alpha} (champion right / "
-                f"challenger wrong: {t['a_right_b_wrong']}, the reverse: {t['a_wrong_b_right']})")
-    decision = {
-        "ref": mv.ref, "alias": alias, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "user": current_user(), "previous": f"{mv.name}:{champ_version}" if champ_version else None,
-        "canvas": canvas.source, "canvas_sha256": canvas.sha256,
-        "acceptance": {k: (acc or {}).get(k) for k in ("date", "passed", "canvas_sha256")},
-        "comparison": comparison, "problems": problems,
-        "decision": "promoted" if not problems else ("forced" if force else "refused"),
-        "reason": reason,
-    }
+    decision = evaluate(registry, ref, canvas, to, data_dir)
+    if decision["decision"] == "unchanged":
+        return decision
+    problems = decision["problems"]
+    decision.update(reason=reason, decision="promoted" if not problems else (
+        "forced" if force else "refused"))
+    name = decision["ref"].split(":")[0]
     if problems and not force:
-        registry.append_audit(mv.name, decision)
-        raise MlopsError(f"promotion of {mv.ref} to @{alias} refused: " + " | ".join(problems)
-                         + ". Fix the cause, or override with --force --reason \"...\" (recorded).",
-                         exit_code=REFUSED_EXIT)
-    registry.promote(mv.ref, alias, reason=reason, action="promote")
-    registry.attach(mv.ref, "promotion.json", decision)
-    registry.append_audit(mv.name, decision)
+        registry.append_audit(name, decision)
+        raise MlopsError(f"promotion of {decision['ref']} to @{decision['alias']} refused: "
+                         + " | ".join(problems) + ". Fix the cause, or override with --force "
+                         "--reason \"...\" (recorded).", exit_code=REFUSED_EXIT)
+    registry.promote(decision["ref"], decision["alias"], reason=reason,
+                     action="forced" if problems else "promote")
+    registry.attach(decision["ref"], layout.PROMOTION, decision)
+    registry.append_audit(name, decision)
     return decision
 
 
 def rollback(registry, name: str, alias: str, version: int | None, reason: str) -> dict:
     """Move ``name@alias`` back to an earlier ``version`` (None: the one it pointed at before;
-    no gate: it served before) through
-    ``Registry.rollback`` (the move lands in the alias history with action "rollback"); the
-    decision also goes to promotions.jsonl like any promotion."""
+    no gate: it served before) through ``Registry.rollback`` (action "rollback" in the alias
+    history); the decision also goes to promotions.jsonl like any promotion."""
     moved = registry.rollback(name, alias, reason, to=version)
     decision = {"ref": moved["ref"], "alias": alias, "date": moved["at"], "user": moved["user"],
                 "previous": None if moved["from"] is None else f"{name}:{moved['from']}",

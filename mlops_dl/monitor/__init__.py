@@ -23,15 +23,27 @@ __all__ = ["ALARM_EXIT", "LogWindow", "monitor_log", "monitor_slices", "read_win
            "replay_log", "evaluate_window", "reference_for"]
 
 
-def _predictor(ref: str, registry, variant: str):
-    from mlops_dl.registry import Registry
-    from mlops_dl.registry.bundle import pick_variant
-    from mlops_dl.runtime import Predictor
+def _predictor(ref: str, registry, variant: str, engine: str = "onnxruntime"):
+    """The version and the Predictor of the servable that served (or the canvas names);
+    a servable the version lacks is an error naming what it has (runtime.resolve)."""
+    from mlops_dl.registry import open_registry
+    from mlops_dl.runtime import from_version
 
-    reg = Registry.open(registry)
+    reg = open_registry(registry)
     mv = reg.get(ref, verify=True)
-    variant = pick_variant(mv.meta.get("variants", {}), variant)
-    return reg, mv, Predictor.from_version(mv, provider="cpu", variant=variant)
+    return reg, mv, from_version(mv, provider="cpu", variant=variant, engine=engine)
+
+
+def _served(win: LogWindow, canvas) -> tuple[str, str]:
+    """(engine, variant) the window was served with when the log says one, else the canvas's."""
+    pairs = {(str(r.get("engine") or "onnxruntime"), str(r.get("variant")))
+             for r in win.records if r.get("variant")}
+    if len(pairs) == 1:
+        engine, variant = pairs.pop()
+        if "servable" not in win.records[0] and (engine, variant) == ("onnxruntime", "int8"):
+            variant = "int8-dynamic"  # logged before servables: onnxruntime's int8 was dynamic
+        return engine, variant
+    return canvas.latency.engine, canvas.latency.variant
 
 
 def monitor_log(logs: list[str | Path], ref: str, canvas, registry=None,
@@ -39,9 +51,8 @@ def monitor_log(logs: list[str | Path], ref: str, canvas, registry=None,
                 data_dir: str | Path | None = None) -> dict:
     """Drift, confidence, throughput and latency of the logged window vs ``ref``'s reference."""
     win = read_window(logs, since, until)
-    logged = {str(r.get("variant")) for r in win.records} - {"None"}
-    variant = logged.pop() if len(logged) == 1 else canvas.latency.variant
-    reg, mv, predictor = _predictor(ref, registry, variant)
+    engine, variant = _served(win, canvas)
+    reg, mv, predictor = _predictor(ref, registry, variant, engine)
     ref_stats = reference_for(reg, mv, predictor, data_dir)
     expect = expectations_for(mv, canvas, predictor.labels, predictor.variant)
     report = evaluate_window(win, ref_stats, canvas.monitoring, predictor.tokenizer,
@@ -70,9 +81,8 @@ def monitor_slices(logs: list[str | Path], canvas, registry=None, ref: str | Non
     ref = ref or served_ref(win)
     if not win.records or ref is None:
         return {"ref": ref, "window": win.summary(), "overall": None, "slices": []}
-    logged = {str(r.get("variant")) for r in win.records} - {"None"}
-    reg, mv, predictor = _predictor(ref, registry, logged.pop() if len(logged) == 1
-                                    else canvas.latency.variant)
+    engine, variant = _served(win, canvas)
+    reg, mv, predictor = _predictor(ref, registry, variant, engine)
     stats = reference_for(reg, mv, predictor, store=False)
     unk = unk_id(predictor.tokenizer)
     expect = expectations_for(mv, canvas, predictor.labels, predictor.variant)
@@ -104,8 +114,9 @@ def _slice(report: dict, th) -> dict:
 
 
 def replay_log(logs: list[str | Path], challenger: str, registry=None, since: str | None = None,
-               until: str | None = None, variant: str = "int8", limit: int = 10_000) -> dict:
+               until: str | None = None, variant: str = "int8", limit: int = 10_000,
+               engine: str = "onnxruntime") -> dict:
     """Run ``challenger`` over the window's logged texts; disagreement with the served labels."""
     win = read_window(logs, since, until)
-    _, _, predictor = _predictor(challenger, registry, variant)
+    _, _, predictor = _predictor(challenger, registry, variant, engine)
     return replay(win, predictor, limit)

@@ -16,11 +16,6 @@ from mlops_dl.registry.layout import MODEL_JSON
 UNSAFE_SUFFIXES = {".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".npy", ".npz"}
 
 
-def pick_variant(available, wanted: str = "int8") -> str:
-    """``wanted`` when ``available`` (variant names, e.g. model.json "variants") has it, else fp32."""
-    return wanted if wanted in available else "fp32"
-
-
 def read_meta(path: Path, strict: bool = True) -> dict:
     try:
         return json.loads((path / MODEL_JSON).read_text(encoding="utf-8"))

@@ -15,7 +15,12 @@ LINEAGE = "lineage.json"  # run id, data fingerprints, git commit, base model
 EVAL_SAMPLES = "eval_samples.jsonl"  # validation texts, gold, this version's prediction
 TOKENIZER = "tokenizer.json"
 TOKENIZER_FILES = (TOKENIZER, "tokenizer_config.json", "special_tokens_map.json")
-VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+# ONNX files: model.json "variants"/"openvino" name them; the names export writes
+ONNX_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx",
+              "int8-static": "model.int8-static.onnx", "int8-nncf": "model.int8-nncf.onnx",
+              "fp32-plain": "model.plain.onnx"}
+VARIANT_FILES = ONNX_FILES  # older name
+ORT_KEYS = ("fp32", "int8", "int8-static", "int8-nncf")  # model.json "variants" keys (int8: dynamic)
 CHECKSUMS = "checksums.json"  # sha256 and size of every immutable file
 
 # ---- mutable per-version state (outside the checksums)
@@ -24,6 +29,10 @@ TAGS = "tags"  # one small file per tag
 MUTABLE_DIRS = (ATTACHMENTS, TAGS)
 REFERENCE_STATS = "reference_stats.json"  # monitoring reference (attachment; old: version file)
 CALIBRATION = "calibration.json"  # calibrator of the served variant, fitted at export (attachment)
+BENCH = "bench.json"  # attachment: `mlops-dl bench` report (engines, machine, figures)
+ACCEPTANCE = "acceptance.json"  # attachment: `mlops-dl accept` result per servable
+PROMOTION = "promotion.json"  # attachment: the last promotion decision
+ATTACHMENT_NAMES = (BENCH, ACCEPTANCE, PROMOTION, REFERENCE_STATS, CALIBRATION)
 
 # ---- files of a model
 VERSION_PREFIX = "version-"

@@ -18,7 +18,6 @@ from mlops_dl.registry import integrity, layout, staging
 from mlops_dl.registry.bundle import fill_stage, read_meta
 from mlops_dl.registry.refs import (check_alias, check_attachment, check_name, is_ascii_number,
                                     is_valid_name, parse_ref)
-from mlops_dl.registry.root import resolve_root
 from mlops_dl.registry.store import Registry, check_registration, move_record
 from mlops_dl.registry.version import ModelVersion, json_lines
 
@@ -29,8 +28,8 @@ LOCK_TIMEOUT_S = 120.0
 class LocalRegistry(Registry):
     """A registry in the folder ``root``: rename into place, numbers under a file lock."""
 
-    def __init__(self, root: str | Path | None = None, cache_dir: str | Path | None = None):
-        self.root = Path(resolve_root(root))
+    def __init__(self, root: str | Path, cache_dir: str | Path | None = None):
+        self.root = Path(root)  # resolved by registry.factory.open_registry
 
     # ------------------------------------------------------------------ write
     def register(self, name: str, bundle_dir: str | Path, metadata: dict | None = None,
@@ -92,13 +91,13 @@ class LocalRegistry(Registry):
             files.write_text(tag_dir / key, f"{value}\n")
         return mv
 
-    def attach(self, ref: str, filename: str, data: dict) -> Path:
+    def attach(self, ref: str, filename: str, data: dict) -> str:
         """Store a mutable JSON attachment (e.g. bench.json) next to a version."""
         check_attachment(filename)
         mv = self.get(ref, verify=False)
         path = mv.path / layout.ATTACHMENTS / filename
         files.write_text(path, json.dumps(data, indent=2, default=str) + "\n")
-        return path
+        return str(path)
 
     def delete(self, ref: str, force: bool = False) -> ModelVersion:
         """Delete ``name:N`` (an explicit version). Aliases on it block unless ``force``."""

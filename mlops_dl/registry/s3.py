@@ -25,7 +25,6 @@ from mlops_dl.registry import s3client as s3
 from mlops_dl.registry.bundle import fill_stage
 from mlops_dl.registry.refs import (check_alias, check_attachment, check_name, is_ascii_number,
                                     is_valid_name, parse_ref)
-from mlops_dl.registry.root import resolve_root
 from mlops_dl.registry.store import Registry, check_registration, move_record
 from mlops_dl.registry.version import ModelVersion
 
@@ -35,8 +34,8 @@ MANIFEST_FORMAT = "mlops-dl/s3-version/1"
 class S3Registry(Registry):
     """A registry in an S3-compatible bucket (conditional writes required)."""
 
-    def __init__(self, root: str | None = None, cache_dir: str | Path | None = None):
-        self.root = resolve_root(root)
+    def __init__(self, root: str, cache_dir: str | Path | None = None):
+        self.root = root  # resolved by registry.factory.open_registry
         self.objects = s3.Objects(self.root)
         self.bucket, self.prefix = self.objects.bucket, self.objects.prefix
         self.cache_dir = cache_dir
@@ -262,6 +261,15 @@ class RemoteFiles:
     def __init__(self, registry: S3Registry, name: str, version: int, manifest: dict):
         self.registry, self.name, self.version, self.manifest = registry, name, version, manifest
         self.listing: dict[str, dict] = manifest["files"]
+
+    def has(self, rel: str) -> bool:
+        return rel in self.listing
+
+    def size(self, rel: str) -> int:
+        return int(self.listing[rel]["bytes"])
+
+    def listing_sizes(self) -> dict[str, int]:
+        return {rel: int(f["bytes"]) for rel, f in sorted(self.listing.items())}
         self.folder = registry.cache / name / str(version) / "files"
         self.location = f"{registry.root.rstrip('/')}/{name}:{version}"
 
@@ -293,7 +301,6 @@ class RemoteFiles:
             body = self.registry.objects.call("get_object", Key=key)["Body"].read()
             out[key[len(prefix):]] = body.decode("utf-8").rstrip("\n")
         return out
-
 
 
 def _disagreement(mv: ModelVersion, manifest: dict) -> str | None:

@@ -1,10 +1,11 @@
 """``Registry``: the one interface over two storage backends, and what they share.
 
-``Registry(root)`` opens a local folder (``local.LocalRegistry``: staging dir + rename + file
-lock) or, for ``s3://bucket/prefix``, an S3-compatible bucket (``s3.S3Registry``: unlisted
-uploads + a manifest created with ``If-None-Match: *``, aliases moved by ``If-Match``). Reference
-resolution, alias history and rollback, verification reports and copying are written once here
-on the backends' primitives.
+Every operation a backend provides is an abstract method here with one signature and return
+type: ``local.LocalRegistry`` (staging dir + rename + file lock) and ``s3.S3Registry``
+(unlisted uploads + a manifest created with ``If-None-Match: *``, aliases moved by
+``If-Match``). ``registry.factory.open_registry(root)`` picks one; this module imports neither.
+Reference resolution, alias history and rollback, verification reports and copying are
+written once here on the backends' primitives.
 """
 
 from __future__ import annotations
@@ -20,28 +21,16 @@ from typing import Any
 from mlops_dl.errors import RegistryError
 from mlops_dl.registry import layout
 from mlops_dl.registry.refs import ModelRef, check_alias, check_attachment, check_name, parse_ref
-from mlops_dl.registry.root import is_remote, resolve_root
 from mlops_dl.registry.version import ModelVersion
 
-ACTIONS = ("move", "promote", "rollback", "remove", "copy")
+ACTIONS = ("move", "promote", "forced", "rollback", "remove", "copy")
 
 
 class Registry(ABC):
-    """A model registry: a folder, or ``s3://bucket/prefix`` (None: see ``resolve_root``)."""
+    """A model registry (open one with ``registry.open_registry``); ``root`` is resolved once
+    by the factory and handed to the backend."""
 
-    def __new__(cls, root: str | Path | None = None, cache_dir: str | Path | None = None):
-        if cls is Registry:
-            if is_remote(resolve_root(root)):
-                from mlops_dl.registry.s3 import S3Registry as cls
-            else:
-                from mlops_dl.registry.local import LocalRegistry as cls
-        return super().__new__(cls)
-
-    @classmethod
-    def open(cls, value: "Registry | str | Path | None" = None,
-             cache_dir: str | Path | None = None) -> "Registry":
-        """``value`` if it is a Registry, else the registry at ``resolve_root(value)``."""
-        return value if isinstance(value, Registry) else Registry(value, cache_dir)
+    root: Any
 
     @property
     def location(self) -> str:
@@ -90,6 +79,27 @@ class Registry(ABC):
     @abstractmethod
     def list_models(self) -> list[str]:
         """The model names, sorted."""
+
+    @abstractmethod
+    def set_tag(self, ref: str, key: str, value: str | None) -> ModelVersion:
+        """Set (or, with ``value=None``, remove) a tag of the version ``ref``."""
+
+    @abstractmethod
+    def attach(self, ref: str, filename: str, data: dict) -> str:
+        """Store (replace) the mutable JSON attachment ``filename`` of ``ref``; return where it
+        went (a path or an s3:// URL) as a string."""
+
+    @abstractmethod
+    def delete(self, ref: str, force: bool = False) -> ModelVersion:
+        """Delete ``name:N`` (an explicit version); aliases on it block unless ``force``."""
+
+    @abstractmethod
+    def append_audit(self, name: str, record: dict) -> None:
+        """Append one record to the model's audit log (every promotion decision)."""
+
+    @abstractmethod
+    def read_audit(self, name: str) -> list[dict]:
+        """Every record of the model's audit log, oldest first ([] when there is none)."""
 
     # ------------------------------------------------------------------ aliases
     def promote(self, ref: str, alias: str, reason: str = "", action: str = "move") -> ModelVersion:

@@ -11,15 +11,61 @@ from mlops_dl.errors import RegistryError, clip, quoted
 from mlops_dl.registry import integrity, layout
 
 
+class LocalFiles:
+    """The files of a version folder (or an unregistered bundle) as ModelVersion reads them."""
+
+    def __init__(self, path: Path):
+        self.folder = path
+        self.location = str(path)
+
+    def has(self, rel: str) -> bool:
+        return (self.folder / rel).is_file()
+
+    def fetch(self, rel: str) -> Path:
+        return self.folder / rel
+
+    def size(self, rel: str) -> int:
+        return (self.folder / rel).stat().st_size
+
+    def listing_sizes(self) -> dict[str, int]:
+        rels = [*integrity.immutable_files(self.folder), layout.CHECKSUMS]
+        return {rel: (self.folder / rel).stat().st_size for rel in sorted(rels)
+                if (self.folder / rel).is_file()}
+
+    def attachment(self, filename: str) -> dict | None:
+        path = self.folder / layout.ATTACHMENTS / filename
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError) as e:  # also a >4300-digit integer
+            raise RegistryError(f"{path}: attachment is not valid JSON: {clip(str(e))}") from None
+
+    def attachments(self) -> list[str]:
+        return sorted(p.name for p in (self.folder / layout.ATTACHMENTS).glob("*.json"))
+
+    def tags(self) -> dict[str, str]:
+        tag_dir = self.folder / layout.TAGS
+        if not tag_dir.is_dir():
+            return {}
+        return {p.name: p.read_text(encoding="utf-8").rstrip("\n") for p in sorted(tag_dir.iterdir())
+                if p.is_file() and not p.name.startswith(".")}
+
+
 @dataclass
 class ModelVersion:
-    """One registered version of ``name``; read its files through the methods below."""
+    """One registered version of ``name``; read its files through the methods below. Where the
+    files live (a folder, or S3 through the reader cache) is ``storage``'s business."""
 
     name: str
     version: int | None  # None: an unregistered bundle folder (registry.bundle.read_bundle)
     path: Path  # local files (the version folder, or the reader cache of a remote version)
     meta: dict
-    remote: Any = field(default=None, repr=False, compare=False)  # s3.RemoteFiles or None
+    storage: Any = field(default=None, repr=False, compare=False)  # LocalFiles or s3.RemoteFiles
+
+    def __post_init__(self) -> None:
+        if self.storage is None:
+            self.storage = LocalFiles(Path(self.path))
 
     @property
     def ref(self) -> str:
@@ -28,39 +74,31 @@ class ModelVersion:
     @property
     def location(self) -> str:
         """Where the version is stored, for people: a folder or an s3:// URL."""
-        return self.remote.location if self.remote is not None else str(self.path)
+        return self.storage.location
 
-    def _path(self, name: str) -> Path:
+    def _checked(self, name: str) -> str:
         if Path(name).is_absolute() or ".." in Path(name).parts:
             raise RegistryError(f"{self.ref}: file name {quoted(name)} points outside the version")
-        return self.path / name
+        return name
 
     def has(self, name: str) -> bool:
-        path = self._path(name)
-        return name in self.remote.listing if self.remote is not None else path.is_file()
+        return self.storage.has(self._checked(name))
 
     def file(self, name: str) -> Path:
         """A local path to the file ``name`` (to hand to onnxruntime, tokenizers, ...); a
         remote version's file is fetched into the reader cache and checked first."""
-        path = self._path(name)
-        if self.remote is not None and self.has(name):
-            return self.remote.fetch(name)
-        if not path.is_file():
+        if not self.has(name):
             raise RegistryError(f"{self.ref} has no file {quoted(name)} (looked at {self.location})")
-        return path
+        return self.storage.fetch(name)
 
     def size(self, name: str) -> int:
-        if self.remote is not None and self.has(name):
-            return int(self.remote.listing[name]["bytes"])
-        return self.file(name).stat().st_size
+        if not self.has(name):
+            raise RegistryError(f"{self.ref} has no file {quoted(name)} (looked at {self.location})")
+        return int(self.storage.size(name))
 
     def files(self) -> dict[str, int]:
         """The version's own files (not tags or attachments): {relative path: bytes}."""
-        if self.remote is not None:
-            return {rel: int(f["bytes"]) for rel, f in sorted(self.remote.listing.items())}
-        rels = [*integrity.immutable_files(self.path), layout.CHECKSUMS]
-        return {rel: (self.path / rel).stat().st_size for rel in sorted(rels)
-                if (self.path / rel).is_file()}
+        return self.storage.listing_sizes()
 
     def read_text(self, name: str) -> str:
         return self.file(name).read_text(encoding="utf-8")
@@ -85,48 +123,15 @@ class ModelVersion:
         """lineage.json (run dir, data dir, fingerprints, commits), {} for a version without."""
         return self.read_json(layout.LINEAGE) or {}
 
-    def variant_name(self, variant: str) -> str:
-        """The ONNX file name of a variant ('fp32', 'int8', …) as model.json declares it; a
-        model.json without ``variants`` (older bundles) has fp32 as model.onnx."""
-        variants = self.meta.get("variants") or {"fp32": layout.VARIANT_FILES["fp32"]}
-        if variant not in variants:
-            raise RegistryError(
-                f"{self.ref} has no {quoted(variant)} variant (has: {', '.join(variants) or 'none'})"
-            )
-        return variants[variant]
-
-    def variant_file(self, variant: str) -> Path:
-        """The ONNX file of a variant (see ``variant_name``)."""
-        return self.file(self.variant_name(variant))
-
     def attachment(self, name: str) -> dict | None:
-        if self.remote is not None:
-            return self.remote.attachment(name)
-        path = self._path(f"{layout.ATTACHMENTS}/{name}")
-        if not path.is_file():
-            return None
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, RecursionError) as e:  # also a >4300-digit integer
-            raise RegistryError(f"{path}: attachment is not valid JSON: {clip(str(e))}") from None
+        return self.storage.attachment(self._checked(name))
 
     def attachments(self) -> list[str]:
-        if self.remote is not None:
-            return self.remote.attachments()
-        return sorted(p.name for p in (self.path / layout.ATTACHMENTS).glob("*.json"))
+        return self.storage.attachments()
 
     @property
     def tags(self) -> dict[str, str]:
-        if self.remote is not None:
-            return self.remote.tags()
-        tag_dir = self.path / layout.TAGS
-        if not tag_dir.is_dir():
-            return {}
-        return {
-            p.name: p.read_text(encoding="utf-8").rstrip("\n")
-            for p in sorted(tag_dir.iterdir())
-            if p.is_file() and not p.name.startswith(".")
-        }
+        return self.storage.tags()
 
 
 def json_lines(text: str, where: str) -> list:

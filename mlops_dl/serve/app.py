@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from mlops_dl import config as config_mod
 from mlops_dl.config import ServeConfig
 from mlops_dl.errors import ConfigError
-from mlops_dl.runtime import Predictor, freeze_heap
+from mlops_dl.runtime import freeze_heap, from_version, Predictor
 from mlops_dl.registry import parse_ref
 from mlops_dl.serve import oip, server, v1
 from mlops_dl.serve.batcher import MicroBatcher
@@ -36,11 +36,10 @@ SPEC_ENV = "MLOPS_DL_SERVE_SPEC"  # JSON {ref, registry, serve} for multi-worker
 
 def registry_holder(cfg: ServeConfig, ref: str, registry: str | None) -> ModelHolder:
     """A ModelHolder that loads ``ref`` from the registry with the serve settings."""
-    from mlops_dl.registry import Registry
-
-    reg = Registry.open(registry)
+    from mlops_dl.registry import open_registry
+    reg = open_registry(registry)
     return ModelHolder.from_registry(
-        ref, reg, lambda mv: Predictor.from_version(mv, cfg.provider, cfg.variant, cfg,
+        ref, reg, lambda mv: from_version(mv, cfg.provider, cfg.variant, cfg,
                                                     cfg.engine))
 
 

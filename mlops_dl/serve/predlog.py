@@ -105,4 +105,6 @@ def log_predictions(plog: PredictionLog, mode: str, rid: str, texts: list[str],
         plog.write({"ts": ts, "request_id": rid, "index": i, **text_field(text, mode),
                     "label": r["label"], "probabilities": r["probabilities"],
                     "model": predictor.model_name, "version": predictor.version,
-                    "variant": predictor.variant, "latency_ms": round(latency_ms, 3)})
+                    "engine": predictor.engine, "variant": predictor.variant,
+                    "precision": predictor.precision, "servable": predictor.servable.key,
+                    "latency_ms": round(latency_ms, 3)})

@@ -11,6 +11,7 @@ module: the core install stays Ray-free (extra ``ray``).
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import tempfile
@@ -35,8 +36,9 @@ except ImportError as _e:  # one line for the CLI, naming the extra
 
 from mlops_dl import tables
 from mlops_dl.config import ServeConfig
-from mlops_dl.registry import ModelVersion, Registry, layout
-from mlops_dl.runtime import Predictor
+from mlops_dl.registry import layout, ModelVersion, open_registry
+from mlops_dl.runtime import from_dir, servable_for
+from mlops_dl.runtime.variants import Servable
 from mlops_dl.serve.scoring import row_errors, score_rows, to_arrow
 
 SOURCE_COLUMNS = ("source_file", "source_row")
@@ -55,6 +57,7 @@ class RayScoreSummary:
     actors: int = 0
     cpus_per_actor: float = 1.0
     seconds: float = 0.0
+    servable: str = ""
 
 
 def input_files(spec: str | Path) -> list[Path]:
@@ -121,15 +124,15 @@ class BatchScorer:
     """The callable class of ``map_batches``: one Predictor per actor, its onnxruntime threads
     set to the CPUs Ray gave the actor."""
 
-    def __init__(self, files: dict[str, bytes], name: str, version: int, variant: str,
-                 provider: str, column: str, cpus: float):
+    def __init__(self, files: dict[str, bytes], name: str, version: int, engine: str,
+                 variant: str, provider: str, column: str, cpus: float):
         settings = ServeConfig(intra_op_threads=max(1, int(_assigned_cpus(cpus))))
         with tempfile.TemporaryDirectory(prefix="mlops-dl-model-") as tmp:
             for rel, data in files.items():
                 (Path(tmp) / rel).parent.mkdir(parents=True, exist_ok=True)
                 (Path(tmp) / rel).write_bytes(data)
-            self.predictor = Predictor.from_dir(tmp, provider, variant, settings, name=name,
-                                                version=version)
+            self.predictor = from_dir(tmp, provider, variant, settings, name=name,
+                                      version=version, engine=engine)
         self.column = column
 
     def __call__(self, batch: pd.DataFrame) -> pa.Table:
@@ -145,11 +148,24 @@ def _assigned_cpus(requested: float) -> float:
         return requested
 
 
-def model_files(mv: ModelVersion, variant: str) -> dict[str, bytes]:
-    """The files a Predictor needs from a verified version, by name (a bundle folder)."""
-    onnx = mv.variant_name(variant)  # a clear error when the version lacks it
+def model_files(mv: ModelVersion, servable: Servable) -> dict[str, bytes]:
+    """The files a Predictor needs for ``servable`` from a verified version (a bundle folder;
+    the acceptance record too, so each actor knows whether its servable was accepted)."""
     names = [n for n in (layout.MODEL_JSON, *layout.TOKENIZER_FILES) if mv.has(n)]
-    return {n: mv.file(n).read_bytes() for n in (*names, onnx)}
+    out = {n: mv.file(n).read_bytes() for n in (*names, servable.file)}
+    record = mv.attachment(layout.ACCEPTANCE)
+    if record is not None:
+        out[f"{layout.ATTACHMENTS}/{layout.ACCEPTANCE}"] = json.dumps(record).encode("utf-8")
+    return out
+
+
+def driver_servable(mv: ModelVersion, engine: str, variant: str, provider: str) -> Servable:
+    """Resolve (``auto`` included) once on the driver: every actor runs this servable's file."""
+    if engine == "openvino" and provider == "cuda":
+        raise MlopsError("--engine openvino runs on CPU only: --provider cuda cannot be honoured "
+                         "on the Ray actors; use --provider cpu or --engine onnxruntime")
+    servable, _ = servable_for(mv, engine, variant, "cpu" if provider == "auto" else provider)
+    return servable
 
 
 def init_ray(address: str) -> None:
@@ -166,6 +182,7 @@ def init_ray(address: str) -> None:
 def score_on_ray(ref: str, input_spec: str | Path, output: str | Path, *,
                  registry: str | Path | None = None, text_column: str = "text",
                  strict: bool = False, variant: str = "int8", provider: str = "cpu",
+                 engine: str = "onnxruntime",
                  address: str = "local", concurrency: int | None = None,
                  cpus_per_actor: float = 1.0, batch_size: int = 512,
                  chunk_rows: int = 8192) -> RayScoreSummary:
@@ -179,8 +196,9 @@ def score_on_ray(ref: str, input_spec: str | Path, output: str | Path, *,
         raise DataError(f"{out} already exists; remove it or choose another output folder")
     if concurrency is not None and concurrency < 1 or cpus_per_actor <= 0 or batch_size < 1:
         raise MlopsError("--concurrency, --cpus-per-actor and --batch-size must be positive")
-    mv = Registry.open(registry).get(ref, verify=True)  # pinned: the actors all get this version
-    payload = model_files(mv, variant)
+    mv = open_registry(registry).get(ref, verify=True)  # pinned: the actors all get this version
+    servable = driver_servable(mv, engine, variant, provider)
+    payload = model_files(mv, servable)
     init_ray(address)
     actors = concurrency or max(1, int(ray.cluster_resources().get("CPU", 1) // cpus_per_actor))
     start = time.perf_counter()
@@ -191,7 +209,8 @@ def score_on_ray(ref: str, input_spec: str | Path, output: str | Path, *,
         BatchScorer, batch_size=batch_size, batch_format="pandas", num_cpus=cpus_per_actor,
         compute=ray.data.ActorPoolStrategy(size=actors),
         fn_constructor_kwargs=dict(files=payload, name=mv.name, version=mv.version,
-                                   variant=variant, provider=provider, column=text_column,
+                                   engine=servable.engine, variant=servable.variant,
+                                   provider=provider, column=text_column,
                                    cpus=cpus_per_actor))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -202,6 +221,7 @@ def score_on_ray(ref: str, input_spec: str | Path, output: str | Path, *,
         shutil.rmtree(tmp, ignore_errors=True)
         raise _user_error(e) from None
     summary = summarize(out, mv.ref)
+    summary.servable = servable.label
     summary.files, summary.actors, summary.cpus_per_actor = len(files), actors, cpus_per_actor
     summary.seconds = time.perf_counter() - start
     return summary

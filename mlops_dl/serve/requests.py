@@ -11,9 +11,16 @@ from starlette.requests import Request
 
 from mlops_dl.config import ServeConfig
 from mlops_dl.errors import bounded, clip, quoted
-from mlops_dl.runtime import is_blank
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+BLANK_RULE = ("an empty or white-space-only text is refused (the server answers 422 naming "
+              "texts[i]; batch predict reports the row in pred_error): it holds nothing to "
+              "classify, and data prepare drops such texts, so no model was trained on one")
+
+
+def is_blank(text: str) -> bool:
+    """The one rule for empty texts, for the server and batch predict alike (BLANK_RULE)."""
+    return not text.strip()
 
 
 class ApiError(Exception):

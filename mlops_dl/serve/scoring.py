@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 
 from mlops_dl import files, tables
 from mlops_dl.errors import DataError
-from mlops_dl.runtime import Predictor, is_blank
+from mlops_dl.runtime import Predictor
+from mlops_dl.serve.requests import is_blank
 
 PRED_COLUMNS = {"pred_label": pa.string(), "pred_score": pa.float64(),
                 "pred_model": pa.string(), "pred_error": pa.string()}

@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import os
 import shutil
+from importlib import resources
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_dl.errors import MlopsError
-from mlops_dl.registry import ModelVersion, Registry, layout
-from mlops_dl.runtime import Predictor
-
+from mlops_dl.registry import layout, ModelVersion, open_registry
+from mlops_dl.runtime import from_version, Predictor
 LABELS_FILE = "labels.txt"
 TEXT_INPUT = "TEXT"
 TOKENIZER_SOURCE = Path(__file__).with_name("triton_tokenizer.py")
-PADDING_SOURCE = Path(__file__).parents[1] / "padding.py"  # imported by the model as:
+PADDING_SOURCE = resources.files("mlops_dl.runtime") / "padding.py"  # imported by the model as:
 PADDING_MODULE = "mlops_dl_padding.py"
 INSTANCE_KINDS = {"cpu": "KIND_CPU", "gpu": "KIND_GPU"}
 
@@ -93,8 +93,8 @@ def export_triton(ref: str, out_dir: str | Path, registry: str | Path | None = N
         raise MlopsError(f"--instance {instance!r}: expected cpu or gpu")
     if not 1 <= max_batch_size <= 4096:
         raise MlopsError(f"--max-batch-size {max_batch_size}: expected 1..4096")
-    mv = Registry.open(registry).get(ref, verify=True)
-    p = Predictor.from_version(mv, "cpu", variant)  # the ONNX loads; names, pad id, labels
+    mv = open_registry(registry).get(ref, verify=True)
+    p = from_version(mv, "cpu", variant)  # resolved (Triton runs onnxruntime); names, pad id
     root = Path(out_dir)
     names = {"onnx": mv.name, "tokenizer": f"{mv.name}_tokenizer", "ensemble": f"{mv.name}_text"}
     taken = [n for n in names.values() if (root / n).exists()]
@@ -109,7 +109,7 @@ def export_triton(ref: str, out_dir: str | Path, registry: str | Path | None = N
             os.replace(stage / n, root / n)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    return TritonExport(root, {role: root / n for role, n in names.items()}, mv.ref, variant)
+    return TritonExport(root, {role: root / n for role, n in names.items()}, mv.ref, p.variant)
 
 
 def _write_models(stage: Path, names: dict[str, str], mv: ModelVersion, p: Predictor,
@@ -119,12 +119,12 @@ def _write_models(stage: Path, names: dict[str, str], mv: ModelVersion, p: Predi
     labels = "".join(f"{label}\n" for label in p.labels)
     for folder in (onnx / version, tok / version, ens / version):
         folder.mkdir(parents=True)
-    shutil.copyfile(mv.variant_file(variant), onnx / version / "model.onnx")
+    shutil.copyfile(mv.file(p.servable.file), onnx / version / "model.onnx")
     (onnx / LABELS_FILE).write_text(labels, encoding="utf-8")
     (onnx / "config.pbtxt").write_text(onnx_config(names["onnx"], p, max_batch, instance),
                                        encoding="utf-8")
     shutil.copyfile(TOKENIZER_SOURCE, tok / version / "model.py")
-    shutil.copyfile(PADDING_SOURCE, tok / version / PADDING_MODULE)
+    (tok / version / PADDING_MODULE).write_bytes(PADDING_SOURCE.read_bytes())
     shutil.copyfile(mv.file(layout.TOKENIZER), tok / version / "tokenizer.json")
     (tok / "config.pbtxt").write_text(tokenizer_config(names["tokenizer"], p, max_batch),
                                       encoding="utf-8")

@@ -20,8 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlops_dl.errors import MlopsError, RegistryError
-from mlops_dl.registry import Registry
-
+from mlops_dl.registry import open_registry
 HERE = Path(__file__).resolve().parent
 MAX_FORM_BYTES = 16_384
 CSP = ("default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
@@ -50,7 +49,7 @@ class UI:
 
     def __init__(self, settings: UISettings):
         self.settings = settings
-        self.registry = Registry(settings.registry)
+        self.registry = open_registry(settings.registry)
         self.env = Environment(loader=FileSystemLoader(HERE / "templates"),
                                autoescape=select_autoescape(default=True, default_for_string=True))
         self.env.filters["num"] = _num

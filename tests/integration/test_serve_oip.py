@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from mlops_dl.runtime import Predictor
+from mlops_dl.runtime import from_registry
 from tests.unit.serve_helpers import fresh_registry, running_server, wait_until
 
 httpclient = pytest.importorskip("tritonclient.http")
@@ -53,7 +53,7 @@ def test_triton_client_health_metadata_and_infer(server, tiny_registry):
     assert meta["versions"] == ["1"] and meta["inputs"][0]["datatype"] == "BYTES"
     assert {o["name"]: o["shape"] for o in meta["outputs"]} == {"label": [-1],
                                                               "probabilities": [-1, 3]}
-    direct = Predictor.from_registry("tiny:1", tiny_registry)
+    direct = from_registry("tiny:1", tiny_registry)
     want_probs = direct.predict_proba(TEXTS)  # (N, L)
     want = [direct.labels[i] for i in want_probs.argmax(1)]
     # binary tensors both ways (the client's default)

@@ -114,10 +114,9 @@ def test_serve_set_without_config_names_a_bad_key(tiny_registry, capsys):
 def test_load_with_a_hot_swap_on_an_s3_registry(tiny_registry, s3_url, tmp_path, tiny_rows):
     """The load test pointed at S3: `serve s3://…@production`, 8 clients, the alias moved by
     another process (the CLI) mid-load; zero failed requests, both versions served in order."""
-    from mlops_dl.registry import Registry
-
+    from mlops_dl.registry import open_registry
     local = fresh_registry(tiny_registry, tmp_path / "local", versions=2)
-    s3 = Registry.open(s3_url)
+    s3 = open_registry(s3_url)
     for v in (1, 2):
         local.copy(f"tiny:{v}", s3)
     s3.promote("tiny:1", "production")

@@ -68,23 +68,25 @@ def write_log(path: Path, predictor, texts: list[str], start: datetime | None = 
 
 
 def worse_bundle(version_dir: Path, dest: Path, shift: float = 50.0, index: int = 0) -> Path:
-    """A copy of a version whose classifier prefers label ``index`` (its bias + ``shift``;
-    the default always answers label 0)."""
+    """A copy of a version whose every ONNX file (each servable: fp32, int8 static / NNCF /
+    dynamic, the portable file) prefers label ``index``: ``shift`` is added to that logit by
+    one Add node before the graph's output (the default always answers label 0)."""
     import numpy as np
     import onnx
-    from onnx import numpy_helper
+    from onnx import helper, numpy_helper
 
     bundle_copy(version_dir, dest)
-    for name in ("model.onnx", "model.int8.onnx"):
-        if not (dest / name).is_file():
-            continue
-        model = onnx.load(str(dest / name))
-        for init in model.graph.initializer:
-            if init.name.endswith("classifier.bias"):
-                bias = numpy_helper.to_array(init).copy()
-                bias[index] += shift
-                init.CopyFrom(numpy_helper.from_array(bias.astype(np.float32), init.name))
-        onnx.save(model, str(dest / name))
+    labels = json.loads((dest / "model.json").read_text())["labels"]
+    for path in sorted(dest.glob("*.onnx")):
+        model = onnx.load(str(path))
+        for node in model.graph.node:
+            node.output[:] = ["logits_unshifted" if o == "logits" else o for o in node.output]
+        bias = np.zeros(len(labels), dtype=np.float32)
+        bias[index] = shift
+        model.graph.initializer.append(numpy_helper.from_array(bias, "worse_shift"))
+        model.graph.node.append(helper.make_node("Add", ["logits_unshifted", "worse_shift"],
+                                                 ["logits"], name="worse_shift_add"))
+        onnx.save(model, str(path))
     return dest
 
 

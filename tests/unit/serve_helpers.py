@@ -12,14 +12,12 @@ from pathlib import Path
 
 import httpx
 
-from mlops_dl.registry import Registry
-
-
+from mlops_dl.registry import open_registry, Registry
 def fresh_registry(tiny_registry: Path, root: Path, versions: int = 1,
                    alias: str = "production") -> Registry:
     """``root`` with tiny:1..versions (copies of the shared tiny:1), tiny@alias -> 1."""
-    src = Registry(tiny_registry).get("tiny:1")
-    reg = Registry(root)
+    src = open_registry(tiny_registry).get("tiny:1")
+    reg = open_registry(root)
     for _ in range(versions):
         reg.register("tiny", src.path)
     reg.promote("tiny:1", alias)
@@ -28,7 +26,7 @@ def fresh_registry(tiny_registry: Path, root: Path, versions: int = 1,
 
 def torch_model_dir(tiny_registry: Path) -> Path:
     """The save_pretrained model of the run that tiny:1 was exported from."""
-    lineage = Registry(tiny_registry).get("tiny:1").path / "lineage.json"
+    lineage = open_registry(tiny_registry).get("tiny:1").path / "lineage.json"
     return Path(json.loads(lineage.read_text())["run_dir"]) / "model"
 
 

@@ -11,13 +11,13 @@ from mlops_dl.gates.accept import accept
 from mlops_dl.gates.canvas import load_canvas
 from mlops_dl.cli import main
 from mlops_dl.gates.promote import REFUSED_EXIT
-from mlops_dl.registry import Registry
+from mlops_dl.registry import open_registry
 from tests.unit.monitor_helpers import canvas_file, copy_registry, worse_bundle
 
 
 @pytest.fixture()
 def reg(tiny_registry, tmp_path):
-    return Registry(copy_registry(tiny_registry, tmp_path / "registry"))
+    return open_registry(copy_registry(tiny_registry, tmp_path / "registry"))
 
 
 def _cli(capsys, *args) -> tuple[int, str]:
@@ -34,7 +34,15 @@ def test_accept_passes_and_is_stored_with_the_version(tmp_path, capsys, reg):
     rc, out = _cli(capsys, "accept", "tiny:1", "--canvas", str(canvas), "--registry", str(reg.root))
     assert rc == 0 and "ACCEPTED" in out, out
     acc = reg.get("tiny:1").attachment("acceptance.json")
-    assert acc["passed"] is True and acc["variant"] == "int8"
+    served = "onnxruntime:int8-static"  # the canvas's default: onnxruntime, batch-invariant int8
+    assert acc["passed"] is True and acc["canvas_servable"] == served
+    assert acc["schema"] == "mlops-dl/acceptance/2" and acc["machine"]["fingerprint"]
+    # every servable of the version that runs here was evaluated, each with its precision
+    assert {"onnxruntime:fp32", "onnxruntime:int8-dynamic", "openvino:fp32",
+            "openvino:int8-nncf", served} <= set(acc["servables"])
+    assert acc["servables"]["onnxruntime:int8-dynamic"]["batch_invariant"] is False
+    assert acc["servables"]["openvino:int8-nncf"]["precision"] == "int8"
+    acc = {**acc, **acc["servables"][served]}
     checks = {c["name"]: c for c in acc["checks"]}
     assert checks["macro_f1"]["value"] >= 0.2 and checks["macro_f1"]["passed"]
     assert checks["per_class_f1_floor"]["worst_class"] in ("negative", "neutral", "positive")
@@ -55,34 +63,42 @@ def test_accept_fails_below_the_thresholds(tmp_path, capsys, reg):
     rc, out = _cli(capsys, "accept", worse.ref, "--canvas", str(canvas), "--registry", str(reg.root))
     assert rc == 4 and "REJECTED" in out and "FAIL" in out
     acc = reg.get(worse.ref).attachment("acceptance.json")
-    assert acc["passed"] is False
-    assert {c["name"] for c in acc["checks"] if not c["passed"]} == {"macro_f1", "per_class_f1_floor"}
+    assert acc["passed"] is False and acc["accepted"] == []
+    for row in acc["servables"].values():  # every servable of the worse version fails alike
+        assert {c["name"] for c in row["checks"] if not c["passed"]} == {"macro_f1",
+                                                                         "per_class_f1_floor"}
 
 
 def test_latency_comes_from_bench_json_when_present(tmp_path, reg):
+    row = {"runtime": "onnxruntime", "variant": "int8-static", "precision": "int8",
+           "batch1": {"p95_ms": 12.5}}
     reg.attach("tiny:1", "bench.json", {"date": "2026-01-01", "hardware": {"cpu": "Test CPU"},
-                                        "engines": {"onnx-int8": {"batch1": {"p95_ms": 12.5}}}})
+                                        "engines": {"onnx-int8-static": row}})
     canvas = load_canvas(canvas_file(tmp_path, latency={"p95_ms": 10}))
-    result = accept(reg, "tiny:1", canvas)
-    lat = next(c for c in result["checks"] if c["name"] == "latency_p95_batch1")
+    result = accept(reg, "tiny:1", canvas, engine="onnxruntime", variant="int8")
+    assert list(result["servables"]) == ["onnxruntime:int8-static"]  # the one named
+    served = result["servables"]["onnxruntime:int8-static"]
+    lat = next(c for c in served["checks"] if c["name"] == "latency_p95_batch1")
     assert lat["value"] == 12.5 and "bench.json" in lat["source"] and "Test CPU" in lat["source"]
     assert lat["passed"] is False and result["passed"] is False
 
 
 def test_behaviour_suite_gates_only_when_asked(tmp_path, reg):
     strict = {"negation_min_rate": 1.0, "invariance_min_rate": 1.0}
-    gated = accept(reg, "tiny:1", load_canvas(canvas_file(tmp_path, behaviour={**strict, "gate": True})))
-    if all(c["passed"] for c in gated["behaviour"]["checks"]):
+    gated = accept(reg, "tiny:1", load_canvas(canvas_file(tmp_path, behaviour={**strict, "gate": True})),
+                   engine="onnxruntime", variant="int8")
+    if all(c["passed"] for c in gated["servables"]["onnxruntime:int8-static"]["behaviour"]["checks"]):
         pytest.skip("the tiny model happens to pass every behavioural check at 100 %")
     assert gated["passed"] is False
     report_only = accept(reg, "tiny:1", load_canvas(canvas_file(tmp_path, name="c2.yaml",
-                                                                behaviour={**strict, "gate": False})))
+                                                                behaviour={**strict, "gate": False})),
+                         engine="onnxruntime", variant="int8")
     assert report_only["passed"] is True
 
 
 def test_accept_reuses_stored_predictions(tmp_path, reg, monkeypatch):
     canvas = load_canvas(canvas_file(tmp_path))
-    first = accept(reg, "tiny:1", canvas)
+    first = accept(reg, "tiny:1", canvas)["servables"]["onnxruntime:int8-static"]
     from mlops_dl.runtime import Predictor
 
     calls = []
@@ -90,8 +106,8 @@ def test_accept_reuses_stored_predictions(tmp_path, reg, monkeypatch):
     monkeypatch.setattr(Predictor, "predict_proba", lambda self, texts, *a, **k: (
         calls.append(len(texts)), original(self, texts, *a, **k))[1])
     second = accept(reg, "tiny:1", canvas)
-    assert second["test_predictions"] == first["test_predictions"]
-    assert first["n_test"] not in calls  # the test split was not scored again
+    assert second["servables"]["onnxruntime:int8-static"]["test_predictions"] == first["test_predictions"]
+    assert second["n_test"] not in calls  # the test split was not scored again
 
 
 def test_promote_gate_refuses_then_records_a_forced_promotion(tmp_path, capsys, reg):
@@ -151,7 +167,6 @@ def test_test_split_location_errors_and_config_fallback(tmp_path, capsys, reg):
     from mlops_dl.errors import MlopsError
     from mlops_dl.monitor.reference import validation_dir
     from mlops_dl.registry import ModelVersion
-
     lineage = json.loads((reg.get("tiny:1").path / "lineage.json").read_text())
     version_dir = tmp_path / "version-9"
     version_dir.mkdir()

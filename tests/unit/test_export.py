@@ -10,15 +10,13 @@ import pytest
 
 from mlops_dl.errors import MlopsError
 from mlops_dl.export import ExportError, export_run
-from mlops_dl.registry import Registry
-
-
+from mlops_dl.registry import open_registry
 def test_export_roundtrip_matches_pytorch(tiny_registry, tiny_run_dir):
     import onnxruntime as ort
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    mv = Registry(tiny_registry).get("tiny:1")  # verifies checksums
+    mv = open_registry(tiny_registry).get("tiny:1")  # verifies checksums
     meta = mv.meta
     assert meta["variants"] == {"fp32": "model.onnx", "int8": "model.int8.onnx",
                                 "int8-static": "model.int8-static.onnx",
@@ -39,7 +37,7 @@ def test_export_roundtrip_matches_pytorch(tiny_registry, tiny_run_dir):
 
 
 def test_bundle_records_validation_lineage_and_samples(tiny_registry, tiny_run_dir):
-    mv = Registry(tiny_registry).get("tiny:1")
+    mv = open_registry(tiny_registry).get("tiny:1")
     val = json.loads(mv.file("validation.json").read_text())
     assert val["passed"] and val["n_texts"] == 45 and val["tokenizer_parity"] == 1.0
     fp32, int8 = val["variants"]["fp32"], val["variants"]["int8"]
@@ -71,7 +69,7 @@ def test_int8_gate_refuses_and_registers_nothing(tiny_run_dir, tmp_path):
     with pytest.raises(ExportError, match=r"ONNX int8: validation macro-F1 .* ΔF1 [+-]\d+\.\d\d pts "
                                           r"is below -export.max_f1_drop \(\+1.00 pts"):
         export_run(tiny_run_dir, name="tiny", registry=root, overrides=["export.max_f1_drop=-1"])
-    assert Registry(root).list_models() == []
+    assert open_registry(root).list_models() == []
     assert not root.exists() or not any(root.rglob("version-*"))
 
 
@@ -79,7 +77,7 @@ def test_logit_tolerance_refuses(tiny_run_dir, tmp_path):
     with pytest.raises(ExportError, match="fp32: max \\|logit diff\\|"):
         export_run(tiny_run_dir, registry=tmp_path / "r",
                    overrides=["export.atol_fp32=0.0", "export.quantize=none"])
-    assert Registry(tmp_path / "r").list_models() == []
+    assert open_registry(tmp_path / "r").list_models() == []
 
 
 def test_incomplete_run_dir_is_named(tmp_path):

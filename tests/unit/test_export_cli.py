@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlops_dl.cli import main
-from mlops_dl.registry import Registry
-
-
+from mlops_dl.registry import open_registry
 def test_cli_export_without_optimize_or_int8(tiny_run_dir, tmp_path, capsys):
     root = tmp_path / "registry"
     code = main(["export", str(tiny_run_dir), "--name", "plain", "--no-optimize",
@@ -18,7 +16,7 @@ def test_cli_export_without_optimize_or_int8(tiny_run_dir, tmp_path, capsys):
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["ref"] == "plain:1"
-    mv = Registry(root).get("plain@staging")
+    mv = open_registry(root).get("plain@staging")
     assert mv.meta["variants"] == {"fp32": "model.onnx"} and mv.meta["optimized"] is False
     assert out["validation"]["graphs"].keys() == {"exported"}
 
@@ -49,7 +47,7 @@ def test_bad_name_or_alias_refused_before_any_work(tiny_run_dir, tmp_path, capsy
         code = main(["export", str(tiny_run_dir), "--registry", str(root), *flags])
         err = capsys.readouterr().err
         assert code == 2 and message in err and "Traceback" not in err
-    assert Registry(root).list_models() == []
+    assert open_registry(root).list_models() == []
 
 
 def test_pipeline_checks_registry_names_before_the_data_step(tmp_path):

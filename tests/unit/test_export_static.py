@@ -10,15 +10,15 @@ import pytest
 
 from mlops_dl.export import quantize
 from mlops_dl.export import run as export_mod
-from mlops_dl.registry import Registry
-from mlops_dl.runtime import Predictor
-from mlops_dl.variants import FILES
+from mlops_dl.registry import open_registry
+from mlops_dl.runtime import from_version
+from mlops_dl.runtime.variants import FILES
 from tests.unit.test_runtime import TEXTS
 
 
 @pytest.fixture(scope="module")
 def version(tiny_registry):
-    return Registry(tiny_registry).get("tiny:1")
+    return open_registry(tiny_registry).get("tiny:1")
 
 
 def test_static_and_nncf_variants_registered_and_checksummed(version):
@@ -49,7 +49,7 @@ def test_static_int8_is_deterministic_and_batch_independent(version, tmp_path):
     quantize.quantize_static_int8(plain, tmp_path / "a.onnx", feeds)
     quantize.quantize_static_int8(plain, tmp_path / "b.onnx", feeds)
     assert (tmp_path / "a.onnx").read_bytes() == (tmp_path / "b.onnx").read_bytes()
-    pred = Predictor.from_version(version, "cpu", "int8-static")
+    pred = from_version(version, "cpu", "int8-static")
     together = pred.logits(TEXTS)  # (N, L)
     alone = np.concatenate([pred.logits([t]) for t in TEXTS])  # (N, L)
     np.testing.assert_allclose(together, alone, atol=1e-5)  # fixed scales: no batch effect

@@ -10,7 +10,7 @@ from mlops_dl.cli import main
 from mlops_dl.gates.accept import summary_rows
 from mlops_dl.gates.promote import f1_versus
 from mlops_dl.metrics import engine_label, f1_change_points, format_f1_change
-from mlops_dl.registry import Registry
+from mlops_dl.registry import open_registry
 from tests.unit.monitor_helpers import bundle_copy
 
 
@@ -32,7 +32,7 @@ def test_registry_show_labels_each_f1_and_signs_the_change(tiny_registry, tmp_pa
     int8.pop("f1_change_points", None)
     int8["f1_drop_points"] = 0.95  # an older version: the drop, PyTorch minus int8
     path.write_text(json.dumps(val))
-    ref = Registry(root).register("tiny", bundle).ref
+    ref = open_registry(root).register("tiny", bundle).ref
     capsys.readouterr()
     assert main(["registry", "show", ref, "--registry", str(root)]) == 0
     out = " ".join(capsys.readouterr().out.split())

@@ -11,8 +11,8 @@ from mlops_dl.cli import main
 from mlops_dl.data.prepared import load_prepared
 from mlops_dl.errors import MlopsError
 from mlops_dl.monitor import ALARM_EXIT, replay_log
-from mlops_dl.registry import Registry
-from mlops_dl.runtime import Predictor
+from mlops_dl.registry import open_registry
+from mlops_dl.runtime import from_registry
 from tests.unit.monitor_helpers import canvas_file, copy_registry, record, worse_bundle, write_log
 
 DRIFT_TEXTS = [f"Ünïcødé ☃ 🎉 qxz jjj wvvv ÿÿ {'lorem ipsum ' * (i % 5)} {i}" for i in range(150)]
@@ -25,12 +25,12 @@ def reg_root(tiny_registry, tmp_path):
 
 @pytest.fixture()
 def predictor(reg_root):
-    return Predictor.from_registry("tiny:1", reg_root, provider="cpu")
+    return from_registry("tiny:1", reg_root, provider="cpu")
 
 
 @pytest.fixture()
 def validation_texts(reg_root):
-    lineage = json.loads((Registry(reg_root).get("tiny:1").path / "lineage.json").read_text())
+    lineage = json.loads((open_registry(reg_root).get("tiny:1").path / "lineage.json").read_text())
     return load_prepared(lineage["data_dir"]).texts_labels("validation")[0]
 
 
@@ -51,7 +51,7 @@ def test_non_drifting_log_raises_no_alarm(tmp_path, capsys, reg_root, predictor,
                                                      "token_length"}
     assert all(c["psi"] < 0.1 for c in report["checks"])
     assert report["latency"]["requests"] == report["n"]
-    stored = Registry(reg_root).get("tiny:1").attachment("reference_stats.json")
+    stored = open_registry(reg_root).get("tiny:1").attachment("reference_stats.json")
     assert stored["schema"].startswith("mlops-dl/reference-stats") and stored["variant"] == "int8"
 
 
@@ -113,7 +113,7 @@ def test_empty_window_is_no_data(tmp_path, capsys, reg_root, predictor, validati
 
 def test_replay_measures_disagreement_per_class(tmp_path, capsys, reg_root, predictor,
                                                 validation_texts):
-    reg = Registry(reg_root)
+    reg = open_registry(reg_root)
     worse = reg.register("tiny", worse_bundle(reg.get("tiny:1").path, tmp_path / "worse"))
     log = write_log(tmp_path / "p.jsonl", predictor, validation_texts)
     same = replay_log([log], "tiny:1", reg_root)

@@ -11,8 +11,8 @@ import pytest
 
 from mlops_dl.cli import main
 from mlops_dl.data.prepared import load_prepared
-from mlops_dl.registry import Registry
-from mlops_dl.runtime import Predictor
+from mlops_dl.registry import open_registry
+from mlops_dl.runtime import from_registry
 from tests.unit.monitor_helpers import LABELS, canvas_file, copy_registry, write_log
 
 
@@ -22,12 +22,12 @@ def reg_root(tiny_registry, tmp_path):
 
 
 def _validation(reg_root) -> tuple[list[str], list[int]]:
-    lineage = Registry(reg_root).get("tiny:1").lineage
+    lineage = open_registry(reg_root).get("tiny:1").lineage
     return load_prepared(lineage["data_dir"]).texts_labels("validation")
 
 
 def test_export_stores_a_calibrator_that_lowers_the_validation_ece(tiny_registry):
-    mv = Registry(tiny_registry).get("tiny:1")
+    mv = open_registry(tiny_registry).get("tiny:1")
     stored = mv.attachment("calibration.json")
     assert stored["schema"] == "mlops-dl/calibration/1" and stored["labels"] == LABELS
     assert stored["method"] in ("temperature", "isotonic") and stored["variant"] == "int8"
@@ -45,7 +45,7 @@ def test_export_stores_a_calibrator_that_lowers_the_validation_ece(tiny_registry
 
 def test_monitor_estimates_f1_and_shows_the_realised_one_from_feedback(tmp_path, capsys, reg_root):
     texts, gold = _validation(reg_root)
-    predictor = Predictor.from_registry("tiny:1", reg_root, provider="cpu")
+    predictor = from_registry("tiny:1", reg_root, provider="cpu")
     log = write_log(tmp_path / "p.jsonl", predictor, texts * 3)
     annotations = tmp_path / "labels.csv"
     with open(annotations, "w", newline="", encoding="utf-8") as f:
@@ -80,11 +80,11 @@ def test_monitoring_page_plots_estimated_f1_and_greys_small_slices(tmp_path, reg
     from mlops_dl.ui.monitoring import monitoring_page
 
     texts, _ = _validation(reg_root)
-    predictor = Predictor.from_registry("tiny:1", reg_root, provider="cpu")
+    predictor = from_registry("tiny:1", reg_root, provider="cpu")
     log = write_log(tmp_path / "p.jsonl", predictor, texts * 2)
     write_log(log, predictor, texts[:1], start=datetime(2026, 1, 2, 12, tzinfo=timezone.utc))
     canvas = load_canvas(canvas_file(tmp_path, monitoring={"min_slice_predictions": 5}))
-    page = monitoring_page([str(log)], canvas, Registry(reg_root), "tiny:1", 4)
+    page = monitoring_page([str(log)], canvas, open_registry(reg_root), "tiny:1", 4)
     spec = page["charts"]["f1"]
     rows = spec["data"]["values"]
     assert rows and all(r["series"] == "estimated (no labels)" and r["lo"] <= r["f1"] <= r["hi"] for r in rows)

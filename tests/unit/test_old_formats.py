@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from mlops_dl.config import ServeConfig
 from mlops_dl.errors import DataError
 from mlops_dl.export import open_run
-from mlops_dl.registry import Registry
-from mlops_dl.runtime import Predictor
+from mlops_dl.registry import open_registry
+from mlops_dl.runtime import from_registry
 from mlops_dl.serve.app import create_app
 from mlops_dl.train import rundir
 
@@ -38,7 +38,7 @@ def _samples(root: Path) -> list[dict]:
 def test_old_registry_predicts_as_it_did_when_exported(old_registry):
     """The old version verifies, loads by alias and gives the probabilities stored at export."""
     samples = _samples(old_registry)
-    pred = Predictor.from_registry("tiny@production", registry=old_registry, provider="cpu",
+    pred = from_registry("tiny@production", registry=old_registry, provider="cpu",
                                    variant="int8")  # the README's keyword arguments
     assert (pred.model_name, pred.version, pred.labels) == ("tiny", 1, LABELS)
     results = pred.predict([s["text"] for s in samples])
@@ -46,7 +46,7 @@ def test_old_registry_predicts_as_it_did_when_exported(old_registry):
     for r, s in zip(results, samples):
         for label in LABELS:
             assert r["probabilities"][label] == pytest.approx(s["probabilities"][label], abs=1e-4)
-    fp32 = Predictor.from_registry("tiny:1", registry=Registry(old_registry), variant="fp32")
+    fp32 = from_registry("tiny:1", registry=open_registry(old_registry), variant="fp32")
     assert [r["label"] for r in fp32.predict([s["text"] for s in samples])] == \
         [s["pred_by_variant"]["fp32"] for s in samples]
 

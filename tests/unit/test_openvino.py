@@ -9,9 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from mlops_dl import choice, machine
+from mlops_dl import machine
+from mlops_dl.runtime import auto as choice
 from mlops_dl.errors import MlopsError, RegistryError
-from mlops_dl.runtime import Predictor
+from mlops_dl.runtime import from_dir, from_registry
 from tests.unit.serve_helpers import fresh_registry
 from tests.unit.test_runtime import TEXTS, writable_copy
 
@@ -20,22 +21,29 @@ pytest.importorskip("openvino")
 
 @pytest.fixture(scope="module")
 def version_dir(tiny_registry):
-    from mlops_dl.registry import Registry
+    from mlops_dl.registry import open_registry
+    return open_registry(tiny_registry).get("tiny:1").path
 
-    return Registry(tiny_registry).get("tiny:1").path
+
+# the tolerance follows the precision the servable computes in (not the file it reads)
+TOLERANCE = {"fp32": 1e-4, "bf16": 3e-2, "int8": 0.5}
 
 
-@pytest.mark.parametrize("variant,atol", [("fp32", 1e-4), ("int8-static", 0.5),
-                                          ("int8-nncf", 0.5)])
-def test_openvino_matches_onnxruntime_fp32(version_dir, variant, atol):
-    ort = Predictor.from_dir(version_dir, "cpu", "fp32", name="tiny", version=1)
-    ov = Predictor.from_dir(version_dir, "cpu", variant, name="tiny", version=1,
-                            engine="openvino")
-    assert ov.describe()["engine"] == "openvino" and ov.provider == "OpenVINO-CPU"
-    assert ov.describe()["precision"] == ("bf16" if machine.cpu_has_bf16() else "f32")
-    np.testing.assert_allclose(ov.logits(TEXTS), ort.logits(TEXTS), atol=atol)
+@pytest.mark.parametrize("variant", ["fp32", "bf16", "int8-static", "int8-nncf"])
+def test_openvino_matches_onnxruntime_fp32(version_dir, variant):
+    if variant == "bf16" and not machine.cpu_has_bf16():
+        pytest.skip("bf16 is forced only where the CPU computes it (AMX / AVX512-BF16)")
+    ort = from_dir(version_dir, "cpu", "fp32", name="tiny", version=1)
+    ov = from_dir(version_dir, "cpu", variant, name="tiny", version=1, engine="openvino")
+    d = ov.describe()
+    assert d["engine"] == "openvino" and ov.provider == "OpenVINO-CPU"
+    assert d["precision"] == ov.precision == {"fp32": "fp32", "bf16": "bf16"}.get(variant, "int8")
+    # what OpenVINO compiled: fp32 and int8 keep f32 for the non-int8 ops, even on a bf16 CPU
+    assert ov.session.hint == ("bf16" if variant == "bf16" else "f32")
+    np.testing.assert_allclose(ov.logits(TEXTS), ort.logits(TEXTS), atol=TOLERANCE[ov.precision])
     got = ov.predict(TEXTS)
-    assert [r["label"] for r in got] == [r["label"] for r in ort.predict(TEXTS)]
+    if variant != "bf16":  # bf16 may flip a near-tie of the random tiny model
+        assert [r["label"] for r in got] == [r["label"] for r in ort.predict(TEXTS)]
     assert all((r["model"], r["version"]) == ("tiny", 1) for r in got)
     # input order kept under length sorting: each text alone gives the same row
     alone = np.concatenate([ov.logits([t]) for t in TEXTS])
@@ -43,17 +51,25 @@ def test_openvino_matches_onnxruntime_fp32(version_dir, variant, atol):
 
 
 def test_openvino_int8_is_the_nncf_variant(version_dir):
-    pred = Predictor.from_dir(version_dir, "cpu", "int8", engine="openvino")
-    assert pred.variant == "int8" and len(pred.predict(TEXTS)) == len(TEXTS)
+    pred = from_dir(version_dir, "cpu", "int8", engine="openvino")
+    assert pred.variant == "int8-nncf" and len(pred.predict(TEXTS)) == len(TEXTS)
+
+
+def test_bf16_is_refused_where_the_cpu_cannot_compute_it(version_dir, monkeypatch):
+    from mlops_dl.runtime import variants
+
+    monkeypatch.setattr(variants, "cpu_has_bf16", lambda: False)
+    with pytest.raises(MlopsError, match=r"openvino bf16 \(bf16\) cannot run here: bf16 needs"):
+        from_dir(version_dir, "cpu", "bf16", engine="openvino")
 
 
 def test_openvino_not_installed_is_one_line(version_dir, monkeypatch):
     monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino -> ImportError
     with pytest.raises(MlopsError, match=r"mlops-dl\[openvino\]") as err:
-        Predictor.from_dir(version_dir, "cpu", "fp32", engine="openvino")
+        from_dir(version_dir, "cpu", "fp32", engine="openvino")
     assert "\n" not in str(err.value)
     # auto skips the engine and says why
-    pred = Predictor.from_dir(version_dir, "cpu", "auto", engine="auto")
+    pred = from_dir(version_dir, "cpu", "auto", engine="auto")
     assert pred.engine == "onnxruntime"
     assert "openvino is not installed" in pred.choice["skipped"]["openvino"]
 
@@ -65,41 +81,48 @@ def test_version_without_openvino_artifact(version_dir, tmp_path, monkeypatch):
     (copy / "model.json").write_text(json.dumps(meta))
     with pytest.raises(RegistryError, match=r"tiny:7 was exported before the OpenVINO.*"
                                             r"mlops-dl export"):
-        Predictor.from_dir(copy, "cpu", "fp32", name="tiny", version=7, engine="openvino")
+        from_dir(copy, "cpu", "fp32", name="tiny", version=7, engine="openvino")
     monkeypatch.setattr(choice, "CALIBRATION_S", 0.3)
-    pred = Predictor.from_dir(copy, "cpu", "auto", name="tiny", version=7, engine="auto")
+    pred = from_dir(copy, "cpu", "auto", name="tiny", version=7, engine="auto")
     assert pred.engine == "onnxruntime"
     assert "exported before the OpenVINO" in pred.choice["skipped"]["openvino"]
-    assert "skipped openvino" in pred.choice["reason"]
+    assert "openvino: tiny:7 was exported before the OpenVINO" in pred.choice["reason"]
 
 
-def bench_doc(fingerprint: str, fastest: tuple[str, str]) -> dict:
+def bench_doc(fingerprint: str, fastest: tuple[str, str], rates: dict | None = None) -> dict:
+    """A bench.json with every servable of the tiny version (``rates``: {key: texts/s})."""
+    from mlops_dl.runtime.variants import SPECS
+
     engines = {}
-    for runtime, variant in [("onnxruntime", "fp32"), ("onnxruntime", "int8"),
-                             ("onnxruntime", "int8-static"), ("onnxruntime", "int8-nncf"),
-                             ("openvino", "fp32"), ("openvino", "int8-static"),
-                             ("openvino", "int8-nncf")]:
-        rate = 900.0 if (runtime, variant) == fastest else 100.0
-        engines[f"{runtime}-{variant}"] = {"runtime": runtime, "variant": variant,
-                                           "stream_sorted": {"sent_per_s": rate}}
+    for s in SPECS:
+        rate = 900.0 if (s.engine, s.variant) == fastest else 100.0
+        rate = (rates or {}).get(f"{s.engine}:{s.variant}", rate)
+        engines[f"{s.engine}-{s.variant}"] = {"runtime": s.engine, "variant": s.variant,
+                                              "precision": s.precision,
+                                              "stream_sorted": {"sent_per_s": rate}}
     return {"hardware": {"fingerprint": fingerprint}, "engines": engines}
+
+
+def n_candidates() -> int:
+    """Batch-invariant servables of the tiny version runnable here (bf16 only on bf16 CPUs)."""
+    return 6 + machine.cpu_has_bf16()
 
 
 def test_auto_choice_stored_bench_vs_calibration(tiny_registry, tmp_path, monkeypatch):
     reg = fresh_registry(tiny_registry, tmp_path / "registry")
     monkeypatch.setattr(choice, "CALIBRATION_S", 0.5)
     reg.attach("tiny:1", "bench.json", bench_doc(machine.fingerprint(), ("openvino", "int8-static")))
-    pred = Predictor.from_registry("tiny:1", reg, "cpu", "auto", engine="auto")
+    pred = from_registry("tiny:1", reg, "cpu", "auto", engine="auto")
     assert (pred.engine, pred.variant) == ("openvino", "int8-static")
     assert pred.choice["source"] == "bench.json" and "9.00x the next" in pred.choice["reason"]
     # variant auto within one engine reads the same figures
-    pred = Predictor.from_registry("tiny:1", reg, "cpu", "auto", engine="onnxruntime")
+    pred = from_registry("tiny:1", reg, "cpu", "auto", engine="onnxruntime")
     assert pred.engine == "onnxruntime" and pred.choice["source"] == "bench.json"
     # measured on another machine: not trusted, calibrated here instead
     reg.attach("tiny:1", "bench.json", bench_doc("another-machine", ("openvino", "fp32")))
-    pred = Predictor.from_registry("tiny:1", reg, "cpu", "auto", engine="auto")
+    pred = from_registry("tiny:1", reg, "cpu", "auto", engine="auto")
     assert pred.choice["source"] == "calibration" and "calibration" in pred.choice["reason"]
-    assert len(pred.choice["texts_per_s"]) == 7  # 4 onnxruntime + 3 OpenVINO files, no alias
+    assert len(pred.choice["texts_per_s"]) == n_candidates()  # no int8-dynamic, no alias
     best = max(pred.choice["texts_per_s"], key=pred.choice["texts_per_s"].get)
     assert f"{pred.engine}:{pred.variant}" == best
 
@@ -118,7 +141,7 @@ def test_readyz_and_metrics_show_the_choice(tiny_registry, tmp_path, monkeypatch
         wait_ready(client)
         model = client.get("/readyz").json()["model"]
         assert (model["engine"], model["variant"]) == ("openvino", "fp32")
-        assert "fastest of 7 gated candidates" in model["choice"]["reason"]
+        assert f"fastest of {n_candidates()} UNACCEPTED" in model["choice"]["reason"]
         r = client.post("/v1/predict", json={"texts": ["love great"]})
         assert r.status_code == 200 and r.json()["variant"] == "fp32"
         metrics = client.get("/metrics").text
@@ -127,21 +150,20 @@ def test_readyz_and_metrics_show_the_choice(tiny_registry, tmp_path, monkeypatch
 
 def test_bad_engine_and_variant_names(version_dir):
     with pytest.raises(MlopsError, match="engine 'tensorrt'"):
-        Predictor.from_dir(version_dir, "cpu", "fp32", engine="tensorrt")
+        from_dir(version_dir, "cpu", "fp32", engine="tensorrt")
     with pytest.raises(MlopsError, match="variant 'int4'"):
-        Predictor.from_dir(version_dir, "cpu", "int4", engine="openvino")
+        from_dir(version_dir, "cpu", "int4", engine="openvino")
 
 
 def test_cli_openvino_on_an_old_version_is_one_clear_line(version_dir, tmp_path, capsys):
     from mlops_dl.cli import main
-    from mlops_dl.registry import Registry
-
+    from mlops_dl.registry import open_registry
     bundle = writable_copy(version_dir, tmp_path / "bundle")
     meta = json.loads((bundle / "model.json").read_text())
     del meta["openvino"]
     (bundle / "model.json").write_text(json.dumps(meta))
     (bundle / "checksums.json").unlink()
-    Registry(tmp_path / "registry").register("old", bundle)
+    open_registry(tmp_path / "registry").register("old", bundle)
     (tmp_path / "in.csv").write_text("text\nlove great\n")
     rc = main(["predict", "old:1", "-r", str(tmp_path / "registry"), "-i", str(tmp_path / "in.csv"),
                "-o", str(tmp_path / "out.csv"), "--engine", "openvino", "--variant", "fp32"])

@@ -9,7 +9,7 @@ import pytest
 
 from mlops_dl.cli import main
 from mlops_dl.errors import DataError
-from mlops_dl.runtime import Predictor
+from mlops_dl.runtime import from_registry
 from mlops_dl.serve.scoring import score_file
 
 TEXTS = ["love great awesome", "hate awful", "the meeting is at noon", "NA", "good coffee"]
@@ -17,7 +17,7 @@ TEXTS = ["love great awesome", "hate awful", "the meeting is at noon", "NA", "go
 
 @pytest.fixture(scope="module")
 def predictor(tiny_registry):
-    return Predictor.from_registry("tiny:1", tiny_registry)
+    return from_registry("tiny:1", tiny_registry)
 
 
 def expected(predictor, texts):
@@ -141,8 +141,8 @@ def test_predict_reads_every_format_data_prepare_reads(predictor, tmp_path):
 
 
 def test_empty_texts_follow_the_servers_rule(predictor, tmp_path):
-    """One rule (runtime.is_blank): what the server refuses with 422, predict reports per row."""
-    from mlops_dl.runtime import is_blank
+    """One rule (serve.requests.is_blank): what the server refuses with 422, predict reports per row."""
+    from mlops_dl.serve.requests import is_blank
 
     texts = ["fine", "", "  \t", "ok"]
     src = tmp_path / "in.jsonl"

@@ -11,7 +11,7 @@ import pytest
 
 from mlops_dl.cli import main
 from mlops_dl.errors import DataError, MlopsError
-from mlops_dl.runtime import Predictor
+from mlops_dl.runtime import from_registry
 from mlops_dl.serve.scoring import score_file
 
 ray = pytest.importorskip("ray")
@@ -24,7 +24,7 @@ JSONL = ['{"text": "love great", "id": 1}', '{"text": 42, "id": 2}', "{not json"
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield ray
     ray.shutdown()
@@ -45,7 +45,7 @@ def inputs(tmp_path_factory, tiny_rows):
 
 
 def single_process(tiny_registry, path, tmp_path) -> pd.DataFrame:
-    predictor = Predictor.from_registry("tiny:1", tiny_registry, variant="fp32")
+    predictor = from_registry("tiny:1", tiny_registry, variant="fp32")
     out = tmp_path / f"{path.stem}-single.parquet"
     score_file(predictor, path, out, chunk_rows=7)
     return pd.read_parquet(out)
@@ -112,11 +112,11 @@ def test_refusals_before_any_work(inputs, tiny_registry, tmp_path, capsys):
 
 
 def test_actor_threads_follow_its_cpus(tiny_registry):
-    from mlops_dl.registry import Registry
-
-    mv = Registry(tiny_registry).get("tiny:1")
-    scorer = ray_scoring.BatchScorer(ray_scoring.model_files(mv, "int8"), mv.name, mv.version,
-                                     "int8", "cpu", "text", cpus=3)
+    from mlops_dl.registry import open_registry
+    mv = open_registry(tiny_registry).get("tiny:1")
+    servable = ray_scoring.driver_servable(mv, "onnxruntime", "int8", "cpu")
+    scorer = ray_scoring.BatchScorer(ray_scoring.model_files(mv, servable), mv.name, mv.version,
+                                     servable.engine, servable.variant, "cpu", "text", cpus=3)
     assert scorer.predictor.settings.intra_op_threads == 3  # outside an actor: the request
     assert scorer.predictor.ref == "tiny:1"
 
@@ -127,3 +127,39 @@ def test_missing_ray_is_one_line_naming_the_extra(monkeypatch):
     with pytest.raises(MlopsError, match=r"pip install 'mlops-dl\[ray\]'") as e:
         import mlops_dl.serve.ray_scoring  # noqa: F401
     assert "\n" not in str(e.value)
+
+
+def _single(tiny_registry, path, tmp_path, engine, variant) -> pd.DataFrame:
+    predictor = from_registry("tiny:1", tiny_registry, variant=variant, engine=engine)
+    out = tmp_path / f"{path.stem}-{engine}-{variant}.parquet"
+    score_file(predictor, path, out, chunk_rows=7)
+    return pd.read_parquet(out)
+
+
+@pytest.mark.parametrize("engine,variant", [("openvino", "int8-nncf"), ("onnxruntime", "int8")])
+def test_ray_honours_engine_and_variant(local_ray, inputs, tiny_registry, tmp_path, capsys,
+                                        engine, variant):
+    """--engine/--variant reach every actor; the default int8 (static QDQ, batch-invariant)
+    gives the labels of single-process predict whatever rows the actors batch together."""
+    pytest.importorskip("openvino")
+    out = tmp_path / "scored"
+    rc = main(["predict", "tiny:1", "--registry", str(tiny_registry), "--input",
+               str(inputs / "a.parquet"), "--output", str(out), "--executor", "ray",
+               "--concurrency", "2", "--batch-size", "16", "--engine", engine,
+               "--variant", variant, "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert rc == 0, report
+    want = {"int8-nncf": "openvino int8-nncf (int8)", "int8": "onnxruntime int8-static (int8)"}
+    assert report["servable"] == want[variant]
+    mine = pd.read_parquet(out).sort_values("source_row")
+    ref = _single(tiny_registry, inputs / "a.parquet", tmp_path, engine, variant)
+    assert mine["pred_label"].tolist() == ref["pred_label"].tolist()
+
+
+def test_ray_refuses_what_it_cannot_run(local_ray, inputs, tiny_registry, tmp_path, capsys):
+    rc = main(["predict", "tiny:1", "--registry", str(tiny_registry), "--input",
+               str(inputs / "a.parquet"), "--output", str(tmp_path / "o"), "--executor", "ray",
+               "--engine", "openvino", "--variant", "fp32", "--provider", "cuda"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and len(err) == 1 and "--engine openvino runs on CPU only" in err[0]
+    assert not (tmp_path / "o").exists()

@@ -6,7 +6,7 @@ import logging
 
 from mlops_dl import config as config_mod
 from mlops_dl.config import ModelConfig
-from mlops_dl.registry import Registry
+from mlops_dl.registry import open_registry
 from mlops_dl.train.model import load_network, load_summary
 
 
@@ -43,7 +43,7 @@ def test_training_stderr_has_no_lightning_adverts(tiny_model_dir, tiny_rows, tmp
 def test_int8_quantization_drops_the_preprocessing_advice(tiny_registry, tmp_path, caplog):
     from mlops_dl.export.graph import quantize_int8
 
-    src = Registry(tiny_registry).get("tiny:1").path / "model.onnx"
+    src = open_registry(tiny_registry).get("tiny:1").path / "model.onnx"
     with caplog.at_level(logging.WARNING):
         quantize_int8(src, tmp_path / "q.onnx")
     assert (tmp_path / "q.onnx").is_file()

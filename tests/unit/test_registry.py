@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlops_dl.errors import RegistryError
-from mlops_dl.registry import ModelRef, Registry, parse_ref
-from mlops_dl.registry.bundle import pick_variant
+from mlops_dl.registry import ModelRef, open_registry, parse_ref, Registry
 
 
 def make_bundle(path: Path, payload: bytes = b"onnx-bytes", labels=("neg", "pos")) -> Path:
@@ -24,7 +23,7 @@ def make_bundle(path: Path, payload: bytes = b"onnx-bytes", labels=("neg", "pos"
 
 @pytest.fixture
 def reg(tmp_path) -> Registry:
-    return Registry(tmp_path / "registry")
+    return open_registry(tmp_path / "registry")
 
 
 @pytest.fixture
@@ -94,7 +93,7 @@ def test_register_get_promote_roundtrip(reg, bundle):
     assert v2.meta["name"] == "sentiment" and v2.meta["note"] == "second" and v2.meta["created"]
     assert reg.get("sentiment").version == 2  # latest
     assert reg.get("sentiment:1").file("model.onnx").read_bytes() == b"onnx-bytes"
-    assert reg.get("sentiment:1").variant_file("fp32").name == "model.onnx"
+    assert reg.get("sentiment:1").file("model.onnx").name == "model.onnx"
     reg.promote("sentiment:1", "production")
     assert (reg.root / "sentiment" / "aliases" / "production").read_text().strip() == "1"
     assert reg.get("sentiment@production").version == 1
@@ -197,9 +196,9 @@ def test_bundle_checks(reg, tmp_path, bundle):
 
 def test_env_var_sets_default_root(monkeypatch, tmp_path):
     monkeypatch.setenv("MLOPS_DL_REGISTRY", str(tmp_path / "r"))
-    assert Registry().root == tmp_path / "r"
+    assert open_registry().root == tmp_path / "r"
     monkeypatch.delenv("MLOPS_DL_REGISTRY")
-    assert Registry().root == Path("registry")
+    assert open_registry().root == Path("registry")
 
 
 def test_file_names_cannot_escape_the_version(reg, bundle):
@@ -264,19 +263,11 @@ def test_signing_key_catches_a_rewritten_manifest(reg, bundle, monkeypatch):
         reg.get("m:1")
 
 
-def test_pick_variant_falls_back_to_fp32():
-    assert pick_variant({"fp32": "model.onnx", "int8": "model.int8.onnx"}) == "int8"
-    assert pick_variant({"fp32": "model.onnx"}) == "fp32"
-    assert pick_variant({"fp32", "int8"}, "fp32") == "fp32"
-    assert pick_variant(set()) == "fp32"
-
-
 def test_a_storage_backend_must_implement_every_primitive():
     """Registry is abstract: a backend that misses a primitive fails at construction, naming it."""
     from mlops_dl.registry.local import LocalRegistry
     from mlops_dl.registry.s3 import S3Registry
     from mlops_dl.registry.store import Registry as Base
-
     class Partial(Base):
         def list_models(self) -> list[str]:
             return []
@@ -291,7 +282,7 @@ def test_a_corrupt_alias_history_or_stored_object_is_a_registry_error(tmp_path):
     from mlops_dl.registry import layout
     from mlops_dl.registry.s3client import loads
 
-    reg = Registry(tmp_path / "reg")
+    reg = open_registry(tmp_path / "reg")
     reg.register("m", make_bundle(tmp_path / "b"))
     reg.promote("m:1", "prod")
     history = tmp_path / "reg" / "m" / layout.HISTORY / "prod.jsonl"
@@ -305,14 +296,17 @@ def test_a_corrupt_alias_history_or_stored_object_is_a_registry_error(tmp_path):
 
 
 def test_a_version_without_declared_variants_has_fp32_as_model_onnx(tmp_path):
-    """Older bundles' model.json has no `variants`: Predictor serves model.onnx as fp32, so Ray
-    scoring and export-triton (through variant_file) must find it too."""
+    """Older bundles' model.json has no `variants`: the one resolver (runtime.resolve, used by
+    the Predictor, Ray scoring and export-triton) serves model.onnx as fp32."""
+    from mlops_dl.runtime import resolve
+
     bundle = make_bundle(tmp_path / "b")
     meta = json.loads((bundle / "model.json").read_text())
     del meta["variants"]
     (bundle / "model.json").write_text(json.dumps(meta))
-    mv = Registry(tmp_path / "reg").register("m", bundle)
+    mv = open_registry(tmp_path / "reg").register("m", bundle)
     assert "variants" not in mv.meta
-    assert mv.variant_name("fp32") == "model.onnx" and mv.variant_file("fp32").is_file()
-    with pytest.raises(RegistryError, match="no 'int8' variant"):
-        mv.variant_name("int8")
+    fp32 = resolve(mv, "onnxruntime", "fp32")
+    assert fp32.file == "model.onnx" and mv.file(fp32.file).is_file()
+    with pytest.raises(RegistryError, match=r"no batch-invariant int8 variant .* \(has: fp32\)"):
+        resolve(mv, "onnxruntime", "int8")

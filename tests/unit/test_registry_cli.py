@@ -11,7 +11,7 @@ import pytest
 
 from mlops_dl.cli import main
 from mlops_dl.gates.compare import headline_bench
-from mlops_dl.registry import Registry
+from mlops_dl.registry import open_registry
 from tests.unit.monitor_helpers import bundle_copy
 
 
@@ -28,7 +28,7 @@ def two_versions(tiny_registry, tmp_path) -> Path:
     for row in right[:4]:  # four right answers made wrong
         row["pred_by_variant"]["int8"] = labels[(labels.index(row["label"]) + 1) % 3]
     samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    Registry(root).register("tiny", bundle)
+    open_registry(root).register("tiny", bundle)
     return root
 
 
@@ -57,7 +57,7 @@ def test_list_show_tags_promote(two_versions, capsys, monkeypatch):
 
 
 def test_compare_reports_agreement_and_mcnemar(two_versions, capsys, tmp_path):
-    Registry(two_versions).attach("tiny:2", "bench.json", {
+    open_registry(two_versions).attach("tiny:2", "bench.json", {
         "engines": {"onnx-int8": {"batch1": {"p50_ms": 5.0}}}, "ratios": {"targets": {"x": 1}}})
     png = tmp_path / "chart.png"
     code, out, _ = run(capsys, "registry", "compare", "tiny:1", "tiny:2", "-r", str(two_versions),

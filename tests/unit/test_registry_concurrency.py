@@ -11,7 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from mlops_dl.registry import Registry
+from mlops_dl.registry import open_registry, Registry
 from tests.unit.test_registry import make_bundle
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,14 +26,14 @@ def test_parallel_registrations_get_distinct_versions(tmp_path):
     bundle = make_bundle(tmp_path / "bundle")
     root = tmp_path / "registry"
     code = f"""
-        from mlops_dl.registry import Registry
-        reg = Registry({str(root)!r})
+        from mlops_dl.registry import open_registry, Registry
+        reg = open_registry({str(root)!r})
         for _ in range(5):
             reg.register("m", {str(bundle)!r})
     """
     procs = [_spawn(code) for _ in range(8)]
     assert [p.wait(timeout=120) for p in procs] == [0] * 8
-    reg = Registry(root)
+    reg = open_registry(root)
     assert [v.version for v in reg.list_versions("m")] == list(range(1, 41))
     assert all(row["ok"] for row in reg.verify_all())
 
@@ -43,10 +43,10 @@ def test_kill_during_registration_leaves_no_partial_version(tmp_path):
     for i in range(12):  # a big-ish bundle: 12 more files of 1 MiB
         (bundle / f"part-{i}.json").write_bytes(os.urandom(1 << 20))
     root = tmp_path / "registry"
-    reg = Registry(root)
+    reg = open_registry(root)
     code = f"""
-        from mlops_dl.registry import Registry
-        reg = Registry({str(root)!r})
+        from mlops_dl.registry import open_registry, Registry
+        reg = open_registry({str(root)!r})
         while True:
             reg.register("m", {str(bundle)!r})
     """
@@ -73,13 +73,13 @@ def test_kill_during_registration_leaves_no_partial_version(tmp_path):
 def test_alias_moves_never_hide_the_alias_from_readers(tmp_path):
     bundle = make_bundle(tmp_path / "bundle")
     root = tmp_path / "registry"
-    reg = Registry(root)
+    reg = open_registry(root)
     reg.register("m", bundle)
     reg.register("m", bundle)
     reg.promote("m:1", "production")
     writer = _spawn(f"""
-        from mlops_dl.registry import Registry
-        reg = Registry({str(root)!r})
+        from mlops_dl.registry import open_registry, Registry
+        reg = open_registry({str(root)!r})
         for i in range(300):
             reg.promote("m:" + str(1 + i % 2), "production")
     """)

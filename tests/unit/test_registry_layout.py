@@ -11,7 +11,7 @@ import pytest
 
 from mlops_dl.cli import main
 from mlops_dl.errors import RegistryError
-from mlops_dl.registry import Registry, layout, resolve_root
+from mlops_dl.registry import layout, open_registry, Registry, resolve_root
 from tests.unit.serve_helpers import fresh_registry
 
 
@@ -71,7 +71,7 @@ def test_pipeline_registers_benches_and_promotes_in_the_config_registry(tmp_path
 
 # ----------------------------------------------------------------------------- readers
 def test_model_version_readers(tiny_registry):
-    mv = Registry(tiny_registry).get("tiny:1")
+    mv = open_registry(tiny_registry).get("tiny:1")
     assert mv.has(layout.LINEAGE) and not mv.has("nope.json")
     assert mv.read_json("nope.json") is None and mv.read_jsonl("nope.jsonl") is None
     assert mv.lineage["run_id"] == "tiny-run"
@@ -126,13 +126,13 @@ OLD_EXPORT_STATS = {  # what export/validate.py wrote into version-N/reference_s
 def _old_style_version(tiny_registry, tmp_path, attachment: dict | None) -> Registry:
     """tiny:1 as the code before wrote it: the export-format file inside the version."""
     bundle = tmp_path / "bundle"
-    src = Registry(tiny_registry).get("tiny:1")
+    src = open_registry(tiny_registry).get("tiny:1")
     shutil.copytree(src.file(layout.MODEL_JSON).parent, bundle,
                     ignore=shutil.ignore_patterns(layout.CHECKSUMS, "attachments", "tags"))
     for p in [bundle, *bundle.rglob("*")]:
         p.chmod(0o755 if p.is_dir() else 0o644)
     (bundle / "reference_stats.json").write_text(json.dumps(OLD_EXPORT_STATS, indent=2) + "\n")
-    reg = Registry(tmp_path / "old")
+    reg = open_registry(tmp_path / "old")
     reg.register("tiny", bundle)
     if attachment is not None:
         reg.attach("tiny:1", "reference_stats.json", attachment)
@@ -142,11 +142,10 @@ def _old_style_version(tiny_registry, tmp_path, attachment: dict | None) -> Regi
 def test_old_export_format_file_still_loads(tiny_registry, tmp_path):
     from mlops_dl.monitor import reference_for
     from mlops_dl.monitor.reference import SCHEMA
-    from mlops_dl.runtime import Predictor
-
+    from mlops_dl.runtime import from_version
     reg = _old_style_version(tiny_registry, tmp_path, attachment=None)
     mv = reg.get("tiny:1")
-    stats = reference_for(reg, mv, Predictor.from_version(mv, "cpu", "int8"))
+    stats = reference_for(reg, mv, from_version(mv, "cpu", "int8"))
     assert stats["schema"] == SCHEMA and stats["n"] == 45  # from eval_samples, not the old file
     assert "eval_samples.jsonl" in stats["source"] and "label_distribution" in stats
     assert reg.get("tiny:1").attachment("reference_stats.json") == stats  # stored once
@@ -154,10 +153,9 @@ def test_old_export_format_file_still_loads(tiny_registry, tmp_path):
 
 def test_old_monitor_attachment_is_used_as_is(tiny_registry, tmp_path):
     from mlops_dl.monitor import reference_for
-    from mlops_dl.runtime import Predictor
-
-    old = Registry(tiny_registry).get("tiny:1").attachment("reference_stats.json")
+    from mlops_dl.runtime import from_version
+    old = open_registry(tiny_registry).get("tiny:1").attachment("reference_stats.json")
     old = {**old, "source": "written by the monitor before"}
     reg = _old_style_version(tiny_registry, tmp_path, attachment=old)
     mv = reg.get("tiny:1")
-    assert reference_for(reg, mv, Predictor.from_version(mv, "cpu", "int8")) == old
+    assert reference_for(reg, mv, from_version(mv, "cpu", "int8")) == old

@@ -17,7 +17,7 @@ import pytest
 
 from mlops_dl.cli import main
 from mlops_dl.errors import RegistryError
-from mlops_dl.registry import Registry, layout
+from mlops_dl.registry import layout, open_registry, Registry
 from tests.unit.test_registry import make_bundle
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,15 +37,14 @@ def _s3_client():
 @pytest.fixture(params=["local", "s3"])
 def any_registry(request, tmp_path) -> Registry:
     if request.param == "local":
-        return Registry(tmp_path / "registry")
-    return Registry(request.getfixturevalue("s3_url"))
+        return open_registry(tmp_path / "registry")
+    return open_registry(request.getfixturevalue("s3_url"))
 
 
 def test_tiny_model_round_trip_predicts_like_local(tiny_registry, s3_url, capsys, tmp_path):
-    from mlops_dl.runtime import Predictor
-
-    local = Registry(tiny_registry)
-    reg = Registry(s3_url)
+    from mlops_dl.runtime import from_registry, from_version
+    local = open_registry(tiny_registry)
+    reg = open_registry(s3_url)
     mv = local.copy("tiny:1", reg)  # files, attachments and where it came from
     assert mv.ref == "tiny:1" and mv.location == f"{s3_url}/tiny:1"
     assert mv.meta["copied_from"][0]["ref"] == "tiny:1"
@@ -55,8 +54,8 @@ def test_tiny_model_round_trip_predicts_like_local(tiny_registry, s3_url, capsys
                            if k not in (layout.MODEL_JSON, layout.CHECKSUMS)} | {
         layout.MODEL_JSON: got.size(layout.MODEL_JSON), layout.CHECKSUMS: got.size(layout.CHECKSUMS)}
     texts = ["love it", "awful day", "the bus is at noon"]
-    ours = Predictor.from_version(got, "cpu", "int8").predict_proba(texts)
-    theirs = Predictor.from_registry("tiny:1", local, "cpu", "int8").predict_proba(texts)
+    ours = from_version(got, "cpu", "int8").predict_proba(texts)
+    theirs = from_registry("tiny:1", local, "cpu", "int8").predict_proba(texts)
     assert (ours == theirs).all()
     reg.promote("tiny:1", "production")
     capsys.readouterr()
@@ -69,8 +68,8 @@ def test_tiny_model_round_trip_predicts_like_local(tiny_registry, s3_url, capsys
                  "--variant", "int8", "--provider", "cpu", "--json"]) == 0
     assert len((tmp_path / "out.csv").read_text().splitlines()) == 3
     assert list((tmp_path / "cli-cache").rglob("model.int8.onnx"))  # --cache-dir honoured
-    back = reg.copy("tiny@production", Registry(tiny_registry.parent / "back"), name="tiny-back")
-    assert Registry(tiny_registry.parent / "back").verify("tiny-back:1").meta["copied_from"][-1]["ref"] == "tiny:1"
+    back = reg.copy("tiny@production", open_registry(tiny_registry.parent / "back"), name="tiny-back")
+    assert open_registry(tiny_registry.parent / "back").verify("tiny-back:1").meta["copied_from"][-1]["ref"] == "tiny:1"
     assert back.attachment(layout.REFERENCE_STATS) == got.attachment(layout.REFERENCE_STATS)
 
 
@@ -108,7 +107,7 @@ def test_alias_history_and_rollback(any_registry, tmp_path, capsys):
 
 
 def test_tags_attachments_audit_delete_on_s3(s3_url, tmp_path):
-    reg = Registry(s3_url)
+    reg = open_registry(s3_url)
     bundle = make_bundle(tmp_path / "b")
     reg.register("m", bundle, attachments={"first.json": {"a": 1}})
     reg.register("m", bundle)
@@ -133,7 +132,7 @@ def test_tags_attachments_audit_delete_on_s3(s3_url, tmp_path):
     assert again.file("model.onnx").read_bytes() == b"onnx-bytes"
     local = tmp_path / "local"  # the CLI copy: S3 -> a folder, recorded in model.json
     assert main(["registry", "copy", "m@prod", str(local), "--name", "mm", "--registry", s3_url]) == 0
-    copied = Registry(local).verify("mm:1")
+    copied = open_registry(local).verify("mm:1")
     assert copied.meta["copied_from"][-1] == {**copied.meta["copied_from"][-1],
                                               "registry": s3_url, "ref": "m:2"}
 
@@ -141,14 +140,14 @@ def test_tags_attachments_audit_delete_on_s3(s3_url, tmp_path):
 def test_parallel_registrations_get_distinct_versions_on_s3(s3_url, tmp_path):
     bundle = make_bundle(tmp_path / "bundle")
     code = f"""
-        from mlops_dl.registry import Registry
-        reg = Registry({s3_url!r})
+        from mlops_dl.registry import open_registry, Registry
+        reg = open_registry({s3_url!r})
         for _ in range(5):
             reg.register("m", {str(bundle)!r})
     """
     procs = [_spawn(code) for _ in range(8)]
     assert [p.wait(timeout=180) for p in procs] == [0] * 8
-    reg = Registry(s3_url)
+    reg = open_registry(s3_url)
     assert [v.version for v in reg.list_versions("m")] == list(range(1, 41))
     assert all(row["ok"] for row in reg.verify_all())
 
@@ -158,13 +157,13 @@ def test_kill_during_registrations_leaves_no_partial_version_on_s3(s3_url, tmp_p
     for i in range(6):
         (bundle / f"part-{i}.json").write_bytes(os.urandom(256 << 10))
     code = f"""
-        from mlops_dl.registry import Registry
-        reg = Registry({s3_url!r})
+        from mlops_dl.registry import open_registry, Registry
+        reg = open_registry({s3_url!r})
         for _ in range(20):
             reg.register("m", {str(bundle)!r})
     """
     rng = random.Random(0)
-    reg = Registry(s3_url)
+    reg = open_registry(s3_url)
     for _ in range(3):
         proc = _spawn(code)
         time.sleep(1.0 + rng.random() * 1.5)  # start-up + somewhere inside the registrations
@@ -178,27 +177,27 @@ def test_kill_during_registrations_leaves_no_partial_version_on_s3(s3_url, tmp_p
 
 
 def test_parallel_alias_moves_are_all_recorded_on_s3(s3_url, tmp_path):
-    reg = Registry(s3_url)
+    reg = open_registry(s3_url)
     bundle = make_bundle(tmp_path / "bundle")
     for _ in range(4):
         reg.register("m", bundle)
     code = f"""
         import random
-        from mlops_dl.registry import Registry
-        reg = Registry({s3_url!r})
+        from mlops_dl.registry import open_registry, Registry
+        reg = open_registry({s3_url!r})
         for i in range(10):
             reg.promote(f"m:{{random.randint(1, 4)}}", "prod", reason=f"move {{i}}")
     """
     procs = [_spawn(code) for _ in range(8)]
     assert [p.wait(timeout=180) for p in procs] == [0] * 8
-    hist = Registry(s3_url).history("m", "prod")
+    hist = open_registry(s3_url).history("m", "prod")
     assert len(hist) == 80
-    assert Registry(s3_url).alias_target("m", "prod") == hist[-1]["to"]
+    assert open_registry(s3_url).alias_target("m", "prod") == hist[-1]["to"]
     assert all(h["from"] == prev["to"] for prev, h in zip(hist, hist[1:]))  # a chain, no lost move
 
 
 def test_tampered_object_is_refused_by_verify_and_on_load(s3_url, tmp_path, capsys, monkeypatch):
-    reg = Registry(s3_url)
+    reg = open_registry(s3_url)
     reg.register("m", make_bundle(tmp_path / "b"))
     client = _s3_client()
     bucket, prefix = s3_url[5:].split("/", 1)
@@ -211,7 +210,7 @@ def test_tampered_object_is_refused_by_verify_and_on_load(s3_url, tmp_path, caps
     assert "model.onnx: sha256 differs from the recorded checksum" in out.out + out.err
     monkeypatch.setenv("MLOPS_DL_CACHE_DIR", str(tmp_path / "cold-cache"))
     with pytest.raises(RegistryError, match="model.onnx.*failed verification"):
-        Registry(s3_url).get("m:1", verify=True)
+        open_registry(s3_url).get("m:1", verify=True)
     assert not list((tmp_path / "cold-cache").rglob("model.onnx"))  # no half or bad file kept
 
 
@@ -239,7 +238,6 @@ def test_refusals_are_one_line_and_fast(s3_url, seaweed, monkeypatch, capsys):
 
 def test_a_store_that_ignores_conditional_writes_is_refused(s3_url, tmp_path, monkeypatch):
     from mlops_dl.registry import s3client
-
     real = s3client.call
 
     def ignoring(client, url, op, **kw):  # a store that drops If-None-Match / If-Match
@@ -250,7 +248,7 @@ def test_a_store_that_ignores_conditional_writes_is_refused(s3_url, tmp_path, mo
     monkeypatch.setattr(s3client, "call", ignoring)
     monkeypatch.setattr(s3client, "_PROBED", set())
     with pytest.raises(RegistryError, match="ignores conditional writes"):
-        Registry(s3_url).register("m", make_bundle(tmp_path / "b"))
+        open_registry(s3_url).register("m", make_bundle(tmp_path / "b"))
 
 
 def test_served_s3_alias_swaps_when_another_process_moves_it(tiny_registry, s3_url, tmp_path):
@@ -262,9 +260,9 @@ def test_served_s3_alias_swaps_when_another_process_moves_it(tiny_registry, s3_u
     from mlops_dl.serve.app import create_app
     from tests.unit.serve_helpers import wait_until
 
-    reg = Registry(s3_url)
+    reg = open_registry(s3_url)
     for _ in range(2):
-        Registry(tiny_registry).copy("tiny:1", reg)
+        open_registry(tiny_registry).copy("tiny:1", reg)
     reg.promote("tiny:1", "production")
     cfg = ServeConfig(log_path=str(tmp_path / "pred.jsonl"), swap_poll_s=0.1, max_wait_ms=2)
     results: list[tuple[int | None, int]] = []
@@ -282,8 +280,8 @@ def test_served_s3_alias_swaps_when_another_process_moves_it(tiny_registry, s3_u
             t.start()
         time.sleep(0.3)
         mover = _spawn(f"""
-            from mlops_dl.registry import Registry
-            Registry({s3_url!r}).promote("tiny:2", "production", reason="from another machine")
+            from mlops_dl.registry import open_registry, Registry
+            open_registry({s3_url!r}).promote("tiny:2", "production", reason="from another machine")
         """)
         assert mover.wait(timeout=60) == 0
         moved = time.monotonic()
@@ -300,7 +298,7 @@ def test_served_s3_alias_swaps_when_another_process_moves_it(tiny_registry, s3_u
 
 def test_a_rewritten_manifest_is_refused_and_signing_holds_on_s3(s3_url, tmp_path, monkeypatch):
     monkeypatch.setenv("MLOPS_DL_SIGNING_KEY", "team-secret")
-    reg = Registry(s3_url)
+    reg = open_registry(s3_url)
     reg.register("m", make_bundle(tmp_path / "b"))
     assert reg.get("m:1", verify=True).meta["labels"] == ["neg", "pos"]
     client = _s3_client()
@@ -311,9 +309,9 @@ def test_a_rewritten_manifest_is_refused_and_signing_holds_on_s3(s3_url, tmp_pat
     client.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest).encode())
     monkeypatch.setenv("MLOPS_DL_CACHE_DIR", str(tmp_path / "fresh"))
     with pytest.raises(RegistryError, match="meta differs from model.json"):
-        Registry(s3_url).get("m:1", verify=True)
+        open_registry(s3_url).get("m:1", verify=True)
     monkeypatch.setenv("MLOPS_DL_SIGNING_KEY", "another-key")
     reg.register("m", make_bundle(tmp_path / "b"))  # signed with another key ...
     monkeypatch.setenv("MLOPS_DL_SIGNING_KEY", "team-secret")
     with pytest.raises(RegistryError, match="signature does not match"):
-        Registry(s3_url).get("m:2", verify=True)  # ... refused under the team's key
+        open_registry(s3_url).get("m:2", verify=True)  # ... refused under the team's key

@@ -14,10 +14,10 @@ from mlops_dl.cli import main
 from mlops_dl.data.plots import label_balance_png
 from mlops_dl.data.prepared import fingerprint, write_prepared
 from mlops_dl.monitor import monitor_log
-from mlops_dl.registry import Registry
+from mlops_dl.registry import open_registry
 from mlops_dl.reports import write
 from mlops_dl.reports.monitor import monitor_report
-from mlops_dl.runtime import Predictor
+from mlops_dl.runtime import from_registry
 from mlops_dl.gates.canvas import load_canvas
 from tests.unit.monitor_helpers import LABELS, canvas_file, copy_registry, write_log
 
@@ -42,7 +42,7 @@ def _prepared(root):
 def reports(tmp_path_factory, tiny_registry, tiny_run_dir):
     """The four reports, written through the CLI (data, run, compare) and monitor --html."""
     tmp = tmp_path_factory.mktemp("reports")
-    reg = Registry(copy_registry(tiny_registry, tmp / "registry"))
+    reg = open_registry(copy_registry(tiny_registry, tmp / "registry"))
     shutil.copytree(reg.get("tiny:1").path, tmp / "copy", ignore=shutil.ignore_patterns("attachments", "tags"))
     reg.register("tiny", tmp / "copy")
     out = {name: tmp / f"{name}.html" for name in ("data", "run", "compare", "monitor")}
@@ -50,7 +50,7 @@ def reports(tmp_path_factory, tiny_registry, tiny_run_dir):
     assert main(["report", "run", str(tiny_run_dir), "--out", str(out["run"])]) == 0
     assert main(["report", "compare", "tiny:1", "tiny:2", "--registry", str(reg.root),
                  "--out", str(out["compare"])]) == 0
-    predictor = Predictor.from_registry("tiny:1", reg.root, provider="cpu")
+    predictor = from_registry("tiny:1", reg.root, provider="cpu")
     log = write_log(tmp / "p.jsonl", predictor, [f"great movie number {i}" for i in range(120)])
     report = monitor_log([log], "tiny:1", load_canvas(canvas_file(tmp)), reg)
     write(out["monitor"], monitor_report(report))

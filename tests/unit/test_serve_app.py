@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mlops_dl.config import ServeConfig
-from mlops_dl.runtime import Predictor
+from mlops_dl.runtime import from_registry
 from mlops_dl.serve.app import create_app
 from mlops_dl.serve.swap import ModelHolder
 from tests.unit.serve_helpers import fresh_registry
@@ -54,7 +54,7 @@ def test_predict_health_ready_metrics(root, tmp_path):
         for p in body["predictions"]:
             assert set(p["probabilities"]) == {"negative", "neutral", "positive"}
             assert p["label"] in p["probabilities"]
-        direct = Predictor.from_registry("tiny:1", root).predict(["love great", "hate awful"])
+        direct = from_registry("tiny:1", root).predict(["love great", "hate awful"])
         assert [p["label"] for p in body["predictions"]] == [d["label"] for d in direct]
         metrics = client.get("/metrics").text
         assert 'mlops_dl_requests_total{route="/v1/predict",status="200"} 1.0' in metrics
@@ -155,7 +155,7 @@ def test_not_ready_is_503_then_loads(root, tmp_path):
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("registry busy")
-        return Predictor.from_registry(f"tiny:{v}", root)
+        return from_registry(f"tiny:{v}", root)
 
     holder = ModelHolder("tiny@production", lambda: served["version"], flaky_load)
     cfg = ServeConfig(log_path="", swap_poll_s=0.3)

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from mlops_dl.cli import main
-from mlops_dl.runtime import Predictor, make_session
-
+from mlops_dl.runtime import from_registry
+from mlops_dl.runtime.onnxruntime import make_session
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
 text_format = pytest.importorskip("google.protobuf.text_format")
 json_format = pytest.importorskip("google.protobuf.json_format")
@@ -111,7 +111,7 @@ def test_tokenizer_model_gives_the_runtimes_ids(repo, tiny_registry, monkeypatch
     good, refused = model.execute([{"TEXT": Tensor("TEXT", batch)}, {"TEXT": Tensor("TEXT", bad)}])
     assert refused.error and "not UTF-8" in refused.error and good.error is None
     tensors = {t.name(): t.as_numpy() for t in good.output_tensors}
-    predictor = Predictor.from_registry("tiny:1", tiny_registry, variant="fp32")
+    predictor = from_registry("tiny:1", tiny_registry, variant="fp32")
     expected = predictor._feeds(predictor.encode(TEXTS))  # what the runtime feeds onnxruntime
     assert tensors.keys() == expected.keys()
     for name, array in expected.items():

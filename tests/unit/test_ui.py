@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mlops_dl.cli import main
-from mlops_dl.registry import Registry
+from mlops_dl.registry import open_registry
 from mlops_dl.ui import create_app
 from tests.unit.monitor_helpers import copy_registry
 from tests.unit.ui_helpers import SCRIPT_TWEET, expected_flips, ui_settings
@@ -68,7 +68,7 @@ def test_logged_script_is_escaped(ui_world):
 
 
 def test_rollback_is_refused_without_the_right_token(ui_world, own_registry):
-    reg = Registry(own_registry)
+    reg = open_registry(own_registry)
     url, form = "/models/tiny/aliases/production/rollback", {"version": "1"}
     read_only = _client(ui_world, token=None, registry=own_registry)
     assert "disabled" in read_only.get("/models/tiny").text
@@ -89,7 +89,7 @@ def test_rollback_is_refused_without_the_right_token(ui_world, own_registry):
 
 
 def test_ui_rollback_is_recorded_in_the_alias_history(ui_world, own_registry, capsys):
-    reg = Registry(own_registry)
+    reg = open_registry(own_registry)
     c = _client(ui_world, registry=own_registry)
     r = c.post("/models/tiny/aliases/production/rollback", data={"version": "1", "token": TOKEN})
     assert r.status_code == 200 and "moved @production to tiny:1" in r.text
@@ -110,8 +110,8 @@ def test_ui_rollback_is_recorded_in_the_alias_history(ui_world, own_registry, ca
 
 
 def test_model_page_and_rollback_on_an_s3_registry(ui_world, s3_url):
-    reg = Registry(s3_url)
-    local = Registry(ui_world["registry"])
+    reg = open_registry(s3_url)
+    local = open_registry(ui_world["registry"])
     for version in (1, 2):
         local.copy(f"tiny:{version}", reg)
     reg.promote("tiny:1", "production", reason="first")

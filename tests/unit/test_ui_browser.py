@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_dl.registry import Registry
+from mlops_dl.registry import open_registry
 from tests.unit.ui_helpers import SCRIPT_TWEET, expected_flips, ui_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -156,7 +156,7 @@ def test_compare_lists_the_flipped_examples_of_the_stored_predictions(watched, u
 
 
 def test_rollback_needs_the_token_then_moves_the_alias(watched, ui_world):
-    reg = Registry(ui_world["registry"])
+    reg = open_registry(ui_world["registry"])
     assert reg.alias_target("tiny", "production") == 3
     page = watched.open("/models/tiny")
     button = page.locator("button.rollback", has_text="back to 1")

@@ -20,8 +20,8 @@ from mlops_dl.gates.accept import accept
 from mlops_dl.gates.canvas import load_canvas
 from mlops_dl.gates.promote import promote
 from mlops_dl.metrics import classification_report
-from mlops_dl.registry import Registry
-from mlops_dl.runtime import Predictor
+from mlops_dl.registry import open_registry, Registry
+from mlops_dl.runtime import from_dir, from_version, Predictor
 from tests.fixtures.make_tiny import make_rows
 from tests.unit.monitor_helpers import LABELS, canvas_file, copy_registry, worse_bundle, write_log
 
@@ -40,7 +40,7 @@ def _rescore(bundle: Path, variants: list[str]) -> None:
     served = "int8" if "int8" in variants else "fp32"
     preds: dict[str, dict[str, np.ndarray]] = {}
     for v in variants:
-        predictor = Predictor.from_dir(bundle, provider="cpu", variant=v)
+        predictor = from_dir(bundle, provider="cpu", variant=v)
         preds[v] = {s: predictor.predict_proba(data.texts_labels(s)[0]) for s in ("validation", "test")}
     texts, gold = data.texts_labels("validation")
     with open(bundle / "eval_samples.jsonl", "w", encoding="utf-8") as f:
@@ -105,7 +105,7 @@ def _study(folder: Path) -> Path:
 
 def build_ui_world(tiny_registry: Path, tiny_run_dir: Path, tmp: Path) -> dict:
     """Registry (3 versions, history), log with a <script> text, canvas, runs dir, study."""
-    reg = Registry(copy_registry(tiny_registry, tmp / "registry"))
+    reg = open_registry(copy_registry(tiny_registry, tmp / "registry"))
     v1 = reg.get("tiny:1")
     for index, shift, variants in ((1, 5.0, ["fp32"]), (2, 5.0, ["fp32", "int8"])):
         bundle = worse_bundle(v1.path, tmp / f"bundle-{index}", shift=shift, index=index)
@@ -120,7 +120,7 @@ def build_ui_world(tiny_registry: Path, tiny_run_dir: Path, tmp: Path) -> dict:
     promote(reg, "tiny:1", canvas, to="production")
     promote(reg, "tiny:3", canvas, to="production", force=True, reason="canary of the positive-leaning head")
     texts = [t for t, _ in make_rows(90, seed=7)] + [SCRIPT_TWEET]
-    log = write_log(tmp / "logs" / "predictions.jsonl", Predictor.from_version(v1, provider="cpu"),
+    log = write_log(tmp / "logs" / "predictions.jsonl", from_version(v1, provider="cpu"),
                     texts, start=T0, step_s=40)
     runs_dir = tmp / "runs"
     _run_with_logs(tiny_run_dir, runs_dir / "tiny-run-curves")
@@ -142,6 +142,6 @@ def expected_flips(registry: Path, a: int, b: int, variant: str) -> set[tuple[st
     """(text, A label, B label) read straight from the two versions' eval_samples.jsonl."""
     rows = {}
     for v in (a, b):
-        path = Registry(registry).get(f"tiny:{v}", verify=False).path / "eval_samples.jsonl"
+        path = open_registry(registry).get(f"tiny:{v}", verify=False).path / "eval_samples.jsonl"
         rows[v] = {r["text"]: r["pred_by_variant"][variant] for r in map(json.loads, path.read_text().splitlines())}
     return {(t, rows[a][t], rows[b][t]) for t in rows[a] if t in rows[b] and rows[a][t] != rows[b][t]}

@@ -1,8 +1,10 @@
 """An OpenVINO CPU model behind the small session surface the Predictor uses (run, inputs,
 providers), so tokenizing, length-sorted batching and result order stay one code path.
 
-Precision: bf16 where the CPU computes it natively (AMX / AVX512-BF16), f32 otherwise.
-OpenVINO is the optional extra ``openvino``; without it this is a one-line MlopsError.
+Precision is the servable's: ``fp32`` and the int8 variants compile with the f32 inference
+precision hint (OpenVINO would otherwise run every non-int8 op in bf16 on a CPU with AMX or
+AVX512-BF16), ``bf16`` with the bf16 hint. OpenVINO is the optional extra ``openvino``; without
+it this is a one-line MlopsError.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from mlops_dl.errors import MlopsError, RegistryError
-from mlops_dl.machine import cpu_has_bf16
 
 INSTALL_HINT = "pip install 'mlops-dl[openvino]'"
 
@@ -29,13 +30,14 @@ def import_openvino():
     return openvino
 
 
-def precision_hint(requested: str = "auto") -> str:
-    """'bf16' when requested or (auto) when the CPU has native bf16; else 'f32'."""
-    if requested not in ("auto", "bf16", "f32"):
-        raise MlopsError(f"openvino precision {requested!r}: expected auto, bf16 or f32")
-    if requested == "auto":
-        return "bf16" if cpu_has_bf16() else "f32"
-    return requested
+HINTS = {"fp32": "f32", "int8": "f32", "bf16": "bf16"}  # servable precision -> OpenVINO hint
+
+
+def precision_hint(precision: str) -> str:
+    """OpenVINO's INFERENCE_PRECISION_HINT for a servable's precision."""
+    if precision not in HINTS:
+        raise MlopsError(f"openvino precision {precision!r}: expected one of {', '.join(HINTS)}")
+    return HINTS[precision]
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,10 @@ class _Input:
 class OpenVinoSession:
     """A compiled OpenVINO CPU model; ``run(["logits"], feeds)`` like an InferenceSession."""
 
-    def __init__(self, model_path: Path, threads: int = 0, precision: str = "auto"):
+    def __init__(self, model_path: Path, threads: int = 0, precision: str = "fp32"):
         ov = import_openvino()
-        self.precision = precision_hint(precision)
-        config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY",
+        self.precision = precision
+        config = {"INFERENCE_PRECISION_HINT": precision_hint(precision), "PERFORMANCE_HINT": "LATENCY",
                   "NUM_STREAMS": 1}
         if threads > 0:
             config["INFERENCE_NUM_THREADS"] = threads
@@ -59,6 +61,8 @@ class OpenVinoSession:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise RegistryError(f"cannot load {model_path} with OpenVINO: {first}") from None
         self._compiled = compiled
+        hint = compiled.get_property("INFERENCE_PRECISION_HINT")  # what was compiled: f32/bf16
+        self.hint = hint.to_string() if hasattr(hint, "to_string") else str(hint)
         self._request = compiled.create_infer_request()
         self._output = compiled.output("logits")
         self._inputs = [_Input(i.get_any_name()) for i in compiled.inputs]

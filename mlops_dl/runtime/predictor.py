@@ -1,0 +1,186 @@
+"""Predictor: text in, labels and probabilities out, for one servable of one version (no torch).
+
+Texts are tokenized once (truncated to model.json ``max_length``), sorted by length, cut into
+batches padded to the longest text in each batch, run, and put back in input order. Every
+result names the model and version that produced it. ``build`` makes one from a version and a
+resolved servable; choosing (``auto``) happens before, in runtime.load / runtime.auto.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlops_dl.config import ServeConfig
+from mlops_dl.errors import RegistryError
+from mlops_dl.metrics import softmax
+from mlops_dl.runtime.padding import pad_batch
+from mlops_dl.runtime.variants import BATCH_VARIES, Servable
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mlops_dl.registry import ModelVersion
+
+
+def load_tokenizer(path: "Path", max_length: int):
+    """A ``tokenizers.Tokenizer`` that truncates to ``max_length`` and does not pad."""
+    from tokenizers import Tokenizer
+
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as e:
+        raise RegistryError(f"cannot read tokenizer {path}: {e}") from None
+    tok.no_padding()
+    tok.enable_truncation(max_length=max_length)
+    return tok
+
+
+def _pad_id(tok, tokenizer_config: dict | None, meta: dict) -> int:
+    """The pad token id: model.json, else tokenizer_config.json, else common pad names."""
+    if isinstance(meta.get("pad_token_id"), int):
+        return meta["pad_token_id"]
+    names = []
+    if tokenizer_config:
+        pad = tokenizer_config.get("pad_token")
+        names.append(pad.get("content") if isinstance(pad, dict) else pad)
+    names += ["[PAD]", "<pad>", "<|pad|>"]
+    for name in names:
+        if isinstance(name, str) and tok.token_to_id(name) is not None:
+            return int(tok.token_to_id(name))
+    return 0
+
+
+def open_session(mv: "ModelVersion", servable: Servable, provider: str, settings: ServeConfig):
+    """The engine session for ``servable`` (its file fetched through ``mv.file``)."""
+    path = mv.file(servable.file)
+    if servable.engine == "openvino":
+        from mlops_dl.runtime.openvino import OpenVinoSession
+
+        return OpenVinoSession(path, settings.intra_op_threads, servable.precision)
+    from mlops_dl.runtime.onnxruntime import make_session
+
+    return make_session(path, provider, settings)
+
+
+def build(mv: "ModelVersion", servable: Servable, provider: str = "auto",
+          settings: ServeConfig | None = None, choice: dict | None = None) -> "Predictor":
+    """One Predictor for a resolved servable of ``mv``."""
+    from mlops_dl.registry import layout
+
+    meta = mv.meta
+    for key in ("labels", "max_length"):
+        if key not in meta:
+            raise RegistryError(f"{mv.location}/{layout.MODEL_JSON}: missing key {key!r}")
+    settings = settings or ServeConfig()
+    session = open_session(mv, servable, provider, settings)
+    tok = load_tokenizer(mv.file(layout.TOKENIZER), int(meta["max_length"]))
+    pad_id = _pad_id(tok, mv.read_json(layout.TOKENIZER_FILES[1]), meta)
+    return Predictor(session, tok, meta, name=mv.name, version=mv.version, servable=servable,
+                     pad_id=pad_id, settings=settings, choice=choice)
+
+
+class Predictor:
+    """Text in, labels and probabilities out, for one model version, engine and ONNX variant."""
+
+    def __init__(self, session, tokenizer, meta: dict, *, name: str, version: int | None,
+                 servable: Servable, pad_id: int = 0, settings: ServeConfig | None = None,
+                 choice: dict | None = None):
+        self.session = session
+        self.servable = servable
+        self.engine, self.variant = servable.engine, servable.variant
+        self.precision = servable.precision
+        self.choice = choice  # how engine: auto / variant: auto decided (None when given)
+        self.accepted: bool | None = None  # set by runtime.load from the acceptance record
+        self.warnings: list[str] = []  # shown by describe() (/readyz): unaccepted, ...
+        self.tokenizer = tokenizer
+        self.meta = meta
+        self.labels: list[str] = list(meta["labels"])
+        self.max_length = int(meta["max_length"])
+        self.model_name = name
+        self.version = version
+        self.pad_id = pad_id
+        self.settings = settings or ServeConfig()
+        self.provider = session.get_providers()[0]
+        session_inputs = {i.name for i in session.get_inputs()}
+        self.input_names = [n for n in meta.get("inputs", session_inputs) if n in session_inputs]
+        self._lock = threading.Lock()  # IO binding objects are not shared across threads
+
+    # ------------------------------------------------------------------ inference
+    @property
+    def ref(self) -> str:
+        return f"{self.model_name}:{self.version}" if self.version is not None else self.model_name
+
+    def encode(self, texts: list[str]) -> list[Any]:
+        """Tokenize (truncated, unpadded) in one Rust call."""
+        return self.tokenizer.encode_batch(list(texts))
+
+    def _feeds(self, encodings: list[Any]) -> dict[str, np.ndarray]:
+        """Pad a batch to its longest encoding. Each array # (B, T) int64."""
+        return pad_batch(encodings, self.pad_id, self.input_names)
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """One ONNX run -> logits # (B, L); CUDA goes through IO binding."""
+        if self.provider != "CUDAExecutionProvider":
+            return self.session.run(["logits"], feeds)[0]
+        with self._lock:
+            binding = self.session.io_binding()
+            for name, array in feeds.items():
+                binding.bind_cpu_input(name, array)
+            binding.bind_output("logits", "cuda")
+            self.session.run_with_iobinding(binding)
+            return binding.copy_outputs_to_cpu()[0]
+
+    def logits(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+        """Length-sorted batched inference; rows in input order. # (N, L)"""
+        batch_size = batch_size or self.settings.max_batch_size
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)  # (N, L)
+        if not texts:
+            return out
+        encodings = self.encode(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            out[rows] = self._run(self._feeds([encodings[i] for i in rows]))
+        return out
+
+    def predict_proba(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+        """Class probabilities. # (N, L)"""
+        return softmax(self.logits(texts, batch_size))
+
+    def predict(self, texts: list[str], batch_size: int | None = None) -> list[dict]:
+        """One dict per text: label, score, probabilities {label: p}, model, version."""
+        probs = self.predict_proba(texts, batch_size)  # (N, L)
+        return [self.result(row) for row in probs]
+
+    def result(self, probs: np.ndarray) -> dict:
+        """The result dict for one row of probabilities. # (L,)"""
+        best = int(np.argmax(probs))
+        return {
+            "label": self.labels[best],
+            "score": float(probs[best]),
+            "probabilities": {lab: float(p) for lab, p in zip(self.labels, probs)},
+            "model": self.model_name,
+            "version": self.version,
+        }
+
+    def describe(self) -> dict:
+        """What is loaded, for /readyz, logs and benchmark reports."""
+        out = {"model": self.model_name, "version": self.version, "engine": self.engine,
+               "variant": self.variant, "precision": self.precision,
+               "servable": self.servable.key, "batch_invariant": self.servable.batch_invariant,
+               "accepted": self.accepted, "provider": self.provider, "labels": self.labels,
+               "max_length": self.max_length,
+               "intra_op_threads": self.settings.intra_op_threads,
+               "spinning": self.settings.spinning,
+               "graph_optimization": self.settings.graph_optimization}
+        warnings = list(self.warnings)
+        if not self.servable.batch_invariant:
+            warnings.append(f"{self.variant}: {BATCH_VARIES}")
+        if warnings:
+            out["warnings"] = warnings
+        if self.choice is not None:
+            out["choice"] = self.choice
+        return out

@@ -54,7 +54,7 @@ def monitor_log(logs: list[str | Path], ref: str, canvas, registry=None,
     engine, variant = _served(win, canvas)
     reg, mv, predictor = _predictor(ref, registry, variant, engine)
     ref_stats = reference_for(reg, mv, predictor, data_dir)
-    expect = expectations_for(mv, canvas, predictor.labels, predictor.variant)
+    expect = expectations_for(reg, mv, canvas, predictor)
     report = evaluate_window(win, ref_stats, canvas.monitoring, predictor.tokenizer,
                              unk_id(predictor.tokenizer), expect)
     report["ref"] = mv.ref
@@ -85,7 +85,7 @@ def monitor_slices(logs: list[str | Path], canvas, registry=None, ref: str | Non
     reg, mv, predictor = _predictor(ref, registry, variant, engine)
     stats = reference_for(reg, mv, predictor, store=False)
     unk = unk_id(predictor.tokenizer)
-    expect = expectations_for(mv, canvas, predictor.labels, predictor.variant)
+    expect = expectations_for(reg, mv, canvas, predictor, store=False)
     th = canvas.monitoring
     t0, t1 = win.records[0]["_t"], win.records[-1]["_t"]
     step = (t1 - t0) / max(slices, 1) if t1 > t0 else None

@@ -116,7 +116,7 @@ def bench_monitor(ref: str, canvas, registry=None, data_dir=None, seeds: int = 2
     other_rows = other_corpus(labels)
     other = _pool("movie-reviews", predictor, *other_rows) if other_rows else None
     ref_stats = reference_for(reg, mv, predictor, data_dir, store=False)
-    th, exp = canvas.monitoring, expectations_for(mv, canvas, labels, predictor.variant)
+    th, exp = canvas.monitoring, expectations_for(reg, mv, canvas, predictor, store=False)
     todo = [s for s in shifts.SHIFTS if other is not None or s != "covariate-corpus"]
     table, streams = [], {}
     for shift in todo:

@@ -171,3 +171,30 @@ def summary(calibrator: dict | None) -> dict | None:
     keys = ("method", "variant", "n", "bins", "ece_before", "ece_after", "ece_after_in_sample",
             "ece_cross_fitted")
     return {k: calibrator[k] for k in keys} | {"temperature": calibrator["params"].get("temperature")}
+
+
+def calibrator_for(registry, mv, predictor, store: bool = True) -> tuple[dict | None, str | None]:
+    """The version's calibrator for ``predictor.variant`` and a note: the stored one when it
+    was fitted for that variant, else one fitted on the validation texts and gold labels the
+    export kept (eval_samples.jsonl) as scored by ``predictor``, stored in its place (as
+    reference_for does). (None, why) when neither can be had."""
+    from mlops_dl.registry import layout
+
+    labels, variant = predictor.labels, predictor.variant
+    stored = mv.attachment(layout.CALIBRATION)
+    if stored is not None and check(stored, labels) is None and stored.get("variant") == variant:
+        return stored, None
+    rows = [r for r in mv.read_jsonl(layout.EVAL_SAMPLES) or [] if r.get("label") in labels]
+    if len(rows) < 2 * FOLDS:
+        why = "none stored" if stored is None else (check(stored, labels) or
+                                                    f"fitted for {stored.get('variant')}")
+        return None, f"no calibration for {variant} ({why}; {len(rows)} validation samples kept)"
+    probs = predictor.predict_proba([r["text"] for r in rows])  # (N, L)
+    fitted = fit_calibrator(probs, np.array([labels.index(r["label"]) for r in rows]), labels, variant)
+    note = f"calibration fitted for {variant} on the {len(rows)} validation texts kept at export"
+    if store:
+        try:
+            registry.attach(mv.ref, layout.CALIBRATION, fitted)
+        except OSError as e:  # a read-only registry: use it, say it was not kept
+            note += f" (not stored: {e.strerror or e})"
+    return fitted, note

@@ -29,21 +29,18 @@ class Expectations:
     notes: list[str] = field(default_factory=list)
 
 
-def expectations_for(mv, canvas, labels: list[str], variant: str) -> Expectations:
-    """The version's calibrator (when fitted for ``variant``), test figures and the feedback labels."""
+def expectations_for(reg, mv, canvas, predictor, store: bool = True) -> Expectations:
+    """The version's calibrator for the predictor's variant (calibration.calibrator_for), its
+    test figures and the canvas's feedback labels."""
     from mlops_dl.registry import layout
 
-    exp = Expectations(labels=list(labels), per_class_floor=canvas.offline.per_class_f1_floor)
+    exp = Expectations(labels=list(predictor.labels), per_class_floor=canvas.offline.per_class_f1_floor)
     exp.threshold = canvas.offline.threshold if canvas.offline.metric == "macro_f1" else None
-    stored = mv.attachment(layout.CALIBRATION)
-    why = "none stored (exported before calibration)" if stored is None else calibration.check(stored, labels)
-    if why is None and stored.get("variant") != variant:
-        why = f"fitted for {stored.get('variant')}, the window was served by {variant}"
-    if why:
-        exp.notes.append(f"calibration of {mv.ref} not used ({why}): F1 estimated from the "
-                         "logged probabilities as they are")
-    else:
-        exp.calibrator = stored
+    exp.calibrator, note = calibration.calibrator_for(reg, mv, predictor, store)
+    if exp.calibrator is None:
+        exp.notes.append(f"{mv.ref}: {note}: F1 estimated from the logged probabilities as they are")
+    elif note:
+        exp.notes.append(note)
     exp.test = (mv.read_json(layout.METRICS) or {}).get("test") or {}
     exp.gold = feedback_gold(Path(canvas.feedback.dir) / canvas.feedback.dataset)
     return exp

@@ -30,7 +30,8 @@ def test_export_stores_a_calibrator_that_lowers_the_validation_ece(tiny_registry
     mv = open_registry(tiny_registry).get("tiny:1")
     stored = mv.attachment("calibration.json")
     assert stored["schema"] == "mlops-dl/calibration/1" and stored["labels"] == LABELS
-    assert stored["method"] in ("temperature", "isotonic") and stored["variant"] == "int8"
+    served = mv.read_jsonl("eval_samples.jsonl")[0]["variant"]  # the default servable's file
+    assert stored["method"] in ("temperature", "isotonic") and stored["variant"] == served
     assert stored["ece_after"] < stored["ece_before"]
     assert stored["ece_cross_fitted"][stored["method"]] <= stored["ece_cross_fitted"]["none"]
     checks = mv.read_json("validation.json")["calibration"]
@@ -64,6 +65,8 @@ def test_monitor_estimates_f1_and_shows_the_realised_one_from_feedback(tmp_path,
     lo, hi = est["interval"]
     assert 0.0 <= lo <= est["macro_f1"] <= hi <= 1.0 and set(est["per_class"]) == set(LABELS)
     assert est["label_shift_corrected"] and abs(sum(est["prior"].values()) - 1) < 1e-3
+    # calibrated for the variant that served the log (refitted on eval_samples when export's differs)
+    assert perf["calibration"]["variant"] == report["reference"]["variant"]
     assert perf["realised"]["n"] == 90  # 30 labelled texts, logged three times
     assert abs(perf["realised"]["macro_f1"] - perf["estimated_on_labelled"]["macro_f1"]) < 0.3
     assert perf["threshold"] == 0.99 and perf["test"]["macro_f1"] is not None

@@ -154,11 +154,12 @@ def accept(registry, ref: str, canvas, data_dir: str | Path | None = None,
 def summary_rows(row: dict) -> list[tuple[str, str, str, bool | None]]:
     """(check, value, threshold, passed) rows of one servable; passed None: skipped."""
     rows = []
+    what = f"{row.get('engine', 'onnxruntime')} {row.get('variant', '?')}"
     for c in row["checks"]:
         value = f"{c['value']:.4g}" + (f" ({c['worst_class']})" if "worst_class" in c else "")
         op = "<=" if c["name"].startswith("latency") else ">="
-        rows.append((c["name"], value + (" ms" if op == "<=" else ""), f"{op} {c['threshold']:g}",
-                     c["passed"]))
+        rows.append((f"{c['name']} ({what})", value + (" ms" if op == "<=" else ""),
+                     f"{op} {c['threshold']:g}", c["passed"]))
     gate = "" if row["behaviour"]["gate"] else " (report only)"
     for c in row["behaviour"]["checks"]:
         if c.get("skipped"):

@@ -135,7 +135,7 @@ def evaluate(registry, ref: str, canvas, to: str | None = None, data_dir=None) -
     if champ_version == mv.version:
         return {**base, "decision": "unchanged", "comparison": None}
     comparison = None
-    if champ_version is not None:
+    if champ_version is not None and key is not None:  # no servable: nothing to compare
         champion = registry.get(f"{mv.name}:{champ_version}", verify=True)
         record = acceptance.read(mv)
         comparison = compare_to_champion(mv, champion, canvas,

@@ -261,6 +261,8 @@ class RemoteFiles:
     def __init__(self, registry: S3Registry, name: str, version: int, manifest: dict):
         self.registry, self.name, self.version, self.manifest = registry, name, version, manifest
         self.listing: dict[str, dict] = manifest["files"]
+        self.folder = registry.cache / name / str(version) / "files"
+        self.location = f"{registry.root.rstrip('/')}/{name}:{version}"
 
     def has(self, rel: str) -> bool:
         return rel in self.listing
@@ -270,8 +272,6 @@ class RemoteFiles:
 
     def listing_sizes(self) -> dict[str, int]:
         return {rel: int(f["bytes"]) for rel, f in sorted(self.listing.items())}
-        self.folder = registry.cache / name / str(version) / "files"
-        self.location = f"{registry.root.rstrip('/')}/{name}:{version}"
 
     def fetch(self, rel: str) -> Path:
         want = self.listing[rel]

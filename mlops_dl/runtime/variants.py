@@ -152,6 +152,8 @@ def resolve(mv: "ModelVersion", engine: str, variant: str) -> Servable:
         raise RegistryError(why)
     have = {s.variant: s for s in held(mv, engine)}
     names = INT8_ALIAS[engine] if variant == "int8" else (variant,)
+    if variant == "int8" and is_legacy(mv):
+        names = ("int8-dynamic",)  # its only int8; flagged as varying with the batch
     for name in names:
         if name in have:
             return have[name]
@@ -161,6 +163,13 @@ def resolve(mv: "ModelVersion", engine: str, variant: str) -> Servable:
               f"only by name)" if variant == "int8" else f"{variant!r} variant")
     raise RegistryError(f"{ref_of(mv)}: no {wanted} for {engine} (has: {listed}); "
                         f"choose one, e.g. {flag} {next(iter(have), 'fp32')}")
+
+
+def is_legacy(mv: "ModelVersion") -> bool:
+    """Exported before batch-invariant int8 and OpenVINO existed (model.json: fp32 and the
+    dynamic int8 only): there ``int8`` still means the dynamic file, so old registries serve
+    with their old settings; the Predictor says its labels vary with the batch."""
+    return not mv.meta.get("openvino") and not set(_file_table(mv.meta, "variants")) - {"fp32", "int8"}
 
 
 def legacy(engine: str, variant: str) -> str:

@@ -30,7 +30,8 @@ class Telemetry:
         self.predictions = Counter("mlops_dl_predictions", "Predictions by label.", ["label"],
                                    registry=r)
         self.model_info = Gauge("mlops_dl_model_info", "The model version being served (1).",
-                                ["name", "version", "engine", "variant", "provider", "chosen_by"],
+                                ["name", "version", "engine", "variant", "precision", "accepted",
+                                 "provider", "chosen_by"],
                                 registry=r)
         self.swaps = Counter("mlops_dl_model_swaps", "Hot swaps to another version.", registry=r)
         self.log_dropped = Gauge("mlops_dl_prediction_log_dropped",
@@ -50,8 +51,9 @@ class Telemetry:
     @staticmethod
     def _model_labels(d: dict) -> tuple[str, ...]:
         chosen_by = (d.get("choice") or {}).get("source", "config")  # bench.json | calibration
+        accepted = {True: "yes", False: "no", None: "unknown"}[d.get("accepted")]
         return (d["model"], str(d["version"]), d.get("engine", "onnxruntime"), d["variant"],
-                d["provider"], chosen_by)
+                d.get("precision", "?"), accepted, d["provider"], chosen_by)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -102,7 +102,7 @@ def alias_history(reg: Registry, name: str, existing: set[int], audit: list[dict
     for rec in sorted(moves, key=lambda r: str(r.get("at", "")), reverse=True):
         alias, to = rec.get("alias"), rec.get("to")
         can = to in existing and alias in current and current[alias] != to
-        out.append({**rec, "gate": _gate_decision(audit, rec) if rec.get("action") == "promote" else None,
+        out.append({**rec, "gate": _gate_decision(audit, rec) if rec.get("action") in ("promote", "forced") else None,
                     "rollback_to": to if can else None})
     return out
 

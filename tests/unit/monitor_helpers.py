@@ -42,14 +42,16 @@ def copy_registry(root: Path, dest: Path) -> Path:
 
 
 def record(text: str | None, probs: dict, ts: datetime, *, rid: str, index: int = 0,
-           model: str = "tiny", version: int = 1, latency_ms: float = 5.0, hashed: bool = False) -> dict:
-    """One prediction-log line as serve/app.py writes it."""
+           model: str = "tiny", version: int = 1, latency_ms: float = 5.0, hashed: bool = False,
+           engine: str = "onnxruntime", variant: str = "int8-static", precision: str = "int8") -> dict:
+    """One prediction-log line as the server writes it (serve/predlog.py)."""
     rec = {"ts": ts.isoformat(timespec="milliseconds"), "request_id": rid, "index": index}
     if text is not None:
         rec.update({"text_sha256": hashlib.sha256(text.encode()).hexdigest()} if hashed else {"text": text})
     label = max(probs, key=probs.get)
     rec.update({"label": label, "probabilities": probs, "model": model, "version": version,
-                "variant": "int8", "latency_ms": latency_ms})
+                "engine": engine, "variant": variant, "precision": precision,
+                "servable": f"{engine}:{variant}", "latency_ms": latency_ms})
     return rec
 
 
@@ -62,7 +64,9 @@ def write_log(path: Path, predictor, texts: list[str], start: datetime | None = 
     with open(path, "a", encoding="utf-8") as f:
         for i, (text, r) in enumerate(zip(texts, results)):
             rec = record(text, r["probabilities"], start + timedelta(seconds=i * step_s), rid=f"r{i}",
-                         version=predictor.version, hashed=hashed, latency_ms=latency_ms + i % 7)
+                         version=predictor.version, hashed=hashed, latency_ms=latency_ms + i % 7,
+                         engine=predictor.engine, variant=predictor.variant,
+                         precision=predictor.precision)
             f.write(json.dumps(rec) + "\n")
     return path
 

@@ -50,12 +50,12 @@ def test_bundle_records_validation_lineage_and_samples(tiny_registry, tiny_run_d
     data = json.loads((tiny_run_dir / "data.json").read_text())
     assert lineage["run_id"] == "tiny-run" and lineage["data_fingerprints"] == data["fingerprints"]
     rows = [json.loads(x) for x in mv.file("eval_samples.jsonl").read_text().splitlines()]
-    assert len(rows) == 45 and rows[0]["variant"] == "int8"
+    assert len(rows) == 45 and rows[0]["variant"] == "int8-static"  # the default servable's file
     assert set(rows[0]["pred_by_variant"]) == {"fp32", "fp32-plain", "int8", "int8-static",
                                                "int8-nncf", "torch"}
     assert abs(sum(rows[0]["probabilities"].values()) - 1) < 1e-4
     stats = mv.attachment("reference_stats.json")  # one format, the monitor's, one place
-    assert stats["schema"] == "mlops-dl/reference-stats/1" and stats["variant"] == "int8"
+    assert stats["schema"] == "mlops-dl/reference-stats/1" and stats["variant"] == "int8-static"
     assert sum(stats["confidence"]["counts"]) == 45 and stats["n"] == 45
     assert not mv.has("reference_stats.json")
     metrics = json.loads(mv.file("metrics.json").read_text())

@@ -42,10 +42,11 @@ def test_registry_show_labels_each_f1_and_signs_the_change(tiny_registry, tmp_pa
 
 
 def test_accept_and_promote_lines_name_the_engine():
-    result = {"variant": "int8", "behaviour": {"gate": True, "checks": []},
+    result = {"engine": "onnxruntime", "variant": "int8-static", "precision": "int8",
+              "behaviour": {"gate": True, "checks": []},
               "checks": [{"name": "macro_f1", "value": 0.61, "threshold": 0.6, "passed": True}]}
-    assert summary_rows(result)[0][0] == "macro_f1 (ONNX int8)"
+    assert summary_rows(result)[0][0] == "macro_f1 (onnxruntime int8-static)"
     line = f1_versus({"challenger_macro_f1": 0.61, "champion_macro_f1": 0.63, "delta_macro_f1": -0.02,
                       "challenger_engine": "ONNX int8", "champion_engine": "ONNX fp32", "n_test": 100})
     assert line == ("test macro-F1 (ONNX int8) 0.6100 vs champion 0.6300 (ONNX fp32): "
-                    "ΔF1 -2.00 pts on 100 test texts")
+                    "ΔF1 -2.00 pts on 100 shared test texts")

@@ -43,7 +43,7 @@ def test_predict_health_ready_metrics(root, tmp_path):
         assert client.get("/healthz").json() == {"status": "alive"}
         wait_ready(client)
         ready = client.get("/readyz").json()
-        assert ready["model"]["version"] == 1 and ready["model"]["variant"] == "int8"
+        assert ready["model"]["version"] == 1 and ready["model"]["variant"] == "int8-static"
         r = client.post("/v1/predict", json={"texts": ["love great", "hate awful"]},
                         headers={"X-Request-ID": "abc-1"})
         assert r.status_code == 200, r.text
@@ -61,8 +61,9 @@ def test_predict_health_ready_metrics(root, tmp_path):
         assert "mlops_dl_request_latency_seconds_bucket" in metrics
         assert "mlops_dl_batch_size_count 1.0" in metrics
         assert "mlops_dl_queue_depth 0.0" in metrics
-        assert ('mlops_dl_model_info{chosen_by="config",engine="onnxruntime",name="tiny",'
-                'provider="CPUExecutionProvider",variant="int8",version="1"} 1.0') in metrics
+        assert ('mlops_dl_model_info{accepted="unknown",chosen_by="config",engine="onnxruntime",'
+                'name="tiny",precision="int8",provider="CPUExecutionProvider",'
+                'variant="int8-static",version="1"} 1.0') in metrics
         assert client.get("/docs").status_code == 200
         schema = client.get("/openapi.json").json()
         assert "/v1/predict" in schema["paths"]

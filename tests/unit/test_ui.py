@@ -100,12 +100,12 @@ def test_ui_rollback_is_recorded_in_the_alias_history(ui_world, own_registry, ca
     rows = re.findall(r"<tr>(.*?)</tr>", r.text.split('id="history"')[1].split("<tbody>")[1], re.S)
     assert "decision rollback" in rows[0] and "roll back" not in rows[0]  # newest first, 1 is current
     assert "decision forced" in rows[1] and "roll back to 3" in rows[1]  # 3 is no longer current
-    assert "overrode: tiny:3 has no acceptance result" in rows[1]  # the gate problems it forced past
+    assert "overrode: tiny:3: no batch-invariant int8 variant" in rows[1]  # the gate problems it forced past
     capsys.readouterr()
     assert main(["registry", "history", "tiny@production", "--registry", str(own_registry), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert [(m["action"], m["from"], m["to"]) for m in shown] == [
-        ("promote", None, 1), ("promote", 1, 3), ("rollback", 3, 1)]
+        ("promote", None, 1), ("forced", 1, 3), ("rollback", 3, 1)]
     assert shown[-1]["reason"] == "rollback from the UI"
 
 

@@ -21,6 +21,7 @@ from mlops_dl.gates.canvas import load_canvas
 from mlops_dl.gates.promote import promote
 from mlops_dl.metrics import classification_report
 from mlops_dl.registry import open_registry, Registry
+from mlops_dl.runtime.variants import legacy  # model.json's "int8" key = the dynamic file
 from mlops_dl.runtime import from_dir, from_version, Predictor
 from tests.fixtures.make_tiny import make_rows
 from tests.unit.monitor_helpers import LABELS, canvas_file, copy_registry, worse_bundle, write_log
@@ -40,7 +41,7 @@ def _rescore(bundle: Path, variants: list[str]) -> None:
     served = "int8" if "int8" in variants else "fp32"
     preds: dict[str, dict[str, np.ndarray]] = {}
     for v in variants:
-        predictor = from_dir(bundle, provider="cpu", variant=v)
+        predictor = from_dir(bundle, provider="cpu", variant=legacy("onnxruntime", v))
         preds[v] = {s: predictor.predict_proba(data.texts_labels(s)[0]) for s in ("validation", "test")}
     texts, gold = data.texts_labels("validation")
     with open(bundle / "eval_samples.jsonl", "w", encoding="utf-8") as f:

@@ -24,6 +24,7 @@ from mlops_dl.export import bundle as bundle_mod
 from mlops_dl.export import graph, quantize, validate
 from mlops_dl.export.source import RunSource, open_run
 from mlops_dl.metrics import f1_change_points, format_f1_change, softmax
+from mlops_dl.monitor import calibration as calibrators
 from mlops_dl.registry import check_alias, check_name, layout, ModelVersion, open_registry, Registry
 
 OPTIONAL = ("int8-static", "int8-nncf", "fp32-plain")  # left out when they fail their check
@@ -78,13 +79,14 @@ def export_run(run_dir: str | Path, name: str = "", registry: str | Path | None 
                                                     calibration)  # 3-5
         logits, checks = _check_variants(files, graphs, ref, run.labels, ecfg, log)  # 6
         dropped = _drop_failed_optional(files, checks, graphs, log)
+        calibrator = calibrators.fit_for_export(logits, ref.gold, run.labels, default_served(files), log)
         validation = {
             "split": "validation", "n_texts": len(ref.texts), "data_dir": run.data_json.get("data_dir"),
             "exporter": ecfg.exporter, "optimized": ecfg.optimize, "fusion": fusion,
             "graphs": graphs, "variants": checks,
             "tokenizer_parity": validate.tokenizer_parity(
                 run.model_dir / "tokenizer.json", ref.texts, tokenizer, run.cfg.model.max_length),
-            "dropped": dropped,
+            "dropped": dropped, "calibration": calibrators.summary(calibrator),
             "passed": all(c["passed"] for c in checks.values()),
         }
         if not validation["passed"]:
@@ -92,6 +94,7 @@ def export_run(run_dir: str | Path, name: str = "", registry: str | Path | None 
         out, stats = _write_bundle(work / "bundle", run, name, tokenizer, ref, files, logits,
                                    validation, model.config)  # 7
         attachments = {layout.REFERENCE_STATS: stats} if stats is not None else {}
+        attachments |= {layout.CALIBRATION: calibrator} if calibrator is not None else {}
         version = reg.register(name, out, attachments=attachments)  # 8
     if alias:
         reg.promote(version.ref, alias)

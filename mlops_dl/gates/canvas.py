@@ -141,9 +141,20 @@ class MonitoringThresholds:
     #   window exceeds the reference's (validation split at export) by more than this
     oov_increase_alarm: float = 0.02  # alarm when the [UNK] token share rises this much
     min_predictions: int = 100  # fewer in the window: statistics shown, no alarm raised
+    false_alarm_rate: float = 0.01  # sequential alarms: chance that any fires on a stream that
+    #   did not shift, however long it runs (split over the tests)
+    sequential_tolerance: float = 0.05  # sequential alarms: a predicted-class share or the mean
+    #   text-length rank may move this much, the expected accuracy drop this much, before a
+    #   test is meant to fire
+    min_slice_predictions: int = 30  # a time slice with fewer is greyed out, never alarmed on
+    label_shift: Literal["em", "none"] = "em"  # estimated F1 re-weighted to the window's class
+    #   prior (EM) or not
 
     def __post_init__(self) -> None:
         check_ranges(self, [
+            ("false_alarm_rate", 0.0 < self.false_alarm_rate < 1.0, "must be within (0, 1)"),
+            ("sequential_tolerance", 0.0 <= self.sequential_tolerance < 1.0, "must be within [0, 1)"),
+            ("min_slice_predictions", self.min_slice_predictions > 0, "must be > 0"),
             ("p_value", 0.0 <= self.p_value <= 1.0, SHARE),
             ("low_margin", 0.0 <= self.low_margin <= 1.0, SHARE),
             ("low_confidence_increase_alarm", 0.0 <= self.low_confidence_increase_alarm <= 1.0, SHARE),

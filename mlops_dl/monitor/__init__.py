@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from mlops_dl.monitor.check import evaluate_window
+from mlops_dl.monitor.performance import expectations_for
 from mlops_dl.monitor.reference import reference_for, unk_id
 from mlops_dl.monitor.replay import replay
 from mlops_dl.monitor.window import LogWindow, read_window
@@ -53,8 +54,9 @@ def monitor_log(logs: list[str | Path], ref: str, canvas, registry=None,
     engine, variant = _served(win, canvas)
     reg, mv, predictor = _predictor(ref, registry, variant, engine)
     ref_stats = reference_for(reg, mv, predictor, data_dir)
+    expect = expectations_for(reg, mv, canvas, predictor)
     report = evaluate_window(win, ref_stats, canvas.monitoring, predictor.tokenizer,
-                             unk_id(predictor.tokenizer))
+                             unk_id(predictor.tokenizer), expect)
     report["ref"] = mv.ref
     report["canvas"] = canvas.source
     served = set(report["versions"])
@@ -83,6 +85,8 @@ def monitor_slices(logs: list[str | Path], canvas, registry=None, ref: str | Non
     reg, mv, predictor = _predictor(ref, registry, variant, engine)
     stats = reference_for(reg, mv, predictor, store=False)
     unk = unk_id(predictor.tokenizer)
+    expect = expectations_for(reg, mv, canvas, predictor, store=False)
+    th = canvas.monitoring
     t0, t1 = win.records[0]["_t"], win.records[-1]["_t"]
     step = (t1 - t0) / max(slices, 1) if t1 > t0 else None
     parts: list[list[dict]] = [[] for _ in range(max(slices, 1))]
@@ -93,9 +97,20 @@ def monitor_slices(logs: list[str | Path], canvas, registry=None, ref: str | Non
         if part:
             start = t0 + step * i if step else t0
             sub = LogWindow(records=part, files=win.files, lines=len(part), since=start.isoformat())
-            out.append(evaluate_window(sub, stats, canvas.monitoring, predictor.tokenizer, unk))
-    overall = evaluate_window(win, stats, canvas.monitoring, predictor.tokenizer, unk)
+            out.append(_slice(evaluate_window(sub, stats, th, predictor.tokenizer, unk, expect), th))
+    overall = evaluate_window(win, stats, th, predictor.tokenizer, unk, expect)
     return {"ref": mv.ref, "window": win.summary(), "overall": overall, "slices": out}
+
+
+def _slice(report: dict, th) -> dict:
+    """A time slice with fewer than monitoring.min_slice_predictions: figures kept, flagged
+    ``too_few`` (greyed, not plotted), alarms turned into suppressed warnings."""
+    report["too_few"] = report["n"] < th.min_slice_predictions
+    if report["too_few"]:
+        report["warnings"] += [f"(suppressed) {a}" for a in report["alarms"]]
+        report["alarms"] = []
+        report["status"] = "too-few"
+    return report
 
 
 def replay_log(logs: list[str | Path], challenger: str, registry=None, since: str | None = None,

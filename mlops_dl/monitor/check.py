@@ -115,8 +115,10 @@ def latency(records: list[dict]) -> dict:
     return {"requests": len(lat), **latency_percentiles(lat)}
 
 
-def evaluate_window(win: LogWindow, ref: dict, th, tokenizer=None, unk: int | None = None) -> dict:
-    """The monitoring report of one window against ``ref`` with canvas thresholds ``th``."""
+def evaluate_window(win: LogWindow, ref: dict, th, tokenizer=None, unk: int | None = None,
+                    expect=None) -> dict:
+    """The monitoring report of one window against ``ref`` with canvas thresholds ``th``;
+    with ``expect`` (performance.Expectations) also estimated / realised F1 and sequential alarms."""
     recs = win.records
     labels = ref["labels"]
     conf = np.array([max(r["probabilities"].values()) for r in recs], dtype=np.float64)  # (N,)
@@ -156,6 +158,10 @@ def evaluate_window(win: LogWindow, ref: dict, th, tokenizer=None, unk: int | No
             report["oov"] = {"rate": rate, "reference_rate": ref.get("oov_rate"), "increase": rise,
                              "alarm_increase": th.oov_increase_alarm,
                              "status": "alarm" if rise > th.oov_increase_alarm else "ok"}
+    if expect is not None:
+        from mlops_dl.monitor.performance import section
+
+        report.update(section(recs, ref, th, expect))
     _verdict(report, th)
     return report
 
@@ -177,6 +183,7 @@ def _verdict(report: dict, th) -> None:
     elif low["status"] == "no-reference":
         report["notes"].append("the stored reference has no margins (older than this check, "
                                "more than two labels): low-confidence shift not checked")
+    _performance_verdict(report)
     oov = report.get("oov")
     if oov and oov["status"] == "alarm":
         report["alarms"].append(f"[UNK] share {oov['rate']:.2%} vs reference "
@@ -187,3 +194,18 @@ def _verdict(report: dict, th) -> None:
         report["warnings"] += [f"(suppressed) {a}" for a in report["alarms"]]
         report["alarms"] = []
     report["status"] = "alarm" if report["alarms"] else "warn" if report["warnings"] else "ok"
+
+
+def _performance_verdict(report: dict) -> None:
+    perf, seq = report.get("performance"), report.get("sequential")
+    if perf and perf["status"] != "ok":
+        est = perf["estimated"]
+        lo, hi = est["interval"]
+        report["alarms" if perf["status"] == "alarm" else "warnings"].append(
+            f"estimated macro-F1 {est['macro_f1']:.3f} [{lo:.3f}, {hi:.3f}] (canvas threshold "
+            f"{perf['threshold']}, per-class floor {perf['per_class_floor']})")
+    if seq and seq["alarm"]:
+        first = next(t for t in seq["tests"] if t["name"] == seq["alarm"])
+        report["alarms"].append(
+            f"sequential: {seq['alarm']} {first['bound']:.3f} after {seq['alarm_at'] + 1} "
+            f"predictions (window mean {first['mean']:.3f}; false-alarm rate {seq['false_alarm_rate']})")

@@ -28,10 +28,11 @@ ATTACHMENTS = "attachments"  # JSON written later: bench.json, acceptance.json, 
 TAGS = "tags"  # one small file per tag
 MUTABLE_DIRS = (ATTACHMENTS, TAGS)
 REFERENCE_STATS = "reference_stats.json"  # monitoring reference (attachment; old: version file)
+CALIBRATION = "calibration.json"  # calibrator of the served variant, fitted at export (attachment)
 BENCH = "bench.json"  # attachment: `mlops-dl bench` report (engines, machine, figures)
 ACCEPTANCE = "acceptance.json"  # attachment: `mlops-dl accept` result per servable
 PROMOTION = "promotion.json"  # attachment: the last promotion decision
-ATTACHMENT_NAMES = (BENCH, ACCEPTANCE, PROMOTION, REFERENCE_STATS)
+ATTACHMENT_NAMES = (BENCH, ACCEPTANCE, PROMOTION, REFERENCE_STATS, CALIBRATION)
 
 # ---- files of a model
 VERSION_PREFIX = "version-"

@@ -75,6 +75,17 @@ def monitor_report(report: dict) -> str:
         f"low-confidence share (margin < {low['threshold']})": low["share"],
         "reference low-confidence share": low["reference_share"],
         **{f"latency {k}": v for k, v in report["latency"].items()}})))
+    perf = report.get("performance")
+    if perf and perf["estimated"]["macro_f1"] is not None:
+        est, real = perf["estimated"], perf.get("realised") or {}
+        seq = report.get("sequential") or {}
+        sections.append(("Performance (estimated without labels)", kv_table({
+            "estimated macro-F1": est["macro_f1"], "95 % interval": ", ".join(f"{v:.3f}" for v in est["interval"]),
+            "canvas threshold": perf["threshold"], "test split macro-F1": (perf.get("test") or {}).get("macro_f1"),
+            "measured on feedback labels": real.get("macro_f1"), "feedback labels": real.get("n"),
+            "calibration": (perf.get("calibration") or {}).get("method", "none"),
+            "sequential alarm": seq.get("alarm") or "none",
+            "sequential false-alarm rate": seq.get("false_alarm_rate")}) + notes(perf["notes"])))
     checks = report["checks"]
     if checks:
         sections.append(("Drift checks", table(

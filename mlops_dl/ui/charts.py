@@ -77,6 +77,20 @@ def lines_over_time(title: str, rows: list[dict], y: str, series: str, y_title: 
     return spec
 
 
+def estimate_over_time(title: str, rows: list[dict], rules: list[dict]) -> dict:
+    """rows: {time, series, f1, lo, hi}; the estimate's interval as a band, a line per series
+    (estimated, measured), ``rules`` [{value, label, color}] as dashed lines."""
+    band = {"transform": [{"filter": "datum.lo != null"}],
+            "mark": {"type": "area", "opacity": 0.2},
+            "encoding": {"x": {"field": "time", "type": "temporal", "title": None},
+                         "y": {"field": "lo", "type": "quantitative"}, "y2": {"field": "hi"},
+                         "color": {"field": "series", "type": "nominal", "legend": None}}}
+    spec = lines_over_time(title, rows, "f1", "series", "macro-F1", rules)
+    spec["layer"].insert(0, band)
+    spec["layer"][1]["encoding"]["y"]["scale"] = {"domain": [0, 1]}
+    return spec
+
+
 def class_mix(rows: list[dict]) -> dict:
     """rows: {time, label, share}; stacked shares of the predicted classes per window."""
     return _base("predicted-class mix per window", rows, mark={"type": "bar", "tooltip": True},

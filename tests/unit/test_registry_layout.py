@@ -80,7 +80,7 @@ def test_model_version_readers(tiny_registry):
     files = mv.files()
     assert files[layout.VARIANT_FILES["int8"]] == mv.size(layout.VARIANT_FILES["int8"]) > 0
     assert layout.CHECKSUMS in files and "attachments" not in files
-    assert mv.attachments() == [layout.REFERENCE_STATS]
+    assert mv.attachments() == [layout.CALIBRATION, layout.REFERENCE_STATS]  # both written by export
     with pytest.raises(RegistryError, match="points outside the version"):
         mv.read_text("../last_version")
     with pytest.raises(RegistryError, match="has no file 'nope.json'"):

@@ -126,7 +126,7 @@ def test_every_page_loads_clean_with_its_charts_drawn(watched, shots):
     assert not watched.errors, watched.errors
     foreign = [u for u in watched.urls if not u.startswith(watched.base + "/") and not u.startswith("data:")]
     assert not foreign, f"requests outside the UI's host: {foreign}"
-    expected = {"models": 0, "model": 1, "version": 3, "compare": 4, "monitoring": 4, "run": 1, "study": 1}
+    expected = {"models": 0, "model": 1, "version": 3, "compare": 4, "monitoring": 5, "run": 1, "study": 1}
     for name, n in expected.items():
         assert watched.open(PAGES[name]).locator(".chart").count() == n, name
 

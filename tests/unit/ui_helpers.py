@@ -114,7 +114,7 @@ def build_ui_world(tiny_registry: Path, tiny_run_dir: Path, tmp: Path) -> dict:
         reg.register("tiny", bundle)
     for mv in reg.list_versions("tiny"):
         reg.attach(mv.ref, "bench.json", _bench(mv.version, sorted(mv.meta["variants"])))
-    canvas_path = canvas_file(tmp, monitoring={"min_predictions": 10},
+    canvas_path = canvas_file(tmp, monitoring={"min_predictions": 10, "min_slice_predictions": 5},
                               feedback={"queue_size": 300, "dir": str(tmp / "feedback"), "dataset": "tiny"})
     canvas = load_canvas(canvas_path)
     accept(reg, "tiny:1", canvas)

@@ -203,9 +203,12 @@ def end_parent_run(cfg: Config, run_id: str, summary: dict) -> None:
 
     client = MlflowClient(tracking_uri(cfg))
     try:
-        for key in ("n_complete", "n_pruned", "n_fail", "best_value"):
-            if isinstance(summary.get(key), (int, float)):
-                client.log_metric(run_id, key, float(summary[key]))
+        figures = {f"trials_{k}": v for k, v in (summary.get("states") or {}).items()}
+        if summary.get("best"):
+            figures["best_val_macro_f1"] = summary["best"]["value"]
+            client.set_tag(run_id, "best_trial", summary["best"]["number"])
+        for key, value in figures.items():
+            client.log_metric(run_id, key, float(value))
         client.set_terminated(run_id)
     except Exception as e:  # noqa: BLE001 - the search's own report is written either way
         log.warning("MLflow: could not close the search run %s: %s", run_id, clip(str(e)))

@@ -84,7 +84,7 @@ def local_reads(cfg: Config, job: LaunchJob, mounted: dict[str, str]) -> list[st
             reads += [(f"data.sources[{i}].path", src.path), (f"data.sources[{i}].labels_path", src.labels_path)]
         reads.append(("pipeline.canvas", cfg.pipeline.canvas))
     elif not any(k.startswith(f"{REMOTE_ROOT}/data/") for k in mounted):
-        reads.append(("data.output_dir (prepared data, not found here)", str(output_path(cfg))))
+        reads.append(("data.output_dir (the prepared data)", str(output_path(cfg))))
     if job.command in ("pipeline",) and not job.registry:
         reads.append(("export.registry (use --registry s3://...)", cfg.export.registry or "./registry"))
     out = []

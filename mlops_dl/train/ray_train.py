@@ -61,10 +61,8 @@ def connect(address: str) -> bool:
     if ray.is_initialized():
         return False
     try:
-        if address == "local":
-            ray.init(include_dashboard=False, log_to_driver=True)
-        else:
-            ray.init(address=address, log_to_driver=True)
+        # "local": always a new Ray here (ray.init() alone would join a `ray start` cluster)
+        ray.init(address=address, log_to_driver=True)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise MlopsError(f"Ray cluster {address}: cannot connect: {e}") from None
     return True

@@ -61,8 +61,8 @@ def train(
 
     def announce(run_dir: Path) -> None:  # first, so a killed run can be found and resumed
         out = make_console(stderr=True) if json_ else console
-        out.print(f"run dir: {run_dir} (if interrupted: mlops-dl train --resume {run_dir})",
-                  highlight=False, soft_wrap=True)
+        hint = f" (if interrupted: mlops-dl train --resume {run_dir})" if executor == "local" else ""
+        out.print(f"run dir: {run_dir}{hint}", highlight=False, soft_wrap=True)
 
     if executor == "ray":
         from mlops_dl.train.ray_train import RayPlan, fit_on_ray

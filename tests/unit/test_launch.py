@@ -12,7 +12,6 @@ from mlops_dl import config as config_mod
 from mlops_dl.cli import main
 from tests.fixtures.tiny_train import tiny_config, write_fixture_prepared
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ stops the module's server) costs the training nothing.
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -117,9 +119,6 @@ class StopServerAt(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if trainer.global_step == self.step and self.proc.poll() is None:
-            import os
-            import signal
-
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=30)
 

@@ -5,6 +5,7 @@ that the module starts and stops.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import uuid
@@ -130,7 +131,7 @@ def test_launch_submits_the_job_to_the_ray_job_server(head, data_root, tiny_mode
                "--json"])  # fmt: skip
     out = capsys.readouterr()
     assert rc == 0, out.err[-2000:]
-    info = __import__("json").loads(out.out.strip().splitlines()[-1])
+    info = json.loads(out.out.strip().splitlines()[-1])
     assert info["status"] == "SUCCEEDED"
     assert info["entrypoint"] == "mlops-dl train --config config.yaml"
     assert rundir.has_model(tmp_path / "runs" / "job")  # the head is this machine: same paths

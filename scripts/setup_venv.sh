@@ -16,4 +16,10 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
 fi
 "$venv/bin/python" -m pip install -q --upgrade pip setuptools wheel
 "$venv/bin/python" -m pip install -q -e ".[$extras]"
+if [[ ",$extras," == *",dev,"* ]]; then
+  # Test tools whose own pins fight ours, without their deps (the dev extra lists the deps
+  # they need): mlflow 3.17 (the server the MLflow tests start) pins pyarrow<26; skypilot
+  # (its task parser in the launch tests) pins click<8.2 and uvicorn<0.36, which serving uses.
+  "$venv/bin/python" -m pip install -q --no-deps "mlflow==3.17.2" "skypilot==0.14.1"
+fi
 echo "$want" > "$stamp"

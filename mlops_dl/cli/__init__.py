@@ -31,7 +31,7 @@ err_console = make_console(stderr=True)
 
 # Stage modules in lifecycle order; each adds its commands to `app`.
 STAGES = ("data", "train", "search", "export", "registry", "serve", "bench", "gates", "monitor",
-          "label", "report", "pipeline", "ui")
+          "label", "report", "pipeline", "launch", "ui")
 
 
 def _register_all() -> None:

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlops_dl.cli.common import ConfigOpt, JsonOpt, SetOpt, load_config, make_console
+from mlops_dl.errors import MlopsError
 
 console = make_console()
 
@@ -21,6 +22,10 @@ def search(
     storage: Annotated[Optional[str], typer.Option("--storage", help="Optuna RDB URL, e.g. postgresql://user@host/db (default: SQLite in the study folder).")] = None,
     study: Annotated[Optional[str], typer.Option("--study", help="Study name; an existing study is resumed (default search.study_name).")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", "-k", help="Worker processes on this machine, one per GPU when there are GPUs (default search.workers).")] = None,
+    executor: Annotated[str, typer.Option("--executor", help="local: worker processes here; ray: one Ray task per worker.")] = "local",
+    address: Annotated[str, typer.Option("--address", help="--executor ray: local, auto or ray://host:10001.")] = "local",
+    cpus_per_worker: Annotated[float, typer.Option("--cpus-per-worker", help="--executor ray: CPUs each worker (trial) holds.")] = 1.0,
+    gpus_per_worker: Annotated[float, typer.Option("--gpus-per-worker", help="--executor ray: GPUs each worker (trial) holds.")] = 0.0,
     worker_only: Annotated[bool, typer.Option("--worker-only", help="Only run trials, no winner (for workers joining a shared study; run once more without it to finish).")] = False,
     overrides: SetOpt = None,
     as_json: JsonOpt = False,
@@ -31,14 +36,21 @@ def search(
     from mlops_dl.search.workers import show_progress_log
 
     show_progress_log()
+    if executor not in ("local", "ray"):
+        raise MlopsError(f"--executor {executor!r}: choose local or ray")
+    plan = None
+    if executor == "ray":
+        from mlops_dl.train.ray_train import RayPlan, require_ray_train
 
+        require_ray_train()
+        plan = RayPlan(address, workers or 1, cpus_per_worker, gpus_per_worker)
     cfg = search_config(
         load_config(config, overrides),
         n_trials=trials, timeout_s=timeout, storage=storage, study_name=study, workers=workers,
     )  # fmt: skip
     # --json: stdout carries the summary only; training progress lines go to stderr
     with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-        run = optimize(cfg)
+        run = optimize(cfg, plan)
         if not as_json:
             console.print(trials_table(run.study))
             _print_report(run)

@@ -21,17 +21,36 @@ OptionalConfigOpt = Annotated[
 ResumeOpt = Annotated[
     Optional[Path], typer.Option("--resume", help="Continue this run dir from its last.ckpt.")
 ]
+ExecutorOpt = Annotated[str, typer.Option(
+    "--executor", help="local: this machine (train.devices/strategy); ray: Ray Train workers.")]
+AddressOpt = Annotated[str, typer.Option(
+    "--address", help="--executor ray: local (start Ray here), auto (a running cluster) or ray://host:10001.")]
+RayWorkersOpt = Annotated[int, typer.Option("--workers", help="--executor ray: training workers (DDP ranks).")]
+CpusOpt = Annotated[float, typer.Option("--cpus-per-worker", help="--executor ray: CPUs each worker holds.")]
+GpusOpt = Annotated[float, typer.Option("--gpus-per-worker", help="--executor ray: GPUs each worker holds.")]
+StorageOpt = Annotated[str, typer.Option(
+    "--storage-path", help="--executor ray: Ray Train's checkpoint storage, a shared folder or s3:// "
+                           "(default: <run dir>/ray).")]
 
 
 def train(
     config: OptionalConfigOpt = None,
     set_: SetOpt = None,
     resume: ResumeOpt = None,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = "local",
+    workers: RayWorkersOpt = 2,
+    cpus_per_worker: CpusOpt = 1.0,
+    gpus_per_worker: GpusOpt = 0.0,
+    storage_path: StorageOpt = "",
     json_: JsonOpt = False,
 ) -> None:
     """Fine-tune the configured model on the prepared data; writes runs/<run-id>/."""
-    from mlops_dl.train.fitting import fit
-
+    if executor not in ("local", "ray"):
+        raise MlopsError(f"--executor {executor!r}: choose local or ray")
+    if executor == "ray" and resume is not None:
+        raise MlopsError("--resume continues a local run; a Ray Train run restarts its failed "
+                         "workers itself (start it again to retrain)")  # fmt: skip
     if config is None:
         if resume is None:
             raise MlopsError("train needs --config (or --resume RUN_DIR to continue a run)")
@@ -42,13 +61,28 @@ def train(
 
     def announce(run_dir: Path) -> None:  # first, so a killed run can be found and resumed
         out = make_console(stderr=True) if json_ else console
-        out.print(f"run dir: {run_dir} (if interrupted: mlops-dl train --resume {run_dir})",
-                  highlight=False, soft_wrap=True)
+        hint = f" (if interrupted: mlops-dl train --resume {run_dir})" if executor == "local" else ""
+        out.print(f"run dir: {run_dir}{hint}", highlight=False, soft_wrap=True)
 
-    result = fit(cfg, resume=resume, on_run_dir=announce)
+    if executor == "ray":
+        from mlops_dl.train.ray_train import RayPlan, fit_on_ray
+
+        plan = RayPlan(address, workers, cpus_per_worker, gpus_per_worker, storage_path)
+        result = fit_on_ray(cfg, plan, on_run_dir=announce)
+    else:
+        from mlops_dl.train.fitting import fit
+
+        result = fit(cfg, resume=resume, on_run_dir=announce)
+    if not result.is_global_zero:  # the other DDP ranks: rank 0 prints the summary
+        return
     summary = {"run_dir": str(result.run_dir), "best_val_macro_f1": result.best_score,
                "global_step": result.global_step, "resumed_from_step": result.resumed_from_step,
-               "duration_s": result.duration_s}  # fmt: skip
+               "duration_s": result.duration_s, "world_size": result.world_size,
+               "effective_batch_size": result.effective_batch_size}  # fmt: skip
+    if result.tracking:
+        summary["mlflow_run"] = result.tracking.get("url") or result.tracking.get("run_id")
+        if result.tracking.get("logging_errors"):
+            summary["mlflow_logging_errors"] = result.tracking["logging_errors"]
     if json_:
         typer.echo(json.dumps(summary))
         return

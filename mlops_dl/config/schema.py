@@ -87,6 +87,15 @@ class ModelConfig:
 
 
 @dataclass
+class MlflowConfig:
+    """train.logger: mlflow — where the runs go (needs the mlflow extra)."""
+
+    tracking_uri: str = ""  # "" = $MLFLOW_TRACKING_URI; http://host:5000, sqlite:///mlflow.db, ...
+    experiment: str = "mlops-dl"  # experiment name (created when missing)
+    run_name: str = ""  # "" = the run dir's name
+
+
+@dataclass
 class TrainConfig:
     lr: float = 5e-5  # AdamW peak learning rate (linear warm-up, then linear decay)
     batch_size: int = 32  # training texts per optimizer step (before grad_accum)
@@ -109,8 +118,10 @@ class TrainConfig:
     num_nodes: int = 1  # machines in a multi-node run
     early_stopping_patience: int = 2  # validation checks without macro-F1 gain; 0 = off
     val_check_interval: float = 1.0  # fraction of an epoch (float <= 1) between validations
-    # CSV metrics always; tensorboard adds event files
-    logger: Literal["csv", "tensorboard"] = "csv"
+    # CSV metrics always; tensorboard adds event files; mlflow logs to an MLflow tracking
+    # server too (train.mlflow)
+    logger: Literal["csv", "tensorboard", "mlflow"] = "csv"
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
     group_by_length: bool = True  # length-grouped batches (sort within buckets)
     dynamic_padding: bool = True  # pad to the longest in the batch, not to max_length
     num_workers: int = 0  # dataloader worker processes (0 = in the main process)
@@ -140,6 +151,9 @@ class TrainConfig:
             ("val_check_interval", self.val_check_interval > 0, "must be > 0"),
             ("num_nodes", self.num_nodes >= 1, "must be >= 1"),
         ])  # fmt: skip
+        if self.strategy.startswith("ddp") and self.devices == 1 and self.num_nodes == 1:
+            raise RangeError("strategy", f"{self.strategy} with train.devices=1 on one node trains "
+                             "one process: set train.devices to 2 or more (or strategy: auto)")
         if self.precision == "16-mixed" and self.accelerator == "cpu":
             raise RangeError("precision", "16-mixed needs a GPU; on CPU use 32-true or bf16-mixed")
 

@@ -24,6 +24,7 @@ def lineage(run, exporter: str) -> dict:
     import transformers
 
     env = run.read_json(rundir.ENV, required=False) or {}
+    tracked = run.read_json(rundir.TRACKING, required=False) or {}
     return {
         "run_id": run.run_dir.name,
         "run_dir": str(run.run_dir.resolve()),
@@ -38,6 +39,8 @@ def lineage(run, exporter: str) -> dict:
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "libraries": {"torch": torch.__version__, "transformers": transformers.__version__,
                       "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
+        **({"mlflow_run": {k: tracked.get(k) for k in ("tracking_uri", "run_id", "url")}}
+           if tracked.get("run_id") else {}),
     }
 
 

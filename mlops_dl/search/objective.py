@@ -53,6 +53,8 @@ class Objective:
             score = result.best_score
             trial.set_user_attr("global_step", int(result.global_step))
             trial.set_user_attr("val_checks", pruning.checks)
+            if result.tracking:
+                trial.set_user_attr("mlflow_run_id", result.tracking["run_id"])
             if score is None or not math.isfinite(float(score)):
                 raise RuntimeError(f"training ended without a finite validation score ({score})")
             state = TrialState.COMPLETE

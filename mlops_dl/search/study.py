@@ -22,7 +22,7 @@ from mlops_dl.data.prepared import load_prepared, output_path
 from mlops_dl.errors import ConfigError, MlopsError
 from mlops_dl.search import report, storage as storage_mod, winner as winner_mod
 from mlops_dl.search.space import base_params, base_signature, space_signature
-from mlops_dl.search.workers import WorkerSpec, run_workers
+from mlops_dl.search.workers import WorkerSpec, run_ray_workers, run_workers
 
 
 @dataclass
@@ -47,14 +47,15 @@ def search_config(cfg: Config, **settings: Any) -> Config:
     return config_mod.replace(cfg, values) if values else cfg
 
 
-def run_search(cfg: Config, finalize: bool = True) -> SearchRun:
+def run_search(cfg: Config, finalize: bool = True, ray_plan=None) -> SearchRun:
     """Trials, report and (``finalize``) the retrained, evaluated winner."""
-    run = optimize(cfg)
+    run = optimize(cfg, ray_plan)
     return finish(run) if finalize else run
 
 
-def optimize(cfg: Config) -> SearchRun:
-    """Steps 1-3: run the study's trials on ``search.workers`` processes, then report."""
+def optimize(cfg: Config, ray_plan=None) -> SearchRun:
+    """Steps 1-3: run the study's trials on ``search.workers`` processes (or ``ray_plan``'s
+    Ray tasks, a ``train.ray_train.RayPlan``), then report."""
     search = cfg.search
     if not search.space:
         raise ConfigError("search.space is empty: declare at least one key to search, "
@@ -72,9 +73,17 @@ def optimize(cfg: Config) -> SearchRun:
     if search.workers > 1:  # K progress bars on one terminal are unreadable
         base = config_mod.replace(cfg, {"train.progress_bar": False})
     spec = WorkerSpec(base, url, search.study_name, folder, search.n_trials, search.timeout_s)
-    ran = run_workers(spec, search.workers)
+    if cfg.train.logger == "mlflow":
+        from mlops_dl.train import tracking
+
+        spec.mlflow_parent = tracking.start_parent_run(cfg, f"search {search.study_name}")
+    ran = run_workers(spec, search.workers) if ray_plan is None else run_ray_workers(spec, ray_plan)
     run = SearchRun(cfg, study, folder, storage_mod.redact(url), ran)
     write_report(run)
+    if spec.mlflow_parent:
+        tracking.end_parent_run(cfg, spec.mlflow_parent, run.summary)
+        run.summary["mlflow_parent_run"] = spec.mlflow_parent
+        _write_summary(run)
     return run
 
 

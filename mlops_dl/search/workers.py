@@ -52,11 +52,16 @@ class WorkerSpec:
     timeout_s: float
     index: int = 0  # worker number on this machine (seeds, GPU choice)
     threads: int = 0  # torch CPU threads (0 = leave torch's default)
+    mlflow_parent: str = ""  # the search's MLflow run: trials log as its nested runs
 
 
 def work(spec: WorkerSpec) -> int:
     """Run trials until the study is done, the timeout passes or too many failed; trials run."""
     search = spec.base.search
+    if spec.mlflow_parent:
+        from mlops_dl.train.tracking import PARENT_ENV
+
+        os.environ[PARENT_ENV] = spec.mlflow_parent
     storage = open_storage(spec.url, search.heartbeat_s)
     probe = optuna.load_study(study_name=spec.study_name, storage=storage)
     existing = len(probe.get_trials(deepcopy=False))
@@ -134,6 +139,39 @@ def run_workers(spec: WorkerSpec, workers: int) -> int:
         detail = "; ".join(errors) or f"exit codes {bad}"
         raise MlopsError(f"search study {spec.study_name}: a worker failed: {detail}")
     return sum(n for ok, n in results if ok)
+
+
+def run_ray_workers(spec: WorkerSpec, plan) -> int:
+    """``work`` as ``plan.workers`` Ray tasks, each holding the CPUs/GPUs one trial needs."""
+    import ray
+
+    from mlops_dl.train.ray_train import check_fits, connect
+
+    started = connect(plan.address)
+    try:
+        check_fits(plan, ray.cluster_resources())
+        task = ray.remote(num_cpus=plan.cpus_per_worker, num_gpus=plan.gpus_per_worker,
+                          max_retries=0)(_ray_work)  # fmt: skip
+        threads = max(1, int(plan.cpus_per_worker))
+        refs = [task.remote(WorkerSpec(**{**spec.__dict__, "index": i, "threads": threads}))
+                for i in range(plan.workers)]  # fmt: skip
+        try:
+            return sum(ray.get(refs))
+        except ray.exceptions.RayTaskError as e:
+            raise MlopsError(f"search study {spec.study_name}: a Ray worker failed: "
+                             f"{type(e.cause).__name__}: {e.cause}") from None  # fmt: skip
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _ray_work(spec: WorkerSpec) -> int:
+    """A Ray task: one worker (Ray gives it its GPUs through CUDA_VISIBLE_DEVICES)."""
+    import torch
+
+    torch.set_num_threads(spec.threads)
+    show_progress_log()
+    return work(spec)
 
 
 def _worker_main(spec: WorkerSpec, gpu: str | None, queue) -> None:

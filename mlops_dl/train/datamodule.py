@@ -183,6 +183,8 @@ class TextDataModule(L.LightningDataModule):
     def _loader(self, split: str, batch_size: int, shuffle: bool, skip: int = 0) -> DataLoader:
         ds = self.splits[split]
         world, rank = self._world()
+        if not shuffle:  # evaluation: smaller batches so that every rank gets one (len > 0)
+            batch_size = max(1, min(batch_size, -(-len(ds) // world)))
         batches = LengthGroupedBatchSampler(
             EpochShuffle(len(ds), self.cfg.seed, shuffle=shuffle), ds.lengths, batch_size,
             bucket_batches=self.cfg.length_bucket_batches if shuffle else 0,  # eval: sort all

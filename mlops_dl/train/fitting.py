@@ -26,7 +26,7 @@ from mlops_dl import quiet
 from mlops_dl.config import Config, TrainConfig
 from mlops_dl.data.prepared import load_prepared, output_path
 from mlops_dl.errors import ConfigError, MlopsError
-from mlops_dl.train import rundir
+from mlops_dl.train import rundir, tracking
 from mlops_dl.train.datamodule import TextDataModule
 from mlops_dl.train.model import SequenceClassifier, class_weights, load_network
 from mlops_dl.train.precision import resolve_precision
@@ -44,23 +44,43 @@ class FitResult:
     best_checkpoint: str
     resumed_from_step: int | None
     duration_s: float
+    world_size: int = 1  # processes that trained (devices x num_nodes)
+    effective_batch_size: int = 0  # texts per optimizer step: batch_size x world_size x grad_accum
+    is_global_zero: bool = True  # this process is rank 0 (the one that prints and writes)
+    tracking: dict | None = None  # the MLflow run (train.logger: mlflow), see train.tracking
+
+
+def launch_rank_zero() -> bool:
+    """This process is global rank 0, by the launcher's env (Lightning, torchrun, SLURM, Ray).
+
+    Known before the Trainer exists, so only rank 0 announces the run dir and writes its records.
+    """
+    for key in ("RANK", "SLURM_PROCID"):  # torchrun / SLURM set the global rank
+        if os.environ.get(key):
+            return int(os.environ[key]) == 0
+    # Lightning-started ranks: LOCAL_RANK and NODE_RANK (also set for rank 0 of later nodes)
+    return int(os.environ.get("LOCAL_RANK", 0) or 0) == 0 and int(os.environ.get("NODE_RANK", 0) or 0) == 0
 
 
 def fit(
     cfg: Config, run_dir: str | Path | None = None, resume: str | Path | None = None,
     callbacks: Sequence[Callback] = (), on_run_dir: Callable[[Path], None] | None = None,
+    placement: Placement | None = None,
 ) -> FitResult:  # fmt: skip
     """Train ``cfg`` into a run dir; ``resume`` continues that run dir from its last.ckpt.
 
     ``callbacks`` are added to the Trainer (search passes an Optuna pruning callback that
     watches ``val_macro_f1``). ``on_run_dir`` is called with the run dir as soon as it exists
-    (the CLI prints it, so a killed run can be found and resumed).
+    (the CLI prints it, so a killed run can be found and resumed). ``placement`` replaces the
+    Trainer's strategy and devices (Ray Train's workers, see ``train.ray_train``).
     """
     # 1. the run directory, and the checkpoint when resuming
     data = load_prepared(output_path(cfg))
     run_dir, ckpt = open_run_dir(cfg, run_dir, resume)
-    if on_run_dir is not None and RUN_ID_ENV not in os.environ:  # rank 0 only
+    rank_zero = launch_rank_zero() if placement is None else placement.rank == 0
+    if on_run_dir is not None and rank_zero and RUN_ID_ENV not in os.environ:
         on_run_dir(run_dir)
+    tracker = tracking.open_tracker(cfg, run_dir, rank_zero)  # fails now if MLflow is unreachable
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
@@ -70,25 +90,30 @@ def fit(
     train_labels = data.frame("train")["label"].tolist()
     weights = class_weights(train_labels, len(data.labels)) if cfg.train.class_weights else None
     module = SequenceClassifier(network, cfg.train, data.labels, weights)
-    # 3. the records a run dir carries
-    rundir.write_config(run_dir, cfg)
-    rundir.write_env(run_dir)
-    rundir.write_data(run_dir, data)
+    # 3. the records a run dir carries (rank 0 only: no two ranks racing on a file)
+    if rank_zero:
+        rundir.write_config(run_dir, cfg)
+        rundir.write_env(run_dir)
+        rundir.write_data(run_dir, data)
     # 4. train
     with quiet.drop_messages(LIGHTNING_LOG, *quiet.LIGHTNING_NOTICES):  # adverts, hardware lines
-        trainer = build_trainer(cfg.train, run_dir, callbacks, attempt=_attempt(run_dir, ckpt))
+        trainer = build_trainer(cfg.train, run_dir, callbacks, attempt=_attempt(run_dir, ckpt),
+                                placement=placement, extra_loggers=tracker.loggers())  # fmt: skip
         start, resumed_from = time.perf_counter(), _checkpoint_step(ckpt)
         _run_trainer(trainer, module, datamodule, run_dir, ckpt)
         if module.best_score is None and cfg.train.limit_val_batches > 0:  # stopped before any check
             trainer.validate(module, datamodule=datamodule, verbose=False)
     # 5. the best weights, as a save_pretrained model
     best = save_best_model(trainer, module, tokenizer, run_dir)
+    world = trainer.world_size
     result = FitResult(run_dir, module.best_score, trainer.global_step, best, resumed_from,
-                       round(time.perf_counter() - start, 1))  # fmt: skip
+                       round(time.perf_counter() - start, 1), world,
+                       cfg.train.batch_size * world * cfg.train.grad_accum, trainer.is_global_zero)  # fmt: skip
     if trainer.is_global_zero:
-        rundir.write_fit(run_dir, {**asdict(result), "run_dir": str(run_dir)})
         if module.best_report is not None:
             rundir.merge_metrics(run_dir, {"validation": module.best_report})
+        result.tracking = tracker.finish(run_dir, result, data.fingerprints)
+        rundir.write_fit(run_dir, {**asdict(result), "run_dir": str(run_dir)})
     return result
 
 
@@ -127,8 +152,19 @@ def new_run_id(cfg: Config) -> str:
     return f"{stamp}-{digest[:6]}-{os.getpid() % 10000:04d}"
 
 
+@dataclass
+class Placement:
+    """Where the Trainer's processes come from when not from ``train.devices/strategy``."""
+
+    rank: int  # this worker's global rank
+    trainer_kwargs: dict  # strategy, plugins, devices, accelerator (e.g. Ray's)
+    callbacks: Sequence[Callback] = ()
+    prepare: Callable[[L.Trainer], L.Trainer] | None = None  # e.g. ray.train.lightning.prepare_trainer
+
+
 def build_trainer(tc: TrainConfig, run_dir: Path, callbacks: Sequence[Callback] = (),
-                  attempt: int = 0) -> L.Trainer:  # fmt: skip
+                  attempt: int = 0, placement: Placement | None = None,
+                  extra_loggers: Sequence = ()) -> L.Trainer:  # fmt: skip
     """The Trainer for ``tc``: best/last checkpoints, early stopping, loggers, progress."""
     ckpt_dir = rundir.checkpoints_dir(run_dir)
     every = tc.checkpoint_every_n_steps or None
@@ -147,11 +183,16 @@ def build_trainer(tc: TrainConfig, run_dir: Path, callbacks: Sequence[Callback] 
     loggers = [CSVLogger(run_dir, name=rundir.LOGS, version=version)]
     if tc.logger == "tensorboard":
         loggers.append(TensorBoardLogger(run_dir, name=rundir.LOGS, version=f"tensorboard{version and '-' + version}"))
+    loggers.extend(extra_loggers)
+    where = {"accelerator": tc.accelerator, "devices": tc.devices, "strategy": tc.strategy,
+             "num_nodes": tc.num_nodes}  # fmt: skip
+    if placement is not None:
+        where = placement.trainer_kwargs
+        cbs.extend(placement.callbacks)
     interval = int(tc.val_check_interval) if tc.val_check_interval > 1 else tc.val_check_interval
     try:
-        return L.Trainer(
-            accelerator=tc.accelerator, devices=tc.devices, strategy=tc.strategy,
-            num_nodes=tc.num_nodes, precision=resolve_precision(tc.precision, tc.accelerator)[0],
+        trainer = L.Trainer(
+            **where, precision=resolve_precision(tc.precision, tc.accelerator)[0],
             max_epochs=-1 if tc.max_steps > 0 else tc.epochs, max_steps=tc.max_steps,
             max_time={"minutes": tc.max_time_min} if tc.max_time_min > 0 else None,
             val_check_interval=interval,
@@ -166,6 +207,7 @@ def build_trainer(tc: TrainConfig, run_dir: Path, callbacks: Sequence[Callback] 
             use_distributed_sampler=False,  # our batch sampler shards by rank itself
             default_root_dir=run_dir, enable_model_summary=False,
         )  # fmt: skip
+        return placement.prepare(trainer) if placement and placement.prepare else trainer
     except (ValueError, RuntimeError, TypeError) as e:  # MisconfigurationException is a ValueError
         raise ConfigError(f"train section: the Trainer refused it: {e}") from None
 
@@ -200,7 +242,7 @@ def save_best_model(trainer: L.Trainer, module: SequenceClassifier, tokenizer, r
     for cb in trainer.checkpoint_callbacks:
         if getattr(cb, "monitor", None) == MONITOR and cb.best_model_path:
             best = cb.best_model_path
-    if best:
+    if best and trainer.is_global_zero:  # only rank 0 saves (and may be the only one that sees it)
         state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
         network_state = {k.removeprefix("network."): v for k, v in state.items() if k.startswith("network.")}
         module.network.load_state_dict(network_state)

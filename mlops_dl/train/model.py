@@ -130,8 +130,10 @@ class SequenceClassifier(L.LightningModule):
         n = len(self.labels)
         cm = self.trainer.strategy.reduce(self._confusion, reduce_op="sum")  # summed over ranks
         report = report_from_confusion(cm.view(n, n).cpu().numpy(), self.labels)
-        self.log("val_macro_f1", report["macro_f1"], prog_bar=True, sync_dist=False)
-        self.log("val_accuracy", report["accuracy"], sync_dist=False)
+        # already over the whole split on every rank; sync_dist averages equal values (and
+        # keeps checkpointing and early stopping reading the same figure on every rank)
+        self.log("val_macro_f1", report["macro_f1"], prog_bar=True, sync_dist=True)
+        self.log("val_accuracy", report["accuracy"], sync_dist=True)
         if not self.trainer.sanity_checking and (
             self.best_score is None or report["macro_f1"] > self.best_score
         ):

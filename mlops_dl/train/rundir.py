@@ -9,7 +9,8 @@ Layout of ``<train.runs_dir>/<run-id>/``::
     logs/              CSV logger (metrics.csv; resume-N/ after a resume), tensorboard*/
     model/             save_pretrained: config.json (id2label), *.safetensors, tokenizer.json
     metrics.json       {"validation": ..., "test": ..., "baseline": {...}, "comparison": {...}}
-    fit.json           the FitResult of a finished fit
+    fit.json           the FitResult of a finished fit (world size, effective batch size too)
+    tracking.json      the MLflow run (train.logger: mlflow): tracking URI, run id, URL, errors
     confusion_<split>.json/.png, learning_curves.png   written by evaluate
 
 Every name is a constant here and every file is read and written through this module. No
@@ -34,6 +35,7 @@ ENV = "env.json"
 DATA = "data.json"
 METRICS = "metrics.json"
 FIT = "fit.json"
+TRACKING = "tracking.json"
 CHECKPOINTS = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
 LOGS = "logs"
@@ -107,6 +109,10 @@ def write_fit(run_dir: str | Path, record: dict) -> None:
     files.write_json(Path(run_dir) / FIT, record)
 
 
+def write_tracking(run_dir: str | Path, record: dict) -> None:
+    files.write_json(Path(run_dir) / TRACKING, record)
+
+
 def merge_metrics(run_dir: str | Path, values: dict) -> dict:
     """Merge ``values`` into metrics.json atomically (``baseline``/``comparison`` are merged
     one level down, so evaluating another split keeps the earlier one)."""
@@ -145,6 +151,11 @@ def read_config(run_dir: str | Path, overrides=()) -> config_mod.Config:
 def read_metrics(run_dir: str | Path) -> dict:
     """metrics.json, or {} when the run has none yet."""
     return read_json(run_dir, METRICS, required=False) or {}
+
+
+def read_tracking(run_dir: str | Path) -> dict | None:
+    """tracking.json (the run's MLflow run), or None when the run was not tracked."""
+    return read_json(run_dir, TRACKING, required=False)
 
 
 def model_labels(run_dir: str | Path) -> list[str]:

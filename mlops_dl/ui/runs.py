@@ -56,6 +56,7 @@ def run_page(run_dir: Path, run_id: str) -> dict:
     cfg = run_dir / "config.yaml"
     return {"id": run_id, "folder": str(run_dir),
             "metrics": rundir.read_metrics(run_dir),
+            "mlflow_url": (rundir.read_tracking(run_dir) or {}).get("url") or None,
             "config": yaml.safe_load(cfg.read_text(encoding="utf-8")) if cfg.is_file() else None,
             "chart": charts.learning_curves(rows) if rows else None}
 

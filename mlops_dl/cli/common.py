@@ -29,8 +29,9 @@ RegistryOpt = Annotated[
 RefArg = Annotated[str, typer.Argument(help="Model reference: name, name:3 or name@production.")]
 
 # the canvas-driven commands (gates, monitor, label, report)
-DEFAULT_CANVAS = Path("configs/canvas.yaml")
-CanvasOpt = Annotated[Path, typer.Option("--canvas", help="ML canvas file (thresholds, policies).")]
+CanvasOpt = Annotated[Optional[Path], typer.Option(
+    "--canvas", help="ML canvas file (default: the version's config's pipeline.canvas, else "
+                     "`canvas:` in mlops-dl.yaml).")]
 DataOpt = Annotated[Optional[Path], typer.Option(
     "--data", help="Prepared dataset dir (default: the version's lineage.json data_dir).")]
 LogOpt = Annotated[Optional[list[str]], typer.Option(
@@ -57,10 +58,11 @@ def open_registry(root: Optional[str]):
     return Registry.open(root)
 
 
-def load_canvas_file(path: Path):
-    from mlops_dl.gates.canvas import load_canvas
+def load_canvas_file(path: Optional[Path], mv=None):
+    """The canvas by the one rule: --canvas, else ``mv``'s config's, else the project default."""
+    from mlops_dl.gates.canvas import find_canvas, load_canvas
 
-    return load_canvas(path)
+    return load_canvas(find_canvas(path, mv))
 
 
 def echo_json(data) -> None:

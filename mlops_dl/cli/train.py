@@ -45,7 +45,7 @@ def train(
         out.print(f"run dir: {run_dir} (if interrupted: mlops-dl train --resume {run_dir})",
                   highlight=False, soft_wrap=True)
 
-    result = fit(cfg, resume=resume, on_run_dir=announce)
+    result = fit(cfg, resume=resume, on_run_dir=announce, config_path=config)
     summary = {"run_dir": str(result.run_dir), "best_val_macro_f1": result.best_score,
                "global_step": result.global_step, "resumed_from_step": result.resumed_from_step,
                "duration_s": result.duration_s}  # fmt: skip

@@ -30,8 +30,8 @@ app = typer.Typer(
 err_console = make_console(stderr=True)
 
 # Stage modules in lifecycle order; each adds its commands to `app`.
-STAGES = ("data", "train", "search", "export", "registry", "serve", "bench", "gates", "monitor",
-          "label", "report", "pipeline", "ui")
+STAGES = ("data", "train", "runs", "search", "export", "registry", "serve", "bench", "gates",
+          "monitor", "label", "report", "pipeline", "ui")
 
 
 def _register_all() -> None:

@@ -106,3 +106,18 @@ def trials(rows: list[dict]) -> dict:
                            "y": {"field": "value", "type": "quantitative",
                                  "title": "validation macro-F1", "scale": {"zero": False}},
                            "color": {"field": "state", "type": "nominal", "title": None}})
+
+
+def curves_overlay(rows: list[dict]) -> dict:
+    """rows: {step, series, panel, value, run}; every run's curves in the same panels, a colour
+    per run, a dash per series (train vs validation loss)."""
+    return {"data": {"values": rows}, "config": {"font": "sans-serif"},
+            "facet": {"row": {"field": "panel", "type": "nominal", "title": None}},
+            "resolve": {"scale": {"y": "independent"}},
+            "spec": {"width": 640, "height": 180, "mark": {"type": "line", "tooltip": True},
+                     "encoding": {"x": {"field": "step", "type": "quantitative"},
+                                  "y": {"field": "value", "type": "quantitative", "title": None},
+                                  "color": {"field": "run", "type": "nominal", "title": "run"},
+                                  "strokeDash": {"field": "series", "type": "nominal",
+                                                 "title": None},
+                                  "detail": {"field": "series"}}}}

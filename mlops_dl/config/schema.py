@@ -217,7 +217,7 @@ class ExportConfig:
     #   a gate: int8 logits move with the logits' size, the gate is the F1 drop + agreement)
     atol_int8: float = 1.0
     validation_samples: int = 2000  # validation texts used for the checks (capped at the split)
-    # torchscript fuses fully (see README)
+    # torchscript fuses fully (docs: Export and registry)
     exporter: Literal["torchscript", "dynamo"] = "torchscript"
     int8_per_channel: bool = True  # per-channel weight scales: half the logit error of per-tensor
     batch_size: int = 32  # texts per forward pass during validation

@@ -46,7 +46,8 @@ def train(
                   highlight=False, soft_wrap=True)
 
     result = fit(cfg, resume=resume, on_run_dir=announce, config_path=config)
-    summary = {"run_dir": str(result.run_dir), "best_val_macro_f1": result.best_score,
+    best = None if result.best_score is None else round(float(result.best_score), 4)
+    summary = {"run_dir": str(result.run_dir), "best_val_macro_f1": best,
                "global_step": result.global_step, "resumed_from_step": result.resumed_from_step,
                "duration_s": result.duration_s}  # fmt: skip
     if json_:

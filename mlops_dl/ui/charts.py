@@ -8,6 +8,8 @@ from __future__ import annotations
 WIDTH = "container"
 HEIGHT = 220
 FLAT = {"labelAngle": 0, "labelLimit": 140}  # category labels read left to right
+TIME_AXIS = {"format": "%b %d %H:%M", "labelAngle": -30}  # the hour is always shown
+SENTIMENT_COLOURS = {"negative": "#dc2626", "neutral": "#9ca3af", "positive": "#16a34a"}
 
 
 def _base(title: str, values: list[dict], **extra) -> dict:
@@ -60,7 +62,8 @@ def lines_over_time(title: str, rows: list[dict], y: str, series: str, y_title: 
     """Lines of ``y`` against time per ``series``; ``rules``: [{value, label, color}] drawn as
     dashed horizontal lines (thresholds)."""
     layers = [{"mark": {"type": "line", "point": True, "tooltip": True},
-               "encoding": {"x": {"field": x, "type": "temporal", "title": None},
+               "encoding": {"x": {"field": x, "type": "temporal", "title": "time (UTC)",
+                                  "scale": {"type": "utc"}, "axis": TIME_AXIS},
                             "y": {"field": y, "type": "quantitative", "title": y_title,
                                   "scale": {"type": y_scale}},
                             "color": {"field": series, "type": "nominal", "title": None}}}]
@@ -80,11 +83,23 @@ def lines_over_time(title: str, rows: list[dict], y: str, series: str, y_title: 
 def class_mix(rows: list[dict]) -> dict:
     """rows: {time, label, share}; stacked shares of the predicted classes per window."""
     return _base("predicted-class mix per window", rows, mark={"type": "bar", "tooltip": True},
-                 encoding={"x": {"field": "time", "type": "ordinal", "title": None,
-                                 "timeUnit": "yearmonthdatehoursminutes", "axis": FLAT},
+                 encoding={"x": {"field": "time", "type": "ordinal", "title": "slice start (UTC)",
+                                 "timeUnit": "utcyearmonthdatehoursminutes",
+                                 "axis": {**FLAT, "format": "%b %d %H:%M"}},
                            "y": {"field": "share", "type": "quantitative", "stack": "normalize",
                                  "title": "share"},
-                           "color": {"field": "label", "type": "nominal", "title": None}})
+                           "color": {"field": "label", "type": "nominal", "title": None,
+                                     **label_colours(sorted({r["label"] for r in rows}))}})
+
+
+def label_colours(labels: list[str]) -> dict:
+    """Sentiment labels in their colours (negative red, neutral grey, positive green); {} for
+    any other label set (the default palette)."""
+    if not labels or not set(labels) <= set(SENTIMENT_COLOURS):
+        return {}
+    order = [lab for lab in SENTIMENT_COLOURS if lab in labels]
+    return {"scale": {"domain": order, "range": [SENTIMENT_COLOURS[lab] for lab in order]},
+            "sort": order}
 
 
 def learning_curves(rows: list[dict]) -> dict:

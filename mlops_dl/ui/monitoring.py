@@ -6,11 +6,12 @@ from mlops_dl.monitor import monitor_slices
 from mlops_dl.ui import charts
 
 WARN, ALARM, REFERENCE = "#d97706", "#dc2626", "#6b7280"  # threshold lines
+MIN_SLICE_PREDICTIONS = 10  # fewer in a slice: its PSI is noise (one prediction reads as ~12)
 
 
 def _psi_rows(slices: list[dict]) -> list[dict]:
     return [{"time": s["window"]["since"], "statistic": c["name"], "psi": c["psi"]}
-            for s in slices for c in s["checks"]]
+            for s in slices if s.get("n", 0) >= MIN_SLICE_PREDICTIONS for c in s["checks"]]
 
 
 def _mix_rows(slices: list[dict]) -> list[dict]:
@@ -40,13 +41,18 @@ def monitoring_page(logs: list[str], canvas, registry, ref: str | None, slices: 
     th = canvas.monitoring
     parts = result["slices"]
     out = {"ref": result["ref"], "window": result["window"], "overall": result["overall"],
-           "slices": len(parts), "charts": {}}
+           "slices": len(parts), "charts": {},
+           "thin_slices": sum(1 for s in parts if s.get("n", 0) < MIN_SLICE_PREDICTIONS)}
     if not parts:
         return out
-    out["charts"]["psi"] = charts.lines_over_time(
-        "PSI per statistic and time slice", _psi_rows(parts), "psi", "statistic", "PSI",
-        [{"value": th.psi_warn, "label": f"warn {th.psi_warn}", "color": WARN},
-         {"value": th.psi_alarm, "label": f"alarm {th.psi_alarm}", "color": ALARM}], y_scale="symlog")
+    psi = _psi_rows(parts)
+    if psi:
+        out["charts"]["psi"] = charts.lines_over_time(
+            f"PSI per statistic and time slice (slices of {MIN_SLICE_PREDICTIONS}+ predictions)",
+            psi, "psi", "statistic", "PSI",
+            [{"value": th.psi_warn, "label": f"warn {th.psi_warn}", "color": WARN},
+             {"value": th.psi_alarm, "label": f"alarm {th.psi_alarm}", "color": ALARM}],
+            y_scale="symlog")
     mix = _mix_rows(parts)
     if mix:
         out["charts"]["mix"] = charts.class_mix(mix)

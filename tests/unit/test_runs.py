@@ -187,3 +187,25 @@ def test_runs_pages_in_chromium(runs_world, tmp_path_factory):
         thread.join(timeout=10)
     expected = f"400 {base}/runs/compare?run=tiny-run"  # the one refused page, nothing else
     assert [e for e in errors if "status of 400" not in e] == [expected], errors
+
+
+def test_monitoring_charts_show_the_hour_skip_thin_slices_and_colour_sentiment():
+    """Smaller fixes of the monitoring page's charts (Vega-Lite specs built in Python)."""
+    from mlops_dl.ui import charts, monitoring
+
+    spec = charts.lines_over_time("t", [{"time": "2026-03-01T12:10:00+00:00", "s": "a", "y": 1}],
+                                  "y", "s", "y")
+    x = spec["layer"][0]["encoding"]["x"]
+    assert "%H:%M" in x["axis"]["format"] and x["scale"] == {"type": "utc"}
+    slices = [{"window": {"since": "2026-03-01T12:00:00+00:00"}, "n": 1,
+               "checks": [{"name": "confidence", "psi": 12.3}]},
+              {"window": {"since": "2026-03-01T13:00:00+00:00"}, "n": 50,
+               "checks": [{"name": "confidence", "psi": 0.02}]}]
+    assert monitoring._psi_rows(slices) == [
+        {"time": "2026-03-01T13:00:00+00:00", "statistic": "confidence", "psi": 0.02}]
+    mix = charts.class_mix([{"time": "t", "label": lab, "share": 0.3}
+                            for lab in ("positive", "negative", "neutral")])
+    colour = mix["encoding"]["color"]["scale"]
+    assert dict(zip(colour["domain"], colour["range"]))["positive"] == "#16a34a"
+    assert "scale" not in charts.class_mix([{"time": "t", "label": "joy", "share": 1.0}])[
+        "encoding"]["color"]

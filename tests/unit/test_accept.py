@@ -41,7 +41,8 @@ def test_accept_passes_and_is_stored_with_the_version(tmp_path, capsys, reg):
     assert "measured now" in checks["latency_p95_batch1"]["source"]  # no bench.json yet
     assert len(acc["test_predictions"]) == acc["n_test"] > 0 and acc["test_fingerprint"]
     names = [c["name"] for c in acc["behaviour"]["checks"]]
-    assert names == ["invariance_name", "invariance_mention", "invariance_url", "negation"]
+    assert names == ["invariance_name", "invariance_mention", "invariance_url", "negation",
+                     "label_templates"]
     for c in acc["behaviour"]["checks"]:  # each ran on its cases, or says why it did not
         assert (c["cases"] > 0 and 0.0 <= c["rate"] <= 1.0) or c["skipped"], c
         assert acc["behaviour"]["cases"][c["name"]] == c["cases"]

@@ -180,9 +180,17 @@ def _train(p: PipelineRun) -> tuple[str, str]:
     else:
         from mlops_dl.train.fitting import fit
 
-        run_dir = Path(p.cfg.train.runs_dir) / f"{p.cfg.data.name}-{key[:10]}"
-        resume = run_dir if rundir.has_checkpoint(run_dir) else None
-        result = fit(p.cfg, run_dir=None if resume else run_dir, resume=resume)
+        # a killed run of this same recipe resumes: its run dir is recorded as soon as it exists
+        started = p.state.get("train_started", {})
+        resume = (Path(started["run_dir"]) if started.get("key") == key and "train" not in p.force
+                  and rundir.has_checkpoint(started.get("run_dir", "")) else None)
+
+        def note(run_dir: Path) -> None:
+            p.state["train_started"] = {"key": key, "run_dir": str(run_dir)}
+            _save_state(p)
+
+        result = fit(p.cfg, resume=resume, on_run_dir=note, command="pipeline",
+                     config_path=p.config_path)
         p.run_dir = Path(result.run_dir)
         detail = (f"{p.run_dir}: {result.global_step} steps, best val macro-F1 "
                   f"{result.best_score or 0:.4f}" + (" (resumed)" if resume else ""))

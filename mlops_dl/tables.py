@@ -1,4 +1,5 @@
-"""The one reader of tabular text files: csv, tsv, jsonl (ndjson), parquet, by suffix.
+"""The one reader of tabular text files: csv, tsv, jsonl (ndjson), parquet, by suffix; and
+delimited text with any one-character delimiter (.csv, .tsv, .txt) laid out by a ``TextLayout``.
 
 ``data prepare`` (data/sources.py) and ``predict`` (serve/scoring.py) both read through
 ``read_chunks``, so a file one of them accepts the other accepts too. Chunks stream (pandas
@@ -12,7 +13,9 @@ Torch-free; imports only errors.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -22,34 +25,53 @@ from mlops_dl.errors import DataError, clip, listed, quoted
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 SEPARATORS = {"csv": ",", "tsv": "\t"}
+DELIMITED = (".csv", ".tsv", ".txt")  # suffixes read as delimited text when a delimiter is set
 # pandas' default missing-value strings, applied to every column except the raw ones
 NA_STRINGS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
               "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
 CHUNK_ROWS = 8192
 
 
-def table_format(path: Path) -> str:
-    """csv, tsv, jsonl or parquet from the file's suffix; DataError listing them otherwise."""
-    fmt = FORMATS.get(Path(path).suffix.lower())
+@dataclass(frozen=True)
+class TextLayout:
+    """Delimited text: the separator ("" = by suffix), a header line or not, column names."""
+
+    delimiter: str = ""
+    header: bool = True
+    columns: tuple[str, ...] = ()  # names in order (replace the header's; needed without one)
+
+
+def table_format(path: Path, delimiter: str = "") -> str:
+    """csv, tsv, jsonl or parquet from the file's suffix ("delimited" for .csv/.tsv/.txt when a
+    delimiter is given); DataError listing them otherwise."""
+    suffix = Path(path).suffix.lower()
+    if delimiter and suffix in DELIMITED:
+        return "delimited"
+    fmt = FORMATS.get(suffix)
     if fmt is None:
+        txt = "; for delimited text set the source's delimiter (e.g. ';')" if suffix == ".txt" else ""
         raise DataError(f"{path}: unsupported file type {quoted(Path(path).suffix)} "
-                        f"(use {', '.join(FORMATS)})")
+                        f"(use {', '.join(FORMATS)}{txt})")
+    if delimiter:
+        raise DataError(f"{path}: a delimiter applies to delimited text ({', '.join(DELIMITED)}), "
+                        f"not to {fmt}")
     return fmt
 
 
 def read_chunks(path: Path, raw: list[str], rows: int = CHUNK_ROWS, encoding: str = "utf-8",
                 hint: str = "", on_progress: Callable[[int], None] | None = None,
-                ) -> Iterator[pd.DataFrame]:
+                layout: TextLayout = TextLayout()) -> Iterator[pd.DataFrame]:
     """DataFrames of ``rows`` rows from ``path``; the ``raw`` columns must exist (``hint``
-    says how to pick others). ``on_progress(done)``: bytes read (rows for parquet)."""
-    fmt = table_format(path)
+    says how to pick others). ``on_progress(done)``: bytes read (rows for parquet). Blank
+    lines hold no row (skipped; data/sources.py counts them)."""
+    fmt = table_format(path, layout.delimiter)
     progress = on_progress or (lambda done: None)
     if fmt == "parquet":
         yield from _parquet(path, raw, rows, hint, progress)
     elif fmt == "jsonl":
         yield from _jsonl(path, raw, rows, encoding, progress)
     else:
-        yield from _delimited(path, fmt, raw, rows, encoding, hint, progress)
+        yield from _delimited(path, fmt, raw, rows, encoding, hint, progress, layout)
 
 
 def _codec(encoding: str) -> str:
@@ -64,32 +86,43 @@ def _missing(path: Path, columns, raw: list[str], hint: str) -> None:
 
 
 def _delimited(path: Path, fmt: str, raw: list[str], rows: int, encoding: str, hint: str,
-               progress) -> Iterator[pd.DataFrame]:
-    sep, codec = SEPARATORS[fmt], _codec(encoding)
+               progress, layout: TextLayout) -> Iterator[pd.DataFrame]:
+    sep, codec = layout.delimiter or SEPARATORS[fmt], _codec(encoding)
+    shape = {"sep": sep, "encoding": codec, "header": 0 if layout.header else None,
+             "names": list(layout.columns) or None, "index_col": False}
     with open(path, "rb") as f:
         try:
-            head = pd.read_csv(f, nrows=0, sep=sep, encoding=codec)
+            head = _strict(lambda: pd.read_csv(f, nrows=0 if layout.header else 1, **shape))
         except pd.errors.EmptyDataError:
             raise DataError(f"{path}: the file is empty (no header, no rows)") from None
-        except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError) as e:
             raise DataError(f"{path}: cannot read the {fmt} header: {e}") from None
         _missing(path, head.columns, raw, hint)
         f.seek(0)
         na = {c: NA_STRINGS for c in head.columns if c not in raw}
-        reader = pd.read_csv(f, sep=sep, encoding=codec, chunksize=rows, keep_default_na=False,
-                             dtype={c: str for c in raw}, na_values=na)
+        reader = pd.read_csv(f, chunksize=rows, keep_default_na=False,
+                             dtype={c: str for c in raw}, na_values=na, **shape)
         done = 0
         try:
-            for chunk in reader:
+            while (chunk := _strict(lambda: next(reader, None))) is not None:
                 progress(f.tell())
                 chunk.insert(0, "__row__", range(done + 1, done + len(chunk) + 1))
                 done += len(chunk)
                 yield chunk
-        except pd.errors.ParserError as e:
-            raise DataError(f"{path}: not a valid {fmt} file: {e}") from None
+        except (pd.errors.ParserError, pd.errors.ParserWarning) as e:
+            quote = f" (a field holding {sep!r} must be quoted)"
+            raise DataError(f"{path}: not a valid {fmt} file: {str(e).strip()}{quote}") from None
         except UnicodeDecodeError as e:
             raise DataError(f"{path}: bytes {e.object[e.start:e.end]!r} are not valid {encoding} "
                             f"({e.reason})") from None
+
+
+def _strict(read: Callable):
+    """``read()`` with pandas' ParserWarning raised: a line with more fields than columns is an
+    error, never a silent shift of the first field into the index."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        return read()
 
 
 def _jsonl(path: Path, raw: list[str], rows: int, encoding: str, progress) -> Iterator[pd.DataFrame]:

@@ -1,10 +1,10 @@
-"""Render the config key reference from the schema into README.md (or print it).
+"""Render the config key reference from the schema into docs/config-reference.md (or print it).
 
     python scripts/config_keys.py                 # print the reference
-    python scripts/config_keys.py --write README.md
+    python scripts/config_keys.py --write docs/config-reference.md
 
 The descriptions are the field comments of mlops_dl/config/schema.py and mlops_dl/gates/canvas.py;
-tests/unit/test_config_reference.py fails when README.md is not this rendering.
+tests/unit/test_config_reference.py fails when docs/config-reference.md is not this rendering.
 """
 
 from __future__ import annotations

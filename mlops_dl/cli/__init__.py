@@ -30,8 +30,8 @@ app = typer.Typer(
 err_console = make_console(stderr=True)
 
 # Stage modules in lifecycle order; each adds its commands to `app`.
-STAGES = ("data", "train", "search", "export", "registry", "serve", "bench", "gates", "monitor",
-          "label", "report", "pipeline", "launch", "ui")
+STAGES = ("data", "train", "runs", "search", "export", "registry", "serve", "bench", "gates",
+          "monitor", "label", "report", "pipeline", "launch", "ui")
 
 
 def _register_all() -> None:
@@ -64,11 +64,41 @@ def version() -> None:
 
 _register_all()
 
+METAVARS = {"int": "N", "float": "NUMBER", "str": "TEXT", "Path": "PATH"}
+
+
+def _without_tag(get_help_option):
+    def get(ctx):
+        option = get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+    return get
+
+
+def click_command():
+    """The click command tree of ``app``, with plain metavars in ``--help``: a flag shows no
+    type tag, a value option its kind (``N``, ``NUMBER``, ``TEXT``, ``PATH``)."""
+    command = typer.main.get_command(app)
+    stack = [command]
+    while stack:
+        cmd = stack.pop()
+        stack.extend(getattr(cmd, "commands", {}).values())
+        cmd.get_help_option = _without_tag(cmd.get_help_option)
+        for param in cmd.params:
+            if not isinstance(param, typer.core.TyperOption) or param.metavar is not None:
+                continue
+            annotation = param.type_descriptor.annotation
+            inner = getattr(annotation, "__args__", (annotation,))[0]
+            name = getattr(inner, "__name__", str(inner))
+            param.metavar = "" if param.is_flag else METAVARS.get(name, name.upper())
+    return command
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; user errors print one paragraph and exit non-zero."""
     try:
-        app(args=argv, prog_name="mlops-dl")  # standalone: usage errors print and exit 2
+        click_command().main(args=argv, prog_name="mlops-dl")  # usage errors print, exit 2
     except MlopsError as e:
         # one line (logs and grep), the message printed as is (no rich markup in paths/keys)
         err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)

@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 
 from mlops_dl import config as config_mod
-from mlops_dl.registry import open_registry  # noqa: F401 (--registry: root resolved once)
 
 PIPED_WIDTH = 160  # rich's 80 columns squeeze the trial, bench and evaluation tables in logs
 
@@ -30,8 +29,9 @@ RegistryOpt = Annotated[
 RefArg = Annotated[str, typer.Argument(help="Model reference: name, name:3 or name@production.")]
 
 # the canvas-driven commands (gates, monitor, label, report)
-DEFAULT_CANVAS = Path("configs/canvas.yaml")
-CanvasOpt = Annotated[Path, typer.Option("--canvas", help="ML canvas file (thresholds, policies).")]
+CanvasOpt = Annotated[Optional[Path], typer.Option(
+    "--canvas", help="ML canvas file (default: the version's config's pipeline.canvas, else "
+                     "`canvas:` in mlops-dl.yaml).")]
 DataOpt = Annotated[Optional[Path], typer.Option(
     "--data", help="Prepared dataset dir (default: the version's lineage.json data_dir).")]
 LogOpt = Annotated[Optional[list[str]], typer.Option(
@@ -44,10 +44,25 @@ def load_config(path: Path, overrides: Optional[list[str]]) -> config_mod.Config
     return config_mod.load(path, overrides or ())
 
 
-def load_canvas_file(path: Path):
-    from mlops_dl.gates.canvas import load_canvas
+def open_registry(root: Optional[str]):
+    """The Registry at ``--registry`` (None: $MLOPS_DL_REGISTRY, the project default, ./registry).
 
-    return load_canvas(path)
+    A ``--registry`` folder that does not exist is an error (a typo must not read as "no
+    models"); export and `registry copy` create theirs."""
+    from mlops_dl.errors import RegistryError
+    from mlops_dl.registry import open_registry as open_root
+
+    if root and "://" not in root and not Path(root).expanduser().is_dir():
+        raise RegistryError(f"--registry {root}: no such folder (check the path; `mlops-dl "
+                            f"export` or `registry copy` creates a registry)")
+    return open_root(root)
+
+
+def load_canvas_file(path: Optional[Path], mv=None):
+    """The canvas by the one rule: --canvas, else ``mv``'s config's, else the project default."""
+    from mlops_dl.gates.canvas import find_canvas, load_canvas
+
+    return load_canvas(find_canvas(path, mv))
 
 
 def echo_json(data) -> None:

@@ -35,11 +35,13 @@ def prepare(config: ConfigOpt, set_: SetOpt = None, as_json: JsonOpt = False) ->
     card = load_prepared(root).card
     cuts = subsample_lines(card)
     if as_json:
-        typer.echo(json.dumps({"path": str(root), "cleaning": card["cleaning"],
+        sources = [{k: s.get(k) for k in ("kind", "path", "split", "rows", "blank_lines")}
+                   for s in card.get("sources", [])]
+        typer.echo(json.dumps({"path": str(root), "sources": sources, "cleaning": card["cleaning"],
                                "splits": card["splits"], "fingerprints": card["fingerprints"],
                                "subsample": cuts}, indent=2))
         return
-    for line in cuts:
+    for line in cuts + blank_line_notes(card):
         console.print(f"[yellow]{line}[/]", highlight=False, soft_wrap=True)
     console.print(cleaning_table(card))
     console.print(splits_table(card))
@@ -71,6 +73,12 @@ def profile(
     console.print(lengths_table(card))
 
 
+def blank_line_notes(card: dict) -> list[str]:
+    """One line per source that had blank lines (skipped: they hold no row)."""
+    return [f"source {i} ({Path(s.get('path', '')).name}): {s['blank_lines']} blank line(s) "
+            f"skipped (no row)" for i, s in enumerate(card.get("sources", [])) if s.get("blank_lines")]
+
+
 def overview_table(card: dict, root: Path) -> Table:
     table = Table(title=f"data card: {card.get('name', '?')}", show_header=False)
     table.add_column(style="bold")
@@ -90,16 +98,17 @@ def overview_table(card: dict, root: Path) -> Table:
 def sources_table(card: dict) -> Table:
     labels = card.get("labels", [])
     table = Table(title="sources (before cleaning; full paths and sha256 in --json)")
-    for col in ("#", "kind", "file / hub id", "split", "rows", *labels):
-        table.add_column(col, justify="right" if col in ("rows", *labels) else "left")
+    for col in ("#", "kind", "file / hub id", "split", "rows", "blank lines", *labels):
+        table.add_column(col, justify="right" if col in ("rows", "blank lines", *labels) else "left")
     for i, src in enumerate(card.get("sources", [])):
         where = Path(src["path"]).name if src.get("path") else \
             f"{src.get('hub_id')} {src.get('hub_config', '')}".strip()
         bal = src.get("label_balance", {})
         table.add_row(str(i), src.get("kind", ""), where, src.get("split", ""),
-                      f"{src.get('rows', 0):,}", *(f"{bal.get(n, 0):,}" for n in labels))
+                      f"{src.get('rows', 0):,}", f"{src.get('blank_lines', 0):,}",
+                      *(f"{bal.get(n, 0):,}" for n in labels))
     before = card.get("label_balance_before_cleaning", {})
-    table.add_row("", "", "all", "", f"{sum(before.values()):,}",
+    table.add_row("", "", "all", "", f"{sum(before.values()):,}", "",
                   *(f"{before.get(n, 0):,}" for n in labels), style="bold")
     return table
 

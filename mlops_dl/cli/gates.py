@@ -13,7 +13,7 @@ from rich.table import Table
 
 from pathlib import Path
 
-from mlops_dl.cli.common import (DEFAULT_CANVAS, CanvasOpt, DataOpt, JsonOpt, RegistryOpt,
+from mlops_dl.cli.common import (CanvasOpt, DataOpt, JsonOpt, RegistryOpt,
                                  echo_json, load_canvas_file, make_console, open_registry)
 
 console = make_console()
@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
 
 
 @canvas_app.command("show")
-def canvas_show(canvas: CanvasOpt = DEFAULT_CANVAS, as_json: JsonOpt = False) -> None:
+def canvas_show(canvas: CanvasOpt = None, as_json: JsonOpt = False) -> None:
     """Print the canvas (validated; its data config is checked against its labels)."""
     import dataclasses
 
@@ -38,20 +38,13 @@ def canvas_show(canvas: CanvasOpt = DEFAULT_CANVAS, as_json: JsonOpt = False) ->
     show_canvas(c, console)
 
 
-VersionCanvasOpt = Annotated[Optional[Path], typer.Option(
-    "--canvas", help="ML canvas file (default: the canvas the version's config.yaml names, "
-                     "pipeline.canvas; else required).")]
-
-
 def _canvas_for(reg, ref: str, canvas: Optional[Path]):
-    """--canvas, else the canvas named by the version's own config (never a tweet default)."""
-    from mlops_dl.gates.canvas import version_canvas
-
-    return load_canvas_file(canvas if canvas is not None else version_canvas(reg.get(ref)))
+    """--canvas, else the canvas named by the version's own config, else the project's."""
+    return load_canvas_file(canvas, None if canvas is not None else reg.get(ref))
 
 
 def accept(ref: Annotated[str, typer.Argument(help="Version: name, name:N or name@alias.")],
-           canvas: VersionCanvasOpt = None, registry: RegistryOpt = None,
+           canvas: CanvasOpt = None, registry: RegistryOpt = None,
            data: DataOpt = None, as_json: JsonOpt = False,
            engine: Annotated[Optional[str], typer.Option("--engine", help="Only this engine: "
                              "onnxruntime or openvino (default: every servable that runs here).")] = None,
@@ -91,6 +84,9 @@ def print_acceptance(result: dict) -> None:
         for c in row["checks"]:
             if c["name"].startswith("latency"):
                 console.print(f"[dim]latency source: {c['source']}[/]")
+        for c in row["behaviour"]["checks"]:
+            if c["failures"]:
+                console.print(f"[dim]{c['name']} e.g. {_failure_example(c)}[/]", highlight=False)
         if not row["batch_invariant"]:
             console.print(f"[yellow]{key}: labels vary with the batch; served only by name[/]")
     for key, why in result["skipped"].items():
@@ -101,11 +97,21 @@ def print_acceptance(result: dict) -> None:
                   f"servables: {accepted} - stored as {result['ref']} attachment acceptance.json")
 
 
+def _failure_example(c: dict) -> str:
+    """The first failing case of a behaviour check, as one line."""
+    f = c["failures"][0]
+    if "expected" in f:  # label_templates
+        return f"{f['text']!r}: expected {f['expected']}, got {f['predicted']}"
+    got = (f"{f['label_a']} -> {f['label_b']}" if "label_a" in f
+           else f"P({c.get('positive_label')}) {f['p_a']:.3f} -> {f['p_b']:.3f}")
+    return f"{f['a']!r} vs {f['b']!r}: {got}"
+
+
 def promote(ref: Annotated[str, typer.Argument(help="Version to promote, e.g. sentiment:3.")],
             to: Annotated[Optional[str], typer.Option("--to", help="Alias (default: canvas promotion.alias).")] = None,
             force: Annotated[bool, typer.Option("--force", help="Override a refusal (needs --reason).")] = False,
             reason: Annotated[str, typer.Option("--reason", help="Why a forced promotion is right.")] = "",
-            canvas: VersionCanvasOpt = None, registry: RegistryOpt = None,
+            canvas: CanvasOpt = None, registry: RegistryOpt = None,
             data: DataOpt = None, as_json: JsonOpt = False) -> None:
     """Move an alias to REF if it passed acceptance and is not worse than the champion."""
     from mlops_dl.gates.promote import f1_versus
@@ -120,7 +126,11 @@ def promote(ref: Annotated[str, typer.Argument(help="Version to promote, e.g. se
         console.print(f"{d['ref']} is already @{d['alias']}; nothing changed")
         return
     comp = d.get("comparison")
-    if comp:
+    if comp and comp.get("skipped"):
+        console.print(f"vs champion {comp['champion']}: {comp['skipped']}")
+    elif comp and comp.get("refusal"):
+        console.print(f"vs champion {comp['champion']}: {comp['refusal']}")
+    elif comp:
         t = comp["mcnemar"]
         console.print(f"vs champion {comp['champion']}: {f1_versus(comp)}, McNemar p = "
                       f"{t['p_value']:.3g}")

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mlops_dl.cli.common import (DEFAULT_CANVAS, CanvasOpt, JsonOpt, LogOpt, SinceOpt, UntilOpt,
+from mlops_dl.cli.common import (CanvasOpt, JsonOpt, LogOpt, SinceOpt, UntilOpt,
                                  echo_json, load_canvas_file, make_console)
 from mlops_dl.errors import MlopsError
 
@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
 def label_queue(log: LogOpt = None,
                 n: Annotated[Optional[int], typer.Option("--n", help="Rows (default: canvas feedback.queue_size).")] = None,
                 out: Annotated[Path, typer.Option("--out", help="CSV for annotators.")] = Path("queue.csv"),
-                canvas: CanvasOpt = DEFAULT_CANVAS, since: SinceOpt = None, until: UntilOpt = None,
+                canvas: CanvasOpt = None, since: SinceOpt = None, until: UntilOpt = None,
                 measure: Annotated[Optional[str], typer.Option("--measure", help="margin or entropy (default: canvas).")] = None) -> None:
     """The most uncertain logged predictions, deduplicated and PII-masked, as CSV."""
     if not log:
@@ -48,7 +48,7 @@ def label_queue(log: LogOpt = None,
 def label_import(file: Annotated[Path, typer.Argument(help="The annotated queue CSV.")],
                  feedback_dir: Annotated[Optional[Path], typer.Option("--feedback-dir", help="Default: canvas feedback.dir.")] = None,
                  dataset: Annotated[Optional[str], typer.Option("--dataset", help="Default: canvas feedback.dataset.")] = None,
-                 canvas: CanvasOpt = DEFAULT_CANVAS,
+                 canvas: CanvasOpt = None,
                  data: Annotated[Optional[Path], typer.Option("--data", help="The prepared training dataset: its test texts are excluded, and new labels are counted from the feedback version it pooled.")] = None,
                  as_json: JsonOpt = False) -> None:
     """Validate annotations and write the next version of the feedback dataset."""

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from mlops_dl.cli.common import (DEFAULT_CANVAS, CanvasOpt, DataOpt, JsonOpt, LogOpt, RegistryOpt,
+from mlops_dl.cli.common import (CanvasOpt, DataOpt, JsonOpt, LogOpt, RegistryOpt,
                                  SinceOpt, UntilOpt, echo_json, load_canvas_file, make_console,
                                  open_registry)
 from mlops_dl.errors import MlopsError
@@ -37,7 +37,7 @@ def _default_ref(canvas) -> str:
 @monitor_app.callback()
 def monitor(ctx: typer.Context, log: LogOpt = None,
             ref: Annotated[Optional[str], typer.Option("--ref", help="Reference version (default: canvas model@alias).")] = None,
-            canvas: CanvasOpt = DEFAULT_CANVAS, since: SinceOpt = None, until: UntilOpt = None,
+            canvas: CanvasOpt = None, since: SinceOpt = None, until: UntilOpt = None,
             html: Annotated[Optional[Path], typer.Option("--html", help="Also write an HTML report.")] = None,
             registry: RegistryOpt = None, data: DataOpt = None, as_json: JsonOpt = False) -> None:
     """Drift of the logged window vs the reference; exit 3 when an alarm fires."""
@@ -47,8 +47,9 @@ def monitor(ctx: typer.Context, log: LogOpt = None,
         raise MlopsError("monitor needs --log PATH (the serve prediction log, e.g. logs/predictions.jsonl)")
     from mlops_dl.monitor import ALARM_EXIT, monitor_log
 
-    c = load_canvas_file(canvas)
-    report = monitor_log(log, ref or _default_ref(c), c, open_registry(registry), since, until, data)
+    reg = open_registry(registry)
+    c = load_canvas_file(canvas, reg.get(ref, verify=False) if ref and canvas is None else None)
+    report = monitor_log(log, ref or _default_ref(c), c, reg, since, until, data)
     if html:
         from mlops_dl.reports import write
         from mlops_dl.reports.monitor import monitor_report

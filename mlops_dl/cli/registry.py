@@ -220,11 +220,12 @@ def verify(
     from mlops_dl.registry import check_name, parse_ref
 
     reg = open_registry(registry)
-    if ref and (":" in ref or "@" in ref):
+    parsed = parse_ref(ref) if ref else None
+    if parsed and (parsed.version is not None or parsed.alias is not None):
         mv = reg.get(ref, verify=False)
         report = [r for r in reg.verify_all(mv.name) if r["ref"] == mv.ref]
     else:
-        report = reg.verify_all(check_name(parse_ref(ref).name) if ref else None)
+        report = reg.verify_all(check_name(parsed.name) if parsed else None)
     if as_json:
         echo_json(report)
     else:

@@ -106,8 +106,8 @@ def predict(
     console.print(f"[green]wrote[/] {summary.output}: {summary.scored}/{summary.rows} rows "
                   f"scored by {summary.model} ({predictor.variant}); labels {summary.labels}")
     if summary.malformed:
-        console.print(f"[yellow]{len(summary.malformed)} malformed rows skipped[/] "
-                      "(pred_error column says why):")
+        console.print(f"[yellow]{len(summary.malformed)} malformed row(s) not scored[/], kept in "
+                      "the output with pred_error saying why:")
         for row, why in summary.malformed[:20]:
             console.print(f"  row {row}: {why}")
         if len(summary.malformed) > 20:

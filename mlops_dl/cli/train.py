@@ -72,10 +72,11 @@ def train(
     else:
         from mlops_dl.train.fitting import fit
 
-        result = fit(cfg, resume=resume, on_run_dir=announce)
+        result = fit(cfg, resume=resume, on_run_dir=announce, config_path=config)
     if not result.is_global_zero:  # the other DDP ranks: rank 0 prints the summary
         return
-    summary = {"run_dir": str(result.run_dir), "best_val_macro_f1": result.best_score,
+    best = None if result.best_score is None else round(float(result.best_score), 4)
+    summary = {"run_dir": str(result.run_dir), "best_val_macro_f1": best,
                "global_step": result.global_step, "resumed_from_step": result.resumed_from_step,
                "duration_s": result.duration_s, "world_size": result.world_size,
                "effective_batch_size": result.effective_batch_size}  # fmt: skip

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mlops_dl.cli.common import DEFAULT_CANVAS, CanvasOpt, LogOpt, RegistryOpt, make_console
+from mlops_dl.cli.common import CanvasOpt, LogOpt, RegistryOpt, make_console
 from mlops_dl.errors import MlopsError
 
 console = make_console()
@@ -24,7 +24,7 @@ def ui(registry: RegistryOpt = None, log: LogOpt = None,
        token: Annotated[Optional[str], typer.Option(
            "--token", envvar="MLOPS_DL_UI_TOKEN",
            help="Allow rollback and labelling to whoever sends this token (default: read-only).")] = None,
-       canvas: CanvasOpt = DEFAULT_CANVAS,
+       canvas: CanvasOpt = None,
        annotations: Annotated[Path, typer.Option(
            "--annotations", help="CSV the label buttons write (input of `mlops-dl label import`).")] = Path("annotations.csv"),
        runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Run dirs to list.")] = Path("runs"),

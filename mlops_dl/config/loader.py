@@ -27,7 +27,20 @@ def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Confi
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
     for item in overrides:
         apply_override(raw, item)
-    return from_dict(raw, source=str(path))
+    cfg = from_dict(raw, source=str(path))
+    cfg.pipeline.canvas = _beside(cfg.pipeline.canvas, path)
+    return cfg
+
+
+def _beside(named: str, config_path: Path) -> str:
+    """A relative path a config names (pipeline.canvas), made absolute: the current directory
+    first, then the config file's directory; left as is when neither holds it."""
+    if not named or Path(named).is_absolute():
+        return named
+    for folder in (Path.cwd(), config_path.resolve().parent):
+        if (folder / named).is_file():
+            return str((folder / named).resolve())
+    return named
 
 
 def apply_override(raw: dict, item: str) -> None:

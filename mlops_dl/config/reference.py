@@ -1,10 +1,10 @@
-"""The config key reference, rendered from the schema dataclasses (README's "Key reference").
+"""The config key reference, rendered from the schema dataclasses (docs/config-reference.md).
 
 Each field's description is its comment in the source: the trailing ``# ...`` on its line plus
 continuation lines written ``#   ...`` under it, or a ``# ...`` block just above it. Rendered
-as one markdown table per section; ``python scripts/config_keys.py --write README.md`` puts it
-between the README's markers, and a test fails when the README is not the rendering (a key
-added, renamed or undocumented).
+as one markdown table per section; ``python scripts/config_keys.py --write
+docs/config-reference.md`` puts it between the page's markers, and a test fails when the page
+is not the rendering (a key added, renamed or undocumented).
 """
 
 from __future__ import annotations

@@ -62,9 +62,8 @@ def prepare(
     cleaned, report = clean(frame, data.clean, data.split.test_fraction)
     try:
         frames = assign_splits(cleaned, data.split)
-    except EmptySplitError as e:  # say which sources fed the split and which steps dropped rows
-        feeding = set(frame.loc[frame["split"].isin(["", e.split]), "origin"])
-        raise DataError(f"{e}. Rows by source: {report.losses(frame, feeding)}") from None
+    except EmptySplitError as e:  # each source's rows per step, and advice for this config
+        raise DataError(empty_split_message(e, frame, report, data, sources)) from None
     given = sorted({s.split for s in data.sources if s.split})
     method = _split_method(given, data.split)
 
@@ -110,6 +109,37 @@ def subsample_lines(card: dict) -> list[str]:
             lines.append(f"data.max_rows_per_source {limit}: source {i} ({where}, {split}) not cut "
                          f"(data.max_rows_scope: train; set it to all to cut {split} sources)")
     return lines
+
+
+def empty_split_message(e: EmptySplitError, frame: pd.DataFrame, report, data: config_mod.DataConfig,
+                        sources: list[dict]) -> str:
+    """The empty split, every source's rows (lines, blank, loaded, dropped per step, left, into
+    which split) and the advice that applies to the sources at hand."""
+    lines = []
+    for i, (src, info) in enumerate(zip(data.sources, sources)):
+        origin = info.get("labels_path") or info.get("path") or ""
+        rows = frame[frame["origin"] == origin] if origin else frame.iloc[0:0]
+        blank = f", {info['blank_lines']} blank line(s) skipped" if info.get("blank_lines") else ""
+        detail = report.losses(rows, {origin}) if len(rows) else f"{origin}: 0 loaded"
+        lines.append(f"source {i} ({src.kind}, split {src.split or 'pooled'}{blank}): {detail}")
+    given = {s.split for s in data.sources if s.split}
+    pooled = any(not s.split for s in data.sources)
+    fraction = {"test": "test_fraction", "validation": "validation_fraction"}.get(e.split)
+    if e.split in given:
+        advice = (f"every row of the split: {e.split} source(s) was dropped by cleaning (the "
+                  f"steps above name the keys that control them)")
+    elif e.split == "train":
+        advice = ("lower data.split.validation_fraction / test_fraction" if pooled else
+                  "no source gives split: train and none is pooled: add one, or leave a "
+                  "source's split unset")
+    elif pooled:
+        advice = (f"raise data.split.{fraction} (now {getattr(data.split, fraction)}) or add a "
+                  f"source with split: {e.split}")
+    else:
+        advice = (f"every source gives its split ({', '.join(sorted(given))}) and none gives "
+                  f"{e.split}, so data.split.{fraction} applies to no row: add a source with "
+                  f"split: {e.split}, or leave a source's split unset so its rows are pooled")
+    return f"{e.args[0].split(';')[0]}. Rows by source: " + "; ".join(lines) + f". To fix: {advice}"
 
 
 def _split_method(given: list[str], split: config_mod.SplitConfig) -> str:

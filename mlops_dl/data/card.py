@@ -26,8 +26,8 @@ def length_stats(lengths: list[int] | np.ndarray) -> dict:
         return {"count": 0}
     pct = np.percentile(arr, [50, 90, 95, 99])
     return {"count": int(arr.size), "min": int(arr.min()), "mean": round(float(arr.mean()), 2),
-            "p50": float(pct[0]), "p90": float(pct[1]), "p95": float(pct[2]),
-            "p99": float(pct[3]), "max": int(arr.max())}
+            "p50": round(float(pct[0]), 1), "p90": round(float(pct[1]), 1),
+            "p95": round(float(pct[2]), 1), "p99": round(float(pct[3]), 1), "max": int(arr.max())}
 
 
 def load_tokenizer(ref: str):

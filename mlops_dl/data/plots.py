@@ -25,19 +25,23 @@ def _png(fig: Figure) -> bytes:
 
 def label_balance_png(balance: dict[str, dict[str, int]], labels: list[str], title: str) -> bytes:
     """Grouped bars: share of each label per split, with the row counts on top."""
-    fig = Figure(figsize=(7, 4))
+    many = len(labels) > 4  # counts would overlap side by side: upright text, wider figure
+    fig = Figure(figsize=(max(7.0, 1.5 * len(labels)), 4.4 if many else 4))
     ax = fig.add_subplot()
     x = np.arange(len(labels))
     width = 0.8 / len(SPLITS)
+    top = 0.0
     for i, split in enumerate(SPLITS):
         counts = np.array([balance[split].get(name, 0) for name in labels], dtype=float)
         total = counts.sum() or 1.0
         bars = ax.bar(x + (i - 1) * width, counts / total, width, label=f"{split} (n={int(total)})",
                       color=COLORS[split])
-        ax.bar_label(bars, labels=[str(int(c)) for c in counts], fontsize=7, padding=2)
-    ax.set_xticks(x, labels)
+        ax.bar_label(bars, labels=[f"{int(c):,}" for c in counts], fontsize=7, padding=2,
+                     rotation=90 if many else 0)
+        top = max(top, float((counts / total).max()))
+    ax.set_xticks(x, labels, rotation=20 if many else 0)
     ax.set_ylabel("share of split")
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, min(1.0, top) * (1.3 if many else 1.12) + 0.02)
     ax.set_title(f"{title}: label balance per split")
     ax.legend(fontsize=8)
     return _png(fig)

@@ -1,6 +1,7 @@
 """Read every kind of source into one raw table: text, raw label, where each row came from.
 
-Kinds: ``hub`` (a Hugging Face dataset id), ``file`` (csv, tsv, jsonl, parquet), ``text_labels``
+Kinds: ``hub`` (a Hugging Face dataset id), ``file`` (csv, tsv, jsonl, parquet; delimited text
+with ``delimiter`` / ``header`` / ``columns``, .txt included), ``text_labels``
 (parallel text / label files, one row per line) and ``package`` (a file shipped inside an
 installed package, located without importing it). Every kind yields the same columns::
 
@@ -8,7 +9,9 @@ installed package, located without importing it). Every kind yields the same col
     row (int, 1-based)  unit ("line" for jsonl / text_labels, "row" for tables: header excluded)
     split ("" pooled, or the split the source gives)
 
-Relative paths are resolved against the current directory first, then the config file's directory.
+One blank-line rule for every line-based file: a line holding only white space is no row; it is
+skipped and counted (``blank_lines`` in the source's card entry; text_labels: a line blank in
+both files). Relative paths: the current directory first, then the config file's directory.
 """
 
 from __future__ import annotations
@@ -50,12 +53,13 @@ def load_source(
         if src.kind == "text_labels":
             labels_path = resolve_path(src.labels_path, config_dir,
                                        f"data.sources[{index}].labels_path")
-            frame = _read_text_labels(path, labels_path, src.encoding)
+            frame, blank = _read_text_labels(path, labels_path, src.encoding)
             info = {"path": str(path), "sha256": files.sha256_file(path),
                     "labels_path": str(labels_path), "labels_sha256": files.sha256_file(labels_path)}
         else:
-            frame = _read_table(path, src)
+            frame, blank = _read_table(path, src)
             info = {"path": str(path), "sha256": files.sha256_file(path)}
+        info["blank_lines"] = blank
     rows_available = len(frame)
     if max_rows > 0:
         frame = frame.iloc[:max_rows]
@@ -78,6 +82,17 @@ def check_source(src: SourceConfig, index: int) -> None:
             raise ConfigError(f"data.sources[{index}]: kind {src.kind} needs {key}")
     if src.kind == "hub" and not src.hub_splits:
         raise ConfigError(f"data.sources[{index}].hub_splits: list at least one split")
+    key = f"data.sources[{index}]"
+    if src.delimiter and len(src.delimiter) != 1:
+        raise ConfigError(f"{key}.delimiter: one character (e.g. ';' or a tab), got "
+                          f"{quoted(src.delimiter)}")
+    if (src.delimiter or not src.header or src.columns) and src.kind not in ("file", "package"):
+        raise ConfigError(f"{key}: delimiter / header / columns apply to kind file, not {src.kind}")
+    if not src.header and not src.columns:
+        raise ConfigError(f"{key}.columns: with header: false name the columns in order, "
+                          f"e.g. columns: [{src.text_column}, {src.label_column}]")
+    if len(set(src.columns)) != len(src.columns):
+        raise ConfigError(f"{key}.columns: names must be unique, got {src.columns}")
 
 
 def resolve_path(raw: str, config_dir: Path | None, key: str) -> Path:
@@ -116,6 +131,11 @@ def _decode(path: Path, encoding: str) -> str:
         ) from None
 
 
+def blank_line_count(text: str) -> int:
+    """Lines holding only white space (the blank-line rule: no row, skipped, counted)."""
+    return sum(1 for line in _lines(text) if not line.strip())
+
+
 def _lines(text: str) -> list[str]:
     """Split on newlines only (tweets may hold other Unicode line separators)."""
     lines = text.split("\n")
@@ -124,7 +144,9 @@ def _lines(text: str) -> list[str]:
     return [line.removesuffix("\r") for line in lines]
 
 
-def _read_text_labels(path: Path, labels_path: Path, encoding: str) -> pd.DataFrame:
+def _read_text_labels(path: Path, labels_path: Path, encoding: str) -> tuple[pd.DataFrame, int]:
+    """(rows, blank lines): a line blank in both files is skipped and counted; a blank label
+    beside a text is an error naming the line."""
     texts = _lines(_decode(path, encoding))
     labels = [x.strip() for x in _lines(_decode(labels_path, encoding))]
     if len(texts) != len(labels):
@@ -132,22 +154,33 @@ def _read_text_labels(path: Path, labels_path: Path, encoding: str) -> pd.DataFr
             f"{path} has {len(texts)} lines but {labels_path} has {len(labels)}: "
             f"text and label files must hold one row per line, in the same order"
         )
-    return pd.DataFrame({"text": texts, "raw_label": labels, "origin": str(labels_path),
-                         "row": range(1, len(texts) + 1), "unit": "line"})
+    keep = [i for i, (t, y) in enumerate(zip(texts, labels)) if t.strip() or y]
+    lone = next((i for i in keep if not labels[i]), None)
+    if lone is not None:
+        raise DataError(f"{labels_path}: line {lone + 1}: blank label for the text on line "
+                        f"{lone + 1} of {path} (a line blank in both files is skipped)")
+    frame = pd.DataFrame({"text": [texts[i] for i in keep], "raw_label": [labels[i] for i in keep],
+                          "origin": str(labels_path), "row": [i + 1 for i in keep], "unit": "line"})
+    return frame, len(texts) - len(keep)
 
 
-def _read_table(path: Path, src: SourceConfig) -> pd.DataFrame:
-    """csv / tsv / jsonl / parquet through mlops_dl.tables (predict's reader too) -> text,
-    raw_label columns."""
+def _read_table(path: Path, src: SourceConfig) -> tuple[pd.DataFrame, int]:
+    """csv / tsv / jsonl / parquet / delimited text through mlops_dl.tables (predict's reader
+    too) -> (text, raw_label columns; blank lines skipped)."""
     try:
-        fmt = tables.table_format(path)
+        fmt = tables.table_format(path, src.delimiter)
     except DataError as e:
         raise DataError(f"{e}, or kind text_labels for parallel text/label files") from None
-    if fmt != "parquet":
-        _decode(path, src.encoding)  # undecodable bytes -> DataError naming the line
+    if fmt != "delimited" and (not src.header or src.columns):
+        raise DataError(f"{path}: header / columns apply to delimited text; set the source's "
+                        f"delimiter to read it as such")
+    blank = 0 if fmt == "parquet" else blank_line_count(_decode(path, src.encoding))
     cols = [src.text_column, src.label_column]
+    layout = tables.TextLayout(src.delimiter, src.header, tuple(src.columns))
+    hint = "set text_column / label_column in the source config" + (
+        "" if src.header else " (the names come from columns)")
     chunks = list(tables.read_chunks(path, cols, rows=1 << 16, encoding=src.encoding,
-                                     hint="set text_column / label_column in the source config"))
+                                     hint=hint, layout=layout))
     df = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=["__row__", *cols])
     if "__error__" in df.columns:
         bad = df[df["__error__"].notna()]
@@ -155,7 +188,7 @@ def _read_table(path: Path, src: SourceConfig) -> pd.DataFrame:
             row = bad.iloc[0]
             hint = "; set text_column / label_column in the source config" if "no field" in row["__error__"] else ""
             raise DataError(f"{path}: line {row['__row__']}: {row['__error__']}{hint}")
-    return _select(df, path, src, "line" if fmt == "jsonl" else "row")
+    return _select(df, path, src, "line" if fmt == "jsonl" else "row"), blank
 
 
 def _select(df: pd.DataFrame, origin: Path | str, src: SourceConfig, unit: str = "row") -> pd.DataFrame:

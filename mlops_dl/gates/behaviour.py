@@ -2,9 +2,13 @@
 
 Invariance: swapping a person name, an @mention or a URL for another must not change the
 label. Directional: negating a positive statement ("I love X" -> "I don't love X") must move
-probability mass away from the positive label. The canvas ``behaviour`` section switches each
-check on or off ("auto": on when the test texts contain what it perturbs), sets its pool,
-templates and threshold. Each check returns its figures, its case count and failures.
+probability mass away from the positive label. Label templates (any label set): sentences the
+canvas writes for each label must be predicted as it. The canvas ``behaviour`` section switches
+each check on or off ("auto": on when the test texts contain what it perturbs), sets its pool,
+templates and threshold. The built-in sentences (name templates, negation pairs) are English
+sentiment statements: used only when the canvas labels are negative/(neutral/)positive;
+otherwise a check runs on the canvas's own sentences or is skipped with why. Each check returns
+its figures, its case count and failures.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import re
 
 import numpy as np
 
-from mlops_dl.gates.canvas import BehaviourSuite, InvarianceCheck
+from mlops_dl.gates.canvas import BehaviourSuite, InvarianceCheck, LabelTemplatesCheck
 
 NAMES = ["James", "Maria", "Wei", "Aisha", "Carlos", "Olga", "Kenji", "Fatima", "John", "Priya",
          "Emma", "Liam", "Sofia", "Ahmed", "Chloe", "Mateo", "Hana", "David", "Amara", "Lucas"]
@@ -34,8 +38,15 @@ PAIRS = ["I love {x} => I don't love {x}", "I like {x} => I don't like {x}",
          "I enjoy {x} => I do not enjoy {x}", "I really love {x} => I really don't love {x}"]
 OBJECTS = ["this phone", "the new album", "my job", "this airline", "the movie", "the service",
            "this game", "the update", "the food", "the team"]
+SENTIMENT = ({"negative", "neutral", "positive"}, {"negative", "positive"})  # built-ins fit these
+TOPICS = ["the trip", "my new job", "the weekend", "the news", "this city", "the results"]
 EXAMPLES = 5  # failing cases quoted per check
 PER_TEMPLATE = 3  # pairs built from each template
+
+
+def builtins_fit(labels) -> bool:
+    """The built-in English sentiment sentences apply to these labels."""
+    return set(labels) in SENTIMENT
 
 
 def pattern_for(kind: str, pool: list[str]) -> re.Pattern:
@@ -48,9 +59,11 @@ def pattern_for(kind: str, pool: list[str]) -> re.Pattern:
 
 
 def invariance_cases(texts: list[str], kind: str, max_cases: int,
-                     check: InvarianceCheck | None = None, seed: int = 0) -> list[tuple[str, str]]:
+                     check: InvarianceCheck | None = None, seed: int = 0,
+                     builtin: bool = True) -> list[tuple[str, str]]:
     """Pairs that differ only in a name / mention / URL: test texts that contain one (plus, with
-    ``check.append``, texts with one appended), at most ``max_cases``, then the templates."""
+    ``check.append``, texts with one appended), at most ``max_cases``, then the templates (the
+    built-in ones only when ``builtin``: they are sentiment sentences)."""
     check = check or InvarianceCheck()
     pool = check.pool or POOLS[kind]
     pattern = pattern_for(kind, pool)
@@ -64,7 +77,8 @@ def invariance_cases(texts: list[str], kind: str, max_cases: int,
             pairs.append((pattern.sub(a, t), pattern.sub(b, t)))
         elif check.append:
             pairs.append((f"{t} {a}", f"{t} {b}"))
-    for template in TEMPLATES[kind] if check.templates is None else check.templates:
+    default = TEMPLATES[kind] if builtin else []
+    for template in default if check.templates is None else check.templates:
         for _ in range(PER_TEMPLATE):
             a, b = rng.sample(pool, 2)
             pairs.append((template.replace("{x}", a), template.replace("{x}", b)))
@@ -109,13 +123,43 @@ def negation(predictor, positive_label: str, min_rate: float,
             "positive_label": positive_label, "failures": failures}
 
 
+def label_template_cases(check: LabelTemplatesCheck) -> list[tuple[str, str]]:
+    """(sentence, expected label) from the canvas's templates per label."""
+    objects = check.objects or TOPICS
+    return [(t.replace("{x}", x), label) for label, templates in check.templates.items()
+            for t in templates for x in (objects if "{x}" in t else [""])]
+
+
+def label_templates(predictor, cases: list[tuple[str, str]], min_rate: float) -> dict:
+    """Share of the canvas's sentences predicted as the label they were written for."""
+    probs = predictor.predict_proba([t for t, _ in cases])  # (N, L)
+    names = list(predictor.labels)
+    got = [names[i] for i in probs.argmax(axis=1)]
+    hit = np.array([g == want for g, (_, want) in zip(got, cases)])
+    per_label = {lab: float(np.mean([h for h, (_, w) in zip(hit, cases) if w == lab]))
+                 for lab in dict.fromkeys(w for _, w in cases)}
+    failures = [{"text": cases[i][0], "expected": cases[i][1], "predicted": got[i]}
+                for i in np.flatnonzero(~hit)[:EXAMPLES]]
+    rate = float(hit.mean()) if len(cases) else 1.0
+    return {"name": "label_templates", "cases": len(cases), "rate": rate, "min_rate": min_rate,
+            "passed": rate >= min_rate, "per_label": per_label, "failures": failures}
+
+
 def _switch(kind: str, suite: BehaviourSuite, texts: list[str], labels: list[str]) -> tuple[bool, str]:
     """(on?, why) for one check: the canvas's true/false, or "auto" decided by the data."""
     enabled = getattr(suite, kind).enabled
     if enabled is not True and enabled is not False:  # "auto"
+        if kind == "label_templates":
+            n = len(suite.label_templates.templates)
+            return n > 0, f"auto: the canvas gives templates for {n} label(s)"
         if kind == "negation":
-            on = suite.positive_label in labels
-            return on, f"auto: positive_label {suite.positive_label!r} is {'' if on else 'not '}a label"
+            if suite.positive_label not in labels:
+                return False, f"auto: positive_label {suite.positive_label!r} is not a label"
+            if suite.negation.pairs is None and not builtins_fit(labels):
+                return False, (f"auto: the built-in negation pairs are English sentiment "
+                               f"statements and the labels ({', '.join(labels)}) are not "
+                               f"negative/neutral/positive; set behaviour.negation.pairs to run it")
+            return True, f"auto: positive_label {suite.positive_label!r} is a label"
         check = getattr(suite, kind)
         pattern = pattern_for(kind, check.pool or POOLS[kind])
         hits = sum(1 for t in texts if pattern.search(t))
@@ -134,27 +178,38 @@ def run_suite(predictor, texts: list[str], suite: BehaviourSuite) -> dict:
     Every check is listed with the number of cases it built; one that is off, or built fewer
     than ``suite.min_cases``, carries ``skipped`` (why) and does not gate."""
     checks = []
-    for kind in ("name", "mention", "url", "negation"):
+    labels = list(predictor.labels)
+    builtin = builtins_fit(labels)
+    for kind in ("name", "mention", "url", "negation", "label_templates"):
         conf = getattr(suite, kind)
         default = suite.negation_min_rate if kind == "negation" else suite.invariance_min_rate
         min_rate = default if conf.min_rate is None else conf.min_rate
-        name = "negation" if kind == "negation" else f"invariance_{kind}"
-        on, why = _switch(kind, suite, texts, list(predictor.labels))
+        name = kind if kind in ("negation", "label_templates") else f"invariance_{kind}"
+        on, why = _switch(kind, suite, texts, labels)
         if not on:
             checks.append(_skipped(name, f"off ({why})", min_rate))
             continue
         if kind == "negation":
             cases = negation_cases(conf.pairs, conf.objects)
             n = len(cases[0])
-        else:
-            cases = invariance_cases(texts, kind, suite.max_cases, conf)
+        elif kind == "label_templates":
+            cases = label_template_cases(conf)
             n = len(cases)
+        else:
+            cases = invariance_cases(texts, kind, suite.max_cases, conf, builtin=builtin)
+            n = len(cases)
+            if not builtin and kind == "name" and conf.templates is None:
+                why += " (built-in name templates left out: they are sentiment sentences)"
         if n < suite.min_cases:
             checks.append(_skipped(name, f"{n} cases < behaviour.min_cases {suite.min_cases} "
                                          f"({why})", min_rate, n))
             continue
-        result = (negation(predictor, suite.positive_label, min_rate, cases) if kind == "negation"
-                  else invariance(predictor, cases, min_rate, kind))
+        if kind == "negation":
+            result = negation(predictor, suite.positive_label, min_rate, cases)
+        elif kind == "label_templates":
+            result = label_templates(predictor, cases, min_rate)
+        else:
+            result = invariance(predictor, cases, min_rate, kind)
         checks.append({**result, "enabled": why})
     return {"checks": checks, "passed": all(c["passed"] for c in checks), "gate": suite.gate,
             "cases": {c["name"]: c["cases"] for c in checks}}

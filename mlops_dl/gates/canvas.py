@@ -22,7 +22,7 @@ from mlops_dl.config.coerce import check_ranges
 from mlops_dl.runtime.variants import ENGINES, VARIANTS
 from mlops_dl.errors import ConfigError
 
-DEFAULT_PATH = "configs/canvas.yaml"
+PROJECT_KEY = "canvas"  # the project default: `canvas: path` in mlops-dl.yaml
 SHARE = "must be within [0, 1]"
 PLAIN = "must be a plain name (no path separators)"
 
@@ -99,6 +99,21 @@ class NegationCheck:
 
 
 @dataclass
+class LabelTemplatesCheck:
+    """Sentences written for each label (any label set): the model must predict that label."""
+
+    enabled: Switch = "auto"  # auto: on when templates are given
+    min_rate: float = 0.80  # share of the sentences predicted as their label
+    # label -> sentences that state it, e.g. {joy: ["I am so happy about {x}"]}; "{x}" is
+    #   filled with each of objects (a sentence without it is used once)
+    templates: dict[str, list[str]] = field(default_factory=dict)
+    objects: list[str] | None = None  # what {x} becomes (null: built-in, "the trip", ...)
+
+    def __post_init__(self) -> None:
+        check_ranges(self, [("min_rate", 0.0 <= self.min_rate <= 1.0, SHARE)])
+
+
+@dataclass
 class BehaviourSuite:
     """Behavioural tests through the ONNX Predictor (invariance + directional expectations)."""
 
@@ -112,6 +127,7 @@ class BehaviourSuite:
     mention: InvarianceCheck = field(default_factory=InvarianceCheck)
     url: InvarianceCheck = field(default_factory=InvarianceCheck)
     negation: NegationCheck = field(default_factory=NegationCheck)
+    label_templates: LabelTemplatesCheck = field(default_factory=LabelTemplatesCheck)
 
     def __post_init__(self) -> None:
         check_ranges(self, [
@@ -204,6 +220,8 @@ class CanvasConfig:
              or self.behaviour.positive_label in self.labels,
              f"must be one of labels {self.labels} (behaviour.negation.enabled is true)"),
             ("name", _plain_name(self.name), PLAIN),
+            ("behaviour.label_templates.templates", set(self.behaviour.label_templates.templates)
+             <= set(self.labels), f"keys must be labels ({', '.join(self.labels)})"),
         ])  # fmt: skip
 
 
@@ -211,7 +229,7 @@ def _plain_name(value: str) -> bool:
     return bool(value) and "/" not in value and "\\" not in value and not value.startswith(".")
 
 
-def load_canvas(path: str | Path = DEFAULT_PATH) -> CanvasConfig:
+def load_canvas(path: str | Path) -> CanvasConfig:
     """Read and validate a canvas file; every problem names the file and the key."""
     path = Path(path)
     if not path.is_file():
@@ -241,20 +259,37 @@ def _refuse_renamed(raw: dict, path: Path) -> None:
             raise ConfigError(f"{path}: key {section}.{key} is replaced by {now}")
 
 
-def version_canvas(mv) -> Path:
-    """The canvas a version was made for: ``pipeline.canvas`` of its config.yaml (relative to
-    the current directory). ConfigError when it names none or the file is not here."""
+def find_canvas(explicit: str | Path | None = None, mv=None, cwd: Path | None = None) -> Path:
+    """The one canvas rule of every command: ``--canvas``, else the canvas the version's
+    config names (``pipeline.canvas``: absolute since the config loader resolves it against
+    its file; an older relative one against the current directory), else the project default
+    (``canvas:`` in mlops-dl.yaml / [tool.mlops-dl]). ConfigError naming what was searched."""
+    from mlops_dl.registry.root import PROJECT_FILE, project_default
+
+    if explicit is not None:
+        return Path(explicit)
+    cwd = cwd or Path.cwd()
+    searched = ["--canvas (not given)"]
+    if mv is not None:
+        named = _named_canvas(mv)
+        if named and (Path(named) if Path(named).is_absolute() else cwd / named).is_file():
+            return Path(named) if Path(named).is_absolute() else cwd / named
+        searched.append(f"{mv.ref}'s config.yaml: " + (f"pipeline.canvas {named}, which is not "
+                        f"here (relative to {cwd})" if named else "names no pipeline.canvas"))
+    default = project_default(cwd, PROJECT_KEY)
+    if default and Path(default).is_file():
+        return Path(default)
+    searched.append(f"{cwd / PROJECT_FILE}: " + (f"canvas {default} not found" if default
+                                                 else "no canvas: key"))
+    raise ConfigError("no canvas found; searched " + "; ".join(searched)
+                      + ". Pass --canvas FILE or set `canvas: FILE` in mlops-dl.yaml")
+
+
+def _named_canvas(mv) -> str:
     from mlops_dl.registry import layout
 
     raw = (yaml.safe_load(mv.read_text(layout.CONFIG)) or {}) if mv.has(layout.CONFIG) else {}
-    named = ((raw.get("pipeline") or {}).get("canvas") or "") if isinstance(raw, dict) else ""
-    if not named:
-        raise ConfigError(f"{mv.ref}: its config.yaml names no canvas (pipeline.canvas); "
-                          f"pass --canvas FILE")
-    if not Path(named).is_file():
-        raise ConfigError(f"{mv.ref}: its config.yaml names pipeline.canvas {named}, which is not "
-                          f"here (relative to {Path.cwd()}); pass --canvas FILE")
-    return Path(named)
+    return ((raw.get("pipeline") or {}).get("canvas") or "") if isinstance(raw, dict) else ""
 
 
 def data_config_path(c: CanvasConfig) -> Path:

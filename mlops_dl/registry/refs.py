@@ -1,4 +1,5 @@
-"""Model references (``name``, ``name:3``, ``name@production``) and name validation.
+"""Model references (``name``, ``name:3``, ``name@production``, and MLflow's
+``models:/name/3``, ``models:/name@production``) and name validation.
 
 Names become directory names, so they are checked against one strict pattern: no path
 separators, no leading dot (hidden temp dirs), no traversal.
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from mlops_dl.errors import RegistryError, quoted
 from mlops_dl.registry.layout import ALIASES, ATTACHMENTS, TAGS
 
+MLFLOW_PREFIX = "models:/"  # MLflow's model URI scheme, accepted wherever a reference is
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # used with fullmatch: no trailing "\n"
 RESERVED = {"latest", ALIASES, TAGS, ATTACHMENTS}
 
@@ -70,10 +72,17 @@ class ModelRef:
 
 
 def parse_ref(ref: str) -> ModelRef:
-    """``name`` -> latest, ``name:3`` -> version 3, ``name@production`` -> alias."""
+    """``name`` -> latest, ``name:3`` -> version 3, ``name@production`` -> alias; the MLflow
+    forms ``models:/name/3``, ``models:/name@production``, ``models:/name[/latest]`` too."""
     if not isinstance(ref, str) or not ref.strip():
-        raise RegistryError("empty model reference (expected name, name:3 or name@alias)")
+        raise RegistryError("empty model reference (expected name, name:3, name@alias or "
+                            "models:/name/3)")
     ref = ref.strip()
+    if ref.startswith(MLFLOW_PREFIX):
+        return _parse_mlflow(ref)
+    if ref.startswith("models:"):
+        raise RegistryError(f"invalid model reference {quoted(ref)}: MLflow-style references are "
+                            f"models:/NAME/VERSION or models:/NAME@ALIAS (e.g. models:/sentiment/1)")
     if "@" in ref:
         name, _, alias = ref.partition("@")
         return ModelRef(check_name(name), alias=check_name(alias, "alias"))
@@ -89,3 +98,23 @@ def parse_ref(ref: str) -> ModelRef:
             )
         return ModelRef(name, version=int(version))
     return ModelRef(check_name(ref))
+
+
+def _parse_mlflow(ref: str) -> ModelRef:
+    """``models:/name/3``, ``models:/name@alias``, ``models:/name`` or ``models:/name/latest``."""
+    body = ref[len(MLFLOW_PREFIX):]
+    hint = "expected models:/NAME/VERSION or models:/NAME@ALIAS, e.g. models:/sentiment/1"
+    if "@" in body:
+        name, _, alias = body.partition("@")
+        if "/" in alias:
+            raise RegistryError(f"invalid model reference {quoted(ref)}: {hint}")
+        return ModelRef(check_name(name), alias=check_name(alias, "alias"))
+    name, _, version = body.partition("/")
+    check_name(name)
+    if version in ("", "latest"):
+        return ModelRef(name)
+    if not is_ascii_number(version) or int(version) < 1:
+        why = (f"{quoted(version)} is not a version number (an alias is models:/{name}@{version})"
+               if NAME_RE.fullmatch(version) else hint)
+        raise RegistryError(f"invalid model reference {quoted(ref)}: {why}")
+    return ModelRef(name, version=int(version))

@@ -37,15 +37,16 @@ def is_remote(root: str) -> bool:
     return str(root).startswith("s3://")
 
 
-def project_default(folder: Path) -> str | None:
-    """``registry`` from ``mlops-dl.yaml`` or ``[tool.mlops-dl]`` of pyproject.toml in ``folder``."""
-    value, source = _from_yaml(folder / PROJECT_FILE), folder / PROJECT_FILE
+def project_default(folder: Path, key: str = "registry") -> str | None:
+    """``key`` (registry, canvas) from ``mlops-dl.yaml`` or ``[tool.mlops-dl]`` of
+    pyproject.toml in ``folder``; a relative path is made relative to that file."""
+    value, source = _from_yaml(folder / PROJECT_FILE, key), folder / PROJECT_FILE
     if value is None:
-        value, source = _from_pyproject(folder / PYPROJECT), folder / PYPROJECT
+        value, source = _from_pyproject(folder / PYPROJECT, key), folder / PYPROJECT
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise RegistryError(f"{source}: registry must be a non-empty string (a path), got {value!r}")
+        raise RegistryError(f"{source}: {key} must be a non-empty string (a path), got {value!r}")
     if "://" in value or Path(value).is_absolute():
         return value
     return str(source.parent / value)
@@ -61,16 +62,16 @@ def _read(path: Path, parse, error: type[Exception], what: str):
         raise RegistryError(f"{path}: not valid {what} ({e})") from None
 
 
-def _from_yaml(path: Path):
+def _from_yaml(path: Path, key: str):
     doc = _read(path, yaml.safe_load, yaml.YAMLError, "YAML")
     if doc is None:
         return None
     if not isinstance(doc, dict):
         raise RegistryError(f"{path}: expected a mapping such as 'registry: shared/registry'")
-    return doc.get("registry")
+    return doc.get(key)
 
 
-def _from_pyproject(path: Path):
+def _from_pyproject(path: Path, key: str):
     doc = _read(path, tomllib.loads, tomllib.TOMLDecodeError, "TOML") or {}
     section = doc.get("tool", {}).get("mlops-dl", {})
-    return section.get("registry") if isinstance(section, dict) else None
+    return section.get(key) if isinstance(section, dict) else None

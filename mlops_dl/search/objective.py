@@ -49,7 +49,7 @@ class Objective:
         state, score = TrialState.FAIL, None
         try:
             cfg = trial_config(self.base, suggest(trial, self.base.search.space))
-            result = fit(cfg, run_dir=run_dir, callbacks=[pruning])
+            result = fit(cfg, run_dir=run_dir, callbacks=[pruning], command="search trial")
             score = result.best_score
             trial.set_user_attr("global_step", int(result.global_step))
             trial.set_user_attr("val_checks", pruning.checks)

@@ -25,9 +25,9 @@ WINNER_FILE = "winner.json"
 
 
 def best_config(base: Config, best: FrozenTrial, study_name: str) -> Config:
-    """The base config with the best trial's values; run_name names the study and trial."""
+    """The base config with the best trial's values (run_name "": each run gets its own id)."""
     cfg = trial_config(base, dict(best.params))
-    return config_mod.replace(cfg, {"train.run_name": f"{study_name}-best-t{best.number}"})
+    return config_mod.replace(cfg, {"train.run_name": ""})
 
 
 def write_best_config(cfg: Config, folder: Path) -> Path:
@@ -51,10 +51,13 @@ def produce_winner(base: Config, best: FrozenTrial, folder: Path, study_name: st
     if base.search.retrain_winner:
         from mlops_dl.train.fitting import fit
 
-        run_dir = Path(cfg.train.runs_dir) / cfg.train.run_name
-        if rundir.has_checkpoint(run_dir):
-            shutil.rmtree(run_dir)  # an interrupted retrain of this same trial: start it over
-        result = fit(cfg, run_dir=run_dir)
+        stale = (previous or {}).get("retrain_started")
+        if stale and stale.get("trial") == best.number and rundir.has_checkpoint(stale["run_dir"]):
+            shutil.rmtree(stale["run_dir"])  # an interrupted retrain of this same trial: start over
+        run_dir = Path(cfg.train.runs_dir) / rundir.new_run_id(cfg, study_name)  # the one scheme
+        files.write_json(folder / WINNER_FILE, {**(previous or {}), "retrain_started": {
+            "trial": best.number, "run_dir": str(run_dir)}})
+        result = fit(cfg, run_dir=run_dir, command="search", config_path=folder / "best_config.yaml")
         run_dir, retrain_val = Path(result.run_dir), result.best_score
     else:
         run_dir, retrain_val = trial_run_dir(folder, best.number), None

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from mlops_dl.registry import parse_ref
 from mlops_dl.runtime import Predictor
 
 log = logging.getLogger("mlops_dl.serve")
@@ -19,7 +20,7 @@ log = logging.getLogger("mlops_dl.serve")
 
 def is_pinned(ref: str) -> bool:
     """``name:3`` never moves; ``name`` (latest) and ``name@alias`` can."""
-    return "@" not in ref and ":" in ref
+    return parse_ref(ref).version is not None
 
 
 class ModelHolder:
@@ -56,7 +57,7 @@ class ModelHolder:
     @classmethod
     def from_registry(cls, ref: str, registry, make: Callable, **kw) -> "ModelHolder":
         """A holder over ``registry`` (a Registry); ``make(ModelVersion)`` builds a Predictor."""
-        name = ref.split("@")[0].split(":")[0]
+        name = parse_ref(ref).name
 
         def resolve() -> int:
             return registry.get(ref, verify=False).version

@@ -5,15 +5,12 @@ The run directory's layout, writers and readers are `train.rundir` (the run-dir 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import lightning as L
@@ -21,7 +18,6 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from mlops_dl import config as config_mod
 from mlops_dl import quiet
 from mlops_dl.config import Config, TrainConfig
 from mlops_dl.data.prepared import load_prepared, output_path
@@ -65,14 +61,16 @@ def launch_rank_zero() -> bool:
 def fit(
     cfg: Config, run_dir: str | Path | None = None, resume: str | Path | None = None,
     callbacks: Sequence[Callback] = (), on_run_dir: Callable[[Path], None] | None = None,
-    placement: Placement | None = None,
+    placement: Placement | None = None, command: str = "train",
+    config_path: str | Path | None = None,
 ) -> FitResult:  # fmt: skip
     """Train ``cfg`` into a run dir; ``resume`` continues that run dir from its last.ckpt.
 
     ``callbacks`` are added to the Trainer (search passes an Optuna pruning callback that
     watches ``val_macro_f1``). ``on_run_dir`` is called with the run dir as soon as it exists
     (the CLI prints it, so a killed run can be found and resumed). ``placement`` replaces the
-    Trainer's strategy and devices (Ray Train's workers, see ``train.ray_train``).
+    Trainer's strategy and devices (Ray Train's workers, see ``train.ray_train``). ``command``
+    and ``config_path`` go to run.json (what started the run).
     """
     # 1. the run directory, and the checkpoint when resuming
     data = load_prepared(output_path(cfg))
@@ -92,6 +90,7 @@ def fit(
     module = SequenceClassifier(network, cfg.train, data.labels, weights)
     # 3. the records a run dir carries (rank 0 only: no two ranks racing on a file)
     if rank_zero:
+        rundir.write_run_info(run_dir, command, config_path)
         rundir.write_config(run_dir, cfg)
         rundir.write_env(run_dir)
         rundir.write_data(run_dir, data)
@@ -137,19 +136,13 @@ def open_run_dir(cfg: Config, run_dir, resume) -> tuple[Path, Path | None]:
             raise MlopsError(f"cannot resume {run_dir}: no {ckpt.relative_to(run_dir)} in it")
         return run_dir, ckpt
     if run_dir is None:  # DDP ranks that Lightning starts inherit rank 0's run id via the env
-        run_id = cfg.train.run_name or os.environ.get(RUN_ID_ENV) or new_run_id(cfg)
+        run_id = cfg.train.run_name or os.environ.get(RUN_ID_ENV) or rundir.new_run_id(cfg)
         run_dir = Path(cfg.train.runs_dir) / run_id
     run_dir = Path(run_dir)
     if rundir.last_checkpoint(run_dir).exists():
         raise MlopsError(f"run dir {run_dir} already holds a run; use --resume {run_dir} to continue it")
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir, None
-
-
-def new_run_id(cfg: Config) -> str:
-    digest = hashlib.sha1(json.dumps(config_mod.to_dict(cfg), sort_keys=True).encode()).hexdigest()
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{digest[:6]}-{os.getpid() % 10000:04d}"
 
 
 @dataclass

@@ -6,6 +6,8 @@ import time
 
 from lightning.pytorch.callbacks import Callback
 
+from mlops_dl.progress import eta_text, remaining_s
+
 
 class LineProgress(Callback):
     """One plain line every N steps and after each validation (for logs written to files)."""
@@ -22,11 +24,14 @@ class LineProgress(Callback):
         step = trainer.global_step
         if trainer.is_global_zero and step % self.every == 0 and step > self.step0:
             loss = trainer.callback_metrics.get("train_loss")
-            rate = (step - self.step0) / max(time.perf_counter() - self.t0, 1e-9)
-            total = trainer.estimated_stepping_batches
+            elapsed = max(time.perf_counter() - self.t0, 1e-9)
+            rate = (step - self.step0) / elapsed
+            total = int(trainer.estimated_stepping_batches)
+            left = remaining_s(step - self.step0, total - self.step0, elapsed)
+            eta = f", ETA {eta_text(left)}" if left is not None and total > 0 else ""
             print(f"step {step}/{total} epoch {trainer.current_epoch} "
                   f"loss {float(loss) if loss is not None else float('nan'):.4f} "
-                  f"{rate:.2f} steps/s", flush=True)  # fmt: skip
+                  f"{rate:.2f} steps/s{eta}", flush=True)  # fmt: skip
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.is_global_zero and not trainer.sanity_checking:

@@ -1,7 +1,9 @@
 """The run directory: the contract between `train` and evaluate, search, export, pipeline, bench.
 
-Layout of ``<train.runs_dir>/<run-id>/``::
+Layout of ``<train.runs_dir>/<run-id>/`` (run id ``<name>-<YYYYmmdd-HHMMSS>-<config hash>``,
+the same for train, pipeline and a search's winner; ``new_run_id``)::
 
+    run.json           id, created (UTC), the command and config file that started it
     config.yaml        the resolved config the run trained with
     env.json           library versions, hardware, git commit
     data.json          data_dir, data_card, split fingerprints, labels
@@ -30,6 +32,7 @@ from mlops_dl import files, machine
 from mlops_dl.data.prepared import CARD, PreparedData, load_prepared
 from mlops_dl.errors import DataError, MlopsError, clip
 
+RUN = "run.json"
 CONFIG = "config.yaml"
 ENV = "env.json"
 DATA = "data.json"
@@ -83,7 +86,28 @@ def model_weights(run_dir: str | Path) -> list[Path]:
     return sorted(model_dir(run_dir).glob("*.safetensors"))
 
 
+# ----------------------------------------------------------------------------- ids
+def new_run_id(cfg: config_mod.Config, name: str = "") -> str:
+    """``<name>-<YYYYmmdd-HHMMSS>-<6 hex of the config>``; name: ``data.name`` by default."""
+    import hashlib
+    from datetime import datetime, timezone
+
+    digest = hashlib.sha1(json.dumps(config_mod.to_dict(cfg), sort_keys=True).encode()).hexdigest()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{name or cfg.data.name}-{stamp}-{digest[:6]}"
+
+
 # ----------------------------------------------------------------------------- writers
+def write_run_info(run_dir: str | Path, command: str, config: str | Path | None) -> None:
+    """run.json, once (a resume keeps the first): id, created, command, config file."""
+    from datetime import datetime, timezone
+
+    path = Path(run_dir) / RUN
+    if not path.is_file():
+        files.write_json(path, {
+            "id": Path(run_dir).name, "command": command,
+            "config": str(config) if config else None,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
 
 
 def write_config(run_dir: str | Path, cfg: config_mod.Config) -> None:

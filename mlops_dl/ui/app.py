@@ -50,7 +50,7 @@ class UISettings:
     registry: str | Path | None = None  # a folder or s3://bucket/prefix; None: $MLOPS_DL_REGISTRY or ./registry
     logs: list[str] = field(default_factory=list)
     token: str | None = None  # None: read-only
-    canvas: Path = Path("configs/canvas.yaml")
+    canvas: Path | None = None  # None: the project default (canvas: in mlops-dl.yaml)
     annotations: Path = Path("annotations.csv")
     runs_dir: Path = Path("runs")
     studies_dir: Path = Path("studies")
@@ -71,9 +71,9 @@ class UI:
         self.cache_lock = threading.Lock()
 
     def canvas(self):
-        from mlops_dl.gates.canvas import load_canvas
+        from mlops_dl.gates.canvas import find_canvas, load_canvas
 
-        return load_canvas(self.settings.canvas)
+        return load_canvas(find_canvas(self.settings.canvas))
 
     def render(self, request: Request, template: str, status: int = 200, **ctx) -> HTMLResponse:
         html = self.env.get_template(template).render(

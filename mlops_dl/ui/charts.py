@@ -8,6 +8,8 @@ from __future__ import annotations
 WIDTH = "container"
 HEIGHT = 220
 FLAT = {"labelAngle": 0, "labelLimit": 140}  # category labels read left to right
+TIME_AXIS = {"format": "%b %d %H:%M", "labelAngle": -30}  # the hour is always shown
+SENTIMENT_COLOURS = {"negative": "#dc2626", "neutral": "#9ca3af", "positive": "#16a34a"}
 
 
 def _base(title: str, values: list[dict], **extra) -> dict:
@@ -60,7 +62,8 @@ def lines_over_time(title: str, rows: list[dict], y: str, series: str, y_title: 
     """Lines of ``y`` against time per ``series``; ``rules``: [{value, label, color}] drawn as
     dashed horizontal lines (thresholds)."""
     layers = [{"mark": {"type": "line", "point": True, "tooltip": True},
-               "encoding": {"x": {"field": x, "type": "temporal", "title": None},
+               "encoding": {"x": {"field": x, "type": "temporal", "title": "time (UTC)",
+                                  "scale": {"type": "utc"}, "axis": TIME_AXIS},
                             "y": {"field": y, "type": "quantitative", "title": y_title,
                                   "scale": {"type": y_scale}},
                             "color": {"field": series, "type": "nominal", "title": None}}}]
@@ -94,11 +97,23 @@ def estimate_over_time(title: str, rows: list[dict], rules: list[dict]) -> dict:
 def class_mix(rows: list[dict]) -> dict:
     """rows: {time, label, share}; stacked shares of the predicted classes per window."""
     return _base("predicted-class mix per window", rows, mark={"type": "bar", "tooltip": True},
-                 encoding={"x": {"field": "time", "type": "ordinal", "title": None,
-                                 "timeUnit": "yearmonthdatehoursminutes", "axis": FLAT},
+                 encoding={"x": {"field": "time", "type": "ordinal", "title": "slice start (UTC)",
+                                 "timeUnit": "utcyearmonthdatehoursminutes",
+                                 "axis": {**FLAT, "format": "%b %d %H:%M"}},
                            "y": {"field": "share", "type": "quantitative", "stack": "normalize",
                                  "title": "share"},
-                           "color": {"field": "label", "type": "nominal", "title": None}})
+                           "color": {"field": "label", "type": "nominal", "title": None,
+                                     **label_colours(sorted({r["label"] for r in rows}))}})
+
+
+def label_colours(labels: list[str]) -> dict:
+    """Sentiment labels in their colours (negative red, neutral grey, positive green); {} for
+    any other label set (the default palette)."""
+    if not labels or not set(labels) <= set(SENTIMENT_COLOURS):
+        return {}
+    order = [lab for lab in SENTIMENT_COLOURS if lab in labels]
+    return {"scale": {"domain": order, "range": [SENTIMENT_COLOURS[lab] for lab in order]},
+            "sort": order}
 
 
 def learning_curves(rows: list[dict]) -> dict:
@@ -120,3 +135,18 @@ def trials(rows: list[dict]) -> dict:
                            "y": {"field": "value", "type": "quantitative",
                                  "title": "validation macro-F1", "scale": {"zero": False}},
                            "color": {"field": "state", "type": "nominal", "title": None}})
+
+
+def curves_overlay(rows: list[dict]) -> dict:
+    """rows: {step, series, panel, value, run}; every run's curves in the same panels, a colour
+    per run, a dash per series (train vs validation loss)."""
+    return {"data": {"values": rows}, "config": {"font": "sans-serif"},
+            "facet": {"row": {"field": "panel", "type": "nominal", "title": None}},
+            "resolve": {"scale": {"y": "independent"}},
+            "spec": {"width": 640, "height": 180, "mark": {"type": "line", "tooltip": True},
+                     "encoding": {"x": {"field": "step", "type": "quantitative"},
+                                  "y": {"field": "value", "type": "quantitative", "title": None},
+                                  "color": {"field": "run", "type": "nominal", "title": "run"},
+                                  "strokeDash": {"field": "series", "type": "nominal",
+                                                 "title": None},
+                                  "detail": {"field": "series"}}}}

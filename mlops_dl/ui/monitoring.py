@@ -11,7 +11,7 @@ WARN, ALARM, REFERENCE = "#d97706", "#dc2626", "#6b7280"  # threshold lines
 
 def _psi_rows(slices: list[dict]) -> list[dict]:
     return [{"time": s["window"]["since"], "statistic": c["name"], "psi": c["psi"]}
-            for s in slices for c in s["checks"]]
+            for s in slices for c in s["checks"]]  # slices of too few predictions are left out
 
 
 def _mix_rows(slices: list[dict]) -> list[dict]:
@@ -73,7 +73,7 @@ def monitoring_page(logs: list[str], canvas, registry, ref: str | None, slices: 
     shown = [s for s in parts if not s.get("too_few")]  # too few predictions: never plotted
     out = {"ref": result["ref"], "window": result["window"], "overall": result["overall"],
            "slices": len(parts), "charts": {}, "slice_rows": [],
-           "min_slice": th.min_slice_predictions}
+           "min_slice": th.min_slice_predictions, "thin_slices": len(parts) - len(shown)}
     if not parts:
         return out
     f1 = _f1_rows(shown)
@@ -86,7 +86,8 @@ def monitoring_page(logs: list[str], canvas, registry, ref: str | None, slices: 
                           "estimated": ((s.get("performance") or {}).get("estimated") or {}),
                           "realised": (s.get("performance") or {}).get("realised")} for s in parts]
     out["charts"]["psi"] = charts.lines_over_time(
-        "PSI per statistic and time slice", _psi_rows(shown), "psi", "statistic", "PSI",
+        f"PSI per statistic and time slice (slices of {th.min_slice_predictions}+ predictions)",
+        _psi_rows(shown), "psi", "statistic", "PSI",
         [{"value": th.psi_warn, "label": f"warn {th.psi_warn}", "color": WARN},
          {"value": th.psi_alarm, "label": f"alarm {th.psi_alarm}", "color": ALARM}], y_scale="symlog")
     mix = _mix_rows(shown)

@@ -173,15 +173,22 @@ def _run_pages(app: FastAPI, ui: UI) -> None:
         return runs.run_index(s.runs_dir, ui.registry), runs.study_index(s.studies_dir)
 
     @app.get("/runs", response_class=HTMLResponse)
-    def run_list(request: Request):
+    def run_list(request: Request, sort: str = "created", order: str = "desc", q: str = "",
+                 status: str = ""):
         run_dirs, studies = index()
-        return ui.render(request, "runs.html", runs=run_dirs, studies=studies,
+        table = runs.runs_table(run_dirs, ui.registry, sort, order, q, status)
+        return ui.render(request, "runs.html", **table, studies=studies,
                          runs_dir=str(ui.settings.runs_dir), studies_dir=str(ui.settings.studies_dir))
 
+    @app.get("/runs/compare", response_class=HTMLResponse)
+    def run_compare(request: Request, run: list[str] = Query(default=[])):
+        page = runs.compare_page(index()[0], run)
+        return ui.render(request, "runs_compare.html", **page)
+
     @app.get("/runs/{run_id}", response_class=HTMLResponse)
-    def run(request: Request, run_id: str):
+    def run_view(request: Request, run_id: str):
         path = runs.lookup(index()[0], run_id, "run")
-        return ui.render(request, "run.html", **runs.run_page(path, run_id), study=None)
+        return ui.render(request, "run.html", **runs.run_page(path, run_id, ui.registry), study=None)
 
     @app.get("/studies/{study}", response_class=HTMLResponse)
     def study(request: Request, study: str):

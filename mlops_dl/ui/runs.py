@@ -1,5 +1,6 @@
-"""Runs and studies: learning curves of a run dir, the trials of a search study (from the files
-the search writes: trials.csv, summary.json; the live study is optuna-dashboard's job)."""
+"""Runs and studies: the runs table (sortable, filterable), a run's params, metrics and curves,
+runs compared, and the trials of a search study (from the files the search writes: trials.csv,
+summary.json; the live study is optuna-dashboard's job). The run records are `train.catalog`'s."""
 
 from __future__ import annotations
 
@@ -8,30 +9,31 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from mlops_dl.errors import MlopsError
 from mlops_dl.registry import Registry, check_name, layout
-from mlops_dl.train import rundir
-from mlops_dl.train.plots import read_logs
+from mlops_dl.train import catalog, rundir
 from mlops_dl.ui import charts
 from mlops_dl.ui.catalog import stored_json
 
-CURVES = {"train_loss": "loss", "val_loss": "loss", "val_macro_f1": "validation macro-F1"}
-MAX_POINTS = 2000  # per series; longer logs are thinned evenly
-
-
-def _is_run(path: Path) -> bool:
-    return path.is_dir() and ((path / "metrics.json").is_file() or (path / "logs").is_dir())
+def registered_runs(reg: Registry) -> dict[str, list[str]]:
+    """run id -> the registered versions exported from it (from each version's lineage.json)."""
+    out: dict[str, list[str]] = {}
+    for name in reg.list_models():
+        for mv in reg.list_versions(name):
+            run_id = stored_json(mv, layout.LINEAGE).get("run_id")
+            if run_id:
+                out.setdefault(str(run_id), []).append(mv.ref)
+    return out
 
 
 def run_index(runs_dir: Path, reg: Registry) -> dict[str, Path]:
     """run id -> run dir: the folders of ``runs_dir`` and the runs registered versions came from."""
-    out = {p.name: p for p in sorted(runs_dir.glob("*")) if _is_run(p)} if runs_dir.is_dir() else {}
+    out = catalog.run_dirs(runs_dir)
     for name in reg.list_models():
         for mv in reg.list_versions(name):
             run = stored_json(mv, layout.LINEAGE).get("run_dir")
-            if run and _is_run(Path(run)):
+            if run and catalog.is_run(Path(run)):
                 out.setdefault(Path(run).name, Path(run))
     return out
 
@@ -43,22 +45,36 @@ def study_index(studies_dir: Path) -> dict[str, Path]:
             if (p / "trials.csv").is_file() or (p / "summary.json").is_file()}
 
 
-def run_page(run_dir: Path, run_id: str) -> dict:
-    """Learning curves (train/validation loss, validation macro-F1), metrics and config."""
-    logs = read_logs(run_dir / "logs") if (run_dir / "logs").is_dir() else pd.DataFrame()
-    rows = []
-    for column, panel in CURVES.items():
-        if column in logs and "step" in logs:
-            s = logs[["step", column]].dropna()
-            s = s.iloc[:: max(len(s) // MAX_POINTS, 1)]
-            rows += [{"step": int(st), "series": column, "panel": panel, "value": float(v)}
-                     for st, v in zip(s["step"], s[column])]
-    cfg = run_dir / "config.yaml"
-    return {"id": run_id, "folder": str(run_dir),
-            "metrics": rundir.read_metrics(run_dir),
+def runs_table(index: dict[str, Path], reg: Registry, sort: str, order: str, query: str,
+               state: str) -> dict:
+    """The runs page: rows sorted and filtered as the query string says."""
+    if order not in ("asc", "desc"):
+        raise MlopsError(f"order {order!r}: expected asc or desc")
+    rows = catalog.list_runs(index, registered_runs(reg), sort, order == "desc", query, state)
+    return {"rows": rows, "sort": sort, "order": order, "q": query, "state": state,
+            "total": len(index), "sort_keys": catalog.SORT_KEYS, "statuses": catalog.STATUSES,
+            "key_params": catalog.KEY_PARAMS}
+
+
+def run_page(run_dir: Path, run_id: str, reg: Registry | None = None) -> dict:
+    """Params, metrics per split (with per-class figures and the baseline), curves, reports."""
+    rows = catalog.curves(run_dir)
+    config = catalog.read_config(run_dir)
+    registered = registered_runs(reg).get(run_id, []) if reg is not None else []
+    return {"id": run_id, "folder": str(run_dir), "summary": catalog.summary(run_id, run_dir),
+            "registered": registered, "metrics": rundir.read_metrics(run_dir),
             "mlflow_url": (rundir.read_tracking(run_dir) or {}).get("url") or None,
-            "config": yaml.safe_load(cfg.read_text(encoding="utf-8")) if cfg.is_file() else None,
+            "params": catalog.flat(config), "config": config or None,
             "chart": charts.learning_curves(rows) if rows else None}
+
+
+def compare_page(index: dict[str, Path], ids: list[str]) -> dict:
+    """Runs side by side: params diff, metrics, overlaid curves."""
+    for run_id in ids:
+        check_name(run_id, "run")
+    result = catalog.compare(index, ids)
+    result["chart"] = charts.curves_overlay(result["curves"]) if result["curves"] else None
+    return result
 
 
 def _redact(url: str) -> str:
@@ -95,7 +111,7 @@ def stored_json_path(path: Path) -> dict:
 
 def trial_dir(folder: Path, number: int) -> Path:
     path = folder / "trials" / f"trial-{number:04d}"
-    if not _is_run(path):
+    if not catalog.is_run(path):
         raise MlopsError(f"study {folder.name} has no run dir for trial {number} (pruned trials' "
                          f"runs are removed unless search.keep_trial_runs)")
     return path

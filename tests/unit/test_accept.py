@@ -49,7 +49,8 @@ def test_accept_passes_and_is_stored_with_the_version(tmp_path, capsys, reg):
     assert "measured now" in checks["latency_p95_batch1"]["source"]  # no bench.json yet
     assert len(acc["test_predictions"]) == acc["n_test"] > 0 and acc["test_fingerprint"]
     names = [c["name"] for c in acc["behaviour"]["checks"]]
-    assert names == ["invariance_name", "invariance_mention", "invariance_url", "negation"]
+    assert names == ["invariance_name", "invariance_mention", "invariance_url", "negation",
+                     "label_templates"]
     for c in acc["behaviour"]["checks"]:  # each ran on its cases, or says why it did not
         assert (c["cases"] > 0 and 0.0 <= c["rate"] <= 1.0) or c["skipped"], c
         assert acc["behaviour"]["cases"][c["name"]] == c["cases"]
@@ -191,10 +192,13 @@ def _with_canvas(reg, tmp_path, name: str, canvas: str) -> str:
     return reg.register("tiny", bundle).ref
 
 
-def test_default_canvas_is_the_one_the_version_names_else_required(tmp_path, capsys, reg):
-    """No silent fallback to the tweet canvas: the version's pipeline.canvas, else --canvas."""
+def test_default_canvas_is_the_one_the_version_names_else_the_project_default(
+        tmp_path, capsys, reg, monkeypatch):
+    """One canvas rule: --canvas, else the version's pipeline.canvas, else mlops-dl.yaml's
+    canvas; the error names everything it searched."""
     own = canvas_file(tmp_path, name="own-canvas.yaml", offline={"threshold": 0.0})
     named = _with_canvas(reg, tmp_path, "named", str(own))
+    monkeypatch.chdir(tmp_path)  # no project default here
     rc, out = _cli(capsys, "accept", named, "--registry", str(reg.root), "--json")
     assert rc == 0 and json.loads(out)["canvas"] == str(own)
     rc, out = _cli(capsys, "promote", named, "--registry", str(reg.root), "--json")
@@ -202,7 +206,12 @@ def test_default_canvas_is_the_one_the_version_names_else_required(tmp_path, cap
     unnamed = _with_canvas(reg, tmp_path, "unnamed", "")
     for cmd in ("accept", "promote"):
         rc, out = _cli(capsys, cmd, unnamed, "--registry", str(reg.root))
-        assert rc != 0 and f"{unnamed}: its config.yaml names no canvas (pipeline.canvas); pass --canvas FILE" in out
+        assert rc != 0 and "no canvas found; searched --canvas (not given)" in out
+        assert f"{unnamed}'s config.yaml: names no pipeline.canvas" in out
+        assert "mlops-dl.yaml: no canvas: key" in out
     missing = _with_canvas(reg, tmp_path, "missing", "configs/no-such-canvas.yaml")
     rc, out = _cli(capsys, "accept", missing, "--registry", str(reg.root))
-    assert rc != 0 and "names pipeline.canvas configs/no-such-canvas.yaml, which is not here" in out
+    assert rc != 0 and "pipeline.canvas configs/no-such-canvas.yaml, which is not here" in out
+    (tmp_path / "mlops-dl.yaml").write_text(f"canvas: {own.name}\n")
+    rc, out = _cli(capsys, "accept", unnamed, "--registry", str(reg.root), "--json")
+    assert rc == 0 and json.loads(out)["canvas"] == str(tmp_path / own.name)

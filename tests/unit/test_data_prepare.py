@@ -282,7 +282,11 @@ def test_split_empty_after_cleaning_names_the_sources_and_the_steps(tmp_path):
     assert "split 'validation' is empty after cleaning" in msg
     assert (f"{tmp_path / 'one.tsv'}: 1 loaded, 1 by drop_length_outliers "
             "(data.clean.min_chars / max_chars), 0 left") in msg
-    assert "test.tsv" not in msg and "dups.tsv" not in msg  # they do not feed validation
+    # every source is listed with its split, so the user sees where the rows went
+    assert "source 1 (file, split train): " in msg and "dups.tsv: 2 loaded, 1 by drop_duplicates" in msg
+    assert "source 2 (file, split test): " in msg and "test.tsv: 2 loaded, none dropped, 2 left" in msg
+    assert msg.endswith("To fix: raise data.split.validation_fraction (now 0.1) or add a source "
+                        "with split: validation")
     # every row of a pooled source dropped, by three steps; validation and test given
     (tmp_path / "one.tsv").write_text("text\tlabel\n" + "x" * 50 + "\tpos\n \tneg\nc\tneg\nc\tpos\n")
     raw["sources"][1]["split"] = "validation"
@@ -292,7 +296,7 @@ def test_split_empty_after_cleaning_names_the_sources_and_the_steps(tmp_path):
     assert (f"{tmp_path / 'one.tsv'}: 4 loaded, 1 by drop_empty (data.clean.drop_empty), "
             "1 by drop_length_outliers (data.clean.min_chars / max_chars), "
             "2 by drop_label_conflicts (data.clean.drop_label_conflicts), 0 left") in str(e.value)
-    assert "dups.tsv" not in str(e.value)
+    assert "To fix: lower data.split.validation_fraction / test_fraction" in str(e.value)
 
 
 def test_max_rows_per_source_cuts_train_bound_sources_and_says_so(tmp_path, tokenizer_dir, capsys):

@@ -125,3 +125,43 @@ def test_export_leaves_nothing_in_the_working_directory(tiny_run_dir, tmp_path, 
     export_run(tiny_run_dir, name="tiny", registry=tmp_path / "reg")
     assert sorted(p.name for p in cwd.iterdir()) == []
     assert Path.cwd() == cwd
+
+
+def test_int8_gate_is_the_task_and_logits_are_a_figure(tiny_registry):
+    """Large int8 logit moves on a model whose labels hold pass (the 6-class case: |dlogit|
+    2.6 > 1.0 at ΔF1 -0.3, agreement 0.99); agreement below its floor refuses; figures kept."""
+    from mlops_dl.export import validate
+    from mlops_dl.export.run import _check_failures
+
+    rng = np.random.default_rng(0)
+    ref = rng.normal(0, 4, size=(200, 6))  # (N, 6) confident logits of a 6-class model
+    moved = ref + 2.6 * np.sign(ref)  # every logit moves 2.6, argmax unchanged
+    gold = ref.argmax(-1).tolist()
+    labels = [f"c{i}" for i in range(6)]
+    c = validate.check_variant(moved, ref, gold, labels, None, 0.5, 0.9)
+    assert c["passed"] and c["max_abs_logit_diff"] > 2.5 and c["atol"] is None
+    assert c["relative_logit_diff"] == pytest.approx(c["max_abs_logit_diff"] / c["logit_scale"])
+    flipped = ref.copy()
+    flipped[:30] = -flipped[:30]  # 30 of 200 labels change: agreement 0.85
+    c = validate.check_variant(flipped, ref, gold, labels, None, 100.0, 0.9)
+    assert not c["passed"] and c["f1_ok"] and not c["agreement_ok"]
+    assert "label agreement with PyTorch 0.8500 is below export.min_agreement_int8 0.9" in \
+        _check_failures("int8", c)
+    stored = json.loads(Registry(tiny_registry).get("tiny:1").file("validation.json").read_text())
+    int8 = stored["variants"]["int8"]
+    assert int8["atol"] is None and int8["agreement_ok"] and int8["logit_scale"] > 0
+
+
+def test_progress_counter_says_n_of_total_with_an_eta(monkeypatch):
+    from mlops_dl import progress
+
+    clock = iter([0.0, 6.0, 7.0, 12.5])
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    lines: list[str] = []
+    count = progress.Counter(lines.append, "checking int8, batches", 4, every_s=5.0)
+    count(1)  # t=6: first line (ETA from 1 batch in 6 s)
+    count(2)  # t=7: under 5 s since the last line: quiet
+    count(4)  # t=12.5: done
+    assert lines == ["checking int8, batches: 1 of 4 (6 s, ETA 18s)",
+                     "checking int8, batches: 4 of 4 (12 s, done)"]
+    assert progress.eta_text(3725) == "1h02m" and progress.eta_text(192) == "3m12s"

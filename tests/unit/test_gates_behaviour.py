@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from mlops_dl.gates import behaviour
-from mlops_dl.gates.canvas import BehaviourSuite, InvarianceCheck, NegationCheck
+from mlops_dl.gates.canvas import BehaviourSuite, InvarianceCheck, LabelTemplatesCheck, NegationCheck
 
 LABELS = ["negative", "neutral", "positive"]
 
@@ -67,10 +68,11 @@ def test_run_suite_collects_all_checks():
     suite = BehaviourSuite(invariance_min_rate=0.5, negation_min_rate=0.5, max_cases=5, min_cases=1)
     result = behaviour.run_suite(ScriptedPredictor(), ["good morning @x", "bad day <url>", "Maria"], suite)
     assert [c["name"] for c in result["checks"]] == ["invariance_name", "invariance_mention",
-                                                     "invariance_url", "negation"]
-    assert result["gate"] is True and not any(c.get("skipped") for c in result["checks"])
+                                                     "invariance_url", "negation", "label_templates"]
+    assert result["gate"] is True and [c["name"] for c in result["checks"] if c.get("skipped")] \
+        == ["label_templates"]  # no templates in the canvas
     assert result["cases"] == {"invariance_name": 1 + 18, "invariance_mention": 1,
-                               "invariance_url": 1, "negation": 60}
+                               "invariance_url": 1, "negation": 60, "label_templates": 0}
 
 
 def test_checks_follow_what_the_data_contains():
@@ -97,3 +99,56 @@ def test_switches_thresholds_and_min_cases_from_the_canvas():
     few = behaviour.run_suite(ScriptedPredictor(), ["hi @a"], suite)
     mention = {c["name"]: c for c in few["checks"]}["invariance_mention"]
     assert mention["skipped"].startswith("1 cases < behaviour.min_cases 3") and mention["passed"]
+
+
+EMOTIONS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
+
+
+class EmotionPredictor:
+    """Six emotions: the label whose name (or 'happy' for joy) appears in the text, else fear."""
+
+    labels = EMOTIONS
+
+    def predict_proba(self, texts):
+        rows = []
+        for t in texts:
+            hit = next((i for i, e in enumerate(EMOTIONS) if e in t), None)
+            hit = 1 if "happy" in t else (4 if hit is None else hit)
+            rows.append(np.eye(6)[hit] * 0.9 + 0.1 / 6)
+        return np.array(rows)  # (N, 6)
+
+
+def test_six_labels_skip_sentiment_builtins_and_run_canvas_templates():
+    """An emotion model: no product-review negation (even with positive_label set to a label),
+    no sentiment name templates; the canvas's sentences per label are the check."""
+    suite = BehaviourSuite(positive_label="joy", min_cases=2, label_templates=LabelTemplatesCheck(
+        templates={"joy": ["I am so happy about {x}", "pure joy today"],
+                   "anger": ["{x} fills me with anger"], "sadness": ["so much sadness about {x}"]},
+        objects=["the trip", "my exam"]))
+    texts = ["James was late and I felt anger", "Maria brought sadness"] * 3
+    result = behaviour.run_suite(EmotionPredictor(), texts, suite)
+    by = {c["name"]: c for c in result["checks"]}
+    assert "not negative/neutral/positive; set behaviour.negation.pairs" in by["negation"]["skipped"]
+    assert by["invariance_name"]["cases"] == 6  # the test texts' names only
+    assert "built-in name templates left out" in by["invariance_name"]["enabled"]
+    lt = by["label_templates"]
+    assert lt["cases"] == 2 + 1 + 2 + 2 and lt["passed"] and lt["rate"] == 1.0
+    assert lt["per_label"] == {"joy": 1.0, "anger": 1.0, "sadness": 1.0}
+    own = BehaviourSuite(negation=NegationCheck(pairs=["{x} brings joy => {x} brings no joy"]),
+                         positive_label="joy", min_cases=1)
+    run = {c["name"]: c for c in behaviour.run_suite(EmotionPredictor(), texts, own)["checks"]}
+    assert "skipped" not in run["negation"] and run["negation"]["cases"] == len(behaviour.OBJECTS)
+
+
+def test_label_templates_fail_with_examples_and_canvas_checks_their_labels(tmp_path):
+    from mlops_dl.errors import ConfigError
+    from mlops_dl.gates.canvas import CanvasConfig
+
+    check = LabelTemplatesCheck(templates={"surprise": ["what a shock"]}, min_rate=0.5)
+    result = behaviour.label_templates(EmotionPredictor(), behaviour.label_template_cases(check), 0.5)
+    assert not result["passed"] and result["failures"][0] == {
+        "text": "what a shock", "expected": "surprise", "predicted": "fear"}
+    with pytest.raises(ConfigError, match="behaviour.label_templates.templates: keys must be labels"):
+        CanvasConfig(name="emo", task="t", labels=EMOTIONS, data_config="d.yaml",
+                     behaviour=BehaviourSuite(label_templates=LabelTemplatesCheck(
+                         templates={"happiness": ["yay"]})))

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+from pathlib import Path
 import sys
 import time
 
@@ -71,14 +72,15 @@ def test_search_end_to_end(tmp_path, tiny_model_dir, tiny_rows):
     best = max(done, key=lambda t: t.value)
     # best config: a complete config with the winner's values
     best_cfg = config_mod.load(run.folder / "best_config.yaml")
+    assert best_cfg.train.run_name == ""  # a run from it gets its own id
     assert best_cfg.train.lr == best.params["train.lr"]
     assert best_cfg.train.warmup_ratio == best.params["train.warmup_ratio"]
     # the winner: retrained as a normal run dir and evaluated on test
     winner = json.loads((run.folder / "winner.json").read_text())
     assert winner["trial"] == best.number and winner["retrained"] is True
-    metrics = json.loads((tmp_path / "runs" / best_cfg.train.run_name / "metrics.json").read_text())
+    metrics = json.loads((Path(winner["run_dir"]) / "metrics.json").read_text())
     assert metrics["test"]["macro_f1"] == pytest.approx(winner["test"]["macro_f1"])
-    assert (tmp_path / "runs" / best_cfg.train.run_name / "model" / "config.json").is_file()
+    assert (Path(winner["run_dir"]) / "model" / "config.json").is_file()
     # report: csv, plots, summary
     for name in ("trials.csv", "optimization_history.png", "param_importances.png",
                  "parallel_coordinate.png", "intermediate_values.png", "summary.json"):  # fmt: skip
@@ -87,9 +89,9 @@ def test_search_end_to_end(tmp_path, tiny_model_dir, tiny_rows):
     assert summary["best"]["number"] == best.number and summary["total_steps"] == 60
     assert summary["winner"]["run_dir"] == winner["run_dir"]
     # finishing again reuses the evaluated winner instead of retraining it
-    stamp = (tmp_path / "runs" / best_cfg.train.run_name / "metrics.json").stat().st_mtime_ns
+    stamp = (Path(winner["run_dir"]) / "metrics.json").stat().st_mtime_ns
     assert finish(run).winner == winner
-    assert (tmp_path / "runs" / best_cfg.train.run_name / "metrics.json").stat().st_mtime_ns == stamp
+    assert (Path(winner["run_dir"]) / "metrics.json").stat().st_mtime_ns == stamp
 
 
 def test_pruning_prunes_the_bad_region(tmp_path, tiny_model_dir, tiny_rows):

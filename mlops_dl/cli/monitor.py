@@ -143,7 +143,7 @@ def monitor_replay(log: LogOpt = None,
 
 
 def bench_monitor(ref: Annotated[str, typer.Argument(help="Version to bench, e.g. sentiment:3 or sentiment@production.")],
-                  canvas: CanvasOpt = DEFAULT_CANVAS, registry: RegistryOpt = None, data: DataOpt = None,
+                  canvas: CanvasOpt = None, registry: RegistryOpt = None, data: DataOpt = None,
                   seeds: Annotated[int, typer.Option("--seeds", min=1, help="Streams per shift.")] = 20,
                   null_seeds: Annotated[int, typer.Option("--null-seeds", min=1, help="Unshifted streams (false alarms).")] = 100,
                   length: Annotated[int, typer.Option("--length", min=2, help="Predictions per stream.")] = 2000,
@@ -160,7 +160,8 @@ def bench_monitor(ref: Annotated[str, typer.Argument(help="Version to bench, e.g
         raise MlopsError(f"--shift-at {shift_at} must be below --length {length}")
     if chunk > length - shift_at:
         raise MlopsError(f"--chunk {chunk} is longer than the shifted part ({length - shift_at})")
-    result = run_bench(ref, load_canvas_file(canvas), open_registry(registry), data, seeds,
+    reg = open_registry(registry)
+    result = run_bench(ref, load_canvas_file(canvas, reg.get(ref)), reg, data, seeds,
                        null_seeds, length, shift_at, chunk, labelled, streams,
                        log=lambda m: err_console.print(f"[dim]{m}[/]"))
     if as_json:

@@ -147,7 +147,7 @@ def test_int8_gate_is_the_task_and_logits_are_a_figure(tiny_registry):
     assert not c["passed"] and c["f1_ok"] and not c["agreement_ok"]
     assert "label agreement with PyTorch 0.8500 is below export.min_agreement_int8 0.9" in \
         _check_failures("int8", c)
-    stored = json.loads(Registry(tiny_registry).get("tiny:1").file("validation.json").read_text())
+    stored = json.loads(open_registry(tiny_registry).get("tiny:1").file("validation.json").read_text())
     int8 = stored["variants"]["int8"]
     assert int8["atol"] is None and int8["agreement_ok"] and int8["logit_scale"] > 0
 

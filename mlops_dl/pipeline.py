@@ -20,7 +20,7 @@ from mlops_dl import config as config_mod
 from mlops_dl import files
 from mlops_dl.config import Config
 from mlops_dl.errors import MlopsError
-from mlops_dl.metrics import engine_label
+from mlops_dl.registry import acceptance, layout
 from mlops_dl.train import rundir
 
 if TYPE_CHECKING:
@@ -250,7 +250,7 @@ def _bench(p: PipelineRun) -> tuple[str, str]:
     if not p.cfg.pipeline.bench:
         return "off", "pipeline.bench is false"
     mv = p.registry.get(p.ref, verify=False)
-    if "bench" not in p.force and mv.attachment("bench.json"):
+    if "bench" not in p.force and mv.attachment(layout.BENCH):
         return "skipped", f"{p.ref} already has bench.json"
     report = run_bench(p.ref, registry=p.registry, limit=p.cfg.pipeline.bench_limit,  # frozen test split
                        torch_baseline=p.cfg.pipeline.bench_torch_baseline)
@@ -273,17 +273,19 @@ def _accept(p: PipelineRun) -> tuple[str, str]:
     if canvas is None:
         return "off", "no pipeline.canvas"
     reg = p.registry
-    stored = reg.get(p.ref, verify=False).attachment(ATTACHMENT)
-    if "accept" not in p.force and stored and stored.get("canvas_sha256") == canvas.sha256:
-        result = stored
-        status = "skipped"
+    stored = acceptance.parse(reg.get(p.ref, verify=False).attachment(ATTACHMENT))
+    if ("accept" not in p.force and stored and not stored.legacy
+            and stored.raw.get("canvas_sha256") == canvas.sha256):
+        result, status = stored.raw, "skipped"
     else:
-        result = accept(reg, p.ref, canvas, data_dir=output_path(p.cfg))
-        status = "ran"
-    failed = [c["name"] for c in result["checks"] if not c["passed"]]
+        result, status = accept(reg, p.ref, canvas, data_dir=output_path(p.cfg)), "ran"
+    key = result.get("canvas_servable")
+    row = result["servables"].get(key) or next(iter(result["servables"].values()))
+    failed = [c["name"] for c in row["checks"] if not c["passed"]]
     verdict = "ACCEPTED" if result["passed"] else f"REJECTED ({', '.join(failed) or 'behaviour'})"
-    return status, (f"{verdict}: test macro-F1 ({engine_label(result['variant'])}) "
-                    f"{result['metrics']['macro_f1']:.4f}")
+    return status, (f"{verdict}: test macro-F1 ({row['engine']} {row['variant']}, "
+                    f"{result['n_test']} texts) {row['metrics']['macro_f1']:.4f}; accepted "
+                    f"servables: {', '.join(result['accepted']) or 'none'}")
 
 
 def _promote(p: PipelineRun) -> tuple[str, str]:

@@ -156,7 +156,7 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, float]:
 
 
 def _bench_rows(a: ModelVersion, b: ModelVersion) -> list[dict]:
-    fa, fb = _flatten(a.attachment("bench.json") or {}), _flatten(b.attachment("bench.json") or {})
+    fa, fb = _flatten(a.attachment(layout.BENCH) or {}), _flatten(b.attachment(layout.BENCH) or {})
     return [_row(k, fa.get(k), fb.get(k)) for k in dict.fromkeys([*fa, *fb])]
 
 

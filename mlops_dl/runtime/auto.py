@@ -91,14 +91,14 @@ def candidates(mv, engine: str, variant: str) -> tuple[list[V.Servable], dict, d
 def choose(mv, engine: str, variant: str, provider: str, settings) -> dict:
     """{engine, variant, precision, source, reason, skipped, texts_per_s, accepted_only}."""
     pairs, skipped, note = candidates(mv, engine, variant)
-    speeds, source = from_bench(mv, pairs), "bench.json"
+    speeds, source = from_bench(mv, pairs), layout.BENCH
     if not speeds:
         speeds, source = calibrate(mv, pairs, provider, settings), "calibration"
     best = next(s for s in pairs if s.key == max(speeds, key=speeds.get))
     runner_up = sorted(speeds.values())[-2] if len(speeds) > 1 else None
     margin = f", {speeds[best.key] / runner_up:.2f}x the next" if runner_up else ""
     where = ("the version's bench.json (same machine fingerprint "
-             f"{machine.fingerprint()})" if source == "bench.json" else
+             f"{machine.fingerprint()})" if source == layout.BENCH else
              f"a {CALIBRATION_S:.0f} s calibration at start-up (no bench.json for this machine)")
     pool = "accepted" if note["accepted_only"] else "UNACCEPTED (the version has no acceptance)"
     reason = (f"{best.label}: fastest of {len(speeds)} {pool} candidates on the real stream, "

@@ -3,7 +3,7 @@
 `mlops-dl registry export-triton` copies this file as ``<name>_tokenizer/<N>/model.py`` beside
 the version's ``tokenizer.json``. It runs inside Triton's Python backend, where mlops_dl is not
 installed: it needs only ``tokenizers`` and numpy, and pads with ``mlops_dl_padding.py`` (a
-copy of ``mlops_dl/padding.py``, the runtime's own padding), written beside it.
+copy of ``mlops_dl/runtime/padding.py``, the runtime's own padding), written beside it.
 """
 
 import json
@@ -14,7 +14,7 @@ import triton_python_backend_utils as pb_utils
 from tokenizers import Tokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mlops_dl_padding import pad_batch  # noqa: E402  (mlops_dl/padding.py, copied beside)
+from mlops_dl_padding import pad_batch  # noqa: E402  (mlops_dl/runtime/padding.py, copied beside)
 
 
 class TritonPythonModel:

@@ -6,7 +6,7 @@ from mlops_dl.errors import RegistryError
 from mlops_dl.gates.accept import ATTACHMENT as ACCEPTANCE
 from mlops_dl.gates.compare import quantization_delta
 from mlops_dl.gates import figures
-from mlops_dl.registry import ModelVersion, Registry, layout
+from mlops_dl.registry import ModelVersion, Registry, acceptance, layout
 from mlops_dl.ui import charts
 
 PRODUCTION = "production"
@@ -45,9 +45,11 @@ def models_overview(reg: Registry) -> list[dict]:
 
 
 def _bench_headline(bench: dict) -> dict:
-    """Engines measured and the batch-1 latency of the served ONNX engine (int8, else fp32)."""
+    """Engines measured and the batch-1 latency of the default servable (onnxruntime's
+    batch-invariant int8, else fp32; an older bench's dynamic int8 row last)."""
     engines = bench.get("engines") or {}
-    pick = next((engines[k] for k in ("onnx-int8", "onnx-fp32") if k in engines), {})
+    pick = next((engines[k] for k in ("onnx-int8-static", "onnx-int8-nncf", "onnx-fp32",
+                                      "onnx-int8") if k in engines), {})
     b1 = pick.get("batch1") or {}
     return {"engines": sorted(engines), "p50_ms": b1.get("p50_ms"), "p95_ms": b1.get("p95_ms")}
 
@@ -66,7 +68,7 @@ def version_row(mv: ModelVersion, aliases: list[str]) -> dict:
             "val_macro_f1": metrics.get("validation", {}).get("macro_f1"),
             "weakest": {"label": weakest[0], "f1": weakest[1].get("f1")} if weakest else None,
             "variants": sorted(variants), "size_bytes": size,
-            **_bench_headline(mv.attachment("bench.json") or {}),
+            **_bench_headline(mv.attachment(layout.BENCH) or {}),
             "accepted": acc.get("passed") if acc else None, "accepted_on": acc.get("date")}
 
 
@@ -122,11 +124,13 @@ def version_card(reg: Registry, name: str, version: int) -> dict:
     split = "test" if "test" in metrics else "validation"
     report = metrics.get(split, {})
     labels = report.get("labels") or mv.meta.get("labels", [])
-    bench = mv.attachment("bench.json") or {}
+    bench = mv.attachment(layout.BENCH) or {}
     return {"mv": mv, "meta": mv.meta, "aliases": [a for a, v in reg.aliases(name).items() if v == version],
             "tags": mv.tags, "lineage": stored_json(mv, layout.LINEAGE),
             "validation": stored_json(mv, layout.VALIDATION), "split": split, "report": report,
-            "acceptance": mv.attachment(ACCEPTANCE), "bench": bench, "int8": quantization_delta(mv),
+            "acceptance": mv.attachment(ACCEPTANCE),
+            "servables": (acceptance.read(mv).servables if acceptance.read(mv) else {}),
+            "bench": bench, "int8": quantization_delta(mv),
             "config": mv.read_text(layout.CONFIG) if mv.has(layout.CONFIG) else None,
             "charts": _card_charts(report, labels, bench)}
 

@@ -75,7 +75,7 @@ def metadata_rows(mvs: list[ModelVersion], diff_only: bool) -> list[dict]:
 def _bench_rows(mvs: list[ModelVersion]) -> tuple[list[dict], list[dict]]:
     latency, throughput = [], []
     for mv in mvs:
-        for engine, e in ((mv.attachment("bench.json") or {}).get("engines") or {}).items():
+        for engine, e in ((mv.attachment(layout.BENCH) or {}).get("engines") or {}).items():
             p50 = (e.get("batch1") or {}).get("p50_ms")
             if p50 is not None:
                 latency.append({"engine": engine, "version": mv.ref, "p50_ms": p50})

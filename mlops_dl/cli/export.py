@@ -61,4 +61,9 @@ def export(
                       f"{c['macro_f1']:.4f}", f"{c['torch_macro_f1']:.4f}",
                       format_f1_change(f1_change_points(c)))
     console_out.print(table)
+    from mlops_dl.gates.figures import version_figures
+
+    figs = version_figures(mv)  # what the run's PyTorch model scored, with split and n
+    console_out.print(f"PyTorch run: validation macro-F1 {figs['validation']['text']}; test "
+                      f"macro-F1 {figs['test']['text']}", highlight=False)
     console_out.print(f"registered [bold]{mv.ref}[/] at {mv.location}" + (f" ({mv.name}@{alias})" if alias else ""))

@@ -13,7 +13,7 @@ from mlops_dl.gates.accept import accept
 from mlops_dl.gates.canvas import load_canvas
 from mlops_dl.gates.promote import promote
 from mlops_dl.registry import acceptance
-from mlops_dl.runtime import auto, build, from_registry, from_version
+from mlops_dl.runtime import auto, build, from_registry, from_version, servable_for
 from mlops_dl.runtime import variants as V
 from tests.unit.monitor_helpers import canvas_file
 from tests.unit.serve_helpers import fresh_registry
@@ -74,9 +74,11 @@ def test_promote_with_auto_compares_the_servable_each_serves(tiny_registry, tmp_
     for each (the same accepted servable here), recorded in the decision."""
     reg = fresh_registry(tiny_registry, tmp_path / "registry", versions=2, alias="staging")
     canvas = load_canvas(canvas_file(tmp_path, latency={"engine": "auto", "variant": "auto"}))
+    accepted = {}
     for ref in ("tiny:1", "tiny:2"):
         reg.attach(ref, "bench.json", bench_doc(machine.fingerprint(), ("openvino", "int8-nncf")))
-        assert accept(reg, ref, canvas)["canvas_servable"] == "auto"
+        accepted[ref] = accept(reg, ref, canvas)
+        assert accepted[ref]["canvas_servable"] == "auto"
     promote(reg, "tiny:1", canvas, to="production")
     decision = promote(reg, "tiny:2", canvas, to="production")
     comp = decision["comparison"]
@@ -85,6 +87,10 @@ def test_promote_with_auto_compares_the_servable_each_serves(tiny_registry, tmp_
     assert comp["challenger_servable"]["engine"] == "openvino"
     assert comp["challenger_servable"]["variant"] == "int8-nncf"
     assert comp["split_note"] == "" and comp["n_test"] > 0
+    # what serve's resolver picks is what accept passed and promote compared
+    served, choice = servable_for(reg.get("tiny:2"), "auto", "auto")
+    assert served.key == decision["servable"] and choice["accepted_only"]
+    assert accepted["tiny:2"]["servables"][served.key]["passed"]
 
 
 def test_a_version_that_lacks_the_canvas_servable_is_named(tiny_registry, tmp_path):

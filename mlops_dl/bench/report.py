@@ -69,6 +69,10 @@ def print_report(report: dict, console) -> None:
         console.print(table)
     _print_tuning(engines, console)
     _print_ratios(report.get("ratios", {}), console)
+    rec = report.get("recommendation") or {}
+    if rec:
+        console.print(f"engine/variant auto would serve: [bold]{rec.get('servable') or 'nothing'}"
+                      f"[/] ({rec.get('why', '')})", highlight=False)
     console.print(f"PyTorch baseline: {report['pytorch_baseline']}; Optimum peer: "
                   f"{report['optimum_peer']}")
     console.print(f"chart: {report['chart']}  (noisy: 2 shared cores; compare ratios within "

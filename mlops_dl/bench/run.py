@@ -245,6 +245,7 @@ def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None 
         f"not found in {PEER_DIR} (run scripts/optimum_peer.sh {mv.ref})",
     }
     report["ratios"] = ratios(results, amx="amx_int8" in report["hardware"]["cpu_flags"])
+    report["recommendation"] = recommend(mv, report)
     from mlops_dl.bench.report import write_chart
 
     report["chart"] = str(write_chart(report, chart or PEER_DIR / f"bench-{mv.name}-{mv.version}.png"))
@@ -258,15 +259,38 @@ def shares_of_peak(results: dict, peaks: dict, arch: dict | None, tokens: list[i
     of every engine, raised to any whole-model rate above them), both sides length-sorted."""
     from mlops_dl.bench.peaks import achieved, fold_in, flops_per_text
 
+    stream_gflop = sum(flops_per_text(arch, t) for t in tokens) / 1e9 if arch else 0.0
     for label, r in results.items():
         fixed = (r.get("shapes") or {}).get("b32_t128")
         if arch and fixed and r.get("compute"):
             fold_in(peaks, r["compute"], 32 * flops_per_text(arch, 128) / (fixed["ms"] / 1000)
-                    / 1e9, label)
+                    / 1e9, f"{label} b32x128")
+        seconds = (r.get("stream_sorted") or {}).get("seconds")
+        if arch and seconds and r.get("compute"):
+            fold_in(peaks, r["compute"], stream_gflop / seconds, f"{label} stream")
     for r in results.values():
         if "stream_sorted" in r and r.get("compute"):
             r["peak"] = achieved(arch, peaks, r["compute"], (r.get("shapes") or {}).get("b32_t128"),
                                  tokens, r["stream_sorted"]["seconds"])
+
+
+def recommend(mv, report: dict) -> dict:
+    """What `serve`/`predict` with engine and variant auto would pick from these figures:
+    the fastest accepted batch-invariant servable (runtime.auto's rule), or why none."""
+    from mlops_dl.errors import MlopsError
+    from mlops_dl.runtime import auto
+
+    try:
+        pairs, skipped, note = auto.candidates(mv, "auto", "auto")
+    except MlopsError as e:
+        return {"servable": None, "why": str(e)}
+    speeds = auto.speeds_in(report, pairs)
+    best = max(speeds, key=speeds.get) if speeds else None
+    pool = "accepted" if note["accepted_only"] else "unaccepted (no acceptance record)"
+    return {"servable": best, "texts_per_s": speeds, "skipped": skipped,
+            "accepted_only": note["accepted_only"],
+            "why": f"fastest of {len(speeds)} {pool} batch-invariant servables on the "
+                   f"length-sorted stream" if best else "not every candidate was measured"}
 
 
 def read_peer(mv) -> dict | None:

@@ -126,6 +126,12 @@ def from_bench(mv, pairs: list[V.Servable]) -> dict[str, float]:
         report = mv.attachment(layout.BENCH)
     except (RegistryError, OSError):
         return {}
+    return speeds_in(report, pairs)
+
+
+def speeds_in(report: dict | None, pairs: list[V.Servable]) -> dict[str, float]:
+    """{servable key: texts/s} of every candidate in a bench report of this machine; {} when
+    the report is from another machine or lacks one of them."""
     if not report or report.get("hardware", {}).get("fingerprint") != machine.fingerprint():
         return {}
     wanted, speeds = {s.key for s in pairs}, {}

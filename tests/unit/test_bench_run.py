@@ -60,6 +60,10 @@ def test_bench_one_run_all_engines_attached(tiny_registry, tmp_path, texts_file)
     assert r["stream_speedup"] > 0 and "f1_loss_pts" in r and r["best_variant"] in OURS
     assert r["best_pytorch"].startswith("pytorch-") and r["stream_speedup_vs_best_pytorch"] > 0
     assert (tmp_path / "bench.png").stat().st_size > 1000
+    rec = report["recommendation"]  # auto's rule on these figures: no acceptance yet
+    assert rec["accepted_only"] is False and rec["servable"] in rec["texts_per_s"]
+    assert rec["texts_per_s"][rec["servable"]] == max(rec["texts_per_s"].values())
+    assert "onnxruntime:int8-dynamic" not in rec["texts_per_s"]
     stored = reg.get("tiny:1").attachment("bench.json")
     assert stored["engines"]["onnx-int8-static"]["stream"]["sent_per_s"] == \
         engines["onnx-int8-static"]["stream"]["sent_per_s"]
@@ -151,7 +155,7 @@ def test_no_share_of_peak_exceeds_one():
                "onnx-fp32": eng("fp32", 250.0)}
     shares_of_peak(results, peaks, arch, [20] * 100)
     assert peaks["int8"] == pytest.approx(580.0)
-    assert peaks["source"]["int8"] == "model:openvino-int8-nncf"
+    assert peaks["source"]["int8"] == "model:openvino-int8-nncf b32x128"
     for r in results.values():
         assert 0 < r["peak"]["b32_t128_fraction"] <= 1.0 + 1e-9
         assert 0 < r["peak"]["stream_fraction"] <= 1.0

@@ -17,6 +17,7 @@ TOKENIZER = "tokenizer.json"
 TOKENIZER_FILES = (TOKENIZER, "tokenizer_config.json", "special_tokens_map.json")
 VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 CHECKSUMS = "checksums.json"  # sha256 and size of every immutable file
+SIGNATURE = "model.sig"  # OpenSSF model signature (Sigstore bundle) over every other file
 
 # ---- mutable per-version state (outside the checksums)
 ATTACHMENTS = "attachments"  # JSON written later: bench.json, acceptance.json, ...

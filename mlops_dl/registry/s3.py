@@ -68,8 +68,10 @@ class S3Registry(Registry):
             stage.mkdir()
             fill_stage(stage, bundle, name, metadata or {}, {})
             listing = json.loads((stage / layout.CHECKSUMS).read_text(encoding="utf-8"))["files"]
-            listing[layout.CHECKSUMS] = {"sha256": files.sha256_file(stage / layout.CHECKSUMS),
-                                         "bytes": (stage / layout.CHECKSUMS).stat().st_size}
+            for rel in (layout.CHECKSUMS, layout.SIGNATURE):  # model.sig: only when signed
+                if (stage / rel).is_file():
+                    listing[rel] = {"sha256": files.sha256_file(stage / rel),
+                                    "bytes": (stage / rel).stat().st_size}
             for rel in listing:  # 1. files first, under keys no reader lists
                 with open(stage / rel, "rb") as f:
                     self.objects.call("put_object", Key=self._key(name, "data", upload, rel), Body=f)
@@ -230,6 +232,11 @@ class S3Registry(Registry):
         for key in self.objects.list(prefix)[0]:
             if key[len(prefix):] not in manifest["files"]:
                 problems.append(f"{key[len(prefix):]}: not in the manifest (object added after registration)")
+        if not problems:  # the objects are as recorded: is the record trusted (model.sig)?
+            try:
+                self._version(name, version, verify=True)
+            except RegistryError as e:
+                problems.append(str(e))
         return problems
 
     def _versions(self, name: str) -> list[int]:
@@ -298,12 +305,13 @@ class RemoteFiles:
 
 def _disagreement(mv: ModelVersion, manifest: dict) -> str | None:
     """Why the manifest disagrees with the version's own model.json / checksums.json (and,
-    with $MLOPS_DL_SIGNING_KEY, the checksums' signature); None when they agree."""
+    with a verifying key, the version's model.sig; legacy: the HMAC); None when they agree."""
     if s3.loads(mv.file(layout.MODEL_JSON).read_bytes(), layout.MODEL_JSON) != manifest["meta"]:
         return f"the manifest's meta differs from {layout.MODEL_JSON} (manifest rewritten)"
     doc = s3.loads(mv.file(layout.CHECKSUMS).read_bytes(), layout.CHECKSUMS)
-    listed = {rel: w for rel, w in manifest["files"].items() if rel != layout.CHECKSUMS}
+    listed = {rel: w for rel, w in manifest["files"].items()
+              if rel not in (layout.CHECKSUMS, layout.SIGNATURE)}
     if listed != doc.get("files"):
         return f"the manifest's file list differs from {layout.CHECKSUMS} (manifest rewritten)"
-    key = integrity.signing_key()
-    return integrity.signature_problem(doc, key) if key else None
+    problems = integrity.trust_problems(doc, mv.path, only_signed_files=True)  # model.sig
+    return "; ".join(problems) or None

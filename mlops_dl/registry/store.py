@@ -182,7 +182,7 @@ class Registry(ABC):
         with tempfile.TemporaryDirectory(prefix="mlops-dl-copy-") as tmp:
             bundle = Path(tmp) / "bundle"
             for rel in mv.files():
-                if rel in (layout.CHECKSUMS, layout.MODEL_JSON):
+                if rel in (layout.CHECKSUMS, layout.MODEL_JSON, layout.SIGNATURE):  # re-made there
                     continue
                 (bundle / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(mv.file(rel), bundle / rel)

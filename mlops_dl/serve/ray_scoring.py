@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlops_dl.errors import DataError, MlopsError
+from mlops_dl.errors import DataError, MlopsError, RegistryError
 
 try:
     import ray
@@ -128,6 +128,8 @@ class BatchScorer:
             for rel, data in files.items():
                 (Path(tmp) / rel).parent.mkdir(parents=True, exist_ok=True)
                 (Path(tmp) / rel).write_bytes(data)
+            check_received(Path(tmp), [rel for rel in files if rel != layout.SIGNATURE],
+                           f"{name}:{version}")
             self.predictor = Predictor.from_dir(tmp, provider, variant, settings, name=name,
                                                 version=version)
         self.column = column
@@ -148,8 +150,20 @@ def _assigned_cpus(requested: float) -> float:
 def model_files(mv: ModelVersion, variant: str) -> dict[str, bytes]:
     """The files a Predictor needs from a verified version, by name (a bundle folder)."""
     onnx = mv.variant_name(variant)  # a clear error when the version lacks it
-    names = [n for n in (layout.MODEL_JSON, *layout.TOKENIZER_FILES) if mv.has(n)]
+    names = [n for n in (layout.MODEL_JSON, *layout.TOKENIZER_FILES, layout.SIGNATURE)
+             if mv.has(n)]
     return {n: mv.file(n).read_bytes() for n in (*names, onnx)}
+
+
+def check_received(folder: Path, names: list[str], ref: str) -> None:
+    """In the actor: with a verifying key configured there, the files it got must be the
+    ones the version's model.sig signs (the driver verified the whole version)."""
+    from mlops_dl.registry import signing
+
+    if signing.verifies() and os.environ.get(signing.PUBLIC_KEY_ENV):
+        problem = signing.subset_problem(folder, names)
+        if problem:
+            raise RegistryError(f"{ref} refused in the Ray actor: {problem}")
 
 
 def init_ray(address: str) -> None:

@@ -115,7 +115,9 @@ async def form_fields(request: Request) -> dict[str, str]:
 
 
 async def _read_form(request: Request) -> bytes:
-    """The body, at most MAX_FORM_BYTES + 1 bytes of it, within FORM_TIMEOUT_S."""
+    """The body, at most MAX_FORM_BYTES + 1 bytes of it, within FORM_TIMEOUT_S (read once)."""
+    if hasattr(request.state, "form_body"):
+        return request.state.form_body
     chunks: list[bytes] = []
 
     async def collect() -> None:
@@ -130,7 +132,8 @@ async def _read_form(request: Request) -> bytes:
         await asyncio.wait_for(collect(), FORM_TIMEOUT_S)
     except asyncio.TimeoutError:
         raise MlopsError(f"form not received within {FORM_TIMEOUT_S:g} s") from None
-    return b"".join(chunks)
+    request.state.form_body = b"".join(chunks)
+    return request.state.form_body
 
 
 def cross_origin(request: Request) -> str | None:

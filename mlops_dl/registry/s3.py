@@ -13,14 +13,13 @@ Keys under the prefix, per model (registry/README.md):
 from __future__ import annotations
 
 import json
-import tempfile
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 from mlops_dl import files
 from mlops_dl.errors import RegistryError, quoted
-from mlops_dl.registry import cache, integrity, layout
+from mlops_dl.registry import cache, integrity, layout, staging
 from mlops_dl.registry import s3client as s3
 from mlops_dl.registry.bundle import fill_stage
 from mlops_dl.registry.refs import (check_alias, check_attachment, check_name, is_ascii_number,
@@ -47,6 +46,9 @@ class S3Registry(Registry):
     def cache(self) -> Path:
         return cache.store_dir(cache.cache_root(self.cache_dir), self.objects.endpoint, self.root)
 
+    def staging_root(self, name: str) -> Path:
+        return self.cache / check_name(name)
+
     def _key(self, name: str, *parts: str) -> str:
         return self.prefix + "/".join([name, *parts])
 
@@ -63,8 +65,8 @@ class S3Registry(Registry):
         bundle = check_registration(name, bundle_dir, attachments)
         self.objects.check_conditional_writes()
         upload = uuid.uuid4().hex
-        with tempfile.TemporaryDirectory(prefix="mlops-dl-stage-") as tmp:
-            stage = Path(tmp) / "stage"
+        with staging.scratch(self.staging_root(name)) as tmp:  # killed: cleaned there
+            stage = tmp / "stage"
             stage.mkdir()
             fill_stage(stage, bundle, name, metadata or {}, {})
             listing = json.loads((stage / layout.CHECKSUMS).read_text(encoding="utf-8"))["files"]

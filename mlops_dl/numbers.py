@@ -43,8 +43,10 @@ def parse_count(text: object, field: str, *, max_digits: int = MAX_DIGITS,
 
 
 def check_count(value: object, field: str, *, maximum: int = 10 ** MAX_DIGITS - 1) -> int:
-    """A JSON number that must be a non-negative integer (not a bool, not a float) up to
-    ``maximum``; else NumberError naming ``field``."""
+    """A JSON number that must be a non-negative integer up to ``maximum`` (not a bool; a
+    float only when integral, 3.0, as JSON Schema counts it); else NumberError naming ``field``."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise NumberError(field, f"expected a non-negative integer, got {type(value).__name__}")
     if value < 0 or value > maximum:

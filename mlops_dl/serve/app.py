@@ -21,7 +21,7 @@ from mlops_dl.config import ServeConfig
 from mlops_dl.errors import ConfigError
 from mlops_dl.runtime import Predictor, freeze_heap
 from mlops_dl.registry import parse_ref
-from mlops_dl.serve import oip, server, v1
+from mlops_dl.serve import oip, openapi, server, v1
 from mlops_dl.serve.batcher import MicroBatcher
 from mlops_dl.serve.predlog import PredictionLog
 from mlops_dl.serve.routes import (ServeState, add_error_handlers, add_health_routes,
@@ -61,6 +61,7 @@ def create_app(cfg: ServeConfig, ref: str, registry: str | None = None,
     add_metrics_route(app, state)
     v1.add_v1_routes(app, state)
     oip.add_oip_routes(app, state)
+    openapi.install(app, cfg, parse_ref(state.holder.ref).name)
     return app
 
 

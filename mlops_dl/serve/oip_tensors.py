@@ -45,10 +45,10 @@ def json_count(value: object, field: str) -> int:
 
 def parameters(doc: dict, field: str) -> dict:
     """The ``parameters`` of a request, input or output: an object when present, else 400."""
-    params = doc.get("parameters")
-    if params is None:
+    if "parameters" not in doc:
         return {}
-    if not isinstance(params, dict):
+    params = doc["parameters"]
+    if not isinstance(params, dict):  # null too
         raise ApiError(400, f"{field}.parameters" if field else "parameters",
                        f"expected an object, got {type(params).__name__}")
     return params
@@ -118,9 +118,11 @@ def decode_texts(data: list, field: str) -> list:
 def requested_outputs(doc: dict, known: tuple[str, ...]) -> dict[str, bool]:
     """{output name: binary?} for the outputs asked for (all of them when none are named)."""
     binary_all = bool(parameters(doc, "").get("binary_data_output", False))
-    asked = doc.get("outputs")
-    if asked is None:
+    if "id" in doc and not isinstance(doc["id"], str):
+        raise ApiError(400, "id", f"expected a string, got {type(doc['id']).__name__}")
+    if "outputs" not in doc:
         return {name: binary_all for name in known}
+    asked = doc["outputs"]
     if not isinstance(asked, list) or not all(isinstance(o, dict) for o in asked):
         raise ApiError(400, "outputs", "expected a list of {\"name\": ...} objects")
     out = {}

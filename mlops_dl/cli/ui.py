@@ -55,6 +55,12 @@ def ui(registry: RegistryOpt = None, log: LogOpt = None,
         console.print(f"[yellow]{warning}[/]", highlight=False)
     mode = "rollback and labelling need the token" if token else "read-only"
     console.print(f"mlops-dl ui on http://{host}:{port}/ ({mode}; registry {app.state.ui.registry.root})")
-    bounds = ServeConfig(host=host, port=port)  # serve's head/body/keep-alive bounds
-    server.serve_forever(server.uvicorn_config(
-        bounds, server.limit_head(app, bounds.max_header_bytes)))
+    server.serve_forever(server_config(app, ServeConfig(host=host, port=port)))
+
+
+def server_config(app, bounds):
+    """uvicorn settings for the UI: serve's bounded server (head timeout, head size, keep-alive;
+    ``bounds`` a ServeConfig with the host and port)."""
+    from mlops_dl.serve import server
+
+    return server.uvicorn_config(bounds, server.limit_head(app, bounds.max_header_bytes))

@@ -46,9 +46,17 @@ def verifies() -> bool:
     return bool(os.environ.get(PUBLIC_KEY_ENV) or os.environ.get(SIGSTORE_IDENTITY_ENV))
 
 
-def _hashing():
-    from model_signing import hashing
+def _model_signing():
+    try:
+        import model_signing
+    except ImportError as e:
+        raise RegistryError(f"signed versions need OpenSSF model signing: pip install "
+                            f"'mlops-dl[signing]' ({e})") from None
+    return model_signing
 
+
+def _hashing():
+    hashing = _model_signing().hashing
     return hashing.Config().set_ignored_paths(paths=list(UNSIGNED), ignore_git_paths=False)
 
 
@@ -63,9 +71,7 @@ def sign_version(root: Path) -> Path | None:
     """Write ``root/model.sig`` over every file of the staged version (None: no key set)."""
     if not signs():
         return None
-    import model_signing
-
-    config = model_signing.signing.Config().set_hashing_config(_hashing())
+    config = _model_signing().signing.Config().set_hashing_config(_hashing())
     try:
         if os.environ[PRIVATE_KEY_ENV] == KEYLESS:
             config.use_sigstore_signer(use_ambient_credentials=True)
@@ -79,9 +85,7 @@ def sign_version(root: Path) -> Path | None:
 
 
 def _verifier():
-    import model_signing
-
-    config = model_signing.verifying.Config().set_hashing_config(_hashing())
+    config = _model_signing().verifying.Config().set_hashing_config(_hashing())
     if os.environ.get(PUBLIC_KEY_ENV):
         return config.use_elliptic_key_verifier(public_key=_key_path(PUBLIC_KEY_ENV))
     issuer = os.environ.get(SIGSTORE_ISSUER_ENV, "")

@@ -86,7 +86,8 @@ def lifespan(state: ServeState):
     @contextlib.asynccontextmanager
     async def run(app: FastAPI):
         if cfg.log_path:
-            state.log = PredictionLog(cfg.log_path, cfg.log_max_bytes, cfg.log_backups)
+            state.log = PredictionLog(cfg.log_path, cfg.log_max_bytes, cfg.log_backups,
+                                      mask=cfg.log_text == "masked")
         state.telemetry.watch(lambda: state.batcher.depth,
                               lambda: state.log.dropped if state.log else 0)
         state.batcher.start()

@@ -80,10 +80,10 @@ def trust_problems(doc: dict, folder: Path, only_signed_files: bool = False) -> 
     keys: its model.sig with a verifying key set; else (legacy) the HMAC with
     $MLOPS_DL_SIGNING_KEY set. Empty: trusted, or no key configured."""
     key = signing_key()
-    if signing.verifies():
-        if (folder / SIGNATURE).is_file() or not (key and isinstance(doc.get(SIGNATURE_FIELD), str)):
-            problem = signing.version_problem(folder, only_signed_files)
-            return [problem] if problem else []
+    legacy = bool(key) and isinstance(doc.get(SIGNATURE_FIELD), str)
+    if signing.verifies() and ((folder / SIGNATURE).is_file() or not legacy):
+        problem = signing.version_problem(folder, only_signed_files)
+        return [problem] if problem else []
     if key:  # a legacy HMAC-signed version (or no verifying key configured)
         problem = signature_problem(doc, key)
         return [problem] if problem else []

@@ -90,10 +90,10 @@ class Registry(ABC):
     def list_models(self) -> list[str]:
         """The model names, sorted."""
 
+    @abstractmethod
     def staging_root(self, name: str) -> Path:
         """Where work for ``name`` is staged (registry gc and later runs clean what a killed
         process left there): the model folder, or for S3 its folder in the reader cache."""
-        raise NotImplementedError  # each backend says where
 
     # ------------------------------------------------------------------ aliases
     def promote(self, ref: str, alias: str, reason: str = "", action: str = "move") -> ModelVersion:

@@ -117,17 +117,24 @@ def version_problem(root: Path, only_signed_files: bool = False) -> str | None:
     return None
 
 
-def subset_problem(folder: Path, names: list[str]) -> str | None:
+def public_key_pem() -> bytes | None:
+    """The configured verifying key's PEM bytes (None: no key file configured)."""
+    return _key_path(PUBLIC_KEY_ENV).read_bytes() if os.environ.get(PUBLIC_KEY_ENV) else None
+
+
+def subset_problem(folder: Path, names: list[str], public_pem: bytes) -> str | None:
     """Why files ``names`` in ``folder`` (a subset of a version, with its model.sig, as Ray
-    actors receive it) do not match the digests model.sig signs (None: they do).
-    Public-key verification only (model-signing's key verifier)."""
+    actors receive it) do not match the digests model.sig signs under ``public_pem`` (None:
+    they do). Public-key verification only (model-signing's key verifier)."""
     from model_signing._signing import sign_ec_key, sign_sigstore_pb
 
     from mlops_dl.files import sha256_file
 
+    key_file = folder / ".verify-key.pem"
+    key_file.write_bytes(public_pem)
     try:
         bundle = sign_sigstore_pb.Signature.read(folder / SIGNATURE)
-        signed = sign_ec_key.Verifier(_key_path(PUBLIC_KEY_ENV)).verify(bundle)
+        signed = sign_ec_key.Verifier(key_file).verify(bundle)
     except RegistryError:
         raise
     except Exception as e:

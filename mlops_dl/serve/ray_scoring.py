@@ -122,14 +122,15 @@ class BatchScorer:
     set to the CPUs Ray gave the actor."""
 
     def __init__(self, files: dict[str, bytes], name: str, version: int, variant: str,
-                 provider: str, column: str, cpus: float):
+                 provider: str, column: str, cpus: float, verify_key: bytes | None = None):
         settings = ServeConfig(intra_op_threads=max(1, int(_assigned_cpus(cpus))))
         with tempfile.TemporaryDirectory(prefix="mlops-dl-model-") as tmp:
             for rel, data in files.items():
                 (Path(tmp) / rel).parent.mkdir(parents=True, exist_ok=True)
                 (Path(tmp) / rel).write_bytes(data)
-            check_received(Path(tmp), [rel for rel in files if rel != layout.SIGNATURE],
-                           f"{name}:{version}")
+            if verify_key is not None:  # the driver verified the whole version with this key
+                check_received(Path(tmp), [rel for rel in files if rel != layout.SIGNATURE],
+                               f"{name}:{version}", verify_key)
             self.predictor = Predictor.from_dir(tmp, provider, variant, settings, name=name,
                                                 version=version)
         self.column = column
@@ -155,15 +156,16 @@ def model_files(mv: ModelVersion, variant: str) -> dict[str, bytes]:
     return {n: mv.file(n).read_bytes() for n in (*names, onnx)}
 
 
-def check_received(folder: Path, names: list[str], ref: str) -> None:
-    """In the actor: with a verifying key configured there, the files it got must be the
-    ones the version's model.sig signs (the driver verified the whole version)."""
+def check_received(folder: Path, names: list[str], ref: str, verify_key: bytes) -> None:
+    """In the actor: the files it was sent must be the ones the version's model.sig signs
+    under the driver's verifying key (a file changed on the way is refused)."""
     from mlops_dl.registry import signing
 
-    if signing.verifies() and os.environ.get(signing.PUBLIC_KEY_ENV):
-        problem = signing.subset_problem(folder, names)
-        if problem:
-            raise RegistryError(f"{ref} refused in the Ray actor: {problem}")
+    if not (folder / layout.SIGNATURE).is_file():
+        raise RegistryError(f"{ref} refused in the Ray actor: {layout.SIGNATURE} was not sent")
+    problem = signing.subset_problem(folder, names, verify_key)
+    if problem:
+        raise RegistryError(f"{ref} refused in the Ray actor: {problem}")
 
 
 def init_ray(address: str) -> None:
@@ -195,6 +197,9 @@ def score_on_ray(ref: str, input_spec: str | Path, output: str | Path, *,
         raise MlopsError("--concurrency, --cpus-per-actor and --batch-size must be positive")
     mv = Registry.open(registry).get(ref, verify=True)  # pinned: the actors all get this version
     payload = model_files(mv, variant)
+    from mlops_dl.registry import signing
+
+    verify_key = signing.public_key_pem()  # actors re-check their files against model.sig
     init_ray(address)
     actors = concurrency or max(1, int(ray.cluster_resources().get("CPU", 1) // cpus_per_actor))
     start = time.perf_counter()
@@ -206,7 +211,7 @@ def score_on_ray(ref: str, input_spec: str | Path, output: str | Path, *,
         compute=ray.data.ActorPoolStrategy(size=actors),
         fn_constructor_kwargs=dict(files=payload, name=mv.name, version=mv.version,
                                    variant=variant, provider=provider, column=text_column,
-                                   cpus=cpus_per_actor))
+                                   cpus=cpus_per_actor, verify_key=verify_key))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:

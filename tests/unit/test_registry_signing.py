@@ -183,9 +183,43 @@ def test_a_subset_of_files_is_checked_against_the_signed_digests(tmp_path, keys,
     got.mkdir()
     for rel in ("model.json", "model.onnx", SIGNATURE):
         (got / rel).write_bytes((mv.path / rel).read_bytes())
-    assert signing.subset_problem(got, ["model.json", "model.onnx"]) is None
+    pem = keys["pub"].read_bytes()
+    assert signing.subset_problem(got, ["model.json", "model.onnx"], pem) is None
     (got / "model.onnx").write_bytes(b"swapped in transit")
     assert "model.onnx: not the file model.sig signs" == signing.subset_problem(
-        got, ["model.json", "model.onnx"])
-    no_keys.setenv(signing.PUBLIC_KEY_ENV, str(keys["other_pub"]))
-    assert "does not verify" in signing.subset_problem(got, ["model.json"])
+        got, ["model.json", "model.onnx"], pem)
+    other = keys["other_pub"].read_bytes()
+    assert "does not verify" in signing.subset_problem(got, ["model.json"], other)
+
+
+def test_a_ray_actor_refuses_files_that_differ_from_the_signed_ones(tiny_registry, tmp_path,
+                                                                     keys, no_keys):
+    from mlops_dl.serve import ray_scoring
+
+    src = Registry(tiny_registry).get("tiny:1")
+    no_keys.setenv(signing.PRIVATE_KEY_ENV, str(keys["key"]))
+    reg = Registry(tmp_path / "reg")
+    reg.register("tiny", src.path)
+    no_keys.delenv(signing.PRIVATE_KEY_ENV)
+    no_keys.setenv(signing.PUBLIC_KEY_ENV, str(keys["pub"]))
+    mv = reg.get("tiny:1", verify=True)
+    files = ray_scoring.model_files(mv, "int8")
+    assert SIGNATURE in files
+    pem = signing.public_key_pem()
+    onnx = mv.variant_name("int8")
+
+    def received(payload: dict[str, bytes], name: str) -> Path:  # what BatchScorer writes
+        folder = tmp_path / name
+        for rel, data in payload.items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_bytes(data)
+        return folder
+
+    names = [rel for rel in files if rel != SIGNATURE]
+    ray_scoring.check_received(received(files, "good"), names, "tiny:1", pem)
+    bad = {**files, onnx: files[onnx][:-1] + bytes([files[onnx][-1] ^ 1])}
+    with pytest.raises(RegistryError, match="refused in the Ray actor.*not the file"):
+        ray_scoring.check_received(received(bad, "bad"), names, "tiny:1", pem)
+    unsigned = {k: v for k, v in files.items() if k != SIGNATURE}
+    with pytest.raises(RegistryError, match="model.sig was not sent"):
+        ray_scoring.check_received(received(unsigned, "unsigned"), names, "tiny:1", pem)

@@ -125,6 +125,10 @@ def cleaning_table(card: dict) -> Table:
     dropped = sum(c["dropped"].values())
     table.add_row("total", "", f"{dropped:,}", f"{c['rows_out']:,}", style="bold")
     table.caption = f"{c['rows_in']:,} in = {c['rows_out']:,} out + {dropped:,} dropped"
+    masking = next((s for s in c["steps"] if "entities_masked" in s), None)
+    if masking:  # per entity, and whether names could be found
+        found = ", ".join(f"{e} {n:,}" for e, n in masking["entities_masked"].items())
+        table.caption += f"\nmasked: {found}\nname detection: {masking['ner_model']}"
     return table
 
 

@@ -1,4 +1,5 @@
-"""`mlops-dl registry ...`: list, show, compare, promote, tags, verify, delete."""
+"""`mlops-dl registry ...`: list, show, compare, promote, tags, verify, delete (+ aliases.py,
+upkeep.py)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ registry_app = typer.Typer(help="Browse, compare, promote and verify registered 
 
 
 def register(app: typer.Typer) -> None:
-    from mlops_dl.cli import aliases  # history, rollback, alias-remove, copy
+    from mlops_dl.cli import aliases, upkeep  # history, rollback, alias-remove, copy; gc, keygen
 
     aliases.register(registry_app)
+    upkeep.register(registry_app)
     app.add_typer(registry_app, name="registry")
 
 

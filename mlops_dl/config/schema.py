@@ -44,6 +44,11 @@ class SourceConfig:
     split: Literal["", "train", "validation", "test"] = ""
 
 
+# what data.clean.pii_entities may name (Presidio's entity types; MENTION is ours: @handles)
+PII_ENTITIES = ("EMAIL_ADDRESS", "URL", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE",
+                "IP_ADDRESS", "US_SSN", "MENTION", "PERSON")
+
+
 @dataclass
 class CleanConfig:
     """Cleaning steps, in this order; each one is counted in the data card."""
@@ -55,7 +60,15 @@ class CleanConfig:
     drop_label_conflicts: bool = True  # same text with different labels: all copies dropped
     min_chars: int = 1  # length outliers (characters, after cleaning); 0 = no lower bound
     max_chars: int = 1000  # 0 = no upper bound
-    mask_pii: bool = True  # emails, URLs, phone numbers, @mentions -> <email> <url> <phone> @user
+    mask_pii: bool = True  # private data -> one token per entity (Presidio; see docs/security.md)
+    # the entities masked: EMAIL_ADDRESS URL PHONE_NUMBER CREDIT_CARD IBAN_CODE IP_ADDRESS US_SSN
+    # MENTION PERSON (PERSON only where a spaCy English model is installed; the card says)
+    pii_entities: list[str] = field(default_factory=lambda: list(PII_ENTITIES))
+
+    def __post_init__(self) -> None:
+        unknown = [e for e in self.pii_entities if e not in PII_ENTITIES]
+        check_ranges(self, [("pii_entities", not unknown,
+                             f"unknown entity {unknown[:1]} (known: {', '.join(PII_ENTITIES)})")])
 
 
 @dataclass
@@ -285,8 +298,9 @@ class ServeConfig:
     log_path: str = "logs/predictions.jsonl"  # the prediction log (JSON lines; one file per worker)
     log_max_bytes: int = 50_000_000  # rotate the prediction log at this size
     log_backups: int = 5  # rotated prediction logs kept
-    # what the log keeps of a text: itself, its sha256, or nothing
-    log_text: Literal["text", "hash", "none"] = "text"
+    # what the log keeps of a text: itself, itself with private data masked (data.clean's
+    # entities, Presidio), its sha256, or nothing
+    log_text: Literal["text", "masked", "hash", "none"] = "text"
     swap_poll_s: float = 2.0  # how often the served alias is checked for a move
 
     def __post_init__(self) -> None:

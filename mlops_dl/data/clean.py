@@ -3,7 +3,7 @@
 Steps, in order:
   1. fix_unicode            repair mis-decoded text (ftfy)                     changed
   2. normalize_whitespace   collapse runs of whitespace, strip the ends         changed
-  3. mask_pii               emails, URLs, phone numbers, @mentions -> tokens    changed
+  3. mask_pii               private data (Presidio, mlops_dl.pii) -> tokens     changed
   4. drop_empty             texts empty after 1-3                               dropped
   5. drop_length_outliers   shorter than min_chars or longer than max_chars     dropped
   6. drop_label_conflicts   the same text with different labels: every copy     dropped
@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 import pandas as pd
 
+from mlops_dl import pii
 from mlops_dl.config import CleanConfig
+from mlops_dl.config.schema import PII_ENTITIES
 from mlops_dl.data.split import frozen_test_mask
 from mlops_dl.errors import clip
 
-URL = re.compile(r"(?i)(?:https?://|\bwww\.)\S+?(?=[.,;:!?)\]'\"]*(?:\s|$))")  # not the final "."
-EMAIL = re.compile(r"(?i)(?<![\w.+-])[\w.+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
-MENTION = re.compile(r"(?<![\w@])@\w+")
-PHONE_CANDIDATE = re.compile(r"(?<![\w+])\+?\(?\d[\d\s().-]{6,}\d(?![\w])")
 WHITESPACE = re.compile(r"\s+")
 SPLIT_PRIORITY = {"test": 0, "validation": 1, "train": 2, "": 3}
 STEP_KEYS = {"drop_empty": "data.clean.drop_empty",
@@ -109,17 +108,24 @@ def normalize_whitespace(text: str) -> str:
     return WHITESPACE.sub(" ", text).strip()
 
 
-def _phone(match: re.Match) -> str:
-    digits = sum(ch.isdigit() for ch in match.group())
-    return "<phone>" if 9 <= digits <= 15 else match.group()
+def mask_pii(text: str, entities=PII_ENTITIES) -> str:
+    """Private data -> one token per entity (<email>, <url>, <phone>, <credit_card>, <iban>,
+    <ip>, <ssn>, @user, <person>): see mlops_dl.pii."""
+    return pii.mask(text, tuple(entities))
 
 
-def mask_pii(text: str) -> str:
-    """URLs -> <url>, emails -> <email>, @mentions -> @user, phone numbers -> <phone>."""
-    text = URL.sub("<url>", text)
-    text = EMAIL.sub("<email>", text)
-    text = MENTION.sub("@user", text)
-    return PHONE_CANDIDATE.sub(_phone, text)
+def _mask_column(texts: pd.Series, entities: list[str]) -> tuple[pd.Series, dict]:
+    """Masked texts and the card's entry: per-entity counts and how masking ran."""
+    masker = pii.masker(tuple(entities))
+    counts: Counter = Counter()
+    out = []
+    for text in texts:
+        masked, found = masker.mask(text)
+        counts.update(found)
+        out.append(masked)
+    entry = {"entities_masked": {e: counts.get(e, 0) for e in masker.entities},
+             **masker.describe()}
+    return pd.Series(out, index=texts.index, dtype=object), entry
 
 
 def clean(frame: pd.DataFrame, cfg: CleanConfig,
@@ -132,12 +138,16 @@ def clean(frame: pd.DataFrame, cfg: CleanConfig,
     df = frame.copy()
     repairs = [("fix_unicode", cfg.fix_unicode, fix_unicode),
                ("normalize_whitespace", cfg.normalize_whitespace, normalize_whitespace),
-               ("mask_pii", cfg.mask_pii, mask_pii)]
+               ("mask_pii", cfg.mask_pii, None)]
     for name, enabled, fn in repairs:
         if enabled:
-            new = df["text"].map(fn)
+            extra = {}
+            if fn is None:  # masking: counted per entity in the card too
+                new, extra = _mask_column(df["text"], cfg.pii_entities)
+            else:
+                new = df["text"].map(fn)
             report.steps.append({"step": name, "changed": int((new != df["text"]).sum()),
-                                 "rows": len(df)})
+                                 "rows": len(df), **extra})
             df["text"] = new
     lengths = df["text"].str.len()
     drops = [

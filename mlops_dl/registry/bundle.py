@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mlops_dl.errors import RegistryError, clip
-from mlops_dl.registry import integrity
+from mlops_dl.registry import integrity, signing
 from mlops_dl.registry import layout
 from mlops_dl.registry.layout import MODEL_JSON
 
@@ -43,7 +43,8 @@ def fill_stage(stage: Path, bundle: Path, name: str, metadata: dict,
     make the immutable files read-only."""
     for src in sorted(bundle.rglob("*")):
         rel = src.relative_to(bundle)
-        if rel.parts[0] in layout.MUTABLE_DIRS or rel.as_posix() == layout.CHECKSUMS:
+        if rel.parts[0] in layout.MUTABLE_DIRS or rel.as_posix() in (layout.CHECKSUMS,
+                                                                        layout.SIGNATURE):
             continue
         if src.suffix.lower() in UNSAFE_SUFFIXES:
             raise RegistryError(
@@ -71,5 +72,6 @@ def fill_stage(stage: Path, bundle: Path, name: str, metadata: dict,
         (stage / layout.ATTACHMENTS / filename).write_text(
             json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     integrity.write_checksums(stage)
+    signing.sign_version(stage)  # model.sig over every file, checksums.json included
     integrity.make_read_only(stage)
     stage.chmod(0o755)  # mkdtemp made it 0700; readable by all like any other version

@@ -1,8 +1,10 @@
 """Checksums of a version's immutable files, verification, and read-only permissions.
 
-Checksums catch accidents (a truncated copy, a changed file). With ``$MLOPS_DL_SIGNING_KEY``
-set, the checksum manifest also carries an HMAC-SHA256 over its file list, written at
-registration and required on every verified read, so a rewritten ``checksums.json`` is caught.
+Checksums catch accidents (a truncated copy, a changed file). Tampering is caught by the
+version's signature (``model.sig``, OpenSSF model signing: see ``signing``), required on every
+verified read when ``$MLOPS_DL_MODEL_VERIFY_KEY`` is set. Legacy: with ``$MLOPS_DL_SIGNING_KEY``
+set, the checksum manifest carries an HMAC-SHA256 over its file list (a shared secret that
+every reader must hold); such versions are still read and checked.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from pathlib import Path
 
 from mlops_dl import files
 from mlops_dl.errors import RegistryError, clip
-from mlops_dl.registry.layout import CHECKSUMS, MUTABLE_DIRS
+from mlops_dl.registry import signing
+from mlops_dl.registry.layout import CHECKSUMS, MUTABLE_DIRS, SIGNATURE
 
 SIGNING_KEY_ENV = "MLOPS_DL_SIGNING_KEY"
-SIGNATURE = "hmac_sha256"  # key in checksums.json: HMAC of the manifest (without this key)
+SIGNATURE_FIELD = "hmac_sha256"  # legacy: key in checksums.json, HMAC of the manifest without it
 
 
 def immutable_files(root: Path) -> list[str]:
@@ -27,7 +30,8 @@ def immutable_files(root: Path) -> list[str]:
     out = []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if rel.parts[0] in MUTABLE_DIRS or rel.as_posix() == CHECKSUMS or not path.is_file():
+        if (rel.parts[0] in MUTABLE_DIRS or rel.as_posix() in (CHECKSUMS, SIGNATURE)
+                or not path.is_file()):
             continue
         out.append(rel.as_posix())
     return out
@@ -42,7 +46,7 @@ def write_checksums(root: Path) -> dict:
     doc = {"algorithm": "sha256", "files": recorded}
     key = signing_key()
     if key:
-        doc[SIGNATURE] = manifest_signature(doc, key)
+        doc[SIGNATURE_FIELD] = manifest_signature(doc, key)
     (root / CHECKSUMS).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return doc
 
@@ -53,15 +57,15 @@ def signing_key() -> bytes:
 
 
 def manifest_signature(doc: dict, key: bytes) -> str:
-    """HMAC-SHA256 (hex) of the manifest's canonical JSON, its signature field left out."""
-    body = {k: v for k, v in doc.items() if k != SIGNATURE}
+    """Legacy: HMAC-SHA256 (hex) of the manifest's canonical JSON, its signature field left out."""
+    body = {k: v for k, v in doc.items() if k != SIGNATURE_FIELD}
     blob = json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
     return hmac.new(key, blob, hashlib.sha256).hexdigest()
 
 
 def signature_problem(doc: dict, key: bytes) -> str | None:
     """Why the manifest's signature does not hold under ``key`` (None: it holds)."""
-    given = doc.get(SIGNATURE)
+    given = doc.get(SIGNATURE_FIELD)
     if not isinstance(given, str):
         return (f"{CHECKSUMS} is not signed but {SIGNING_KEY_ENV} is set (registered without "
                 f"the key, or the signature was stripped)")
@@ -69,6 +73,21 @@ def signature_problem(doc: dict, key: bytes) -> str | None:
         return (f"{CHECKSUMS} signature does not match under {SIGNING_KEY_ENV} (the manifest "
                 f"was rewritten, or it was signed with another key)")
     return None
+
+
+def trust_problems(doc: dict, folder: Path, only_signed_files: bool = False) -> list[str]:
+    """Why the version in ``folder`` (checksums ``doc``) is not trusted under the configured
+    keys: its model.sig with a verifying key set; else (legacy) the HMAC with
+    $MLOPS_DL_SIGNING_KEY set. Empty: trusted, or no key configured."""
+    key = signing_key()
+    legacy = bool(key) and isinstance(doc.get(SIGNATURE_FIELD), str)
+    if signing.verifies() and ((folder / SIGNATURE).is_file() or not legacy):
+        problem = signing.version_problem(folder, only_signed_files)
+        return [problem] if problem else []
+    if key:  # a legacy HMAC-signed version (or no verifying key configured)
+        problem = signature_problem(doc, key)
+        return [problem] if problem else []
+    return []
 
 
 def find_problems(root: Path) -> list[str]:
@@ -83,9 +102,7 @@ def find_problems(root: Path) -> list[str]:
         return [f"{CHECKSUMS} is unreadable ({type(e).__name__}: {clip(str(e))})"]
     if not isinstance(recorded, dict) or not all(isinstance(w, dict) for w in recorded.values()):
         return [f"{CHECKSUMS} is unreadable (files is not a mapping of path -> sha256, bytes)"]
-    key = signing_key()
-    unsigned = signature_problem(doc, key) if key else None
-    problems = [unsigned] if unsigned else []
+    problems = trust_problems(doc, root)
     for rel, want in sorted(recorded.items()):
         file = root / rel
         if not file.is_file():
@@ -104,8 +121,10 @@ def find_problems(root: Path) -> list[str]:
 
 def make_read_only(root: Path) -> None:
     """Drop write permission from every immutable file (the mutable dirs stay writable)."""
-    for rel in [*immutable_files(root), CHECKSUMS]:
+    for rel in [*immutable_files(root), CHECKSUMS, SIGNATURE]:
         file = root / rel
+        if not file.is_file():
+            continue
         mode = file.stat().st_mode
         file.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 

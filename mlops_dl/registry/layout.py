@@ -22,6 +22,7 @@ ONNX_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx",
 VARIANT_FILES = ONNX_FILES  # older name
 ORT_KEYS = ("fp32", "int8", "int8-static", "int8-nncf")  # model.json "variants" keys (int8: dynamic)
 CHECKSUMS = "checksums.json"  # sha256 and size of every immutable file
+SIGNATURE = "model.sig"  # OpenSSF model signature (Sigstore bundle) over every other file
 
 # ---- mutable per-version state (outside the checksums)
 ATTACHMENTS = "attachments"  # JSON written later: bench.json, acceptance.json, ...

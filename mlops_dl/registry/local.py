@@ -31,6 +31,9 @@ class LocalRegistry(Registry):
     def __init__(self, root: str | Path, cache_dir: str | Path | None = None):
         self.root = Path(root)  # resolved by registry.factory.open_registry
 
+    def staging_root(self, name: str) -> Path:
+        return self.root / check_name(name)
+
     # ------------------------------------------------------------------ write
     def register(self, name: str, bundle_dir: str | Path, metadata: dict | None = None,
                  attachments: dict[str, dict] | None = None) -> ModelVersion:

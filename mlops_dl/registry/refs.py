@@ -11,11 +11,13 @@ import re
 from dataclasses import dataclass
 
 from mlops_dl.errors import RegistryError, quoted
+from mlops_dl.numbers import NumberError, parse_count
 from mlops_dl.registry.layout import ALIASES, ATTACHMENTS, TAGS
 
 MLFLOW_PREFIX = "models:/"  # MLflow's model URI scheme, accepted wherever a reference is
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # used with fullmatch: no trailing "\n"
 RESERVED = {"latest", ALIASES, TAGS, ATTACHMENTS}
+VERSION_DIGITS = 9  # version numbers up to 999,999,999
 
 
 def is_ascii_number(text: str) -> bool:
@@ -55,6 +57,14 @@ def check_attachment(filename: str) -> str:
     return filename
 
 
+def parse_version(text: str, field: str = "version") -> int:
+    """A version number from outside (a ref, a form field, a URL): see mlops_dl.numbers."""
+    try:
+        return parse_count(text, field, max_digits=VERSION_DIGITS, minimum=1)
+    except NumberError as e:
+        raise RegistryError(f"invalid {e} (a version is a positive integer, e.g. 1)") from None
+
+
 @dataclass(frozen=True)
 class ModelRef:
     """A parsed reference: exactly one of ``version``/``alias`` or neither (= latest)."""
@@ -77,7 +87,9 @@ def parse_ref(ref: str) -> ModelRef:
     if not isinstance(ref, str) or not ref.strip():
         raise RegistryError("empty model reference (expected name, name:3, name@alias or "
                             "models:/name/3)")
-    ref = ref.strip()
+    if ref != ref.strip():
+        raise RegistryError(f"model reference {quoted(ref)} has white space or a newline "
+                            "around it (expected name, name:3, name@alias or models:/name/3)")
     if ref.startswith(MLFLOW_PREFIX):
         return _parse_mlflow(ref)
     if ref.startswith("models:"):
@@ -91,12 +103,7 @@ def parse_ref(ref: str) -> ModelRef:
         check_name(name)
         if version == "latest":
             return ModelRef(name)
-        if not is_ascii_number(version) or int(version) < 1:
-            raise RegistryError(
-                f"invalid version in {quoted(ref)}: expected a positive integer in digits 0-9, "
-                f"e.g. {name}:1"
-            )
-        return ModelRef(name, version=int(version))
+        return ModelRef(name, version=parse_version(version, f"version in {quoted(ref)}"))
     return ModelRef(check_name(ref))
 
 

@@ -13,14 +13,13 @@ Keys under the prefix, per model (registry/README.md):
 from __future__ import annotations
 
 import json
-import tempfile
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 from mlops_dl import files
 from mlops_dl.errors import RegistryError, quoted
-from mlops_dl.registry import cache, integrity, layout
+from mlops_dl.registry import cache, integrity, layout, staging
 from mlops_dl.registry import s3client as s3
 from mlops_dl.registry.bundle import fill_stage
 from mlops_dl.registry.refs import (check_alias, check_attachment, check_name, is_ascii_number,
@@ -46,6 +45,9 @@ class S3Registry(Registry):
     def cache(self) -> Path:
         return cache.store_dir(cache.cache_root(self.cache_dir), self.objects.endpoint, self.root)
 
+    def staging_root(self, name: str) -> Path:
+        return self.cache / check_name(name)
+
     def _key(self, name: str, *parts: str) -> str:
         return self.prefix + "/".join([name, *parts])
 
@@ -62,13 +64,15 @@ class S3Registry(Registry):
         bundle = check_registration(name, bundle_dir, attachments)
         self.objects.check_conditional_writes()
         upload = uuid.uuid4().hex
-        with tempfile.TemporaryDirectory(prefix="mlops-dl-stage-") as tmp:
-            stage = Path(tmp) / "stage"
+        with staging.scratch(self.staging_root(name)) as tmp:  # killed: cleaned there
+            stage = tmp / "stage"
             stage.mkdir()
             fill_stage(stage, bundle, name, metadata or {}, {})
             listing = json.loads((stage / layout.CHECKSUMS).read_text(encoding="utf-8"))["files"]
-            listing[layout.CHECKSUMS] = {"sha256": files.sha256_file(stage / layout.CHECKSUMS),
-                                         "bytes": (stage / layout.CHECKSUMS).stat().st_size}
+            for rel in (layout.CHECKSUMS, layout.SIGNATURE):  # model.sig: only when signed
+                if (stage / rel).is_file():
+                    listing[rel] = {"sha256": files.sha256_file(stage / rel),
+                                    "bytes": (stage / rel).stat().st_size}
             for rel in listing:  # 1. files first, under keys no reader lists
                 with open(stage / rel, "rb") as f:
                     self.objects.call("put_object", Key=self._key(name, "data", upload, rel), Body=f)
@@ -229,6 +233,11 @@ class S3Registry(Registry):
         for key in self.objects.list(prefix)[0]:
             if key[len(prefix):] not in manifest["files"]:
                 problems.append(f"{key[len(prefix):]}: not in the manifest (object added after registration)")
+        if not problems:  # the objects are as recorded: is the record trusted (model.sig)?
+            try:
+                self._version(name, version, verify=True)
+            except RegistryError as e:
+                problems.append(str(e))
         return problems
 
     def _versions(self, name: str) -> list[int]:
@@ -305,12 +314,13 @@ class RemoteFiles:
 
 def _disagreement(mv: ModelVersion, manifest: dict) -> str | None:
     """Why the manifest disagrees with the version's own model.json / checksums.json (and,
-    with $MLOPS_DL_SIGNING_KEY, the checksums' signature); None when they agree."""
+    with a verifying key, the version's model.sig; legacy: the HMAC); None when they agree."""
     if s3.loads(mv.file(layout.MODEL_JSON).read_bytes(), layout.MODEL_JSON) != manifest["meta"]:
         return f"the manifest's meta differs from {layout.MODEL_JSON} (manifest rewritten)"
     doc = s3.loads(mv.file(layout.CHECKSUMS).read_bytes(), layout.CHECKSUMS)
-    listed = {rel: w for rel, w in manifest["files"].items() if rel != layout.CHECKSUMS}
+    listed = {rel: w for rel, w in manifest["files"].items()
+              if rel not in (layout.CHECKSUMS, layout.SIGNATURE)}
     if listed != doc.get("files"):
         return f"the manifest's file list differs from {layout.CHECKSUMS} (manifest rewritten)"
-    key = integrity.signing_key()
-    return integrity.signature_problem(doc, key) if key else None
+    problems = integrity.trust_problems(doc, mv.path, only_signed_files=True)  # model.sig
+    return "; ".join(problems) or None

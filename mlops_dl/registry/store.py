@@ -13,13 +13,12 @@ from __future__ import annotations
 import getpass
 from abc import ABC, abstractmethod
 import shutil
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from mlops_dl.errors import RegistryError
-from mlops_dl.registry import layout
+from mlops_dl.registry import layout, staging
 from mlops_dl.registry.refs import ModelRef, check_alias, check_attachment, check_name, parse_ref
 from mlops_dl.registry.version import ModelVersion
 
@@ -100,6 +99,11 @@ class Registry(ABC):
     @abstractmethod
     def read_audit(self, name: str) -> list[dict]:
         """Every record of the model's audit log, oldest first ([] when there is none)."""
+
+    @abstractmethod
+    def staging_root(self, name: str) -> Path:
+        """Where work for ``name`` is staged (registry gc and later runs clean what a killed
+        process left there): the model folder, or for S3 its folder in the reader cache."""
 
     # ------------------------------------------------------------------ aliases
     def promote(self, ref: str, alias: str, reason: str = "", action: str = "move") -> ModelVersion:
@@ -189,10 +193,10 @@ class Registry(ABC):
         model.json records where it came from."""
         mv = self.get(ref, verify=True)
         target = check_name(name or mv.name)
-        with tempfile.TemporaryDirectory(prefix="mlops-dl-copy-") as tmp:
-            bundle = Path(tmp) / "bundle"
+        with staging.scratch(dest.staging_root(target)) as tmp:  # killed: cleaned there
+            bundle = tmp / "bundle"
             for rel in mv.files():
-                if rel in (layout.CHECKSUMS, layout.MODEL_JSON):
+                if rel in (layout.CHECKSUMS, layout.MODEL_JSON, layout.SIGNATURE):  # re-made there
                     continue
                 (bundle / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(mv.file(rel), bundle / rel)

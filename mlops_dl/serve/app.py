@@ -21,7 +21,7 @@ from mlops_dl.config import ServeConfig
 from mlops_dl.errors import ConfigError
 from mlops_dl.runtime import freeze_heap, from_version, Predictor
 from mlops_dl.registry import parse_ref
-from mlops_dl.serve import oip, server, v1
+from mlops_dl.serve import oip, openapi, server, v1
 from mlops_dl.serve.batcher import MicroBatcher
 from mlops_dl.serve.predlog import PredictionLog
 from mlops_dl.serve.routes import (ServeState, add_error_handlers, add_health_routes,
@@ -60,6 +60,7 @@ def create_app(cfg: ServeConfig, ref: str, registry: str | None = None,
     add_metrics_route(app, state)
     v1.add_v1_routes(app, state)
     oip.add_oip_routes(app, state)
+    openapi.install(app, cfg, parse_ref(state.holder.ref).name)
     return app
 
 
@@ -84,7 +85,8 @@ def lifespan(state: ServeState):
     @contextlib.asynccontextmanager
     async def run(app: FastAPI):
         if cfg.log_path:
-            state.log = PredictionLog(cfg.log_path, cfg.log_max_bytes, cfg.log_backups)
+            state.log = PredictionLog(cfg.log_path, cfg.log_max_bytes, cfg.log_backups,
+                                      mask=cfg.log_text == "masked")
         state.telemetry.watch(lambda: state.batcher.depth,
                               lambda: state.log.dropped if state.log else 0)
         state.batcher.start()

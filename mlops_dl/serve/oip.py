@@ -1,4 +1,5 @@
 """The Open Inference Protocol (KServe v2, Triton's HTTP API) beside /v1/predict.
+(Their OpenAPI description is written out in openapi.py: the handlers read raw bodies.)
 
     GET  /v2/health/live | /v2/health/ready | /v2
     GET  /v2/models/{name}[/versions/{v}] | .../ready
@@ -77,20 +78,20 @@ def add_oip_routes(app: FastAPI, state: ServeState) -> None:
                            f"(serving version {predictor.version})")
         return predictor
 
-    @app.get("/v2/health/live", summary="OIP: the server is live.")
+    @app.get("/v2/health/live", summary="OIP: the server is live.", include_in_schema=False)
     async def live():
         return {"live": True}
 
-    @app.get("/v2/health/ready", summary="OIP: the model is loaded.")
+    @app.get("/v2/health/ready", summary="OIP: the model is loaded.", include_in_schema=False)
     async def ready():
         return JSONResponse({"ready": holder.ready}, status_code=200 if holder.ready else 503)
 
-    @app.get("/v2", summary="OIP: server metadata.")
+    @app.get("/v2", summary="OIP: server metadata.", include_in_schema=False)
     async def server_metadata():
         return {"name": "mlops-dl", "version": __version__,
                 "extensions": ["binary_tensor_data"]}
 
-    @app.get("/v2/models/{name}", summary="OIP: model metadata.")
+    @app.get("/v2/models/{name}", summary="OIP: model metadata.", include_in_schema=False)
     @app.get("/v2/models/{name}/versions/{version}", include_in_schema=False)
     @protocol_errors
     async def model_metadata(name: str, version: str | None = None):
@@ -102,14 +103,15 @@ def add_oip_routes(app: FastAPI, state: ServeState) -> None:
                              "shape": [-1, len(p.labels)]}],
                 "parameters": {"labels": p.labels, "variant": p.variant}}
 
-    @app.get("/v2/models/{name}/ready", summary="OIP: the model is ready.")
+    @app.get("/v2/models/{name}/ready", summary="OIP: the model is ready.", include_in_schema=False)
     @app.get("/v2/models/{name}/versions/{version}/ready", include_in_schema=False)
     @protocol_errors
     async def model_ready(name: str, version: str | None = None):
         loaded(name, version)
         return {"name": name, "ready": True}
 
-    @app.post("/v2/models/{name}/infer", summary="OIP: classify a BYTES tensor of texts.")
+    @app.post("/v2/models/{name}/infer", summary="OIP: classify a BYTES tensor of texts.",
+              include_in_schema=False)
     @app.post("/v2/models/{name}/versions/{version}/infer", include_in_schema=False)
     @protocol_errors
     async def infer(name: str, request: Request, version: str | None = None):
@@ -120,9 +122,11 @@ def add_oip_routes(app: FastAPI, state: ServeState) -> None:
     async def unknown(rest: str, request: Request):
         where = f"{request.method} /v2/{rest}"
         if re.fullmatch(r"models/[^/]+(/versions/[^/]+)?/infer", rest):
-            return JSONResponse({"error": f"{where}: use POST"}, status_code=405)
+            return JSONResponse({"error": f"{where}: use POST"}, status_code=405,
+                                headers={"Allow": "POST"})
         if re.fullmatch(r"(health/(live|ready))|(models/[^/]+(/versions/[^/]+)?(/ready)?)", rest):
-            return JSONResponse({"error": f"{where}: use GET"}, status_code=405)
+            return JSONResponse({"error": f"{where}: use GET"}, status_code=405,
+                                headers={"Allow": "GET"})
         return JSONResponse({"error": f"no such endpoint: {where}"}, status_code=404)
 
 

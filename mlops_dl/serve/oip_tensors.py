@@ -10,7 +10,8 @@ import struct
 import numpy as np
 
 from mlops_dl.errors import clip
-from mlops_dl.serve.requests import ApiError
+from mlops_dl.numbers import NumberError, check_count
+from mlops_dl.serve.requests import ApiError, header_count
 
 HEADER_LENGTH = "inference-header-content-length"
 
@@ -20,10 +21,11 @@ def split_body(body: bytes, header_length: str | None) -> tuple[dict, bytes]:
     if header_length is None:
         head, rest = body, b""
     else:
-        if not header_length.isdigit() or int(header_length) > len(body):
+        length = header_count(header_length, "Inference-Header-Content-Length")
+        if length > len(body):
             raise ApiError(400, "Inference-Header-Content-Length",
-                           f"{header_length!r} is not a length within the {len(body)}-byte body")
-        head, rest = body[:int(header_length)], body[int(header_length):]
+                           f"{length} is not a length within the {len(body)}-byte body")
+        head, rest = body[:length], body[length:]
     try:
         doc = json.loads(head.decode("utf-8"))
     except (ValueError, RecursionError) as e:  # bad UTF-8, bad JSON, a >4300-digit integer
@@ -31,6 +33,25 @@ def split_body(body: bytes, header_length: str | None) -> tuple[dict, bytes]:
     if not isinstance(doc, dict):
         raise ApiError(400, "body", f"expected a JSON object, got {type(doc).__name__}")
     return doc, rest
+
+
+def json_count(value: object, field: str) -> int:
+    """A JSON length or dimension: a non-negative integer of at most 12 digits, else 400."""
+    try:
+        return check_count(value, field)
+    except NumberError as e:
+        raise ApiError(400, field, str(e).removeprefix(f"{field}: ")) from None
+
+
+def parameters(doc: dict, field: str) -> dict:
+    """The ``parameters`` of a request, input or output: an object when present, else 400."""
+    if "parameters" not in doc:
+        return {}
+    params = doc["parameters"]
+    if not isinstance(params, dict):  # null too
+        raise ApiError(400, f"{field}.parameters" if field else "parameters",
+                       f"expected an object, got {type(params).__name__}")
+    return params
 
 
 def bytes_elements(raw: bytes, field: str) -> list[bytes]:
@@ -60,12 +81,12 @@ def input_texts(doc: dict, buffer: bytes, name: str) -> list:
         raise ApiError(400, f"{field}.datatype", f"expected BYTES, got {tensor.get('datatype')!r}")
     shape = tensor.get("shape")
     if (not isinstance(shape, list) or not shape or len(shape) > 2
-            or not all(isinstance(d, int) and d >= 0 for d in shape)
             or (len(shape) == 2 and shape[1] != 1)):
-        raise ApiError(400, f"{field}.shape", f"expected [N] (or [N, 1]), got {shape!r}")
-    size = (tensor.get("parameters") or {}).get("binary_data_size")
+        raise ApiError(400, f"{field}.shape", f"expected [N] (or [N, 1]), got {clip(repr(shape))}")
+    shape = [json_count(d, f"{field}.shape[{i}]") for i, d in enumerate(shape)]
+    size = parameters(tensor, field).get("binary_data_size")
     if size is not None:
-        if not isinstance(size, int) or size < 0 or size > len(buffer):
+        if json_count(size, f"{field}.parameters.binary_data_size") > len(buffer):
             raise ApiError(400, f"{field}.parameters.binary_data_size",
                            f"{size!r} is not within the {len(buffer)} binary bytes sent")
         data = bytes_elements(buffer[:size], f"{field}.data")
@@ -96,11 +117,12 @@ def decode_texts(data: list, field: str) -> list:
 
 def requested_outputs(doc: dict, known: tuple[str, ...]) -> dict[str, bool]:
     """{output name: binary?} for the outputs asked for (all of them when none are named)."""
-    params = doc.get("parameters") or {}
-    binary_all = bool(params.get("binary_data_output", False)) if isinstance(params, dict) else False
-    asked = doc.get("outputs")
-    if asked is None:
+    binary_all = bool(parameters(doc, "").get("binary_data_output", False))
+    if "id" in doc and not isinstance(doc["id"], str):
+        raise ApiError(400, "id", f"expected a string, got {type(doc['id']).__name__}")
+    if "outputs" not in doc:
         return {name: binary_all for name in known}
+    asked = doc["outputs"]
     if not isinstance(asked, list) or not all(isinstance(o, dict) for o in asked):
         raise ApiError(400, "outputs", "expected a list of {\"name\": ...} objects")
     out = {}
@@ -108,7 +130,7 @@ def requested_outputs(doc: dict, known: tuple[str, ...]) -> dict[str, bool]:
         if o.get("name") not in known:
             raise ApiError(400, f"outputs[{i}].name", f"unknown output {o.get('name')!r} "
                            f"(outputs: {', '.join(known)})")
-        out[o["name"]] = bool((o.get("parameters") or {}).get("binary_data", binary_all))
+        out[o["name"]] = bool(parameters(o, f"outputs[{i}]").get("binary_data", binary_all))
     return out
 
 

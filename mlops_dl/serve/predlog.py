@@ -17,8 +17,9 @@ _STOP = object()
 
 
 def text_field(text: str, mode: str) -> dict:
-    """What the log keeps of a text: the text itself, its sha256, or nothing."""
-    if mode == "text":
+    """What the log keeps of a text: the text itself (``masked``: masked by the log's writer
+    thread, off the request path), its sha256, or nothing."""
+    if mode in ("text", "masked"):
         return {"text": text}
     if mode == "hash":
         return {"text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
@@ -29,8 +30,13 @@ class PredictionLog:
     """Append JSON lines to ``path``; rotate to ``path.1`` .. ``path.<backups>`` by size."""
 
     def __init__(self, path: str | Path, max_bytes: int = 50_000_000, backups: int = 5,
-                 max_queue: int = 100_000, put_timeout_s: float = 0.5):
+                 max_queue: int = 100_000, put_timeout_s: float = 0.5, mask: bool = False):
         self.path = Path(path)
+        self.masker = None
+        if mask:  # serve.log_text: masked; built now so a missing Presidio fails at start-up
+            from mlops_dl import pii
+
+            self.masker = pii.masker()
         self.max_bytes = max_bytes
         self.backups = max(0, backups)
         self.put_timeout_s = put_timeout_s
@@ -67,6 +73,8 @@ class PredictionLog:
             stop = any(r is _STOP for r in batch)
             for record in batch:
                 if record is not _STOP:
+                    if self.masker is not None and isinstance(record.get("text"), str):
+                        record["text"] = self.masker.mask(record["text"])[0]
                     self._append(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
             self._file.flush()
             if stop:

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlops_dl.errors import DataError, MlopsError
+from mlops_dl.errors import DataError, MlopsError, RegistryError
 
 try:
     import ray
@@ -125,12 +125,17 @@ class BatchScorer:
     set to the CPUs Ray gave the actor."""
 
     def __init__(self, files: dict[str, bytes], name: str, version: int, engine: str,
-                 variant: str, provider: str, column: str, cpus: float):
+                 variant: str, provider: str, column: str, cpus: float,
+                 verify_key: bytes | None = None):
         settings = ServeConfig(intra_op_threads=max(1, int(_assigned_cpus(cpus))))
         with tempfile.TemporaryDirectory(prefix="mlops-dl-model-") as tmp:
             for rel, data in files.items():
                 (Path(tmp) / rel).parent.mkdir(parents=True, exist_ok=True)
                 (Path(tmp) / rel).write_bytes(data)
+            if verify_key is not None:  # the driver verified the whole version with this key
+                check_received(Path(tmp), [rel for rel in files if rel != layout.SIGNATURE
+                                           and not rel.startswith(layout.ATTACHMENTS + "/")],
+                               f"{name}:{version}", verify_key)
             self.predictor = from_dir(tmp, provider, variant, settings, name=name,
                                       version=version, engine=engine)
         self.column = column
@@ -151,7 +156,8 @@ def _assigned_cpus(requested: float) -> float:
 def model_files(mv: ModelVersion, servable: Servable) -> dict[str, bytes]:
     """The files a Predictor needs for ``servable`` from a verified version (a bundle folder;
     the acceptance record too, so each actor knows whether its servable was accepted)."""
-    names = [n for n in (layout.MODEL_JSON, *layout.TOKENIZER_FILES) if mv.has(n)]
+    names = [n for n in (layout.MODEL_JSON, *layout.TOKENIZER_FILES, layout.SIGNATURE)
+             if mv.has(n)]
     out = {n: mv.file(n).read_bytes() for n in (*names, servable.file)}
     record = mv.attachment(layout.ACCEPTANCE)
     if record is not None:
@@ -166,6 +172,18 @@ def driver_servable(mv: ModelVersion, engine: str, variant: str, provider: str) 
                          "on the Ray actors; use --provider cpu or --engine onnxruntime")
     servable, _ = servable_for(mv, engine, variant, "cpu" if provider == "auto" else provider)
     return servable
+
+
+def check_received(folder: Path, names: list[str], ref: str, verify_key: bytes) -> None:
+    """In the actor: the files it was sent must be the ones the version's model.sig signs
+    under the driver's verifying key (a file changed on the way is refused)."""
+    from mlops_dl.registry import signing
+
+    if not (folder / layout.SIGNATURE).is_file():
+        raise RegistryError(f"{ref} refused in the Ray actor: {layout.SIGNATURE} was not sent")
+    problem = signing.subset_problem(folder, names, verify_key)
+    if problem:
+        raise RegistryError(f"{ref} refused in the Ray actor: {problem}")
 
 
 def init_ray(address: str) -> None:
@@ -199,6 +217,9 @@ def score_on_ray(ref: str, input_spec: str | Path, output: str | Path, *,
     mv = open_registry(registry).get(ref, verify=True)  # pinned: the actors all get this version
     servable = driver_servable(mv, engine, variant, provider)
     payload = model_files(mv, servable)
+    from mlops_dl.registry import signing
+
+    verify_key = signing.public_key_pem()  # actors re-check their files against model.sig
     init_ray(address)
     actors = concurrency or max(1, int(ray.cluster_resources().get("CPU", 1) // cpus_per_actor))
     start = time.perf_counter()
@@ -211,7 +232,7 @@ def score_on_ray(ref: str, input_spec: str | Path, output: str | Path, *,
         fn_constructor_kwargs=dict(files=payload, name=mv.name, version=mv.version,
                                    engine=servable.engine, variant=servable.variant,
                                    provider=provider, column=text_column,
-                                   cpus=cpus_per_actor))
+                                   cpus=cpus_per_actor, verify_key=verify_key))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:

@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from mlops_dl.config import ServeConfig
 from mlops_dl.errors import bounded, clip, quoted
+from mlops_dl.numbers import NumberError, parse_count
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 BLANK_RULE = ("an empty or white-space-only text is refused (the server answers 422 naming "
@@ -52,6 +53,14 @@ def request_id(request: Request, fallback: str) -> str:
     return given if _REQUEST_ID.match(given) else fallback
 
 
+def header_count(value: str, header: str) -> int:
+    """A byte count from a request header (mlops_dl.numbers' rules), else 400 naming it."""
+    try:
+        return parse_count(value, header)
+    except NumberError as e:
+        raise ApiError(400, header, str(e).removeprefix(f"{header}: ")) from None
+
+
 def check_content_type(request: Request) -> None:
     ctype = request.headers.get("content-type", "")
     media, _, params = ctype.partition(";")
@@ -68,9 +77,7 @@ async def read_body(request: Request, limit: int,
     connection closed) when it has not all arrived ``timeout_s`` after the headers."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not (declared.isascii() and declared.isdigit()):  # int("²") fails
-            raise ApiError(400, "Content-Length", f"not a byte count: {quoted(declared)}")
-        if int(declared) > limit:
+        if header_count(declared, "Content-Length") > limit:
             raise ApiError(413, "body", f"{declared} bytes is over serve.max_body_bytes={limit}")
     chunks: list[bytes] = []
 

@@ -126,16 +126,28 @@ def check_exposure(cfg: ServeConfig) -> tuple[ServeConfig, str | None]:
     """
     if not cfg.token and os.environ.get(TOKEN_ENV):
         cfg = dataclasses.replace(cfg, token=os.environ[TOKEN_ENV])
-    if cfg.token or is_loopback(cfg.host):
-        return cfg, None
-    if not cfg.allow_anonymous:
+    warning = exposure_warning(
+        cfg.host, cfg.port, bool(cfg.token), cfg.allow_anonymous,
+        what="serve.host", token_name="serve.token", exposed="use the model and read /metrics",
+        fix=f"Set a token (${TOKEN_ENV} or --set serve.token=...), or pass --insecure "
+            f"(serve.allow_anonymous: true) to serve without one",
+        served="call /v1/predict and read /metrics")
+    return cfg, warning
+
+
+def exposure_warning(host: str, port: int, has_token: bool, allow_anonymous: bool, *,
+                     what: str, token_name: str, exposed: str, fix: str,
+                     served: str) -> str | None:
+    """The one non-loopback rule (serve and ui): a host other machines reach needs a token,
+    or ``allow_anonymous`` (--insecure), which only earns a warning; ConfigError otherwise."""
+    if has_token or is_loopback(host):
+        return None
+    if not allow_anonymous:
         raise ConfigError(
-            f"serve.host {cfg.host} accepts connections from other machines and serve.token is "
-            f"empty: anyone who reaches the port could use the model and read /metrics. Set a "
-            f"token (${TOKEN_ENV} or --set serve.token=...), or pass --insecure "
-            f"(serve.allow_anonymous: true) to serve without one")
-    return cfg, (f"WARNING: serving on {cfg.host} WITHOUT a token (serve.allow_anonymous): "
-                 f"anyone who reaches port {cfg.port} can call /v1/predict and read /metrics")
+            f"{what} {host} accepts connections from other machines and {token_name} is empty: "
+            f"anyone who reaches the port could {exposed}. {fix}")
+    return (f"WARNING: listening on {host} WITHOUT a token (--insecure): anyone who reaches "
+            f"port {port} can {served}")
 
 
 def uvicorn_config(cfg: ServeConfig, app, **kwargs) -> BoundedConfig:

@@ -79,6 +79,7 @@ class ModelHolder:
             current = self.predictor
             if current is not None and current.version == version:
                 self._failed = None
+                self.last_error = None  # e.g. the alias moved back to what is serving
                 return False
             if (current is not None and self._failed and self._failed[0] == version
                     and time.time() - self._failed[1] < self.retry_after_s):

@@ -6,6 +6,7 @@ Read-only unless started with a token; rollback and labelling then need it (form
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import threading
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from mlops_dl.errors import MlopsError, RegistryError
 from mlops_dl.registry import open_registry
 HERE = Path(__file__).resolve().parent
 MAX_FORM_BYTES = 16_384
+FORM_TIMEOUT_S = 30.0  # the whole form must arrive within this (serve.body_timeout_s's default)
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 CSP = ("default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -114,7 +117,7 @@ async def form_fields(request: Request) -> dict[str, str]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
         return {}
-    body = await request.body()
+    body = await _read_form(request)
     if len(body) > MAX_FORM_BYTES:
         raise MlopsError(f"form of {len(body)} bytes: at most {MAX_FORM_BYTES}")
     try:
@@ -122,6 +125,47 @@ async def form_fields(request: Request) -> dict[str, str]:
     except UnicodeDecodeError:
         raise MlopsError("form is not UTF-8") from None
     return {k: v[0] for k, v in fields.items()}
+
+
+async def _read_form(request: Request) -> bytes:
+    """The body, at most MAX_FORM_BYTES + 1 bytes of it, within FORM_TIMEOUT_S (read once)."""
+    if hasattr(request.state, "form_body"):
+        return request.state.form_body
+    chunks: list[bytes] = []
+
+    async def collect() -> None:
+        size = 0
+        async for chunk in request.stream():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_FORM_BYTES:
+                return
+
+    try:
+        await asyncio.wait_for(collect(), FORM_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        raise MlopsError(f"form not received within {FORM_TIMEOUT_S:g} s") from None
+    request.state.form_body = b"".join(chunks)
+    return request.state.form_body
+
+
+def cross_origin(request: Request) -> str | None:
+    """Why a state-changing request comes from another site (None: same origin, or a client
+    that sends neither Origin nor Referer, such as curl with the token).
+
+    The page's Referrer-Policy is same-origin, so a browser sends its real Origin to this
+    server and ``null`` to another; ``null`` is refused."""
+    host = request.headers.get("host", "")
+    expected = f"{request.url.scheme}://{host}".lower()
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return None if origin.lower() == expected else f"Origin {origin!r} is not {expected}"
+    referer = request.headers.get("referer")
+    if referer is not None:
+        scheme, _, rest = referer.partition("://")
+        at = f"{scheme}://{rest.split('/', 1)[0]}".lower()
+        return None if at == expected else f"Referer {referer[:200]!r} is not on {expected}"
+    return None
 
 
 def _num(value, digits: int = 4) -> str:
@@ -173,10 +217,15 @@ def create_app(settings: UISettings | None = None) -> FastAPI:
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
-        response = await call_next(request)
+        foreign = cross_origin(request) if request.method in STATE_CHANGING else None
+        if foreign:
+            response = _error_page(ui, request, 403, f"refused a cross-site {request.method}: "
+                                   f"{foreign} (changes are accepted from this UI's own pages)")
+        else:
+            response = await call_next(request)
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Referrer-Policy"] = "same-origin"  # see cross_origin
         return response
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

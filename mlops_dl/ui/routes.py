@@ -11,12 +11,23 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from mlops_dl.errors import MlopsError
 from mlops_dl.monitor.window import log_files
+from mlops_dl.numbers import parse_count
 from mlops_dl.registry import check_alias, check_name
 from mlops_dl.ui import catalog, comparison, labelling, monitoring, runs
 from mlops_dl.ui.app import UI, FormError, Refused, form_fields
 
-Versions = Annotated[list[int], Query(alias="v", description="versions to compare")]
+Versions = Annotated[list[str], Query(alias="v", description="versions to compare")]
 Maybe = Optional[str]
+VERSION_DIGITS = 9
+
+
+def version_number(text: str, field: str = "version") -> int:
+    """A version from a URL or form (digits 0-9 only, no leading zero, >= 1), else 400."""
+    return parse_count(text, field, max_digits=VERSION_DIGITS, minimum=1)
+
+
+def maybe_version(text: str | None, field: str) -> int | None:
+    return None if text is None else version_number(text, field)
 
 
 def _compare_query(versions: list[int], **params) -> str:
@@ -42,14 +53,15 @@ def _registry_pages(app: FastAPI, ui: UI) -> None:
         return ui.render(request, "model.html", **catalog.model_page(ui.registry, name))
 
     @app.get("/models/{name}/versions/{version}", response_class=HTMLResponse)
-    def version(request: Request, name: str, version: int):
+    def version(request: Request, name: str, version: str):
         check_name(name)
-        return ui.render(request, "version.html", **catalog.version_card(ui.registry, name, version))
+        card = catalog.version_card(ui.registry, name, version_number(version))
+        return ui.render(request, "version.html", **card)
 
     @app.get("/models/{name}/versions/{version}/verify", response_class=HTMLResponse)
-    def verify(request: Request, name: str, version: int):
+    def verify(request: Request, name: str, version: str):
         check_name(name)
-        problem = catalog.verify_state(ui.registry, name, version)
+        problem = catalog.verify_state(ui.registry, name, version_number(version))
         return ui.render(request, "verify.html", problem=problem)
 
     @app.post("/models/{name}/aliases/{alias}/move")
@@ -60,7 +72,7 @@ def _registry_pages(app: FastAPI, ui: UI) -> None:
         check_alias(alias)
         await ui.require_token(request)
         form = await form_fields(request)
-        version = parse_version(form.get("version", ""))
+        version = version_number(form.get("version", ""), "form field version")
         from mlops_dl.gates import promote as gate
 
         canvas = ui.canvas()
@@ -87,20 +99,15 @@ def _registry_pages(app: FastAPI, ui: UI) -> None:
         return RedirectResponse(target, status_code=303)
 
 
-def parse_version(raw: str) -> int:
-    """A version number from a form: ASCII digits, no leading zero, at most 9 digits."""
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or (raw.startswith("0")):
-        raise FormError(f"version: expected a version number such as 3, got {raw[:20]!r}")
-    return int(raw)
-
-
 def _compare_pages(app: FastAPI, ui: UI) -> None:
     @app.get("/models/{name}/compare", response_class=HTMLResponse)
     def compare(request: Request, name: str, versions: Versions, variant: Maybe = None,
-                diff: bool = False, a: Optional[int] = None, b: Optional[int] = None,
+                diff: bool = False, a: Maybe = None, b: Maybe = None,
                 from_label: Annotated[Maybe, Query(alias="from")] = None,
                 to_label: Annotated[Maybe, Query(alias="to")] = None):
         check_name(name)
+        versions = [version_number(v, "v") for v in versions]
+        a, b = maybe_version(a, "a"), maybe_version(b, "b")
         page = comparison.compare_page(ui.registry, name, versions, variant, diff)
         by_version = {mv.version: mv for mv in page["mvs"]}
         a = a if a is not None else page["versions"][0]
@@ -111,10 +118,12 @@ def _compare_pages(app: FastAPI, ui: UI) -> None:
                                  "from": from_label, "to": to_label, **kw}))
 
     @app.get("/models/{name}/compare/flips", response_class=HTMLResponse)
-    def flips(request: Request, name: str, versions: Versions, a: int, b: int, variant: Maybe = None,
+    def flips(request: Request, name: str, versions: Versions, a: str, b: str, variant: Maybe = None,
               from_label: Annotated[Maybe, Query(alias="from")] = None,
               to_label: Annotated[Maybe, Query(alias="to")] = None):
         check_name(name)
+        versions = [version_number(v, "v") for v in versions]
+        a, b = version_number(a, "a"), version_number(b, "b")
         mvs = comparison.load_versions(ui.registry, name, versions)
         variant = variant or comparison.common_variant(mvs)
         result = comparison.flips({mv.version: mv for mv in mvs}, a, b, variant, from_label, to_label)
@@ -137,8 +146,10 @@ def _need_logs(ui: UI) -> None:
 
 def _monitor_pages(app: FastAPI, ui: UI) -> None:
     @app.get("/monitoring", response_class=HTMLResponse)
-    def monitoring_page(request: Request, ref: Maybe = None,
-                        slices: Annotated[int, Query(ge=1, le=48)] = 8):
+    def monitoring_page(request: Request, ref: Maybe = None, slices: str = "8"):
+        slices = parse_count(slices, "slices", max_digits=2, minimum=1)
+        if slices > 48:
+            raise MlopsError(f"slices: {slices} is over 48")
         _need_logs(ui)
         logs = ui.settings.logs
         # an alias is keyed by the version it points at now: a rollback shows at once
@@ -196,7 +207,8 @@ def _run_pages(app: FastAPI, ui: UI) -> None:
         return ui.render(request, "study.html", **runs.study_page(folder, ui.settings.dashboard_url))
 
     @app.get("/studies/{study}/trials/{number}", response_class=HTMLResponse)
-    def trial(request: Request, study: str, number: int):
+    def trial(request: Request, study: str, number: str):
+        number = parse_count(number, "trial number", max_digits=VERSION_DIGITS)
         folder = runs.lookup(index()[1], study, "study")
         path = runs.trial_dir(folder, number)
         return ui.render(request, "run.html", **runs.run_page(path, f"{study} trial {number}"),

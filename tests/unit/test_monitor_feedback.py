@@ -25,7 +25,7 @@ def _p(neg, neu, pos):
 
 RECORDS = [
     record("sure thing", _p(0.05, 0.05, 0.9), T0, rid="1"),
-    record("call me at +1 (555) 123-4567 or mail bob@example.com", _p(0.34, 0.33, 0.33), T0, rid="2"),
+    record("call me at +1 (415) 555-0132 or mail bob@example.com", _p(0.34, 0.33, 0.33), T0, rid="2"),
     record("hey @alice look https://x.co/abc", _p(0.5, 0.45, 0.05), T0, rid="3"),
     record("hey @bob look https://y.co/zzz", _p(0.4, 0.3, 0.3), T0, rid="4"),  # same text once masked
     record("meh", _p(0.2, 0.6, 0.2), T0, rid="5"),

@@ -86,7 +86,7 @@ def test_rollback_is_refused_without_the_right_token(ui_world, own_registry):
     assert r.status_code == 303 and reg.alias_target("tiny", "production") == 1
     for bad in ("x", "01", "1\n", "\u0661", "9" * 5000):  # one number rule: ASCII digits only
         r = c.post(url, data={"version": bad, "token": TOKEN})
-        assert r.status_code == 422 and "version" in r.text, bad
+        assert r.status_code == 400 and "version" in r.text, bad
     assert c.post(url, data={"version": "9", "token": TOKEN}).status_code == 404
     hx = c.post(url, data={"version": "3", "token": "wrong"}, headers={"HX-Request": "true"})
     assert hx.headers["HX-Retarget"] == "#flash" and "wrong token" in hx.text
@@ -175,12 +175,12 @@ def test_label_post_validates_label_and_text(ui_world, tmp_path):
     ("/models/nope", 404, "no model named 'nope'"),
     ("/models/tiny/versions/9", 404, "has no version 9"),
     ("/models/tiny/compare?v=1", 400, "2 to 8 distinct versions"),
-    ("/models/tiny/compare?v=1&v=x", 422, "query.v.1"),
+    ("/models/tiny/compare?v=1&v=x", 400, "v: 'x' is not a number"),
     ("/models/tiny/compare/flips?v=1&v=2&a=1&b=3", 400, "two of the compared versions"),
     ("/runs/nope", 400, "no run 'nope'"),
     ("/studies/.hidden", 404, "invalid study '.hidden'"),
     ("/nowhere", 404, "no such page"),
-    ("/monitoring?slices=0", 422, "slices"),
+    ("/monitoring?slices=0", 400, "slices: 0 is below"),
 ])
 def test_bad_requests_get_a_page_naming_the_problem(ui_world, url, status, words):
     r = _client(ui_world).get(url)

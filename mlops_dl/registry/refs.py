@@ -103,7 +103,7 @@ def parse_ref(ref: str) -> ModelRef:
         check_name(name)
         if version == "latest":
             return ModelRef(name)
-        return ModelRef(name, version=parse_version(version, f"version in {quoted(ref)}"))
+        return ModelRef(name, version=parse_version(version, f"version in {quoted(ref, 40)}"))
     return ModelRef(check_name(ref))
 
 

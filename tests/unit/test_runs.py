@@ -197,9 +197,16 @@ def test_monitoring_charts_show_the_hour_skip_thin_slices_and_colour_sentiment()
                                   "y", "s", "y")
     x = spec["layer"][0]["encoding"]["x"]
     assert "%H:%M" in x["axis"]["format"] and x["scale"] == {"type": "utc"}
-    slices = [{"window": {"since": "2026-03-01T12:00:00+00:00"}, "n": 1,
-               "checks": [{"name": "confidence", "psi": 12.3}]},
-              {"window": {"since": "2026-03-01T13:00:00+00:00"}, "n": 50,
+    # a slice of one prediction (PSI 12.3 of noise) is marked too_few by monitor.monitor_slices
+    # (canvas monitoring.min_slice_predictions) and left out of every chart
+    from mlops_dl.gates.canvas import MonitoringThresholds
+    from mlops_dl.monitor import _slice
+
+    thin = _slice({"n": 1, "status": "alarm", "alarms": ["psi"], "warnings": [],
+                   "checks": [{"name": "confidence", "psi": 12.3}]},
+                  MonitoringThresholds(min_slice_predictions=10))
+    assert thin["too_few"] is True and thin["alarms"] == [] and thin["status"] == "too-few"
+    slices = [{"window": {"since": "2026-03-01T13:00:00+00:00"}, "n": 50,
                "checks": [{"name": "confidence", "psi": 0.02}]}]
     assert monitoring._psi_rows(slices) == [
         {"time": "2026-03-01T13:00:00+00:00", "statistic": "confidence", "psi": 0.02}]

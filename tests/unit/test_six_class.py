@@ -61,8 +61,9 @@ def test_six_class_model_exports_at_default_gates_and_is_accepted(tmp_path, caps
     rc = main(["accept", "emotion:1", "--registry", str(tmp_path / "registry"), "--canvas", canvas,
                "--json"])
     report = json.loads(capsys.readouterr().out)
-    by = {c["name"]: c for c in report["behaviour"]["checks"]}
-    assert rc == 0 and report["passed"], report["checks"]
-    assert report["behaviour"]["gate"] and by["label_templates"]["passed"]
+    served = report["servables"][report["canvas_servable"]]  # the servable the canvas serves
+    by = {c["name"]: c for c in served["behaviour"]["checks"]}
+    assert rc == 0 and report["passed"], served["checks"]
+    assert served["behaviour"]["gate"] and by["label_templates"]["passed"]
     assert by["label_templates"]["cases"] == 6 * 2 * 2
     assert by["negation"]["skipped"] == "off (auto: positive_label 'positive' is not a label)"

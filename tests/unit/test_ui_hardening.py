@@ -52,14 +52,16 @@ def test_numbers_in_query_strings_are_4xx(ui_world, url):
 @pytest.mark.parametrize("version", ["\u00b2", "\u0661", NINES, "01", "1\n", " 1"])
 def test_rollback_version_must_be_plain_digits(own, version):
     registry, c = own
-    r = c.post("/models/tiny/aliases/production/rollback", data={"version": version, "token": TOKEN})
+    r = c.post("/models/tiny/aliases/production/move", data={"version": version, "token": TOKEN,
+                                                             "confirm": "yes", "reason": "drill"})
     assert r.status_code == 400 and "form field version" in r.text
     assert open_registry(registry).alias_target("tiny", "production") == 3
 
 
 def test_cross_site_posts_are_refused_before_anything_moves(own):
     registry, c = own
-    url, form = "/models/tiny/aliases/production/rollback", {"version": "1", "token": TOKEN}
+    url = "/models/tiny/aliases/production/move"
+    form = {"version": "1", "token": TOKEN, "confirm": "yes", "reason": "cross-site drill"}
     for headers in ({"Origin": "http://evil.example"}, {"Origin": "null"},
                     {"Referer": "http://evil.example/page"},
                     {"Origin": "http://testserver.evil.example"}):

@@ -4,6 +4,7 @@ single-process predict (bad rows included). One local Ray for the module."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import pandas as pd
@@ -24,10 +25,15 @@ JSONL = ['{"text": "love great", "id": 1}', '{"text": 42, "id": 2}', "{not json"
 
 @pytest.fixture(scope="module")
 def local_ray():
+    saved = dict(os.environ)
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield ray
     ray.shutdown()
+    # ray.init leaves RAY_AUTH_MODE=token (and more) in the environment: a later test's driver
+    # would then fail to schedule on a `ray start` head that has auth disabled
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")

@@ -42,13 +42,21 @@ def data_root(tmp_path_factory, tiny_rows) -> Path:
 def test_two_workers_train_a_run_dir_that_export_accepts(head, data_root, tiny_model_dir, tmp_path):
     from mlops_dl.export import export_run
 
+    import subprocess
+
     cfg = tiny_config(data_root, tiny_model_dir, tmp_path / "runs", max_steps=6, run_name="on-ray",
                       checkpoint_every_n_steps=0)  # fmt: skip
-    result = fit_on_ray(cfg, RayPlan(address=head["gcs"], workers=2, cpus_per_worker=1))
+    config_mod.save(cfg, tmp_path / "ray.yaml")
+    # through the CLI, in a process of its own, as a user runs it
+    out = subprocess.run([sys.executable, "-c", "from mlops_dl.cli import run; run()", "train",
+                          "--config", str(tmp_path / "ray.yaml"), "--executor", "ray",
+                          "--address", head["gcs"], "--workers", "2", "--cpus-per-worker", "1"],
+                         capture_output=True, text=True, timeout=600, cwd=REPO,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0, out.stderr[-3000:]
     run_dir = tmp_path / "runs" / "on-ray"
-    assert result.run_dir == run_dir and result.world_size == 2
-    assert result.effective_batch_size == 32 and result.global_step == 6
     fit = rundir.read_json(run_dir, rundir.FIT)
+    assert fit["world_size"] == 2 and fit["effective_batch_size"] == 32
     assert fit["executor"] == "ray" and fit["run_dir"] == str(run_dir)
     assert Path(fit["ray_storage"]).is_relative_to(run_dir / "ray")  # Ray Train's checkpoints
     assert rundir.read_metrics(run_dir)["validation"]["n"] == 45

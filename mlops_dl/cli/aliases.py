@@ -65,11 +65,15 @@ def alias_remove(ref: AliasRef, reason: ReasonOpt = "", registry: RegistryOpt = 
 def copy(ref: Annotated[str, typer.Argument(help="The version to copy: name, name:N or name@alias.")],
          dest: Annotated[str, typer.Argument(help="The registry to copy into: a folder or s3://bucket/prefix.")],
          name: Annotated[Optional[str], typer.Option("--name", help="Model name there (default: the same).")] = None,
+         with_attestations: Annotated[bool, typer.Option(
+             "--with-attestations", help="Also copy acceptance.json and promotion.json (promote "
+             "there re-verifies their signed attestation).")] = False,
          registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
     """Copy a verified version (files, attachments) into DEST under its next number there."""
     from mlops_dl.registry import open_registry
+
     src = open_registry(registry)
-    mv = src.copy(ref, open_registry(dest), name)
+    mv = src.copy(ref, open_registry(dest), name, with_attestations=with_attestations)
     if as_json:
         typer.echo(json.dumps({"ref": mv.ref, "location": mv.location,
                                "copied_from": mv.meta.get("copied_from")}, indent=2))

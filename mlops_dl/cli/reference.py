@@ -75,9 +75,7 @@ def render(root) -> str:
 
 
 def replace_block(text: str, block: str) -> str:
-    """``text`` with the part between START and END replaced by ``block``."""
-    if START not in text or END not in text:
-        raise ValueError(f"markers {START!r} / {END!r} not found")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{block}{END}{tail}"
+    """``text`` with the CLI reference block (between START and END) replaced by ``block``."""
+    from mlops_dl.config.reference import replace_block as replace
+
+    return replace(text, block, START, END)

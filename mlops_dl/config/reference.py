@@ -133,10 +133,10 @@ def render(roots: list[tuple[str, type]]) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def replace_block(text: str, block: str) -> str:
-    """``text`` with the part between START and END replaced by ``block``."""
-    if START not in text or END not in text:
-        raise ValueError(f"markers {START!r} / {END!r} not found")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{block}{END}{tail}"
+def replace_block(text: str, block: str, start: str = START, end: str = END) -> str:
+    """``text`` with the part between the ``start`` and ``end`` markers replaced by ``block``."""
+    if start not in text or end not in text:
+        raise ValueError(f"markers {start!r} / {end!r} not found")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{block}{end}{tail}"

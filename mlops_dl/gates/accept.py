@@ -21,10 +21,11 @@ import numpy as np
 from mlops_dl import machine
 from mlops_dl.errors import MlopsError
 from mlops_dl.gates import behaviour
+from mlops_dl.gates.attest import attest, trusted
 from mlops_dl.metrics import classification_report
 from mlops_dl.monitor.reference import TestSplit, load_test_split  # noqa: F401 (re-exported)
 from mlops_dl.registry import acceptance as record_mod
-from mlops_dl.registry import layout
+from mlops_dl.registry import layout, signing
 from mlops_dl.runtime import auto, build, servable_for
 from mlops_dl.runtime.variants import Servable
 
@@ -56,6 +57,8 @@ def stored_predictions(mv, split: TestSplit, key: str) -> list[int] | None:
     row = record.result(key) if record is not None else None
     if row is None or not split.fingerprint or record.fingerprint != split.fingerprint:
         return None
+    if signing.verifies() and not trusted(mv, record)[0]:
+        return None  # with a verifying key, only a verified record's predictions are reused
     preds = row.get("test_predictions") or []
     return [int(p) for p in preds] if len(preds) == len(split.gold) else None
 
@@ -97,13 +100,15 @@ def latency_check(mv, predictor, texts: list[str], budget) -> dict:
             "hardware": budget.hardware, "source": source, "passed": p95 <= budget.p95_ms}
 
 
-def evaluate_servable(mv, servable: Servable, split: TestSplit, canvas) -> dict:
-    """One servable's acceptance: checks, behaviour, metrics, test predictions."""
+def evaluate_servable(mv, servable: Servable, split: TestSplit, canvas,
+                      reuse: bool = True) -> dict:
+    """One servable's acceptance: checks, behaviour, metrics, test predictions (``reuse``:
+    the stored predictions of the same servable and split, when there are any)."""
     predictor = build(mv, servable, "auto")
     if list(predictor.labels) != list(canvas.labels):
         raise MlopsError(f"{mv.ref} labels {predictor.labels} differ from the canvas labels "
                          f"{canvas.labels} ({canvas.source})")
-    preds = stored_predictions(mv, split, servable.key)
+    preds = stored_predictions(mv, split, servable.key) if reuse else None
     if preds is None:
         preds = predictor.predict_proba(split.texts).argmax(axis=1).tolist()  # (N,)
     report = classification_report(split.gold, preds, list(canvas.labels))
@@ -146,6 +151,9 @@ def accept(registry, ref: str, canvas, data_dir: str | Path | None = None,
         "accepted": [k for k, r in results.items() if r["passed"]],
         "servables": results, "skipped": skipped,
     }
+    envelope = attest(mv, result)  # signed when a signing key is set (gates.attest)
+    if envelope is not None:
+        result["attestation"] = envelope
     if store:
         registry.attach(mv.ref, ATTACHMENT, result)
     return result

@@ -16,9 +16,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from mlops_dl.errors import MlopsError, RegistryError
-from mlops_dl.gates.accept import load_test_split, stored_predictions
+from mlops_dl.gates import attest
+from mlops_dl.gates.accept import evaluate_servable, load_test_split, stored_predictions
 from mlops_dl.metrics import classification_report, format_f1_change, mcnemar
-from mlops_dl.registry import acceptance, layout
+from mlops_dl.registry import acceptance, layout, signing
 from mlops_dl.registry.store import current_user
 from mlops_dl.runtime import build, servable_for
 
@@ -32,10 +33,32 @@ def served_servable(mv, canvas):
     return servable_for(mv, lat.engine, lat.variant)[0]
 
 
-def acceptance_problems(mv, canvas, key: str | None) -> list[str]:
-    """Why ``mv`` is not accepted for servable ``key`` under ``canvas`` ([] when it is)."""
+def trusted_record(mv, canvas, key: str | None, data_dir=None):
+    """(record, note): ``mv``'s acceptance record as promote may use it. A signed attestation
+    that verifies is trusted as stored; with a verifying key configured anything else is
+    refused (note says why, record None); without one, the served servable is scored again now
+    (the stored file is never taken at its word)."""
     record = acceptance.read(mv)
     if record is None:
+        return None, ""
+    ok, why = attest.trusted(mv, record)
+    if ok:
+        return record, "signed attestation verified"
+    if signing.verifies():
+        return None, f"acceptance.json refused: {why}"
+    if key is None:
+        return record, ""
+    row = evaluate_servable(mv, served_servable(mv, canvas), load_test_split(mv, data_dir), canvas,
+                            reuse=False)
+    fresh = acceptance.parse({**record.raw, "servables": {key: row}})
+    return fresh, f"scored again at promote ({why})"
+
+
+def acceptance_problems(mv, canvas, key: str | None, record=None, note: str = "") -> list[str]:
+    """Why ``mv`` is not accepted for servable ``key`` under ``canvas`` ([] when it is)."""
+    if record is None:
+        if note:
+            return [f"{mv.ref} {note}"]
         return [f"{mv.ref} has no acceptance result: run `mlops-dl accept {mv.ref}` first"]
     problems = []
     row = record.result(key) if key else None
@@ -58,8 +81,10 @@ def acceptance_problems(mv, canvas, key: str | None) -> list[str]:
 
 
 def predictions(mv, servable, split) -> list[int]:
-    """Test predictions of ``servable`` on ``split``: stored by acceptance, else computed."""
-    preds = stored_predictions(mv, split, servable.key)
+    """Test predictions of ``servable`` on ``split``: stored by a trusted (signed, verified)
+    acceptance, else computed now."""
+    record = acceptance.read(mv)
+    preds = stored_predictions(mv, split, servable.key) if record and attest.trusted(mv, record)[0] else None
     if preds is None:
         preds = build(mv, servable, "auto").predict_proba(split.texts).argmax(axis=1).tolist()
     return preds
@@ -124,15 +149,16 @@ def evaluate(registry, ref: str, canvas, to: str | None = None, data_dir=None) -
     would-promote, refused or unchanged); what `promote` and the UI's confirmation show."""
     alias = to or canvas.promotion.alias
     mv = registry.get(ref, verify=True)
+    record, note = None, ""
     try:
         key = served_servable(mv, canvas).key
-        problems = acceptance_problems(mv, canvas, key)
+        record, note = trusted_record(mv, canvas, key, data_dir)
+        problems = acceptance_problems(mv, canvas, key, record, note)
     except MlopsError as e:  # the canvas names a servable the version lacks, none accepted...
         key, problems = None, [str(e)]
     champ_version = registry.alias_target(mv.name, alias)
-    record = acceptance.read(mv)
     base = {"ref": mv.ref, "alias": alias, "servable": key, "problems": problems,
-            "accepted": bool(record and key in record.accepted),
+            "accepted": bool(record and key in record.accepted), "acceptance_trust": note,
             "previous": f"{mv.name}:{champ_version}" if champ_version else None}
     if champ_version == mv.version:
         return {**base, "decision": "unchanged", "comparison": None}

@@ -33,6 +33,7 @@ CALIBRATION = "calibration.json"  # calibrator of the served variant, fitted at 
 BENCH = "bench.json"  # attachment: `mlops-dl bench` report (engines, machine, figures)
 ACCEPTANCE = "acceptance.json"  # attachment: `mlops-dl accept` result per servable
 PROMOTION = "promotion.json"  # attachment: the last promotion decision
+ATTESTATIONS = (ACCEPTANCE, PROMOTION)  # gate records: `registry copy` leaves them unless asked
 ATTACHMENT_NAMES = (BENCH, ACCEPTANCE, PROMOTION, REFERENCE_STATS, CALIBRATION)
 
 # ---- files of a model

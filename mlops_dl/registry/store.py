@@ -188,8 +188,11 @@ class Registry(ABC):
         return ref.version
 
     # ------------------------------------------------------------------ copy
-    def copy(self, ref: str, dest: "Registry", name: str | None = None) -> ModelVersion:
-        """Copy a verified version (files, attachments) into ``dest`` under its next number;
+    def copy(self, ref: str, dest: "Registry", name: str | None = None,
+             with_attestations: bool = False) -> ModelVersion:
+        """Copy a verified version (files, attachments) into ``dest`` under its next number.
+        Acceptance and promotion records stay behind unless ``with_attestations`` (another
+        registry's canvas never saw the version; `promote` there re-verifies what comes);
         model.json records where it came from."""
         mv = self.get(ref, verify=True)
         target = check_name(name or mv.name)
@@ -203,7 +206,9 @@ class Registry(ABC):
             origin = {"registry": self.location, "ref": mv.ref, "at": _now(), "user": current_user()}
             earlier = mv.meta.get("copied_from")
             meta = {**mv.meta, "copied_from": [*(earlier if isinstance(earlier, list) else []), origin]}
-            attachments = {a: mv.attachment(a) for a in mv.attachments()}
+            kept = set(layout.ATTESTATIONS) if with_attestations else set()
+            attachments = {a: mv.attachment(a) for a in mv.attachments()
+                           if a not in layout.ATTESTATIONS or a in kept}
             bundle.mkdir(parents=True, exist_ok=True)
             return dest.register(target, bundle, metadata=meta, attachments=attachments)
 

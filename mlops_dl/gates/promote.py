@@ -144,6 +144,20 @@ def f1_versus(c: dict) -> str:
             f"{format_f1_change(100 * c['delta_macro_f1'])} on {c['n_test']} shared test texts")
 
 
+def champion_problem(mv, champion, comparison: dict, canvas) -> str | None:
+    """Why the comparison with the champion refuses ``mv`` (None when it does not). A champion
+    that cannot serve the canvas's servable is not compared (said in ``comparison``)."""
+    if comparison.get("refusal"):
+        return (f"{mv.ref} cannot be compared with the champion {champion.ref}: "
+                f"{comparison['refusal']}")
+    if comparison.get("worse"):
+        t = comparison["mcnemar"]
+        return (f"{mv.ref} is worse than the champion {champion.ref}: {f1_versus(comparison)}, "
+                f"McNemar p = {t['p_value']:.3g} < {canvas.promotion.alpha} (champion right / "
+                f"challenger wrong: {t['a_right_b_wrong']}, the reverse: {t['a_wrong_b_right']})")
+    return None
+
+
 def evaluate(registry, ref: str, canvas, to: str | None = None, data_dir=None) -> dict:
     """The promotion decision for ``ref`` -> ``to`` without moving anything (``decision``:
     would-promote, refused or unchanged); what `promote` and the UI's confirmation show."""
@@ -170,17 +184,9 @@ def evaluate(registry, ref: str, canvas, to: str | None = None, data_dir=None) -
                 record.raw.get("data_dir") if record else None))
         except RegistryError as e:  # the champion cannot serve the canvas's servable
             comparison = {"champion": champion.ref, "skipped": f"not compared: {e}"}
-        if comparison.get("skipped"):
-            pass  # nothing to hold the challenger against: the acceptance checks decide
-        elif comparison.get("refusal"):
-            problems.append(f"{mv.ref} cannot be compared with the champion {champion.ref}: "
-                            f"{comparison['refusal']}")
-        elif comparison["worse"]:
-            t = comparison["mcnemar"]
-            problems.append(
-                f"{mv.ref} is worse than the champion {champion.ref}: {f1_versus(comparison)}, "
-                f"McNemar p = {t['p_value']:.3g} < {canvas.promotion.alpha} (champion right / "
-                f"challenger wrong: {t['a_right_b_wrong']}, the reverse: {t['a_wrong_b_right']})")
+        problem = champion_problem(mv, champion, comparison, canvas)
+        if problem:
+            problems.append(problem)
     return {**base, "comparison": comparison,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "user": current_user(), "canvas": canvas.source, "canvas_sha256": canvas.sha256,

@@ -116,15 +116,20 @@ def label_colours(labels: list[str]) -> dict:
             "sort": order}
 
 
-def learning_curves(rows: list[dict]) -> dict:
-    """rows: {step, series, value}; losses and validation macro-F1, each in its own panel."""
+def learning_curves(rows: list[dict], colour: str = "series", dash: str | None = None) -> dict:
+    """rows: {step, series, value[, run]}: losses and validation macro-F1, each in its own
+    panel; a colour per ``colour`` field, a dash per ``dash`` field (runs overlaid)."""
+    encoding = {"x": {"field": "step", "type": "quantitative"},
+                "y": {"field": "value", "type": "quantitative", "title": None},
+                "color": {"field": colour, "type": "nominal",
+                          "title": None if colour == "series" else colour}}
+    if dash:
+        encoding["strokeDash"] = {"field": dash, "type": "nominal", "title": None}
     return {"data": {"values": rows}, "config": {"font": "sans-serif"},
             "facet": {"row": {"field": "panel", "type": "nominal", "title": None}},
             "resolve": {"scale": {"y": "independent"}},
             "spec": {"width": 640, "height": 180, "mark": {"type": "line", "tooltip": True},
-                     "encoding": {"x": {"field": "step", "type": "quantitative"},
-                                  "y": {"field": "value", "type": "quantitative", "title": None},
-                                  "color": {"field": "series", "type": "nominal", "title": None}}}}
+                     "encoding": encoding}}
 
 
 def trials(rows: list[dict]) -> dict:
@@ -140,13 +145,7 @@ def trials(rows: list[dict]) -> dict:
 def curves_overlay(rows: list[dict]) -> dict:
     """rows: {step, series, panel, value, run}; every run's curves in the same panels, a colour
     per run, a dash per series (train vs validation loss)."""
-    return {"data": {"values": rows}, "config": {"font": "sans-serif"},
-            "facet": {"row": {"field": "panel", "type": "nominal", "title": None}},
-            "resolve": {"scale": {"y": "independent"}},
-            "spec": {"width": 640, "height": 180, "mark": {"type": "line", "tooltip": True},
-                     "encoding": {"x": {"field": "step", "type": "quantitative"},
-                                  "y": {"field": "value", "type": "quantitative", "title": None},
-                                  "color": {"field": "run", "type": "nominal", "title": "run"},
-                                  "strokeDash": {"field": "series", "type": "nominal",
-                                                 "title": None},
-                                  "detail": {"field": "series"}}}}
+    spec = learning_curves(rows, colour="run", dash="series")
+    spec["spec"]["encoding"]["detail"] = {"field": "series"}
+    return spec
+

@@ -141,3 +141,19 @@ def test_dynamic_int8_says_it_varies_with_the_batch(tiny_registry):
     d = pred.describe()
     assert d["batch_invariant"] is False and V.BATCH_VARIES in " ".join(d["warnings"])
     assert "onnxruntime:int8-dynamic" not in {s.key for s in _default_servables(mv)}
+
+
+def test_champion_problem_refuses_worse_and_uncomparable_but_not_a_skipped_champion(tmp_path):
+    from types import SimpleNamespace
+
+    from mlops_dl.gates.promote import champion_problem
+
+    canvas = load_canvas(canvas_file(tmp_path))
+    mv, champ = SimpleNamespace(ref="tiny:2"), SimpleNamespace(ref="tiny:1")
+    assert champion_problem(mv, champ, {"skipped": "not compared: no int8"}, canvas) is None
+    assert "only 3 shared" in champion_problem(mv, champ, {"refusal": "only 3 shared"}, canvas)
+    worse = {"worse": True, "mcnemar": {"p_value": 1e-5, "a_right_b_wrong": 9, "a_wrong_b_right": 1},
+             "challenger_macro_f1": 0.5, "champion_macro_f1": 0.7, "delta_macro_f1": -0.2,
+             "n_test": 100}
+    assert "is worse than the champion tiny:1" in champion_problem(mv, champ, worse, canvas)
+    assert champion_problem(mv, champ, {**worse, "worse": False}, canvas) is None

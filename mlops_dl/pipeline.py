@@ -252,8 +252,10 @@ def _bench(p: PipelineRun) -> tuple[str, str]:
     mv = p.registry.get(p.ref, verify=False)
     if "bench" not in p.force and mv.attachment(layout.BENCH):
         return "skipped", f"{p.ref} already has bench.json"
+    canvas = _canvas(p)
     report = run_bench(p.ref, registry=p.registry, limit=p.cfg.pipeline.bench_limit,  # frozen test split
-                       torch_baseline=p.cfg.pipeline.bench_torch_baseline)
+                       torch_baseline=p.cfg.pipeline.bench_torch_baseline,
+                       budget_ms=canvas.latency.p95_ms if canvas else None)
     ratios = report.get("ratios", {})
     return "ran", ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()
                             if isinstance(v, (int, float))) or "measured"

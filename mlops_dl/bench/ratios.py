@@ -6,9 +6,11 @@ servables compete for the headline (int8-dynamic's labels vary with the batch)."
 from __future__ import annotations
 
 OURS = ("onnx-", "openvino-")
-# AMX machines (amx_bf16 / amx_int8): the performance targets; others: no regression vs int8
-TARGETS = {"stream_speedup": 6.0, "stream_speedup_vs_best_pytorch": 2.0, "b1_p50_speedup": 5.0,
-           "max_f1_loss_pts": 0.5, "max_p99_over_p50": 1.5, "min_peak_fraction": 0.5}
+# the targets on every CPU (issue 22): stream vs the best PyTorch and vs eager fp32, batch-1
+# p50 vs eager, the F1 cost, the batch-1 tail of the servable `serve` chooses, the stream's
+# share of the best rate measured here for its compute type
+TARGETS = {"stream_speedup": 6.0, "stream_speedup_vs_best_pytorch": 2.5, "b1_p50_speedup": 5.0,
+           "max_f1_loss_pts": 0.5, "max_p99_over_p50": 1.5, "min_stream_peak_fraction": 0.70}
 
 
 def _stream(e: dict, policy: str = "stream_sorted") -> float:
@@ -16,8 +18,9 @@ def _stream(e: dict, policy: str = "stream_sorted") -> float:
     return (e.get(policy) or {}).get("sent_per_s", 0.0)
 
 
-def ratios(results: dict, amx: bool = False) -> dict:
-    """Best of ours (stream as deployed) vs PyTorch eager fp32 and vs the best PyTorch engine."""
+def ratios(results: dict, amx: bool = False, served: str | None = None) -> dict:
+    """Best of ours (stream as deployed) vs PyTorch eager fp32 and vs the best PyTorch engine;
+    ``served``: the bench row of the servable `serve` would choose (its batch-1 tail)."""
     ours = {k: v for k, v in results.items() if k.startswith(OURS) and "batch1" in v
             and v.get("batch_invariant", True)}
     torch_all = {k: v for k, v in results.items() if k.startswith("pytorch-") and "batch1" in v}
@@ -47,9 +50,14 @@ def ratios(results: dict, amx: bool = False) -> dict:
                                                            / _stream(torch_all[top_io], "stream"))
         fastest_b1 = min(v["batch1"]["p50_ms"] for v in torch_all.values())
         out["b1_p50_speedup_vs_best_pytorch"] = fastest_b1 / mine["batch1"]["p50_ms"]
-    fraction = (mine.get("peak") or {}).get("b32_t128_fraction")
-    if fraction is not None:
-        out["peak_fraction_b32_t128"] = fraction
+    for key, name in (("b32_t128_fraction", "peak_fraction_b32_t128"),
+                      ("stream_fraction", "peak_fraction_stream")):
+        if (mine.get("peak") or {}).get(key) is not None:
+            out[name] = mine["peak"][key]
+    row = results.get(served or "") or {}
+    if row.get("batch1", {}).get("p50_ms"):
+        out["served"] = served
+        out["served_p99_over_p50"] = row["batch1"]["p99_ms"] / row["batch1"]["p50_ms"]
     out["machine_class"] = "amx" if amx else "no-amx"
     out["targets"] = TARGETS
     out["met"] = _met(out, results, amx)
@@ -57,17 +65,16 @@ def ratios(results: dict, amx: bool = False) -> dict:
 
 
 def _met(out: dict, results: dict, amx: bool) -> dict:
+    """Each target met or not (those whose figures were measured)."""
+    tail = out.get("served_p99_over_p50", out["p99_over_p50"])
     met = {"f1_loss": out.get("f1_loss_pts", 99) <= TARGETS["max_f1_loss_pts"],
-           "p99_over_p50": out["p99_over_p50"] <= TARGETS["max_p99_over_p50"]}
-    if amx:
-        met.update({
-            "stream_speedup": out.get("stream_speedup", 0) >= TARGETS["stream_speedup"],
-            "stream_speedup_vs_best_pytorch": out.get("stream_speedup_vs_best_pytorch", 0)
-            >= TARGETS["stream_speedup_vs_best_pytorch"],
-            "b1_p50_speedup": out.get("b1_p50_speedup", 0) >= TARGETS["b1_p50_speedup"],
-            "peak_fraction": out.get("peak_fraction_b32_t128", 0) >= TARGETS["min_peak_fraction"],
-        })
-    elif "onnx-int8-static" in results:  # without AMX: at least the default int8 path
+           "p99_over_p50": tail <= TARGETS["max_p99_over_p50"]}
+    for key in ("stream_speedup", "stream_speedup_vs_best_pytorch", "b1_p50_speedup"):
+        if key in out:
+            met[key] = out[key] >= TARGETS[key]
+    if "peak_fraction_stream" in out:
+        met["peak_fraction"] = out["peak_fraction_stream"] >= TARGETS["min_stream_peak_fraction"]
+    if "onnx-int8-static" in results:  # at least today's default int8 path
         today = _stream(results["onnx-int8-static"])
         met["no_regression_vs_int8"] = _stream(results[out["best_variant"]]) >= 0.97 * today
     return met

@@ -19,6 +19,7 @@ import numpy as np
 
 from mlops_dl import machine
 from mlops_dl.bench.ratios import TARGETS, ratios  # noqa: F401 (re-exported)
+from mlops_dl.bench.recommend import recommend
 from mlops_dl.errors import DataError
 from mlops_dl.registry import layout
 from mlops_dl.runtime.variants import ENGINES
@@ -210,8 +211,10 @@ def architecture(mv) -> dict | None:
 def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None = None,
               labels: Path | None = None, limit: int = 2000, torch_baseline: bool = True,
               attach: bool = True, chart: Path | None = None, progress=None,
-              shapes=SHAPES, opts: dict | None = None, engine: str = "auto") -> dict:
-    """Measure every engine on the same texts; return (and attach) the bench.json dict."""
+              shapes=SHAPES, opts: dict | None = None, engine: str = "auto",
+              budget_ms: float | None = None) -> dict:
+    """Measure every engine on the same texts; return (and attach) the bench.json dict.
+    ``budget_ms``: the canvas's batch-1 p95 budget, for what ``serve`` would choose."""
     from mlops_dl.bench.rounds import measure_round_robin
     from mlops_dl.registry import open_registry
 
@@ -244,8 +247,10 @@ def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None 
         "optimum_peer": "read from " + peer["source"] if peer else
         f"not found in {PEER_DIR} (run scripts/optimum_peer.sh {mv.ref})",
     }
-    report["ratios"] = ratios(results, amx="amx_int8" in report["hardware"]["cpu_flags"])
-    report["recommendation"] = recommend(mv, report)
+    report["recommendation"] = recommend(mv, report, budget_ms)
+    served = (report["recommendation"].get("serve") or {}).get("servable")
+    report["ratios"] = ratios(results, amx="amx_int8" in report["hardware"]["cpu_flags"],
+                              served=bench_row(*served.split(":")) if served else None)
     from mlops_dl.bench.report import write_chart
 
     report["chart"] = str(write_chart(report, chart or PEER_DIR / f"bench-{mv.name}-{mv.version}.png"))
@@ -272,25 +277,6 @@ def shares_of_peak(results: dict, peaks: dict, arch: dict | None, tokens: list[i
         if "stream_sorted" in r and r.get("compute"):
             r["peak"] = achieved(arch, peaks, r["compute"], (r.get("shapes") or {}).get("b32_t128"),
                                  tokens, r["stream_sorted"]["seconds"])
-
-
-def recommend(mv, report: dict) -> dict:
-    """What `serve`/`predict` with engine and variant auto would pick from these figures:
-    the fastest accepted batch-invariant servable (runtime.auto's rule), or why none."""
-    from mlops_dl.errors import MlopsError
-    from mlops_dl.runtime import auto
-
-    try:
-        pairs, skipped, note = auto.candidates(mv, "auto", "auto")
-    except MlopsError as e:
-        return {"servable": None, "why": str(e)}
-    speeds = auto.speeds_in(report, pairs)
-    best = max(speeds, key=speeds.get) if speeds else None
-    pool = "accepted" if note["accepted_only"] else "unaccepted (no acceptance record)"
-    return {"servable": best, "texts_per_s": speeds, "skipped": skipped,
-            "accepted_only": note["accepted_only"],
-            "why": f"fastest of {len(speeds)} {pool} batch-invariant servables on the "
-                   f"length-sorted stream" if best else "not every candidate was measured"}
 
 
 def read_peer(mv) -> dict | None:

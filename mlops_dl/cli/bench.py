@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from mlops_dl.cli.common import JsonOpt, RefArg, RegistryOpt, echo_json, make_console
+from mlops_dl.cli.common import (JsonOpt, RefArg, RegistryOpt, canvas_latency_budget, echo_json,
+                                 make_console, open_registry)
 
 console = make_console()
 
@@ -57,9 +58,11 @@ def bench(
         return
     from mlops_dl.bench.run import print_bench, run_bench
 
+    quiet = make_console(stderr=True) if as_json else console
+    budget = canvas_latency_budget(open_registry(registry).get(ref, verify=False), quiet)
     result = run_bench(ref, registry=registry, provider=provider, data=data, labels=labels,
                        limit=limit, torch_baseline=not no_torch, attach=attach, chart=chart,
-                       progress=None if as_json else console, engine=engine)
+                       progress=None if as_json else console, engine=engine, budget_ms=budget)
     if as_json:
         echo_json(result)
     else:

@@ -75,3 +75,19 @@ def make_console(stderr: bool = False) -> Console:
     if console.is_terminal or "COLUMNS" in os.environ:
         return console
     return Console(stderr=stderr, width=PIPED_WIDTH)
+
+
+def canvas_latency_budget(mv, console) -> float | None:
+    """The canvas's batch-1 p95 budget (the one canvas rule) for ``auto``'s serving choice;
+    None, said in one dim line, when no canvas is found (auto then ranks on the tail only)."""
+    from mlops_dl.errors import ConfigError
+    from mlops_dl.gates.canvas import find_canvas, load_canvas
+
+    try:
+        budget = load_canvas(find_canvas(mv=mv)).latency.p95_ms
+    except ConfigError as e:
+        console.print(f"[dim]auto: no latency budget ({str(e)[:160]})[/]", highlight=False)
+        return None
+    console.print(f"[dim]auto: serving within the canvas's {budget:g} ms batch-1 p95 budget[/]",
+                  highlight=False)
+    return budget

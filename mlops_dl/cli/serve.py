@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlops_dl import config as config_mod
-from mlops_dl.cli.common import (JsonOpt, RefArg, RegistryOpt, SetOpt, echo_json, load_config,
+from mlops_dl.cli.common import (JsonOpt, canvas_latency_budget, RefArg, RegistryOpt, SetOpt, echo_json, load_config,
                                  make_console, open_registry)
 from mlops_dl.errors import ConfigError
 from mlops_dl.runtime.variants import ENGINES, PROVIDERS, VARIANTS
@@ -182,6 +182,17 @@ def serve(
     check_exposure(cfg)  # refused before loading anything; run_server logs the warning
     reg = open_registry(registry)
     mv = reg.get(ref, verify=True)  # fail fast, with a clear message
+    cfg = with_latency_budget(cfg, mv)
     console.print(f"serving [bold]{ref}[/] (now {mv.ref}, {cfg.engine} {cfg.variant}) on "
                   f"http://{cfg.host}:{cfg.port}  docs: /docs  workers: {cfg.workers}")
     run_server(cfg, ref, str(reg.root))  # resolved once: every worker opens the same root
+
+
+def with_latency_budget(cfg: config_mod.ServeConfig, mv) -> config_mod.ServeConfig:
+    """``cfg`` with serve.latency_budget_ms from the canvas when it is 0 and ``auto`` chooses."""
+    import dataclasses
+
+    if cfg.latency_budget_ms or "auto" not in (cfg.engine, cfg.variant):
+        return cfg
+    budget = canvas_latency_budget(mv, console)
+    return dataclasses.replace(cfg, latency_budget_ms=budget) if budget else cfg

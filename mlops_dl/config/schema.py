@@ -280,10 +280,16 @@ class ServeConfig:
     # int8 = the engine's batch-invariant int8 (static QDQ / NNCF); int8-dynamic only by name
     variant: Literal["int8", "fp32", "bf16", "int8-static", "int8-nncf", "int8-dynamic",
                      "auto"] = "int8"  # served
+    # auto's choice for serving: the lowest batch-1 p99 among servables whose p95 is within
+    # this budget (0 = `mlops-dl serve` takes the canvas's latency.p95_ms; none found: no budget)
+    latency_budget_ms: float = 0.0
     intra_op_threads: int = 0  # 0 = onnxruntime default
     spinning: bool = False  # ORT thread spinning: faster on a quiet machine, slower when shared
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"  # ORT graph level
     max_batch_size: int = 32  # texts per inference batch (micro-batching and length-sorted runs)
+    # OpenVINO: pad each batch up to the next of these lengths (each prepared at load), so a
+    # new text length does not prepare a new shape inside a request (the batch-1 tail)
+    openvino_buckets: list[int] = field(default_factory=lambda: [16, 32, 48, 64, 96])
     max_wait_ms: float = 5.0  # micro-batching: longest wait for more texts
     max_texts: int = 256  # texts per request (more: 422)
     max_chars: int = 2000  # characters per text (more: 422)
@@ -308,6 +314,9 @@ class ServeConfig:
         check_ranges(self, [
             ("port", 0 <= self.port <= 65535, "must be in [0, 65535]"),
             ("max_batch_size", self.max_batch_size >= 1, "must be >= 1"),
+            ("latency_budget_ms", self.latency_budget_ms >= 0, "must be >= 0 (0 = the canvas's)"),
+            ("openvino_buckets", all(isinstance(b, int) and b >= 1 for b in self.openvino_buckets),
+             "must be whole lengths >= 1 ([] = pad to each batch's longest)"),
             ("queue_limit", self.queue_limit >= 1, "must be >= 1"),
             ("swap_poll_s", self.swap_poll_s > 0, "must be > 0"),
             ("header_timeout_s", self.header_timeout_s > 0, "must be > 0"),

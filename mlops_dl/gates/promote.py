@@ -28,9 +28,10 @@ MIN_SHARED = 30  # fewest shared test texts a champion comparison is made on
 
 
 def served_servable(mv, canvas):
-    """The servable ``mv`` will serve with under ``canvas`` (serve's own resolver)."""
+    """The servable `serve` will serve ``mv`` with under ``canvas`` (serve's own resolver and
+    criterion: the lowest batch-1 tail within the canvas's latency budget)."""
     lat = canvas.latency
-    return servable_for(mv, lat.engine, lat.variant)[0]
+    return servable_for(mv, lat.engine, lat.variant, purpose="latency", budget_ms=lat.p95_ms)[0]
 
 
 def trusted_record(mv, canvas, key: str | None, data_dir=None):

@@ -1,13 +1,16 @@
-"""`engine: auto` / `variant: auto`: the fastest accepted servable of a version on this machine.
+"""`engine: auto` / `variant: auto`: the best accepted servable of a version on this machine
+for what the caller does with it.
 
 Candidates are the servables the version holds (every file passed the export gate; a failing
 one is never registered) that this machine can run, batch-invariant ones only unless a variant
 is named (``int8-dynamic``'s labels vary with the batch). When the version has an acceptance
 record, only the servables it accepted are candidates; with no record every candidate is, and
-the choice says it is unaccepted. Fastest = most texts/s on the real stream, length-sorted
-batches: read from the version's bench.json when it was measured on a machine with the same
-fingerprint (CPU model, flags, cores), else timed here in at most ``CALIBRATION_S`` seconds on
-the version's own validation texts.
+the choice says it is unaccepted. Best depends on the purpose (runtime.criteria): ``serve``
+asks for ``latency`` (the steadiest batch-1 tail within the canvas's budget, then texts/s),
+``predict`` and Ray scoring for ``throughput`` (texts/s on the real stream, length-sorted
+batches). The figures come from the version's bench.json when it was measured on a machine with
+the same fingerprint (CPU model, flags, cores), else they are timed here in at most
+``CALIBRATION_S`` seconds on the version's own validation texts.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import time
 
 from mlops_dl import machine
 from mlops_dl.errors import MlopsError, RegistryError
+from mlops_dl.metrics import latency_percentiles
 from mlops_dl.registry import acceptance, layout
+from mlops_dl.runtime import criteria
 from mlops_dl.runtime import variants as V
 from mlops_dl.runtime.predictor import build
 
@@ -88,28 +93,32 @@ def candidates(mv, engine: str, variant: str) -> tuple[list[V.Servable], dict, d
     return found, skipped, note
 
 
-def choose(mv, engine: str, variant: str, provider: str, settings) -> dict:
-    """{engine, variant, precision, source, reason, skipped, texts_per_s, accepted_only}."""
+def choose(mv, engine: str, variant: str, provider: str, settings,
+           purpose: str = "throughput", budget_ms: float | None = None) -> dict:
+    """{engine, variant, precision, servable, source, criterion, reason, skipped, texts_per_s,
+    figures, accepted_only}: the best candidate for ``purpose`` (runtime.criteria)."""
+    criteria.check_purpose(purpose)
     pairs, skipped, note = candidates(mv, engine, variant)
-    speeds, source = from_bench(mv, pairs), layout.BENCH
-    if not speeds:
-        speeds, source = calibrate(mv, pairs, provider, settings), "calibration"
-    best = next(s for s in pairs if s.key == max(speeds, key=speeds.get))
-    runner_up = sorted(speeds.values())[-2] if len(speeds) > 1 else None
-    margin = f", {speeds[best.key] / runner_up:.2f}x the next" if runner_up else ""
+    figures, source = from_bench(mv, pairs, purpose), layout.BENCH
+    if not figures:
+        figures, source = calibrate(mv, pairs, provider, settings, purpose=purpose), "calibration"
+    key, criterion = criteria.rank(figures, purpose, budget_ms)
+    best = next(s for s in pairs if s.key == key)
     where = ("the version's bench.json (same machine fingerprint "
              f"{machine.fingerprint()})" if source == layout.BENCH else
              f"a {CALIBRATION_S:.0f} s calibration at start-up (no bench.json for this machine)")
     pool = "accepted" if note["accepted_only"] else "UNACCEPTED (the version has no acceptance)"
-    reason = (f"{best.label}: fastest of {len(speeds)} {pool} candidates on the real stream, "
-              f"{speeds[best.key]:.0f} texts/s{margin}, from {where}")
+    reason = (f"{best.label}: best of {len(figures)} {pool} candidates by {criterion}: "
+              f"{criteria.summary(figures, key, purpose)}, from {where}")
     if skipped:
         reason += "; skipped " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
     log.info("auto choice for %s: %s", V.ref_of(mv), reason)
     return {"engine": best.engine, "variant": best.variant, "precision": best.precision,
-            "servable": best.key, "source": source, "reason": reason, "skipped": skipped,
+            "servable": best.key, "source": source, "purpose": purpose, "criterion": criterion,
+            "budget_ms": budget_ms, "reason": reason, "skipped": skipped,
             "accepted_only": note["accepted_only"],
-            "texts_per_s": {k: round(v, 1) for k, v in speeds.items()}}
+            "texts_per_s": {k: round(f["texts_per_s"], 1) for k, f in figures.items()},
+            "figures": {k: {m: round(v, 3) for m, v in f.items()} for k, f in figures.items()}}
 
 
 def bench_key(result: dict) -> str | None:
@@ -120,27 +129,38 @@ def bench_key(result: dict) -> str | None:
     return f"{engine}:{variant if 'precision' in result else V.legacy(engine, variant)}"
 
 
-def from_bench(mv, pairs: list[V.Servable]) -> dict[str, float]:
-    """{servable key: texts/s} from the attached bench.json of this machine; {} if none."""
+def from_bench(mv, pairs: list[V.Servable], purpose: str = "throughput") -> dict[str, dict]:
+    """{servable key: figures} from the attached bench.json of this machine; {} if none."""
     try:
         report = mv.attachment(layout.BENCH)
     except (RegistryError, OSError):
         return {}
-    return speeds_in(report, pairs)
+    return figures_in(report, pairs, purpose)
 
 
-def speeds_in(report: dict | None, pairs: list[V.Servable]) -> dict[str, float]:
-    """{servable key: texts/s} of every candidate in a bench report of this machine; {} when
-    the report is from another machine or lacks one of them."""
+def figures_in(report: dict | None, pairs: list[V.Servable], purpose: str = "throughput"
+               ) -> dict[str, dict]:
+    """{servable key: {texts_per_s, p50_ms, p95_ms, p99_ms}} of every candidate in a bench
+    report of this machine; {} when the report is from another machine or lacks a figure
+    ``purpose`` ranks on for one of them."""
     if not report or report.get("hardware", {}).get("fingerprint") != machine.fingerprint():
         return {}
-    wanted, speeds = {s.key for s in pairs}, {}
+    wanted, figures = {s.key for s in pairs}, {}
     for result in report.get("engines", {}).values():
         key = bench_key(result)
         rate = (result.get("stream_sorted") or {}).get("sent_per_s")
         if key in wanted and rate:
-            speeds[key] = float(rate)
-    return speeds if len(speeds) == len(wanted) else {}
+            b1 = result.get("batch1") or {}
+            figures[key] = {"texts_per_s": float(rate),
+                            **{m: float(b1[m]) for m in ("p50_ms", "p95_ms", "p99_ms") if m in b1}}
+    need = criteria.needs(purpose)
+    complete = len(figures) == len(wanted) and all(m in f for f in figures.values() for m in need)
+    return figures if complete else {}
+
+
+def speeds_in(report: dict | None, pairs: list[V.Servable]) -> dict[str, float]:
+    """{servable key: texts/s} of every candidate in a bench report of this machine."""
+    return {k: f["texts_per_s"] for k, f in figures_in(report, pairs).items()}
 
 
 def calibration_texts(mv, n: int = 64) -> list[str]:
@@ -151,21 +171,38 @@ def calibration_texts(mv, n: int = 64) -> list[str]:
 
 
 def calibrate(mv, pairs: list[V.Servable], provider: str, settings,
-              budget_s: float | None = None) -> dict[str, float]:
-    """Texts/s of each candidate, timed here within ``budget_s`` seconds in all."""
+              budget_s: float | None = None, purpose: str = "throughput") -> dict[str, dict]:
+    """{key: figures} of each candidate, timed here within ``budget_s`` seconds in all, in
+    rounds across the candidates (a noisy neighbour slows all alike): a length-sorted pass over
+    the calibration texts each round, and for ``latency`` one-text calls too."""
     budget_s = CALIBRATION_S if budget_s is None else budget_s
     texts = calibration_texts(mv)
-    deadline = time.perf_counter() + budget_s
-    speeds = {}
-    for i, servable in enumerate(pairs):
-        pred = build(mv, servable, provider, settings)
+    preds = {s.key: build(mv, s, provider, settings) for s in pairs}
+    for pred in preds.values():
         pred.logits(texts[: settings.max_batch_size])  # warm-up
-        share = max(0.05, (deadline - time.perf_counter()) / (len(pairs) - i))
-        stop, done, spent = time.perf_counter() + share, 0, 0.0
-        while done == 0 or time.perf_counter() < stop:
+    deadline = time.perf_counter() + budget_s
+    spent, done = dict.fromkeys(preds, 0.0), dict.fromkeys(preds, 0)
+    single: dict[str, list[float]] = {k: [] for k in preds}
+    while min(done.values()) == 0 or time.perf_counter() < deadline:
+        for key, pred in preds.items():
             start = time.perf_counter()
             pred.logits(texts)
-            spent += time.perf_counter() - start
-            done += len(texts)
-        speeds[servable.key] = done / spent
-    return speeds
+            spent[key] += time.perf_counter() - start
+            done[key] += len(texts)
+            if purpose == "latency":
+                single[key] += one_text_ms(pred, texts, 8 * (len(single[key]) // 8 % 4))
+    figures = {k: {"texts_per_s": done[k] / spent[k]} for k in preds}
+    for key, ms in single.items():
+        if ms:
+            figures[key].update(latency_percentiles(ms))
+    return figures
+
+
+def one_text_ms(pred, texts: list[str], offset: int, n: int = 8) -> list[float]:
+    """Milliseconds of ``n`` one-text calls, starting at ``texts[offset]``."""
+    out = []
+    for i in range(offset, offset + n):
+        start = time.perf_counter()
+        pred.logits([texts[i % len(texts)]])
+        out.append((time.perf_counter() - start) * 1000)
+    return out

@@ -30,12 +30,15 @@ log = logging.getLogger("mlops_dl.runtime")
 
 
 def servable_for(mv: "ModelVersion", engine: str, variant: str, provider: str = "auto",
-                 settings: ServeConfig | None = None) -> tuple[V.Servable, dict | None]:
+                 settings: ServeConfig | None = None, purpose: str = "throughput",
+                 budget_ms: float | None = None) -> tuple[V.Servable, dict | None]:
     """The servable ``engine``/``variant`` mean for ``mv`` here, and the auto choice (or None).
-    The one answer to "what will this serve?" for serve, predict, accept, promote and bench."""
+    The one answer to "what will this serve?" for serve, predict, accept, promote and bench;
+    ``purpose``: latency (serve, within ``budget_ms`` at batch-1 p95) or throughput (files)."""
     V.check_choice(engine, variant, provider)
     if "auto" in (engine, variant):
-        choice = auto.choose(mv, engine, variant, provider, settings or ServeConfig())
+        choice = auto.choose(mv, engine, variant, provider, settings or ServeConfig(), purpose,
+                             budget_ms)
         return V.resolve(mv, choice["engine"], choice["variant"]), choice
     if engine == "openvino" and not V.unavailable_reason(mv, engine):
         why = auto.openvino_missing()
@@ -63,10 +66,12 @@ def acceptance_warning(mv: "ModelVersion", servable: V.Servable) -> tuple[bool |
 
 def from_version(mv: "ModelVersion", provider: str = "auto", variant: str = "int8",
                  settings: ServeConfig | None = None,
-                 engine: str = "onnxruntime") -> Predictor:
-    """A Predictor for a registered version (its files through ``mv.file``)."""
+                 engine: str = "onnxruntime", *, purpose: str = "throughput",
+                 budget_ms: float | None = None) -> Predictor:
+    """A Predictor for a registered version (its files through ``mv.file``); ``purpose`` and
+    ``budget_ms`` steer an ``auto`` choice (runtime.criteria)."""
     settings = settings or ServeConfig()
-    servable, choice = servable_for(mv, engine, variant, provider, settings)
+    servable, choice = servable_for(mv, engine, variant, provider, settings, purpose, budget_ms)
     pred = build(mv, servable, provider, settings, choice)
     pred.accepted, warning = acceptance_warning(mv, servable)
     if warning:
@@ -79,22 +84,24 @@ def from_version(mv: "ModelVersion", provider: str = "auto", variant: str = "int
 
 def from_registry(ref: str, registry: "Registry | str | Path | None" = None,
                   provider: str = "auto", variant: str = "int8",
-                  settings: ServeConfig | None = None, engine: str = "onnxruntime") -> Predictor:
-    """Load ``ref`` ("name", "name:3", "name@production") after verifying its checksums."""
+                  settings: ServeConfig | None = None, engine: str = "onnxruntime",
+                  **choose) -> Predictor:
+    """Load ``ref`` ("name", "name:3", "name@production") after verifying its checksums;
+    ``choose``: purpose / budget_ms for an ``auto`` choice."""
     from mlops_dl.registry import open_registry
 
     mv = open_registry(registry).get(ref, verify=True)
-    return from_version(mv, provider, variant, settings, engine)
+    return from_version(mv, provider, variant, settings, engine, **choose)
 
 
 def from_dir(path: str | Path, provider: str = "auto", variant: str = "int8",
              settings: ServeConfig | None = None, *, name: str | None = None,
-             version: int | None = None, engine: str = "onnxruntime") -> Predictor:
+             version: int | None = None, engine: str = "onnxruntime", **choose) -> Predictor:
     """Load a bundle folder (model.json, tokenizer.json, ONNX variants), unregistered."""
     from mlops_dl.registry.bundle import read_bundle
 
     return from_version(read_bundle(path, name=name, version=version), provider, variant,
-                        settings, engine)
+                        settings, engine, **choose)
 
 
 def freeze_heap() -> None:

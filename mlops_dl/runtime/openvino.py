@@ -48,13 +48,16 @@ class _Input:
 class OpenVinoSession:
     """A compiled OpenVINO CPU model; ``run(["logits"], feeds)`` like an InferenceSession."""
 
-    def __init__(self, model_path: Path, threads: int = 0, precision: str = "fp32"):
+    def __init__(self, model_path: Path, threads: int = 0, precision: str = "fp32",
+                 buckets: tuple[int, ...] = (), properties: dict | None = None):
         ov = import_openvino()
         self.precision = precision
+        self.buckets = tuple(sorted(buckets))  # the Predictor pads each batch up to one of these
         config = {"INFERENCE_PRECISION_HINT": precision_hint(precision), "PERFORMANCE_HINT": "LATENCY",
                   "NUM_STREAMS": 1}
         if threads > 0:
             config["INFERENCE_NUM_THREADS"] = threads
+        config.update(properties or {})
         try:
             compiled = ov.Core().compile_model(str(model_path), "CPU", config)
         except Exception as e:  # OpenVINO raises RuntimeError with a long multi-line text
@@ -68,6 +71,9 @@ class OpenVinoSession:
         self._inputs = [_Input(i.get_any_name()) for i in compiled.inputs]
         self._lock = threading.Lock()  # one infer request: one call at a time
         self.version = ov.__version__
+        for width in self.buckets:  # each padded length prepared now, not in a request
+            self.run(["logits"], {i.name: np.ones((1, width), dtype=np.int64)
+                                  for i in self._inputs})
 
     def get_inputs(self) -> list[_Input]:
         return list(self._inputs)

@@ -8,9 +8,11 @@ the ONNX model the same tensors. It must import nothing of mlops_dl.
 import numpy as np
 
 
-def pad_batch(encodings, pad_id, names):
-    """``tokenizers`` encodings -> {name: array} for ``names``. Each array # (B, T) int64."""
+def pad_batch(encodings, pad_id, names, buckets=()):
+    """``tokenizers`` encodings -> {name: array} for ``names``, padded to the longest, or up to
+    the first of the sorted ``buckets`` that holds it. Each array # (B, T) int64."""
     width = max((len(e.ids) for e in encodings), default=0)
+    width = next((b for b in buckets if b >= width), width)
     ids = np.full((len(encodings), width), pad_id, dtype=np.int64)  # (B, T)
     mask = np.zeros_like(ids)  # (B, T)
     types = np.zeros_like(ids)  # (B, T)

@@ -59,10 +59,18 @@ def open_session(mv: "ModelVersion", servable: Servable, provider: str, settings
     if servable.engine == "openvino":
         from mlops_dl.runtime.openvino import OpenVinoSession
 
-        return OpenVinoSession(path, settings.intra_op_threads, servable.precision)
+        return OpenVinoSession(path, settings.intra_op_threads, servable.precision,
+                               buckets=openvino_buckets(settings, mv.meta))
     from mlops_dl.runtime.onnxruntime import make_session
 
     return make_session(path, provider, settings)
+
+
+def openvino_buckets(settings: ServeConfig, meta: dict) -> tuple[int, ...]:
+    """serve.openvino_buckets that fit the model's max_length, and max_length itself."""
+    top = int(meta["max_length"])
+    return tuple(sorted({b for b in settings.openvino_buckets if b < top} | {top})) \
+        if settings.openvino_buckets else ()
 
 
 def build(mv: "ModelVersion", servable: Servable, provider: str = "auto",
@@ -104,6 +112,7 @@ class Predictor:
         self.pad_id = pad_id
         self.settings = settings or ServeConfig()
         self.provider = session.get_providers()[0]
+        self.buckets = tuple(getattr(session, "buckets", ()))  # padded lengths (OpenVINO)
         session_inputs = {i.name for i in session.get_inputs()}
         self.input_names = [n for n in meta.get("inputs", session_inputs) if n in session_inputs]
         self._lock = threading.Lock()  # IO binding objects are not shared across threads
@@ -119,7 +128,7 @@ class Predictor:
 
     def _feeds(self, encodings: list[Any]) -> dict[str, np.ndarray]:
         """Pad a batch to its longest encoding. Each array # (B, T) int64."""
-        return pad_batch(encodings, self.pad_id, self.input_names)
+        return pad_batch(encodings, self.pad_id, self.input_names, self.buckets)
 
     def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """One ONNX run -> logits # (B, L); CUDA goes through IO binding."""

@@ -39,8 +39,9 @@ def registry_holder(cfg: ServeConfig, ref: str, registry: str | None) -> ModelHo
     from mlops_dl.registry import open_registry
     reg = open_registry(registry)
     return ModelHolder.from_registry(
-        ref, reg, lambda mv: from_version(mv, cfg.provider, cfg.variant, cfg,
-                                                    cfg.engine))
+        ref, reg, lambda mv: from_version(mv, cfg.provider, cfg.variant, cfg, cfg.engine,
+                                          purpose="latency",
+                                          budget_ms=cfg.latency_budget_ms or None))
 
 
 def create_app(cfg: ServeConfig, ref: str, registry: str | None = None,

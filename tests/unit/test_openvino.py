@@ -89,17 +89,23 @@ def test_version_without_openvino_artifact(version_dir, tmp_path, monkeypatch):
     assert "openvino: tiny:7 was exported before the OpenVINO" in pred.choice["reason"]
 
 
-def bench_doc(fingerprint: str, fastest: tuple[str, str], rates: dict | None = None) -> dict:
-    """A bench.json with every servable of the tiny version (``rates``: {key: texts/s})."""
+def bench_doc(fingerprint: str, fastest: tuple[str, str], rates: dict | None = None,
+              tails: dict | None = None) -> dict:
+    """A bench.json with every servable of the tiny version (``rates``: {key: texts/s};
+    ``tails``: {key: (p50, p99) batch-1 ms}, else 2 ms / 3 ms, and 1 / 1.2 for ``fastest``)."""
     from mlops_dl.runtime.variants import SPECS
 
     engines = {}
     for s in SPECS:
+        key = f"{s.engine}:{s.variant}"
         rate = 900.0 if (s.engine, s.variant) == fastest else 100.0
-        rate = (rates or {}).get(f"{s.engine}:{s.variant}", rate)
-        engines[f"{s.engine}-{s.variant}"] = {"runtime": s.engine, "variant": s.variant,
-                                              "precision": s.precision,
-                                              "stream_sorted": {"sent_per_s": rate}}
+        rate = (rates or {}).get(key, rate)
+        p50, p99 = (tails or {}).get(key, (1.0, 1.2) if (s.engine, s.variant) == fastest
+                                     else (2.0, 3.0))
+        engines[f"{s.engine}-{s.variant}"] = {
+            "runtime": s.engine, "variant": s.variant, "precision": s.precision,
+            "stream_sorted": {"sent_per_s": rate},
+            "batch1": {"p50_ms": p50, "p95_ms": (p50 + p99) / 2, "p99_ms": p99}}
     return {"hardware": {"fingerprint": fingerprint}, "engines": engines}
 
 
@@ -115,6 +121,7 @@ def test_auto_choice_stored_bench_vs_calibration(tiny_registry, tmp_path, monkey
     pred = from_registry("tiny:1", reg, "cpu", "auto", engine="auto")
     assert (pred.engine, pred.variant) == ("openvino", "int8-static")
     assert pred.choice["source"] == "bench.json" and "9.00x the next" in pred.choice["reason"]
+    assert pred.choice["purpose"] == "throughput"
     # variant auto within one engine reads the same figures
     pred = from_registry("tiny:1", reg, "cpu", "auto", engine="onnxruntime")
     assert pred.engine == "onnxruntime" and pred.choice["source"] == "bench.json"
@@ -141,7 +148,8 @@ def test_readyz_and_metrics_show_the_choice(tiny_registry, tmp_path, monkeypatch
         wait_ready(client)
         model = client.get("/readyz").json()["model"]
         assert (model["engine"], model["variant"]) == ("openvino", "fp32")
-        assert f"fastest of {n_candidates()} UNACCEPTED" in model["choice"]["reason"]
+        assert f"best of {n_candidates()} UNACCEPTED" in model["choice"]["reason"]
+        assert model["choice"]["purpose"] == "latency" and "p99" in model["choice"]["criterion"]
         r = client.post("/v1/predict", json={"texts": ["love great"]})
         assert r.status_code == 200 and r.json()["variant"] == "fp32"
         metrics = client.get("/metrics").text

@@ -1,7 +1,8 @@
 """Engine measurements. Each engine lives in its own process (so peak RSS is its own): bench.py
 loads it there with ``load_engine`` and calls ``task`` round-robin across engines, so a noisy
 neighbour slows every engine alike. Engines: ONNX variants through our Predictor (onnxruntime
-or OpenVINO), and the PyTorch baselines (torch imported only in ``bench.torch_engines``).
+or OpenVINO), the PyTorch baselines (torch imported only in ``bench.torch_engines``) and the
+CTranslate2 peer (``bench.ct2_engine``).
 ``measure`` runs everything in one go (used by the Optimum peer, which lives in another venv)."""
 
 from __future__ import annotations
@@ -209,6 +210,10 @@ def _factory(engine: dict) -> Callable:
         from mlops_dl.bench.torch_engines import torch_engine
 
         return torch_engine
+    if engine["kind"] == "ct2":
+        from mlops_dl.bench.ct2_engine import ct2_engine
+
+        return ct2_engine
     return _ort_engine
 
 

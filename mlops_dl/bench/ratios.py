@@ -1,11 +1,14 @@
 """The headline ratios of one bench run: our best engine against the BEST PyTorch engine measured
 on the machine (fp32 eager beside it), like for like: both sides length-sorted in windows (the
 in-order figures beside), and the targets for this machine's class. Only batch-invariant
-servables compete for the headline (int8-dynamic's labels vary with the batch)."""
+servables compete for the headline (int8-dynamic's labels vary with the batch). Peers (the
+CTranslate2 rows ``ct2-*``) are neither ours nor PyTorch: one line compares the best of them
+with our best."""
 
 from __future__ import annotations
 
 OURS = ("onnx-", "openvino-")
+PEERS = ("ct2-",)  # CTranslate2: measured beside ours, never served
 # the targets on every CPU (issue 22): stream vs the best PyTorch and vs eager fp32, batch-1
 # p50 vs eager, the F1 cost, the batch-1 tail of the servable `serve` chooses, the stream's
 # share of the best rate measured here for its compute type
@@ -50,6 +53,7 @@ def ratios(results: dict, amx: bool = False, served: str | None = None) -> dict:
                                                            / _stream(torch_all[top_io], "stream"))
         fastest_b1 = min(v["batch1"]["p50_ms"] for v in torch_all.values())
         out["b1_p50_speedup_vs_best_pytorch"] = fastest_b1 / mine["batch1"]["p50_ms"]
+    out.update(peer_ratios(results, mine))
     for key, name in (("b32_t128_fraction", "peak_fraction_b32_t128"),
                       ("stream_fraction", "peak_fraction_stream")):
         if (mine.get("peak") or {}).get(key) is not None:
@@ -62,6 +66,16 @@ def ratios(results: dict, amx: bool = False, served: str | None = None) -> dict:
     out["targets"] = TARGETS
     out["met"] = _met(out, results, amx)
     return out
+
+
+def peer_ratios(results: dict, mine: dict) -> dict:
+    """The best CTranslate2 row vs our best, as speed ratios (> 1: CTranslate2 is faster)."""
+    peers = {k: v for k, v in results.items() if k.startswith(PEERS) and "batch1" in v}
+    if not peers:
+        return {}
+    top = max(peers, key=lambda k: _stream(peers[k]))
+    return {"best_ct2": top, "ct2_vs_ours": _stream(peers[top]) / _stream(mine),
+            "ct2_b1_p50_vs_ours": mine["batch1"]["p50_ms"] / peers[top]["batch1"]["p50_ms"]}
 
 
 def _met(out: dict, results: dict, amx: bool) -> dict:

@@ -120,6 +120,11 @@ def _print_ratios(r: dict, console) -> None:
                       f"{100 * r['peak_fraction_stream']:.0f}% (target >= 70%"
                       f"{target('peak_fraction')}), b32x128 "
                       f"{100 * r.get('peak_fraction_b32_t128', 0):.0f}%")
+    if "ct2_vs_ours" in r:
+        console.print(f"  CTranslate2 peer {r['best_ct2']} vs {r['best_variant']}: stream "
+                      f"{r['ct2_vs_ours']:.2f}x, batch-1 p50 {r['ct2_b1_p50_vs_ours']:.2f}x "
+                      f"(> 1: the peer is faster; a bench engine, not a servable)",
+                      highlight=False)
     if "no_regression_vs_int8" in met:
         console.print(f"  no regression vs today's onnxruntime int8: "
                       f"{mark[met['no_regression_vs_int8']]}")

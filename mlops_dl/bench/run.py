@@ -27,7 +27,8 @@ from mlops_dl.runtime.variants import ENGINES
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/tweeteval-sentiment/test_text.txt"
 SHAPES = [(1, 32), (1, 128), (8, 32), (8, 128), (32, 32), (32, 128)]
 OPTS = {"latency_n": 300, "batch": 32, "window": 512, "rounds": 4, "shape_budget_s": 2.0,
-        "tune_n": 100, "peak_s": 2.0, "pytorch": ["eager", "bf16", "compile"]}
+        "tune_n": 100, "peak_s": 2.0, "pytorch": ["eager", "bf16", "compile"],
+        "ct2": ["int8"]}  # the CTranslate2 peer's rows: int8 and/or fp32
 PEER_DIR = Path("artifacts/bench")  # scripts/optimum_peer.sh writes optimum-<name>-<v>.json here
 BENCH_ENGINES = (*ENGINES, "auto")  # --engine: ours to measure (auto = all)
 
@@ -139,8 +140,10 @@ def hardware(gpu: str | None = None) -> dict:
 
 
 def plan_engines(mv, provider: str, torch_baseline: bool, which: str = "auto",
-                 torch_kinds=("eager", "bf16", "compile")) -> tuple[list[dict], dict[str, str], str]:
+                 torch_kinds=("eager", "bf16", "compile"), ct2_kinds=("int8",)
+                 ) -> tuple[list[dict], dict[str, str], str]:
     """The engines to measure, {label: why skipped}, and the PyTorch baseline status."""
+    from mlops_dl.bench.ct2_engine import ct2_rows
     from mlops_dl.bench.torch_engines import bf16_unsupported
     from mlops_dl.runtime.auto import runnable
 
@@ -161,6 +164,9 @@ def plan_engines(mv, provider: str, torch_baseline: bool, which: str = "auto",
                 continue
             engines.append({**base, "kind": "pytorch", "torch": kind, "label": label,
                             "path": str(model_dir)})
+    peers, peer_skips = ct2_rows(base, mv, model_dir, ct2_kinds, torch_baseline, PEER_DIR)
+    engines += peers
+    skipped.update(peer_skips)
     servables, engine_skips = runnable(mv, which, "auto", include_varying=True)
     skipped.update({(f"{k}-*" if ":" not in k else bench_row(*k.split(":"))): reason
                     for k, reason in engine_skips.items()})
@@ -226,7 +232,7 @@ def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None 
         raise DataError(f"{source}: no texts to benchmark")
     say = progress.print if progress is not None else (lambda *a, **k: None)
     engines, skipped, torch_status = plan_engines(mv, provider, torch_baseline, engine,
-                                                  opts["pytorch"])
+                                                  opts["pytorch"], opts.get("ct2", ()))
     say(f"[dim]GEMM peaks ({opts['peak_s']:g} s each); loading "
         f"{', '.join(e['label'] for e in engines)}; {len(texts)} texts[/]")
     peaks = measure_peaks(provider, opts["peak_s"])

@@ -30,13 +30,23 @@ def texts_file(tmp_path, tiny_rows):
     return tmp_path / "t_text.txt"
 
 
-def test_bench_one_run_all_engines_attached(tiny_registry, tmp_path, texts_file):
+def test_bench_one_run_all_engines_attached(tiny_registry, tmp_path, texts_file, monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr("mlops_dl.bench.run.PEER_DIR", tmp_path / "peers")  # ct2's cache
     reg = fresh_registry(tiny_registry, tmp_path / "registry", versions=2)
     report = run_bench("tiny:1", registry=reg.root, data=texts_file, limit=0,
                        chart=tmp_path / "bench.png", shapes=[(1, 8), (4, 16)], opts=TINY_OPTS)
     engines = {k: v for k, v in report["engines"].items() if "skipped" not in v}
     ours = OURS | ({"openvino-bf16"} if machine.cpu_has_bf16() else set())
     assert set(engines) >= {"pytorch-eager"} | ours
+    if importlib.util.find_spec("ctranslate2"):  # the CTranslate2 peer: a row, not one of ours
+        assert engines["ct2-int8"]["runtime"] == "ctranslate2"
+        assert (tmp_path / "peers" / "ct2-tiny-1" / "int8" / "model.bin").is_file()
+        assert report["ratios"]["best_ct2"] == "ct2-int8" and report["ratios"]["ct2_vs_ours"] > 0
+        assert abs(engines["ct2-int8"]["macro_f1"] - engines["onnx-fp32"]["macro_f1"]) < 0.05
+    else:
+        assert "not installed" in report["engines"]["ct2-int8"]["skipped"]
     if not machine.cpu_has_bf16():  # no bf16 hardware: reported as skipped, with why
         assert "amx_bf16" in report["engines"]["pytorch-bf16"]["skipped"]
     hw = report["hardware"]

@@ -1,4 +1,4 @@
-"""`mlops-dl bench`: the PyTorch baselines (eager fp32, bf16 autocast, torch.compile) vs our
+"""`mlops-dl bench`: the PyTorch baselines (eager fp32, bf16 autocast, torch.compile, both) vs our
 engines (onnxruntime fp32 / int8 / static int8, OpenVINO fp32 / int8) on real labelled texts and
 fixed shapes, in one interleaved run, with the machine's GEMM peaks; attached to the version.
 
@@ -20,6 +20,7 @@ import numpy as np
 from mlops_dl import machine
 from mlops_dl.bench.ratios import TARGETS, ratios  # noqa: F401 (re-exported)
 from mlops_dl.bench.recommend import recommend
+from mlops_dl.bench.torch_engines import KINDS
 from mlops_dl.errors import DataError
 from mlops_dl.registry import layout
 from mlops_dl.runtime.variants import ENGINES
@@ -27,7 +28,7 @@ from mlops_dl.runtime.variants import ENGINES
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/tweeteval-sentiment/test_text.txt"
 SHAPES = [(1, 32), (1, 128), (8, 32), (8, 128), (32, 32), (32, 128)]
 OPTS = {"latency_n": 300, "batch": 32, "window": 512, "rounds": 4, "shape_budget_s": 2.0,
-        "tune_n": 100, "peak_s": 2.0, "pytorch": ["eager", "bf16", "compile"],
+        "tune_n": 100, "peak_s": 2.0, "pytorch": list(KINDS),
         "ct2": ["int8"]}  # the CTranslate2 peer's rows: int8 and/or fp32
 PEER_DIR = Path("artifacts/bench")  # scripts/optimum_peer.sh writes optimum-<name>-<v>.json here
 BENCH_ENGINES = (*ENGINES, "auto")  # --engine: ours to measure (auto = all)
@@ -140,11 +141,11 @@ def hardware(gpu: str | None = None) -> dict:
 
 
 def plan_engines(mv, provider: str, torch_baseline: bool, which: str = "auto",
-                 torch_kinds=("eager", "bf16", "compile"), ct2_kinds=("int8",)
+                 torch_kinds=KINDS, ct2_kinds=("int8",)
                  ) -> tuple[list[dict], dict[str, str], str]:
     """The engines to measure, {label: why skipped}, and the PyTorch baseline status."""
     from mlops_dl.bench.ct2_engine import ct2_rows
-    from mlops_dl.bench.torch_engines import bf16_unsupported
+    from mlops_dl.bench.torch_engines import kind_unsupported
     from mlops_dl.runtime.auto import runnable
 
     if which not in BENCH_ENGINES:
@@ -158,7 +159,7 @@ def plan_engines(mv, provider: str, torch_baseline: bool, which: str = "auto",
     if torch_baseline and model_dir is not None:
         for kind in torch_kinds:
             label = f"pytorch-{kind}"
-            reason = bf16_unsupported(provider) if kind == "bf16" else ""
+            reason = kind_unsupported(kind, provider)
             if reason:
                 skipped[label] = reason
                 continue

@@ -45,7 +45,7 @@ def bench(
     engine: Annotated[str, typer.Option("--engine", help="Our engines to measure: onnxruntime, "
                                         "openvino or auto (all that can run here).")] = "auto",
 ) -> None:
-    """Benchmark REF: PyTorch (eager, bf16, compile) vs our engines, or --load a server."""
+    """Benchmark REF: PyTorch (eager, bf16, compile, bf16-compile) vs ours, or --load a server."""
     if load is not None:
         from mlops_dl.bench.load import print_load, run_load
 

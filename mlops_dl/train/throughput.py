@@ -23,7 +23,7 @@ from mlops_dl import metrics
 from mlops_dl.config import Config
 from mlops_dl.data.prepared import load_prepared, output_path
 from mlops_dl.train.datamodule import EpochShuffle, LengthGroupedBatchSampler, PadCollator, load_tokenized
-from mlops_dl.train.model import SequenceClassifier, build_optimizer, load_network
+from mlops_dl.train.model import SequenceClassifier, build_optimizer, can_fuse, load_network
 
 # name -> (engine, precision, dynamic padding, length grouping)
 VARIANTS = {
@@ -120,7 +120,8 @@ def _loader(train, subset, tokenizer, cfg: Config, batch_size: int, dynamic: boo
 def _time_pytorch(network, loader, tc, labels, warmup: int, steps: int) -> tuple[float, int]:
     """The same optimisation as the Lightning path, written as a bare loop."""
     network.train()
-    optimizer, scheduler = build_optimizer(network, tc, warmup + steps)
+    optimizer, scheduler = build_optimizer(network, tc, warmup + steps,
+                                           fused=can_fuse(network, tc.precision, tc.strategy))
     params = [p for p in network.parameters() if p.requires_grad]
     start, tokens = None, 0
     for step, batch in enumerate(loader):

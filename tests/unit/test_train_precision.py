@@ -35,3 +35,39 @@ def test_auto_is_a_valid_config_value(repo_root):
     assert cfg.train.precision == "auto"
     with pytest.raises(config_mod.ConfigError, match="train.precision"):
         config_mod.load(repo_root / "configs" / "quickstart.yaml", ["train.precision=fp8"])
+
+
+def test_can_fuse_adamw_without_a_grad_scaler_or_sharding():
+    from torch import nn
+
+    from mlops_dl.train.model import can_fuse
+
+    net = nn.Linear(2, 2)
+    assert can_fuse(net, "32-true") and can_fuse(net, "bf16-mixed", "ddp")
+    assert not can_fuse(net, "16-mixed") and not can_fuse(net, "bf16-mixed", "fsdp")
+
+
+def test_bf16_training_clips_with_a_fused_adamw(tiny_rows, tiny_model_dir, tmp_path):
+    """Lightning's mixed-precision plugin refuses to clip for a fused optimizer; ours clips."""
+    from lightning.pytorch.callbacks import Callback
+    import torch
+
+    from mlops_dl.train.fitting import fit
+    from tests.fixtures.tiny_train import tiny_config, write_fixture_prepared
+
+    class Check(Callback):
+        fused, norms = [], []
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            opt = trainer.optimizers[0]
+            grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
+            self.fused.append(opt.defaults["fused"])
+            self.norms.append(float(torch.linalg.vector_norm(torch.stack(
+                [torch.linalg.vector_norm(g) for g in grads]))))
+
+    write_fixture_prepared(tmp_path / "data", tiny_rows)
+    cfg = tiny_config(tmp_path / "data", tiny_model_dir, tmp_path / "runs", max_steps=3,
+                      precision="bf16-mixed", grad_clip=1e-3, checkpoint_every_n_steps=0)
+    check = Check()
+    assert fit(cfg, callbacks=[check]).global_step == 3
+    assert check.fused == [True] * 3 and max(check.norms) <= 1e-3 * 1.01

@@ -267,7 +267,7 @@ class ExportConfig:
 @dataclass
 class ServeConfig:
     """The server and its onnxruntime sessions; `runtime.Predictor` takes this as ``settings``
-    (intra_op_threads, spinning, graph_optimization, max_batch_size), so it is validated once."""
+    (intra_op_threads, spinning, graph_optimization, max_batch_*), so it is validated once."""
 
     host: str = "127.0.0.1"  # bind address (0.0.0.0 to listen on every interface)
     port: int = 8000  # TCP port
@@ -283,7 +283,13 @@ class ServeConfig:
     intra_op_threads: int = 0  # 0 = onnxruntime default
     spinning: bool = False  # ORT thread spinning: faster on a quiet machine, slower when shared
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"  # ORT graph level
-    max_batch_size: int = 32  # texts per inference batch (micro-batching and length-sorted runs)
+    # inference batches (micro-batching and the Predictor's length-sorted runs): padded tokens
+    # (rows x longest row) per batch, at most max_batch_texts texts; a longer text runs alone.
+    # 0 = fixed batches of max_batch_size texts (the plan before token budgets). 1024: measured
+    # on 2 CPU cores (docs/serve.md); more cores or a GPU may gain from more
+    max_batch_tokens: int = 1024
+    max_batch_texts: int = 256  # texts per batch at most, with a token budget
+    max_batch_size: int = 32  # texts per batch when max_batch_tokens = 0
     max_wait_ms: float = 5.0  # micro-batching: longest wait for more texts
     max_texts: int = 256  # texts per request (more: 422)
     max_chars: int = 2000  # characters per text (more: 422)
@@ -308,6 +314,8 @@ class ServeConfig:
         check_ranges(self, [
             ("port", 0 <= self.port <= 65535, "must be in [0, 65535]"),
             ("max_batch_size", self.max_batch_size >= 1, "must be >= 1"),
+            ("max_batch_tokens", self.max_batch_tokens >= 0, "must be >= 0 (0 = fixed batches)"),
+            ("max_batch_texts", self.max_batch_texts >= 1, "must be >= 1"),
             ("queue_limit", self.queue_limit >= 1, "must be >= 1"),
             ("swap_poll_s", self.swap_poll_s > 0, "must be > 0"),
             ("header_timeout_s", self.header_timeout_s > 0, "must be > 0"),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlops_dl.bench.run import OPTS, PEER_DIR, SHAPES, read_texts, torch_model_dir
+from mlops_dl.bench.run import OPTS, PEER_DIR, SHAPES, read_texts, token_counts, torch_model_dir
 from mlops_dl.bench.engines import fixed_ids, measure
 from mlops_dl.registry import open_registry
 def optimum_engine(engine: dict):
@@ -70,7 +70,8 @@ def main(argv=None) -> int:
     engine = {"label": f"optimum-ort-{args.variant}", "version_dir": str(mv.path),
               "path": str(model_dir), "onnx_file": mv.meta["variants"][args.variant],
               "max_length": int(mv.meta["max_length"])}
-    result = measure(engine, texts, gold, SHAPES, {**OPTS, "tune_n": 0}, factory=optimum_engine)
+    result = measure(engine, texts, gold, SHAPES, {**OPTS, "tune_n": 0}, factory=optimum_engine,
+                     tokens=token_counts(mv, texts))  # stream_tokens: the bench's own plan
     from importlib.metadata import version
 
     result["versions"] = {p: version(p) for p in ("optimum", "optimum-onnx", "transformers",

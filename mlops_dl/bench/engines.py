@@ -2,7 +2,8 @@
 loads it there with ``load_engine`` and calls ``task`` round-robin across engines, so a noisy
 neighbour slows every engine alike. Engines: ONNX variants through our Predictor (onnxruntime
 or OpenVINO), the PyTorch baselines (torch imported only in ``bench.torch_engines``) and the
-CTranslate2 peer (``bench.ct2_engine``).
+CTranslate2 peer (``bench.ct2_engine``). Each engine's ``run(texts)`` runs its texts as one
+batch; the batches are the policies' of ``bench.streams``, the same for every engine.
 ``measure`` runs everything in one go (used by the Optimum peer, which lives in another venv)."""
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mlops_dl.bench.streams import Run, plan_stats, run_batches, stream, token_plan
 from mlops_dl.metrics import latency_percentiles, macro_f1
-
-Run = Callable[[list[str]], np.ndarray]  # texts -> probabilities (N, L)
 RunFixed = Callable[[int, int], Callable[[], None]]  # (B, T) -> a zero-argument call
 
 
@@ -71,50 +71,24 @@ def latency_b1(run: Run, texts: list[str], n: int, warmup: int = 10) -> dict:
     return percentiles(b1_times(run, texts[:n], warmup))
 
 
-def stream(run: Run, texts: list[str], batch: int, window: int = 0) -> tuple[dict, np.ndarray]:
-    """The real stream, ``batch`` texts per call. -> stats, probs (N, L)
-
-    ``window`` = 0: batches in arrival order (how eager PyTorch is usually run). ``window`` > 0:
-    each window of texts is sorted by length (characters, the same for every engine), cut into
-    batches, and put back in order (how our runner scores files and requests).
-    """
-    run(texts[:batch])  # warm-up
-    start = time.perf_counter()
-    probs = []
-    for w0 in range(0, len(texts), window or len(texts)):
-        chunk = texts[w0:w0 + window] if window else texts
-        order = sorted(range(len(chunk)), key=lambda i: len(chunk[i])) if window else list(
-            range(len(chunk)))
-        out = np.zeros((len(chunk), 0))
-        for b0 in range(0, len(chunk), batch):
-            rows = order[b0:b0 + batch]
-            p = run([chunk[i] for i in rows])  # (B, L)
-            if out.shape[1] == 0:
-                out = np.zeros((len(chunk), p.shape[1]))
-            out[rows] = p
-        probs.append(out)
-    return stream_stats(len(texts), batch, window, time.perf_counter() - start), np.concatenate(probs)
-
-
-def stream_stats(n: int, batch: int, window: int, seconds: float) -> dict:
-    return {"texts": n, "batch": batch, "window": window, "seconds": seconds,
-            "sent_per_s": n / seconds}
-
-
 def engine_figures(info: dict, b1_ms: list[float], streams: dict[str, tuple[dict, np.ndarray]],
                    gold: list[int] | None, shapes: dict, rss_mb: float,
                    tuning: list | None = None) -> dict:
-    """One engine's entry of bench.json. ``streams``: {"stream"|"stream_sorted": (stats, probs
-    (N, L))}; with ``gold``: macro-F1 and accuracy in order, macro-F1 on the sorted run."""
+    """One engine's entry of bench.json. ``streams``: {"stream"|"stream_sorted"|"stream_tokens":
+    (stats, probs (N, L))}; with ``gold``: macro-F1 and accuracy in order, macro-F1 on the
+    sorted and token-budget runs."""
     result = {**info, "batch1": percentiles(b1_ms)}
     for policy, (stats, _) in streams.items():
         result[policy] = stats
     if gold is not None:
-        probs, sorted_probs = streams["stream"][1], streams["stream_sorted"][1]  # each (N, L)
+        probs = streams["stream"][1]  # (N, L)
         pred = probs.argmax(axis=1)
         result["macro_f1"] = macro_f1(gold, pred, probs.shape[1])
         result["accuracy"] = float((pred == np.asarray(gold)).mean())
-        result["macro_f1_sorted"] = macro_f1(gold, sorted_probs.argmax(axis=1), probs.shape[1])
+        for policy, key in (("stream_sorted", "macro_f1_sorted"),
+                            ("stream_tokens", "macro_f1_tokens")):
+            if policy in streams:
+                result[key] = macro_f1(gold, streams[policy][1].argmax(axis=1), probs.shape[1])
     result["shapes"] = shapes
     if tuning is not None:
         result["tuning"] = tuning
@@ -167,7 +141,8 @@ def load_engine(engine: dict) -> None:
 
 
 def task(name: str, *args):
-    """One measurement on the loaded engine: info | b1 | stream | shapes | tune | rss."""
+    """One measurement on the loaded engine: info | b1 | stream | planned | shapes | tune |
+    rss | gc."""
     run = _LOADED["run"]
     if name == "info":
         return _LOADED["info"]
@@ -176,6 +151,8 @@ def task(name: str, *args):
     if name == "stream":
         stats, probs = stream(run, *args)
         return stats["seconds"], probs
+    if name == "planned":  # (texts, batches of indices): the bench's stream_tokens plan
+        return run_batches(run, *args)
     if name == "shapes":
         return fixed_shapes(_LOADED["run_fixed"], *args)
     if name == "tune":
@@ -188,10 +165,11 @@ def task(name: str, *args):
 
 
 def measure(engine: dict, texts: list[str], gold: list[int] | None, shapes: list,
-            opts: dict, factory: Callable | None = None) -> dict:
+            opts: dict, factory: Callable | None = None, tokens: list[int] | None = None) -> dict:
     """Entry point in the child process: build the engine, run every measurement.
 
     ``factory(engine) -> (run, run_fixed, info)``; default: PyTorch eager or our Predictor.
+    ``tokens`` (our tokenizer's count per text) and ``opts["token_budget"]``: stream_tokens too.
     """
     start = time.perf_counter()
     run, run_fixed, info = (factory or _factory(engine))(engine)
@@ -199,6 +177,10 @@ def measure(engine: dict, texts: list[str], gold: list[int] | None, shapes: list
     b1_ms = b1_times(run, texts[: opts["latency_n"]], warmup=10)
     streams = {"stream": stream(run, texts, opts["batch"]),
                "stream_sorted": stream(run, texts, opts["batch"], opts["window"])}
+    if tokens is not None and opts.get("token_budget"):
+        plan = token_plan(tokens, opts["window"], opts["token_budget"], opts["token_max_texts"])
+        seconds, probs = run_batches(run, texts, plan)
+        streams["stream_tokens"] = (plan_stats(tokens, plan, opts, seconds), probs)
     figures = fixed_shapes(run_fixed, shapes, opts["shape_budget_s"])
     tuning = (tune_sessions(engine, texts[: opts["tune_n"]])
               if engine.get("tune") and opts.get("tune_n") else None)
@@ -236,6 +218,8 @@ def _ort_engine(engine: dict):
         return lambda: pred._run(feeds)
 
     describe = pred.describe()
+    describe.pop("max_batch_tokens", None)
+    describe["batching"] = "one batch per call (the bench plans the batches)"
     compute = pred.precision  # the GEMM compute type: fp32, bf16 or int8
     if runtime == "openvino":
         versions = {"openvino": pred.session.version}
@@ -243,11 +227,15 @@ def _ort_engine(engine: dict):
         import onnxruntime
 
         versions = {"onnxruntime": onnxruntime.__version__}
-    return pred.predict_proba, run_fixed, {"provider": pred.provider, "runtime": runtime,
-                                           "variant": pred.variant, "compute": compute,
-                                           "precision": pred.precision,
-                                           "batch_invariant": pred.servable.batch_invariant,
-                                           **versions, "settings": describe}
+
+    def run(texts: list[str]) -> np.ndarray:  # one call = one batch, as for every engine
+        return pred.predict_proba(texts, batch_size=max(1, len(texts)), max_tokens=0)
+
+    return run, run_fixed, {"provider": pred.provider, "runtime": runtime,
+                            "variant": pred.variant, "compute": compute,
+                            "precision": pred.precision,
+                            "batch_invariant": pred.servable.batch_invariant,
+                            **versions, "settings": describe}
 
 
 def _busy_neighbour() -> subprocess.Popen:

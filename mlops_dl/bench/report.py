@@ -33,12 +33,15 @@ def print_report(report: dict, console) -> None:
                           for t in ("fp32", "bf16", "int8"))
         console.print(f"peaks, the best any engine reached here (GFLOP/s, GOP/s for int8): "
                       f"{rates}", highlight=False)
+    budget = (report.get("options") or {}).get("token_budget")
     table = Table(title="real texts: batch-1 latency; stream at batch 32 in arrival order and "
-                  "length-sorted in windows; macro-F1 on the labels; share of the GEMM peak of "
-                  "the engine's compute type")
+                  "length-sorted in windows, and in the same token-budget batches for every "
+                  f"engine ({budget or '-'} padded tokens); macro-F1 on the labels (in order / "
+                  "token batches); share of the GEMM peak of the engine's compute type")
     table.add_column("engine", no_wrap=True)
     for col in ("compute", "b1 p50 ms", "b1 p99 ms", "p99/p50", "stream sent/s in order",
-                "stream sent/s sorted", "macro-F1", "peak b32x128", "peak stream", "RSS MB"):
+                "stream sent/s sorted", "stream sent/s tokens", "macro-F1", "macro-F1 tokens",
+                "peak b32x128", "peak stream", "RSS MB"):
         table.add_column(col, justify="right")
     for name, e in engines.items():
         b1, peak = e.get("batch1", {}), e.get("peak") or {}
@@ -49,7 +52,9 @@ def print_report(report: dict, console) -> None:
                       _f(b1.get("p99_ms"), 2), _f(ratio, 2),
                       _f(e.get("stream", {}).get("sent_per_s")),
                       _f(e.get("stream_sorted", {}).get("sent_per_s")),
-                      _f(e.get("macro_f1"), 4), _pct(peak.get("b32_t128_fraction")),
+                      _f(e.get("stream_tokens", {}).get("sent_per_s")),
+                      _f(e.get("macro_f1"), 4), _f(e.get("macro_f1_tokens"), 4),
+                      _pct(peak.get("b32_t128_fraction")),
                       _pct(peak.get("stream_fraction")), _f(e.get("peak_rss_mb"), 0))
     console.print(table)
     for name, e in report["engines"].items():
@@ -93,16 +98,17 @@ def _print_ratios(r: dict, console) -> None:
         return f" ({mark[met[key]]})" if key in met else ""
     console.print(f"best of ours: [bold]{r['best_variant']}[/]  (targets on every CPU; this "
                   f"one: {r.get('machine_class', '?')})")
-    console.print(f"  like for like: {r.get('policy', 'both length-sorted')}", highlight=False)
+    console.print(f"  like for like: {r.get('policy', 'stream_sorted')}: "
+                  f"{r.get('policy_note', 'both length-sorted')}", highlight=False)
     if "stream_speedup_vs_best_pytorch" in r:
         console.print(f"  stream vs the best PyTorch engine ({r['best_pytorch']}): "
                       f"{r['stream_speedup_vs_best_pytorch']:.2f}x"
-                      f"{target('stream_speedup_vs_best_pytorch')} (in order, best of each: "
-                      f"{r.get('stream_speedup_vs_best_pytorch_in_order', 0):.2f}x); batch-1 "
+                      f"{target('stream_speedup_vs_best_pytorch')} (best of each: "
+                      f"{_beside(r, 'stream_speedup_vs_best_pytorch')}); batch-1 "
                       f"p50 vs the fastest PyTorch: {r['b1_p50_speedup_vs_best_pytorch']:.2f}x")
     if "stream_speedup" in r:
         console.print(f"  vs PyTorch fp32 eager: stream {r['stream_speedup']:.2f}x"
-                      f"{target('stream_speedup')} (in order {r['stream_speedup_in_order']:.2f}x)"
+                      f"{target('stream_speedup')} ({_beside(r, 'stream_speedup')})"
                       f"; batch-1 p50 {r['b1_p50_speedup']:.2f}x{target('b1_p50_speedup')}")
     if "f1_loss_pts" in r:
         console.print(f"  {F1_CHANGE_HEAD} of {r['best_variant']}: "
@@ -130,6 +136,13 @@ def _print_ratios(r: dict, console) -> None:
                       f"{mark[met['no_regression_vs_int8']]}")
 
 
+def _beside(r: dict, key: str) -> str:
+    """The other policies' ratios of ``key``: 'in order 1.20x, sorted 1.50x'."""
+    parts = [f"{name.replace('_', ' ')} {r[f'{key}_{name}']:.2f}x"
+             for name in ("in_order", "sorted", "tokens") if f"{key}_{name}" in r]
+    return ", ".join(parts) or "no other policy"
+
+
 def _print_tuning(engines: dict, console) -> None:
     rows = [r for e in engines.values() for r in e.get("tuning", [])]
     if not rows:
@@ -144,7 +157,8 @@ def _print_tuning(engines: dict, console) -> None:
 
 
 def write_chart(report: dict, path: str | Path) -> Path:
-    """Three bars per engine: stream sent/s, batch-1 p50 ms, B=32 x T=128 sent/s."""
+    """Three panels per engine: stream sent/s (sorted, and token batches beside when
+    measured), batch-1 p50 ms, B=32 x T=128 sent/s."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -160,12 +174,14 @@ def write_chart(report: dict, path: str | Path) -> Path:
               ("B=32 x T=128 (sent/s)",
                lambda e: e.get("shapes", {}).get("b32_t128", {}).get("sent_per_s"))]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
-    for ax, (title, get) in zip(axes, panels):
+    tokens = [e.get("stream_tokens", {}).get("sent_per_s") or 0.0 for e in engines.values()]
+    if any(tokens):
+        panels[0] = ("real stream sent/s: batch 32 sorted | token batches", panels[0][1])
+    for i, (ax, (title, get)) in enumerate(zip(axes, panels)):
         values = [get(engines[n]) or 0.0 for n in names]
-        bars = ax.bar(range(len(names)), values, color="#4C72B0")
+        _bars(ax, [values, tokens] if i == 0 and any(tokens) else [values])
         ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
         ax.set_title(title, fontsize=9)
-        ax.bar_label(bars, fmt="%.1f", fontsize=7)
     fig.suptitle(f"{report['model']} - {report['hardware']['cpu']} ({report['date'][:10]})",
                  fontsize=9)
     fig.tight_layout()
@@ -173,3 +189,12 @@ def write_chart(report: dict, path: str | Path) -> Path:
         return files.write_with(path, lambda tmp: fig.savefig(tmp, dpi=110), ".png")
     finally:
         plt.close(fig)
+
+
+def _bars(ax, series: list[list[float]]) -> None:
+    """One bar group per engine: the series side by side, each bar labelled."""
+    width = 0.8 / len(series)
+    for k, (values, color) in enumerate(zip(series, ("#4C72B0", "#DD8452"))):
+        x = [j + (k - (len(series) - 1) / 2) * width for j in range(len(values))]
+        bars = ax.bar(x, values, width=width, color=color)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7 if len(series) == 1 else 6)

@@ -9,12 +9,15 @@ from multiprocessing import get_context
 import numpy as np
 
 
-
 def measure_round_robin(engines: list[dict], texts: list[str], gold: list[int] | None,
-                        shapes: list, opts: dict, say=lambda *a: None) -> dict:
+                        shapes: list, opts: dict, say=lambda *a: None,
+                        tokens: list[int] | None = None) -> dict:
     """Every engine in its own spawned process; measurements interleaved in ``opts['rounds']``
-    rounds (engine order rotating), so time-varying load on a shared machine hits all alike."""
-    from mlops_dl.bench.engines import engine_figures, load_engine, stream_stats, task
+    rounds (engine order rotating), so time-varying load on a shared machine hits all alike.
+    With ``tokens`` (our tokenizer's count per text) and ``opts['token_budget']``, each round's
+    stream_tokens batches are planned once here and handed to every engine."""
+    from mlops_dl.bench.engines import engine_figures, load_engine, task
+    from mlops_dl.bench.streams import token_plan
 
     ctx = get_context("spawn")
     pools = {e["label"]: ProcessPoolExecutor(1, mp_context=ctx, initializer=load_engine,
@@ -34,17 +37,23 @@ def measure_round_robin(engines: list[dict], texts: list[str], gold: list[int] |
         labels = list(pools)
         rounds = max(1, int(opts.get("rounds", 4)))
         lat = {k: [] for k in labels}
-        runs = {k: {"stream": [0.0, []], "stream_sorted": [0.0, []]} for k in labels}
-        b1_texts = texts[: opts["latency_n"]]
+        planned = tokens is not None and bool(opts.get("token_budget"))
+        policies = ["stream", "stream_sorted"] + (["stream_tokens"] if planned else [])
+        runs = {k: {p: [0.0, []] for p in policies} for k in labels}
+        b1_texts, plan = texts[: opts["latency_n"]], []
         for r in range(rounds):
             say(f"[dim]round {r + 1}/{rounds}: batch-1 latency and stream on every engine[/]")
-            chunk = texts[r * len(texts) // rounds:(r + 1) * len(texts) // rounds]
+            lo, hi = r * len(texts) // rounds, (r + 1) * len(texts) // rounds
+            chunk = texts[lo:hi]
+            batches = token_plan(tokens[lo:hi], opts["window"], opts["token_budget"],
+                                 opts["token_max_texts"]) if planned else []
+            plan += [[lo + i for i in b] for b in batches]
             for k in labels[r % len(labels):] + labels[:r % len(labels)]:
                 lat[k] += call(k, "b1", b1_texts[r::rounds])
                 for policy, window in (("stream", 0), ("stream_sorted", opts["window"])):
-                    seconds, probs = call(k, "stream", chunk, opts["batch"], window)
-                    runs[k][policy][0] += seconds
-                    runs[k][policy][1].append(probs)
+                    _add(runs[k][policy], call(k, "stream", chunk, opts["batch"], window))
+                if planned:
+                    _add(runs[k]["stream_tokens"], call(k, "planned", chunk, batches))
         say("[dim]fixed shapes, session tuning, memory[/]")
         figures = {k: {} for k in labels}
         for shape in shapes:
@@ -53,9 +62,8 @@ def measure_round_robin(engines: list[dict], texts: list[str], gold: list[int] |
         tuning = {e["label"]: call(e["label"], "tune", texts[: opts["tune_n"]])
                   for e in engines if e.get("tune") and opts.get("tune_n") and e["label"] in pools}
         for k in labels:
-            streams = {policy: (stream_stats(len(texts), opts["batch"],
-                                             opts["window"] if policy == "stream_sorted" else 0,
-                                             seconds), np.concatenate(parts))
+            streams = {policy: (_stats(policy, len(texts), tokens, plan, opts, seconds),
+                                np.concatenate(parts))
                        for policy, (seconds, parts) in runs[k].items()}
             res[k] = {**engine_figures(res[k], lat[k], streams, gold, figures[k], call(k, "rss"),
                                        tuning.get(k)), "gc": call(k, "gc")}
@@ -64,3 +72,20 @@ def measure_round_robin(engines: list[dict], texts: list[str], gold: list[int] |
     finally:
         for pool in pools.values():
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _add(run: list, measured: tuple[float, np.ndarray]) -> None:
+    """Add one round's (seconds, probs (n, L)) to a policy's [seconds, [probs...]]."""
+    run[0] += measured[0]
+    run[1].append(measured[1])
+
+
+def _stats(policy: str, n: int, tokens: list[int] | None, plan: list[list[int]], opts: dict,
+           seconds: float) -> dict:
+    """A policy's entry of bench.json from its summed seconds over the rounds."""
+    from mlops_dl.bench.streams import plan_stats, stream_stats
+
+    if policy == "stream_tokens":
+        return plan_stats(tokens, plan, opts, seconds)
+    return stream_stats(n, opts["batch"], opts["window"] if policy == "stream_sorted" else 0,
+                        seconds)

@@ -21,15 +21,20 @@ from mlops_dl import machine
 from mlops_dl.bench.ratios import TARGETS, ratios  # noqa: F401 (re-exported)
 from mlops_dl.bench.recommend import recommend
 from mlops_dl.bench.torch_engines import KINDS
+from mlops_dl.config import ServeConfig
 from mlops_dl.errors import DataError
 from mlops_dl.registry import layout
 from mlops_dl.runtime.variants import ENGINES
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/tweeteval-sentiment/test_text.txt"
 SHAPES = [(1, 32), (1, 128), (8, 32), (8, 128), (32, 32), (32, 128)]
+# stream_tokens: batches of token_budget padded tokens, token_max_texts at most (0 = not run);
+# by default what serve runs
 OPTS = {"latency_n": 300, "batch": 32, "window": 512, "rounds": 4, "shape_budget_s": 2.0,
         "tune_n": 100, "peak_s": 2.0, "pytorch": list(KINDS),
-        "ct2": ["int8"]}  # the CTranslate2 peer's rows: int8 and/or fp32
+        "ct2": ["int8"],  # the CTranslate2 peer's rows: int8 and/or fp32
+        "token_budget": ServeConfig.max_batch_tokens,
+        "token_max_texts": ServeConfig.max_batch_texts}
 PEER_DIR = Path("artifacts/bench")  # scripts/optimum_peer.sh writes optimum-<name>-<v>.json here
 BENCH_ENGINES = (*ENGINES, "auto")  # --engine: ours to measure (auto = all)
 
@@ -193,7 +198,7 @@ def measure_peaks(provider: str, seconds: float) -> dict:
         return pool.submit(gemm_peaks, seconds, provider).result()
 
 
-def stream_tokens(mv, texts: list[str]) -> list[int]:
+def token_counts(mv, texts: list[str]) -> list[int]:
     """Unpadded token count of each text, truncated like the runtime does."""
     from mlops_dl.runtime import load_tokenizer
 
@@ -237,8 +242,9 @@ def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None 
     say(f"[dim]GEMM peaks ({opts['peak_s']:g} s each); loading "
         f"{', '.join(e['label'] for e in engines)}; {len(texts)} texts[/]")
     peaks = measure_peaks(provider, opts["peak_s"])
-    results = measure_round_robin(engines, texts, gold, shapes, opts, say)
-    arch, tokens = architecture(mv), stream_tokens(mv, texts)
+    tokens = token_counts(mv, texts)  # our tokenizer's: plans stream_tokens for every engine
+    results = measure_round_robin(engines, texts, gold, shapes, opts, say, tokens)
+    arch = architecture(mv)
     shares_of_peak(results, peaks, arch, tokens)
     results.update({k: {"skipped": why} for k, why in skipped.items()})
     peer = read_peer(mv)

@@ -267,7 +267,7 @@ class ExportConfig:
 @dataclass
 class ServeConfig:
     """The server and its onnxruntime sessions; `runtime.Predictor` takes this as ``settings``
-    (intra_op_threads, spinning, graph_optimization, max_batch_size), so it is validated once."""
+    (intra_op_threads, spinning, graph_optimization, max_batch_*), so it is validated once."""
 
     host: str = "127.0.0.1"  # bind address (0.0.0.0 to listen on every interface)
     port: int = 8000  # TCP port
@@ -286,7 +286,13 @@ class ServeConfig:
     intra_op_threads: int = 0  # 0 = onnxruntime default
     spinning: bool = False  # ORT thread spinning: faster on a quiet machine, slower when shared
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"  # ORT graph level
-    max_batch_size: int = 32  # texts per inference batch (micro-batching and length-sorted runs)
+    # inference batches (micro-batching and the Predictor's length-sorted runs): padded tokens
+    # (rows x longest row) per batch, at most max_batch_texts texts; a longer text runs alone.
+    # 0 = fixed batches of max_batch_size texts (the plan before token budgets). 1024: measured
+    # on 2 CPU cores (docs/serve.md); more cores or a GPU may gain from more
+    max_batch_tokens: int = 1024
+    max_batch_texts: int = 256  # texts per batch at most, with a token budget
+    max_batch_size: int = 32  # texts per batch when max_batch_tokens = 0
     # OpenVINO: pad each batch up to the next of these lengths (each prepared at load), so a
     # new text length does not prepare a new shape inside a request (the batch-1 tail)
     openvino_buckets: list[int] = field(default_factory=lambda: [16, 32, 48, 64, 96])
@@ -317,6 +323,8 @@ class ServeConfig:
             ("latency_budget_ms", self.latency_budget_ms >= 0, "must be >= 0 (0 = the canvas's)"),
             ("openvino_buckets", all(isinstance(b, int) and b >= 1 for b in self.openvino_buckets),
              "must be whole lengths >= 1 ([] = pad to each batch's longest)"),
+            ("max_batch_tokens", self.max_batch_tokens >= 0, "must be >= 0 (0 = fixed batches)"),
+            ("max_batch_texts", self.max_batch_texts >= 1, "must be >= 1"),
             ("queue_limit", self.queue_limit >= 1, "must be >= 1"),
             ("swap_poll_s", self.swap_poll_s > 0, "must be > 0"),
             ("header_timeout_s", self.header_timeout_s > 0, "must be > 0"),

@@ -1,7 +1,9 @@
 """Predictor: text in, labels and probabilities out, for one servable of one version (no torch).
 
 Texts are tokenized once (truncated to model.json ``max_length``), sorted by length, cut into
-batches padded to the longest text in each batch, run, and put back in input order. Every
+batches by ``runtime.batching`` (``serve.max_batch_tokens`` padded tokens each, or fixed
+``serve.max_batch_size`` texts), each padded to its longest text, run, and put back in input
+order. Every
 result names the model and version that produced it. ``build`` makes one from a version and a
 resolved servable; choosing (``auto``) happens before, in runtime.load / runtime.auto.
 """
@@ -16,6 +18,7 @@ import numpy as np
 from mlops_dl.config import ServeConfig
 from mlops_dl.errors import RegistryError
 from mlops_dl.metrics import softmax
+from mlops_dl.runtime.batching import plan_batches
 from mlops_dl.runtime.padding import pad_batch
 from mlops_dl.runtime.variants import BATCH_VARIES, Servable
 
@@ -142,26 +145,40 @@ class Predictor:
             self.session.run_with_iobinding(binding)
             return binding.copy_outputs_to_cpu()[0]
 
-    def logits(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
-        """Length-sorted batched inference; rows in input order. # (N, L)"""
-        batch_size = batch_size or self.settings.max_batch_size
+    def token_lengths(self, texts: list[str]) -> list[int]:
+        """Tokens of each text as it will run (truncated, unpadded)."""
+        return [len(e.ids) for e in self.encode(texts)]
+
+    def plan(self, lengths: list[int], batch_size: int | None = None,
+             max_tokens: int | None = None) -> list[list[int]]:
+        """Index batches for these token lengths: ``max_tokens`` padded tokens each (default
+        serve.max_batch_tokens; 0 = fixed batches), at most ``batch_size`` texts (default
+        serve.max_batch_texts with a budget, else serve.max_batch_size)."""
+        s = self.settings
+        max_tokens = s.max_batch_tokens if max_tokens is None else max_tokens
+        cap = batch_size or (s.max_batch_texts if max_tokens > 0 else s.max_batch_size)
+        return plan_batches(lengths, max_tokens, cap)
+
+    def logits(self, texts: list[str], batch_size: int | None = None,
+               max_tokens: int | None = None) -> np.ndarray:
+        """Length-sorted batched inference (``plan``); rows in input order. # (N, L)"""
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)  # (N, L)
         if not texts:
             return out
         encodings = self.encode(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            out[rows] = self._run(self._feeds([encodings[i] for i in rows]))
+        for rows in self.plan([len(e.ids) for e in encodings], batch_size, max_tokens):
+            out[rows] = self._run(self._feeds([encodings[i] for i in rows]))  # (B, L)
         return out
 
-    def predict_proba(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+    def predict_proba(self, texts: list[str], batch_size: int | None = None,
+                      max_tokens: int | None = None) -> np.ndarray:
         """Class probabilities. # (N, L)"""
-        return softmax(self.logits(texts, batch_size))
+        return softmax(self.logits(texts, batch_size, max_tokens))
 
-    def predict(self, texts: list[str], batch_size: int | None = None) -> list[dict]:
+    def predict(self, texts: list[str], batch_size: int | None = None,
+                max_tokens: int | None = None) -> list[dict]:
         """One dict per text: label, score, probabilities {label: p}, model, version."""
-        probs = self.predict_proba(texts, batch_size)  # (N, L)
+        probs = self.predict_proba(texts, batch_size, max_tokens)  # (N, L)
         return [self.result(row) for row in probs]
 
     def result(self, probs: np.ndarray) -> dict:
@@ -184,7 +201,8 @@ class Predictor:
                "max_length": self.max_length,
                "intra_op_threads": self.settings.intra_op_threads,
                "spinning": self.settings.spinning,
-               "graph_optimization": self.settings.graph_optimization}
+               "graph_optimization": self.settings.graph_optimization,
+               "max_batch_tokens": self.settings.max_batch_tokens}
         warnings = list(self.warnings)
         if not self.servable.batch_invariant:
             warnings.append(f"{self.variant}: {BATCH_VARIES}")

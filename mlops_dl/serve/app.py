@@ -69,7 +69,9 @@ def serve_state(cfg: ServeConfig, holder: ModelHolder) -> ServeState:
     """Telemetry, a batcher over ``holder`` and the swap hook that keeps the model metric."""
     telemetry = Telemetry(ROUTES | oip.routes(parse_ref(holder.ref).name))
     batcher = MicroBatcher(holder.current, cfg.max_batch_size, cfg.max_wait_ms,
-                           cfg.queue_limit, on_batch=telemetry.batch_size.observe)
+                           cfg.queue_limit, on_batch=telemetry.batch_size.observe,
+                           max_batch_tokens=cfg.max_batch_tokens,
+                           max_batch_texts=cfg.max_batch_texts)
 
     def on_swap(old: Predictor | None, new: Predictor) -> None:
         telemetry.set_model(new.describe(), old.describe() if old else None)

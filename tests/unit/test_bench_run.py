@@ -16,7 +16,8 @@ from mlops_dl.errors import DataError, MlopsError
 from tests.unit.serve_helpers import fresh_registry
 
 TINY_OPTS = {"latency_n": 15, "batch": 8, "window": 16, "rounds": 2, "shape_budget_s": 0.05,
-             "tune_n": 4, "peak_s": 0.1, "pytorch": ["eager", "bf16"]}  # compile: minutes
+             "tune_n": 4, "peak_s": 0.1, "pytorch": ["eager", "bf16"],  # compile: minutes
+             "token_budget": 96, "token_max_texts": 256}  # a few token batches per window
 OURS = {"onnx-fp32", "onnx-int8-dynamic", "onnx-int8-static", "onnx-int8-nncf", "openvino-fp32",
         "openvino-int8-static", "openvino-int8-nncf"}
 
@@ -47,6 +48,11 @@ def test_bench_one_run_all_engines_attached(tiny_registry, tmp_path, texts_file,
         assert abs(engines["ct2-int8"]["macro_f1"] - engines["onnx-fp32"]["macro_f1"]) < 0.05
     else:
         assert "not installed" in report["engines"]["ct2-int8"]["skipped"]
+    tokens_plan = {k: v for k, v in engines["pytorch-eager"]["stream_tokens"].items()
+                   if k not in ("seconds", "sent_per_s")}
+    assert tokens_plan["texts"] == 40 and tokens_plan["token_budget"] == 96
+    assert 40 / 16 < tokens_plan["batches"] < 40  # several texts per batch, within windows
+    assert tokens_plan["padded_tokens"] >= tokens_plan["tokens"] == report["data"]["tokens"]
     if not machine.cpu_has_bf16():  # no bf16 hardware: reported as skipped, with why
         assert "amx_bf16" in report["engines"]["pytorch-bf16"]["skipped"]
     hw = report["hardware"]
@@ -57,17 +63,23 @@ def test_bench_one_run_all_engines_attached(tiny_registry, tmp_path, texts_file,
         assert e["stream"]["texts"] == 40 and e["stream"]["sent_per_s"] > 0
         assert e["stream_sorted"]["window"] == 16 and e["stream_sorted"]["sent_per_s"] > 0
         assert abs(e["macro_f1_sorted"] - e["macro_f1"]) < 0.05  # order restored
+        assert abs(e["macro_f1_tokens"] - e["macro_f1"]) < 0.05
+        planned = e["stream_tokens"]  # the same token batches for every engine
+        assert planned == {**tokens_plan, "seconds": planned["seconds"],
+                           "sent_per_s": planned["sent_per_s"]} and planned["sent_per_s"] > 0
         assert 0 <= e["macro_f1"] <= 1 and e["peak_rss_mb"] > 0
         assert set(e["shapes"]) == {"b1_t8", "b4_t16"}
         assert 0 < e["peak"]["stream_fraction"] <= 1.0 and e["compute"] in ("fp32", "bf16", "int8")
         assert e["peak"]["b32_t128_fraction"] <= 1.0 + 1e-9 if "b32_t128_fraction" in e["peak"] else True
     # fp32 ONNX is the same function as PyTorch: same labels on the labelled texts
     assert abs(engines["onnx-fp32"]["macro_f1"] - engines["pytorch-eager"]["macro_f1"]) < 1e-9
+    assert engines["onnx-fp32"]["macro_f1_tokens"] == engines["pytorch-eager"]["macro_f1_tokens"]
     assert len(engines["onnx-int8-static"]["tuning"]) == 10
     assert engines["onnx-int8-dynamic"]["batch_invariant"] is False
     assert engines["openvino-fp32"]["precision"] == "fp32"  # fp32 computes in fp32 everywhere
     assert report["pytorch_baseline"] == "measured"
     r = report["ratios"]
+    assert r["policy"] == "stream_tokens" and r["stream_speedup_sorted"] > 0
     assert r["stream_speedup"] > 0 and "f1_loss_pts" in r and r["best_variant"] in ours
     assert r["best_pytorch"].startswith("pytorch-") and r["stream_speedup_vs_best_pytorch"] > 0
     assert (tmp_path / "bench.png").stat().st_size > 1000
@@ -157,6 +169,42 @@ def test_headline_ratio_compares_the_same_batching_policy():
     assert r["stream_speedup_vs_best_pytorch"] == pytest.approx(874 / 450)  # not 874 / 200
     assert r["stream_speedup_vs_best_pytorch_in_order"] == pytest.approx(500 / 200)
     assert r["stream_speedup"] == pytest.approx(874 / 150)
+
+
+def test_headline_uses_token_batches_when_both_sides_measured_them():
+    def eng(in_order, sorted_, tokens=None, **extra):
+        out = {"batch1": {"p50_ms": 2.0, "p99_ms": 2.5}, "stream": {"sent_per_s": in_order},
+               "stream_sorted": {"sent_per_s": sorted_}, **extra}
+        return {**out, "stream_tokens": {"sent_per_s": tokens}} if tokens else out
+
+    r = ratios({"pytorch-eager": eng(100, 150, 160), "pytorch-compile": eng(120, 170, 200),
+                "onnx-int8-static": eng(300, 400, 600), "openvino-int8-nncf": eng(350, 500, 550)})
+    assert r["policy"] == "stream_tokens" and "token-budget" in r["policy_note"]
+    assert r["best_variant"] == "onnx-int8-static"  # best under the headline policy
+    assert r["stream_speedup"] == pytest.approx(600 / 160)
+    assert r["stream_speedup_vs_best_pytorch"] == pytest.approx(600 / 200)
+    assert r["stream_speedup_sorted"] == pytest.approx(400 / 150)  # beside
+    assert r["stream_speedup_vs_best_pytorch_sorted"] == pytest.approx(500 / 170)
+    assert r["stream_speedup_vs_best_pytorch_in_order"] == pytest.approx(350 / 120)
+    r = ratios({"pytorch-eager": eng(100, 150), "onnx-int8-static": eng(300, 400, 600)})
+    assert r["policy"] == "stream_sorted" and "stream_speedup_tokens" not in r  # one side only
+
+
+def test_bench_engine_runs_a_planned_batch_as_one_batch(tiny_registry, monkeypatch):
+    """Our engine's run(texts) is one inference batch, whatever the serve budgets say."""
+    from mlops_dl.bench.engines import _ort_engine
+    from mlops_dl.registry import open_registry
+    from mlops_dl.runtime import Predictor
+
+    calls = []
+    real = Predictor._run
+    monkeypatch.setattr(Predictor, "_run", lambda self, feeds: calls.append(
+        feeds["input_ids"].shape) or real(self, feeds))
+    mv = open_registry(tiny_registry).get("tiny:1")
+    run, _, info = _ort_engine({"model_version": mv, "provider": "cpu", "variant": "fp32",
+                                "settings": {"max_batch_tokens": 16, "max_batch_texts": 2}})
+    texts = ["love it", "the meeting is at noon " * 9, "hate", "fine weather today"] * 3
+    assert run(texts).shape == (12, 3) and len(calls) == 1 and calls[0][0] == 12
 
 
 def test_no_share_of_peak_exceeds_one():
@@ -283,8 +331,12 @@ def test_measure_in_one_process_assembles_the_same_entry_as_the_round_robin():
 
         return run, lambda b, t: (lambda: None), {"variant": "fake"}
 
-    opts = {"latency_n": 6, "batch": 4, "window": 8, "shape_budget_s": 0.0, "tune_n": 0}
-    r = measure({"label": "fake-engine"}, texts, gold, [(1, 8)], opts, factory=factory)
+    opts = {"latency_n": 6, "batch": 4, "window": 8, "shape_budget_s": 0.0, "tune_n": 0,
+            "token_budget": 12, "token_max_texts": 256}
+    tokens = [len(t.split()) + 2 for t in texts]
+    r = measure({"label": "fake-engine"}, texts, gold, [(1, 8)], opts, factory=factory,
+                tokens=tokens)
+    assert r["stream_tokens"]["batches"] == 8 and r["macro_f1_tokens"] == 1.0  # 3 + 3 + 2
     assert r["engine"] == "fake-engine" and r["variant"] == "fake" and r["load_s"] >= 0
     assert r["batch1"]["n"] == 6 and r["batch1"]["p50_ms"] <= r["batch1"]["p99_ms"]
     assert r["stream"]["window"] == 0 and r["stream_sorted"]["window"] == 8

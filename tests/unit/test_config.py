@@ -90,6 +90,9 @@ def test_wrong_type_names_file_and_key(tmp_path):
     path = write(tmp_path, MINIMAL + "train:\n  lr: fast\n")
     with pytest.raises(ConfigError, match=r"key train\.lr: expected a number"):
         config.load(path)
+    path = write(tmp_path, MINIMAL + "serve:\n  max_batch_tokens: 4k\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: key serve\.max_batch_tokens: expected an integer"):
+        config.load(path)
 
 
 def test_wrong_type_inside_a_list(tmp_path):
@@ -170,6 +173,8 @@ def test_post_init_errors_name_the_file(tmp_path):
     ("train:\n  epochs: 0\n", r"c\.yaml: train\.epochs: must be > 0 \(or set train\.max_steps\)"),
     ("export:\n  batch_size: 0\n", r"c\.yaml: export\.batch_size: must be >= 1, got 0"),
     ("serve:\n  max_batch_size: 0\n", r"c\.yaml: serve\.max_batch_size: must be >= 1, got 0"),
+    ("serve:\n  max_batch_tokens: -1\n", r"c\.yaml: serve\.max_batch_tokens: must be >= 0 \(0 = fixed batches\), got -1"),
+    ("serve:\n  max_batch_texts: 0\n", r"c\.yaml: serve\.max_batch_texts: must be >= 1, got 0"),
     ("serve:\n  port: 70000\n", r"c\.yaml: serve\.port: must be in \[0, 65535\]"),
 ])  # fmt: skip
 def test_range_checks_fail_at_load_naming_file_and_key(tmp_path, section, message):

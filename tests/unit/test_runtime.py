@@ -122,6 +122,7 @@ def test_session_settings_apply(version_dir, spinning):
     ({"graph_optimization": "max"}, r"graph_optimization: expected one of 'disable'"),
     ({"variant": "fp16"}, r"variant: expected one of 'int8', 'fp32', 'bf16', 'int8-static', 'int8-nncf', 'int8-dynamic', 'auto', got 'fp16'"),
     ({"max_batch_size": 0}, r"max_batch_size: must be >= 1, got 0"),
+    ({"max_batch_tokens": -5}, r"max_batch_tokens: must be >= 0 \(0 = fixed batches\), got -5"),
 ])  # fmt: skip
 def test_session_settings_are_validated_once_by_serve_config(kwargs, match):
     """The runtime takes ServeConfig: a bad value fails when the settings are made, in code too."""

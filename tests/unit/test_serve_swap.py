@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from mlops_dl.config import ServeConfig
 from mlops_dl.serve.app import create_app
-from mlops_dl.serve.batcher import MicroBatcher, QueueFull
+from mlops_dl.serve.batcher import PROBE, MicroBatcher, QueueFull
 from mlops_dl.serve.swap import ModelHolder, is_pinned
 from tests.unit.serve_helpers import fresh_registry, wait_until
 
@@ -52,6 +52,55 @@ def test_batcher_groups_concurrent_requests_and_keeps_order():
     assert sum(fake.batches) == sum(len(r) for r in requests)
     assert len(fake.batches) < len(requests) / 2  # requests were batched together
     assert max(fake.batches) <= 16 + 2  # full batches, a request is never split
+
+
+class TokenFake(FakePredictor):
+    """Tokens of a text = its length + 2; records each batch's texts."""
+
+    def __init__(self, delay: float = 0.0):
+        super().__init__(delay)
+        self.texts: list[list[str]] = []
+        self.counted: list[int] = []  # texts tokenized per submit
+
+    def token_lengths(self, texts):
+        self.counted.append(len(texts))
+        return [len(t) + 2 for t in texts]
+
+    def predict_proba(self, texts):
+        self.texts.append(list(texts))
+        return super().predict_proba(texts)
+
+
+def test_batcher_fills_batches_to_the_token_budget():
+    """Concurrent requests with a token budget: each answered with its own rows in order,
+    batches of several requests within the budget, a larger request alone."""
+    fake = TokenFake(delay=0.02)
+    budget = 200
+
+    async def main():
+        batcher = MicroBatcher(lambda: fake, max_batch_size=2, max_wait_ms=20, queue_limit=500,
+                               max_batch_tokens=budget, max_batch_texts=64)
+        batcher.start()
+        requests = [[f"{i}" + "x" * ((i * 7 + k) % 30) for k in range(1 + i % 3)]
+                    for i in range(40)]
+        requests.append(["y" * 60] * 5)  # 5 x 62 tokens: over the budget, runs alone
+        requests.append([f"z{k}" for k in range(40)])  # 40 x 5 tokens: just within it
+        answers = await asyncio.gather(*(batcher.submit(r) for r in requests))
+        await batcher.close()
+        return requests, answers
+
+    requests, answers = asyncio.run(main())
+    for texts, (probs, predictor) in zip(requests, answers):
+        assert predictor is fake and probs.shape == (len(texts), 2)
+        np.testing.assert_allclose(probs[:, 0], [len(t) / 100 for t in texts])
+    assert sorted(t for b in fake.texts for t in b) == sorted(t for r in requests for t in r)
+    assert len(fake.texts) < len(requests) / 2  # requests were batched together
+    assert max(len(b) for b in fake.texts) > 2  # the token budget, not max_batch_size
+    assert ["y" * 60] * 5 in fake.texts  # the large request alone
+    assert max(fake.counted) == PROBE  # only a request's longest few texts are tokenized
+    for b in fake.texts:
+        if b != ["y" * 60] * 5:
+            assert len(b) * max(len(t) + 2 for t in b) <= budget
 
 
 def test_batcher_queue_limit_and_failing_model():

@@ -28,6 +28,12 @@ def _stream(e: dict, policy: str = "stream_sorted") -> float:
     return (e.get(policy) or {}).get("sent_per_s", 0.0)
 
 
+def as_run(e: dict) -> str:
+    """The stream policy an engine row was measured under that our runtime runs (the token
+    batches when measured, else length-sorted batches of 32)."""
+    return next((p for p in LIKE_FOR_LIKE if _stream(e, p)), "stream_sorted")
+
+
 def headline_policy(engines: list[dict]) -> str:
     """The best like-for-like policy every compared engine measured."""
     return next((p for p in LIKE_FOR_LIKE if engines and all(_stream(e, p) for e in engines)),

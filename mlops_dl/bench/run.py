@@ -274,8 +274,10 @@ def run_bench(ref: str, registry=None, provider: str = "cpu", data: Path | None 
 
 def shares_of_peak(results: dict, peaks: dict, arch: dict | None, tokens: list[int]) -> None:
     """Each engine's share of the best rate measured here for its compute type (the GEMM peaks
-    of every engine, raised to any whole-model rate above them), both sides length-sorted."""
+    of every engine, raised to any whole-model rate above them), the stream as run (token
+    batches when measured, else length-sorted batches of 32)."""
     from mlops_dl.bench.peaks import achieved, fold_in, flops_per_text
+    from mlops_dl.bench.ratios import as_run
 
     stream_gflop = sum(flops_per_text(arch, t) for t in tokens) / 1e9 if arch else 0.0
     for label, r in results.items():
@@ -283,13 +285,14 @@ def shares_of_peak(results: dict, peaks: dict, arch: dict | None, tokens: list[i
         if arch and fixed and r.get("compute"):
             fold_in(peaks, r["compute"], 32 * flops_per_text(arch, 128) / (fixed["ms"] / 1000)
                     / 1e9, f"{label} b32x128")
-        seconds = (r.get("stream_sorted") or {}).get("seconds")
+        seconds = (r.get(as_run(r)) or {}).get("seconds")
         if arch and seconds and r.get("compute"):
             fold_in(peaks, r["compute"], stream_gflop / seconds, f"{label} stream")
     for r in results.values():
-        if "stream_sorted" in r and r.get("compute"):
+        if as_run(r) in r and r.get("compute"):
             r["peak"] = achieved(arch, peaks, r["compute"], (r.get("shapes") or {}).get("b32_t128"),
-                                 tokens, r["stream_sorted"]["seconds"])
+                                 tokens, r[as_run(r)]["seconds"])
+            r["peak"]["stream_policy"] = as_run(r)
 
 
 def read_peer(mv) -> dict | None:

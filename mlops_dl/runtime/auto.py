@@ -141,14 +141,16 @@ def from_bench(mv, pairs: list[V.Servable], purpose: str = "throughput") -> dict
 def figures_in(report: dict | None, pairs: list[V.Servable], purpose: str = "throughput"
                ) -> dict[str, dict]:
     """{servable key: {texts_per_s, p50_ms, p95_ms, p99_ms}} of every candidate in a bench
-    report of this machine; {} when the report is from another machine or lacks a figure
+    report of this machine (texts/s on the token-budget stream the Predictor runs, else the
+    length-sorted one of older reports); {} when the report is from another machine or lacks a figure
     ``purpose`` ranks on for one of them."""
     if not report or report.get("hardware", {}).get("fingerprint") != machine.fingerprint():
         return {}
     wanted, figures = {s.key for s in pairs}, {}
     for result in report.get("engines", {}).values():
         key = bench_key(result)
-        rate = (result.get("stream_sorted") or {}).get("sent_per_s")
+        stream = result.get("stream_tokens") or result.get("stream_sorted") or {}  # as run
+        rate = stream.get("sent_per_s")
         if key in wanted and rate:
             b1 = result.get("batch1") or {}
             figures[key] = {"texts_per_s": float(rate),

@@ -4,7 +4,7 @@
 batch-1 p95 is within the latency budget (the canvas's ``latency.p95_ms``) come first; among
 them the lowest batch-1 p99 wins, and servables within ``P99_TIE`` of that p99 count as tied,
 the one with the most texts/s on the stream then winning. ``throughput`` (``predict``, Ray
-scoring: whole files): the most texts/s on the length-sorted stream.
+scoring: whole files): the most texts/s on the real stream as the Predictor batches it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def rank(figures: dict[str, dict], purpose: str, budget_ms: float | None = None
     check_purpose(purpose)
     if purpose == "throughput":
         best = max(figures, key=lambda k: figures[k]["texts_per_s"])
-        return best, "most texts/s on the length-sorted stream (batch scoring)"
+        return best, "most texts/s on the real stream as the Predictor batches it (batch scoring)"
     within = {k: f for k, f in figures.items() if budget_ms and f["p95_ms"] <= budget_ms}
     pool = within or figures
     floor = min(f["p99_ms"] for f in pool.values())

@@ -37,6 +37,9 @@ CONFIGS = {  # name: (OpenVinoSession properties, serve.openvino_buckets)
     "buckets 16..96 (serve default)": ({}, ServeConfig().openvino_buckets),
     "buckets 8..128 every 8": ({}, list(range(8, 129, 8))),
     "static model per bucket 16..96": ({"static": True}, ServeConfig().openvino_buckets),
+    "buckets + no pinning": ({"ENABLE_CPU_PINNING": False}, ServeConfig().openvino_buckets),
+    "buckets + TBB static": ({"TBB_PARTITIONER": "STATIC"}, ServeConfig().openvino_buckets),
+    "buckets + threads 1": ({"INFERENCE_NUM_THREADS": 1}, ServeConfig().openvino_buckets),
 }
 
 

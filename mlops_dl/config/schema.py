@@ -293,8 +293,8 @@ class ServeConfig:
     max_batch_tokens: int = 1024
     max_batch_texts: int = 256  # texts per batch at most, with a token budget
     max_batch_size: int = 32  # texts per batch when max_batch_tokens = 0
-    # OpenVINO: pad each batch up to the next of these lengths (each prepared at load), so a
-    # new text length does not prepare a new shape inside a request (the batch-1 tail)
+    # OpenVINO: pad batches of up to 8 texts up to the next of these lengths (each prepared at
+    # load), so a new text length does not prepare a new shape inside a request (the batch-1 tail)
     openvino_buckets: list[int] = field(default_factory=lambda: [16, 32, 48, 64, 96])
     max_wait_ms: float = 5.0  # micro-batching: longest wait for more texts
     max_texts: int = 256  # texts per request (more: 422)

@@ -28,6 +28,12 @@ if TYPE_CHECKING:
     from mlops_dl.registry import ModelVersion
 
 
+# OpenVINO length buckets pad batches of up to this many texts: a one-text call (2-3 ms) paid a
+# new length's preparation (~10 ms) in full; a large batch amortizes it and the bucket padding
+# cost it 16 % of its throughput (scripts/openvino_tail.py, docs/benchmarks.md)
+BUCKET_ROWS = 8
+
+
 def load_tokenizer(path: "Path", max_length: int):
     """A ``tokenizers.Tokenizer`` that truncates to ``max_length`` and does not pad."""
     from tokenizers import Tokenizer
@@ -131,7 +137,8 @@ class Predictor:
 
     def _feeds(self, encodings: list[Any]) -> dict[str, np.ndarray]:
         """Pad a batch to its longest encoding. Each array # (B, T) int64."""
-        return pad_batch(encodings, self.pad_id, self.input_names, self.buckets)
+        buckets = self.buckets if len(encodings) <= BUCKET_ROWS else ()
+        return pad_batch(encodings, self.pad_id, self.input_names, buckets)
 
     def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """One ONNX run -> logits # (B, L); CUDA goes through IO binding."""

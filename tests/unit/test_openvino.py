@@ -178,3 +178,26 @@ def test_cli_openvino_on_an_old_version_is_one_clear_line(version_dir, tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert rc != 0 and len(err) == 1
     assert "old:1 was exported before the OpenVINO engine" in err[0] and "mlops-dl export" in err[0]
+
+
+def test_length_buckets_pad_small_batches_and_keep_the_labels(version_dir):
+    """serve.openvino_buckets: a one-text call is padded up to a bucket prepared at load (the
+    batch-1 tail: no new shape inside a request); large batches pad to their longest; the
+    probabilities do not change either way."""
+    from mlops_dl.config import ServeConfig
+    from mlops_dl.runtime.predictor import BUCKET_ROWS
+
+    plain = from_dir(version_dir, "cpu", "fp32", ServeConfig(openvino_buckets=[]), name="tiny",
+                     version=1, engine="openvino")
+    bucketed = from_dir(version_dir, "cpu", "fp32", ServeConfig(openvino_buckets=[4, 8]),
+                        name="tiny", version=1, engine="openvino")
+    assert plain.buckets == () and bucketed.buckets == (4, 8, bucketed.max_length)
+    one = bucketed.encode(["love it"])
+    assert 4 < len(one[0].ids) <= 8 and bucketed._feeds(one)["input_ids"].shape[1] == 8
+    many = bucketed.encode(["love it"] * (BUCKET_ROWS + 1))
+    assert bucketed._feeds(many)["input_ids"].shape[1] == len(many[0].ids)  # unpadded
+    for texts in (TEXTS[:1], TEXTS[1:2], TEXTS):
+        np.testing.assert_allclose(bucketed.predict_proba(texts), plain.predict_proba(texts),
+                                   atol=1e-5)
+    with pytest.raises(Exception, match="openvino_buckets"):
+        ServeConfig(openvino_buckets=[0])

@@ -20,13 +20,13 @@ import numpy as np
 from mlops_dl import machine
 from mlops_dl.bench.ratios import TARGETS, ratios  # noqa: F401 (re-exported)
 from mlops_dl.bench.recommend import recommend
+from mlops_dl.bench.texts import DEFAULT_DATA, bench_texts, check_label_ids, read_texts  # noqa: F401
 from mlops_dl.bench.torch_engines import KINDS
 from mlops_dl.config import ServeConfig
 from mlops_dl.errors import DataError
 from mlops_dl.registry import layout
 from mlops_dl.runtime.variants import ENGINES
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/tweeteval-sentiment/test_text.txt"
 SHAPES = [(1, 32), (1, 128), (8, 32), (8, 128), (32, 32), (32, 128)]
 # stream_tokens: batches of token_budget padded tokens, token_max_texts at most (0 = not run);
 # by default what serve runs
@@ -37,79 +37,6 @@ OPTS = {"latency_n": 300, "batch": 32, "window": 512, "rounds": 4, "shape_budget
         "token_max_texts": ServeConfig.max_batch_texts}
 PEER_DIR = Path("artifacts/bench")  # scripts/optimum_peer.sh writes optimum-<name>-<v>.json here
 BENCH_ENGINES = (*ENGINES, "auto")  # --engine: ours to measure (auto = all)
-
-
-def read_texts(data: Path | None, labels: Path | None, labels_names: list[str],
-               limit: int) -> tuple[list[str], list[int] | None, str]:
-    """Texts and gold label ids (None when no labels are found), first ``limit`` (0 = all).
-
-    ``data``: a text file (one text a line, labels in --labels or the ``*_labels`` file beside
-    it) or a prepared split (.parquet with columns text, label id), e.g. the frozen test split.
-    """
-    data = Path(data) if data else DEFAULT_DATA
-    if not data.is_file():
-        raise DataError(f"benchmark texts not found: {data} (give --data FILE, one text a line)")
-    if data.suffix == ".parquet":
-        texts, gold = _read_split(data)
-    else:
-        texts = [line.strip() for line in data.read_text(encoding="utf-8").splitlines()]
-        gold = _read_labels(data, labels, labels_names, len(texts))
-    keep = [i for i, t in enumerate(texts) if t][: limit or None]
-    gold = [gold[i] for i in keep] if gold else None
-    check_label_ids(gold, labels_names, str(data))
-    return [texts[i] for i in keep], gold, str(data)
-
-
-def check_label_ids(gold: list[int] | None, names: list[str], source: str) -> None:
-    """Every gold id must index the model's labels (a 2-class model, 3-class data: refused)."""
-    if gold is None or not names:
-        return
-    bad = next((i for i, g in enumerate(gold) if not 0 <= int(g) < len(names)), None)
-    if bad is not None:
-        raise DataError(f"{source}: row {bad} has label id {gold[bad]} but the model has "
-                        f"{len(names)} labels {names}; give --data with this model's labels")
-
-
-def bench_texts(mv, data: Path | None, labels: Path | None, limit: int
-                ) -> tuple[list[str], list[int] | None, str]:
-    """--data, else the version's frozen test split (found through its lineage.json)."""
-    if data is not None:
-        return read_texts(data, labels, list(mv.meta["labels"]), limit)
-    from mlops_dl.monitor.reference import load_test_split
-
-    split = load_test_split(mv)  # refuses data labels the model does not have
-    keep = [i for i, t in enumerate(split.texts) if t]
-    if limit and limit < len(keep):  # a seeded sample: split files keep source order (by label)
-        keep = sorted(np.random.default_rng(0).permutation(keep)[:limit].tolist())
-    gold = [split.gold[i] for i in keep]
-    check_label_ids(gold, list(mv.meta["labels"]), split.data_dir)
-    return [split.texts[i] for i in keep], gold, f"{split.data_dir}/test (frozen test split)"
-
-
-def _read_split(path: Path) -> tuple[list[str], list[int] | None]:
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path)
-    if "text" not in table.column_names:
-        raise DataError(f"{path}: no 'text' column (columns: {', '.join(table.column_names)})")
-    gold = table.column("label").to_pylist() if "label" in table.column_names else None
-    return [str(t) for t in table.column("text").to_pylist()], gold
-
-
-def _read_labels(data: Path, labels: Path | None, names: list[str], n: int) -> list[int] | None:
-    if labels is None and "_text" in data.name:
-        guess = data.with_name(data.name.replace("_text", "_labels"))
-        labels = guess if guess.is_file() else None
-    if labels is None:
-        return None
-    raw = [line.strip() for line in Path(labels).read_text(encoding="utf-8").splitlines()]
-    if len(raw) != n:
-        raise DataError(f"{labels}: {len(raw)} labels for {n} texts in {data}")
-    index = {name: i for i, name in enumerate(names)}
-    try:
-        return [int(x) if x.isdigit() else index[x] for x in raw]
-    except KeyError as e:
-        raise DataError(f"{labels}: label {e} is not one of {names}") from None
 
 
 def torch_model_dir(mv) -> tuple[Path | None, str]:

@@ -9,6 +9,7 @@ batch; the batches are the policies' of ``bench.streams``, the same for every en
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import resource
 import subprocess
@@ -127,7 +128,10 @@ _LOADED: dict = {}  # in an engine's own process: what load_engine built
 
 
 def load_engine(engine: dict) -> None:
-    """Process initializer: build the engine once; ``task`` calls reuse it."""
+    """Process initializer: build the engine once; ``task`` calls reuse it. The runtime's load
+    warnings (no acceptance record, ...) stay in the report (``recommendation``, the row's
+    settings), not repeated by every engine process and every tuning session."""
+    logging.getLogger("mlops_dl.runtime").setLevel(logging.ERROR)
     start = time.perf_counter()
     run, run_fixed, info = _factory(engine)(engine)
     _LOADED.update(engine=engine, run=run, run_fixed=run_fixed,

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mlops_dl.metrics import softmax
+
 QUANTIZATION = {"int8": "int8", "fp32": "float32"}  # our compute name -> CTranslate2's
 INSTALL = "pip install 'mlops-dl[ctranslate2]'"
 WEIGHTS = ("model.safetensors", "pytorch_model.bin")
@@ -138,10 +140,7 @@ def classify(out, head: dict[str, np.ndarray]) -> np.ndarray:
         first = np.asarray(out.last_hidden_state)[:, 0]  # (B, H)
         pooled = np.tanh(first @ head["bert.pooler.dense.weight"].T
                          + head["bert.pooler.dense.bias"])
-    logits = pooled @ head["classifier.weight"].T + head["classifier.bias"]  # (B, L)
-    logits = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(logits)
-    return e / e.sum(axis=1, keepdims=True)
+    return softmax(pooled @ head["classifier.weight"].T + head["classifier.bias"])  # (B, L)
 
 
 def ct2_engine(engine: dict):

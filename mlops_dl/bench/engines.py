@@ -19,7 +19,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mlops_dl.bench.streams import Run, plan_stats, run_batches, stream, token_plan
+from mlops_dl.bench.streams import Run, plan_stats, run_batches, stream
+from mlops_dl.runtime.batching import plan_windows
 from mlops_dl.metrics import latency_percentiles, macro_f1
 RunFixed = Callable[[int, int], Callable[[], None]]  # (B, T) -> a zero-argument call
 
@@ -182,7 +183,7 @@ def measure(engine: dict, texts: list[str], gold: list[int] | None, shapes: list
     streams = {"stream": stream(run, texts, opts["batch"]),
                "stream_sorted": stream(run, texts, opts["batch"], opts["window"])}
     if tokens is not None and opts.get("token_budget"):
-        plan = token_plan(tokens, opts["window"], opts["token_budget"], opts["token_max_texts"])
+        plan = plan_windows(tokens, opts["window"], opts["token_budget"], opts["token_max_texts"])
         seconds, probs = run_batches(run, texts, plan)
         streams["stream_tokens"] = (plan_stats(tokens, plan, opts, seconds), probs)
     figures = fixed_shapes(run_fixed, shapes, opts["shape_budget_s"])

@@ -17,7 +17,7 @@ def measure_round_robin(engines: list[dict], texts: list[str], gold: list[int] |
     With ``tokens`` (our tokenizer's count per text) and ``opts['token_budget']``, each round's
     stream_tokens batches are planned once here and handed to every engine."""
     from mlops_dl.bench.engines import engine_figures, load_engine, task
-    from mlops_dl.bench.streams import token_plan
+    from mlops_dl.runtime.batching import plan_windows
 
     ctx = get_context("spawn")
     pools = {e["label"]: ProcessPoolExecutor(1, mp_context=ctx, initializer=load_engine,
@@ -45,7 +45,7 @@ def measure_round_robin(engines: list[dict], texts: list[str], gold: list[int] |
             say(f"[dim]round {r + 1}/{rounds}: batch-1 latency and stream on every engine[/]")
             lo, hi = r * len(texts) // rounds, (r + 1) * len(texts) // rounds
             chunk = texts[lo:hi]
-            batches = token_plan(tokens[lo:hi], opts["window"], opts["token_budget"],
+            batches = plan_windows(tokens[lo:hi], opts["window"], opts["token_budget"],
                                  opts["token_max_texts"]) if planned else []
             plan += [[lo + i for i in b] for b in batches]
             for k in labels[r % len(labels):] + labels[:r % len(labels)]:

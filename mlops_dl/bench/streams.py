@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mlops_dl.runtime.batching import padded_tokens, plan_windows
+from mlops_dl.runtime.batching import padded_tokens
 
 Run = Callable[[list[str]], np.ndarray]  # texts -> probabilities (N, L)
 
@@ -53,11 +53,6 @@ def run_batches(run: Run, texts: list[str], batches: list[list[int]]) -> tuple[f
 def stream_stats(n: int, batch: int | None, window: int, seconds: float) -> dict:
     return {"texts": n, "batch": batch, "window": window, "seconds": seconds,
             "sent_per_s": n / seconds}
-
-
-def token_plan(tokens: list[int], window: int, budget: int, max_texts: int) -> list[list[int]]:
-    """The ``stream_tokens`` batches: ``budget`` padded tokens each, within windows."""
-    return plan_windows(tokens, window, budget, max_texts)
 
 
 def plan_stats(tokens: list[int], batches: list[list[int]], opts: dict, seconds: float) -> dict:

@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from mlops_dl import config as config_mod
-from mlops_dl.cli.common import (JsonOpt, canvas_latency_budget, RefArg, RegistryOpt, SetOpt, echo_json, load_config,
-                                 make_console, open_registry)
+from mlops_dl.cli.common import (JsonOpt, RefArg, RegistryOpt, SetOpt, canvas_latency_budget,
+                                 echo_json, load_config, make_console, open_registry)
 from mlops_dl.errors import ConfigError
 from mlops_dl.runtime.variants import ENGINES, PROVIDERS, VARIANTS
 

@@ -7,8 +7,8 @@ is named (``int8-dynamic``'s labels vary with the batch). When the version has a
 record, only the servables it accepted are candidates; with no record every candidate is, and
 the choice says it is unaccepted. Best depends on the purpose (runtime.criteria): ``serve``
 asks for ``latency`` (the steadiest batch-1 tail within the canvas's budget, then texts/s),
-``predict`` and Ray scoring for ``throughput`` (texts/s on the real stream, length-sorted
-batches). The figures come from the version's bench.json when it was measured on a machine with
+``predict`` and Ray scoring for ``throughput`` (texts/s on the real stream as the Predictor
+batches it). The figures come from the version's bench.json when it was measured on a machine with
 the same fingerprint (CPU model, flags, cores), else they are timed here in at most
 ``CALIBRATION_S`` seconds on the version's own validation texts.
 """
@@ -141,16 +141,14 @@ def from_bench(mv, pairs: list[V.Servable], purpose: str = "throughput") -> dict
 def figures_in(report: dict | None, pairs: list[V.Servable], purpose: str = "throughput"
                ) -> dict[str, dict]:
     """{servable key: {texts_per_s, p50_ms, p95_ms, p99_ms}} of every candidate in a bench
-    report of this machine (texts/s on the token-budget stream the Predictor runs, else the
-    length-sorted one of older reports); {} when the report is from another machine or lacks a figure
-    ``purpose`` ranks on for one of them."""
+    report of this machine (texts/s: ``criteria.stream_as_run``); {} when the report is from
+    another machine or lacks a figure ``purpose`` ranks on for one of them."""
     if not report or report.get("hardware", {}).get("fingerprint") != machine.fingerprint():
         return {}
     wanted, figures = {s.key for s in pairs}, {}
     for result in report.get("engines", {}).values():
         key = bench_key(result)
-        stream = result.get("stream_tokens") or result.get("stream_sorted") or {}  # as run
-        rate = stream.get("sent_per_s")
+        rate = criteria.stream_as_run(result).get("sent_per_s")
         if key in wanted and rate:
             b1 = result.get("batch1") or {}
             figures[key] = {"texts_per_s": float(rate),
@@ -158,11 +156,6 @@ def figures_in(report: dict | None, pairs: list[V.Servable], purpose: str = "thr
     need = criteria.needs(purpose)
     complete = len(figures) == len(wanted) and all(m in f for f in figures.values() for m in need)
     return figures if complete else {}
-
-
-def speeds_in(report: dict | None, pairs: list[V.Servable]) -> dict[str, float]:
-    """{servable key: texts/s} of every candidate in a bench report of this machine."""
-    return {k: f["texts_per_s"] for k, f in figures_in(report, pairs).items()}
 
 
 def calibration_texts(mv, n: int = 64) -> list[str]:
@@ -185,14 +178,16 @@ def calibrate(mv, pairs: list[V.Servable], provider: str, settings,
     deadline = time.perf_counter() + budget_s
     spent, done = dict.fromkeys(preds, 0.0), dict.fromkeys(preds, 0)
     single: dict[str, list[float]] = {k: [] for k in preds}
+    rounds = 0
     while min(done.values()) == 0 or time.perf_counter() < deadline:
+        rounds += 1
         for key, pred in preds.items():
             start = time.perf_counter()
             pred.logits(texts)
             spent[key] += time.perf_counter() - start
             done[key] += len(texts)
             if purpose == "latency":
-                single[key] += one_text_ms(pred, texts, 8 * (len(single[key]) // 8 % 4))
+                single[key] += one_text_ms(pred, texts, 8 * rounds)
     figures = {k: {"texts_per_s": done[k] / spent[k]} for k in preds}
     for key, ms in single.items():
         if ms:

@@ -103,3 +103,55 @@ def test_the_bench_report_says_what_serve_and_predict_would_choose(reg):
     tails = {k: f["p99_ms"] for k, f in rec["serve"]["figures"].items()}
     assert tails[rec["serve"]["servable"]] == min(tails.values())
     assert "lowest batch-1 p99" in rec["serve"]["why"] and "50 ms p95 budget" in rec["serve"]["why"]
+
+
+def test_serve_takes_the_latency_budget_from_the_canvas(reg, tmp_path, monkeypatch, capsys):
+    """serve.latency_budget_ms 0 + auto: the canvas's latency.p95_ms (the one canvas rule);
+    no canvas: no budget, said in one line; a budget given, or no auto: the canvas is not read."""
+    from mlops_dl.cli.serve import with_latency_budget
+    from mlops_dl.config import ServeConfig
+    from tests.unit.monitor_helpers import canvas_file
+    from tests.unit.test_accept import _with_canvas
+
+    monkeypatch.chdir(tmp_path)  # no project default here
+    own = canvas_file(tmp_path, latency={"p95_ms": 25})
+    named = reg.get(_with_canvas(reg, tmp_path, "named", str(own)))
+    unnamed = reg.get(_with_canvas(reg, tmp_path, "unnamed", ""))
+    auto_cfg = ServeConfig(engine="auto", variant="auto")
+    assert with_latency_budget(auto_cfg, named).latency_budget_ms == 25
+    assert "within the canvas's 25 ms batch-1 p95 budget" in capsys.readouterr().out
+    assert with_latency_budget(auto_cfg, unnamed).latency_budget_ms == 0
+    assert "auto: no latency budget (no canvas found" in capsys.readouterr().out
+    given = ServeConfig(engine="auto", variant="auto", latency_budget_ms=7)
+    assert with_latency_budget(given, named).latency_budget_ms == 7
+    assert with_latency_budget(ServeConfig(), named).latency_budget_ms == 0  # no auto
+    assert capsys.readouterr().out == ""
+
+
+def test_a_bad_latency_budget_names_the_key():
+    from mlops_dl.config import ServeConfig
+    from mlops_dl.config.coerce import RangeError
+
+    with pytest.raises(RangeError, match=r"latency_budget_ms: must be >= 0 \(0 = the canvas's\)"):
+        ServeConfig(latency_budget_ms=-1)
+
+
+def test_the_bench_report_says_why_nothing_would_be_chosen(reg):
+    """A report measured elsewhere: no figures for this machine; nothing accepted: the
+    resolver's own error, for serve and predict alike."""
+    from mlops_dl.bench.recommend import recommend
+    from mlops_dl.registry import acceptance
+
+    mv = reg.get("tiny:1")
+    other = {**mv.attachment("bench.json"), "hardware": {"fingerprint": "another-machine"}}
+    rec = recommend(mv, other)
+    for command in ("serve", "predict"):
+        assert rec[command] == {"servable": None, "why": "not every candidate was measured"}
+    rejected = {"schema": acceptance.SCHEMA,
+                "servables": {k: {"passed": False} for k in (FAST, STEADY)}}
+    reg.attach("tiny:1", "acceptance.json", rejected)
+    mv = reg.get("tiny:1")
+    rec = recommend(mv, mv.attachment("bench.json"))
+    for command in ("serve", "predict"):
+        assert rec[command]["servable"] is None
+        assert "nothing to serve" in rec[command]["why"] and "mlops-dl accept" in rec[command]["why"]

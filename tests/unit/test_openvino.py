@@ -199,5 +199,7 @@ def test_length_buckets_pad_small_batches_and_keep_the_labels(version_dir):
     for texts in (TEXTS[:1], TEXTS[1:2], TEXTS):
         np.testing.assert_allclose(bucketed.predict_proba(texts), plain.predict_proba(texts),
                                    atol=1e-5)
-    with pytest.raises(Exception, match="openvino_buckets"):
+    from mlops_dl.config.coerce import RangeError
+
+    with pytest.raises(RangeError, match=r"openvino_buckets: must be whole lengths >= 1"):
         ServeConfig(openvino_buckets=[0])
